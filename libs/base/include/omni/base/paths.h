@@ -1,0 +1,27 @@
+// Where recordings live, rr-style: $XDG_DATA_HOME/omni (or ~/.local/share/omni),
+// one directory per recording, and a `latest-trace` link to the newest.
+#pragma once
+
+#include <string>
+
+namespace omni {
+
+// The directory holding recordings; created (0700) when `create` is set.
+std::string recordings_root(bool create);
+
+// Resolves a user-given trace directory, or the latest recording when empty.
+// Throws Error if it does not exist or holds no recording.
+std::string resolve_trace_dir(const std::string& given);
+
+// The directory that holds the executable running now (/proc/self/exe).
+std::string self_exe_dir();
+
+// Creates `path` with mode 0700; parents must exist. Throws on failure, also
+// when it already exists and is not an empty directory.
+void make_private_dir(const std::string& path);
+
+// Name of the trace container and of the index inside a trace directory.
+inline constexpr const char* kTraceFile = "trace.omni";
+inline constexpr const char* kIndexFile = "index.db";
+
+}  // namespace omni

@@ -1,0 +1,101 @@
+#include "omni/base/paths.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "omni/base/error.h"
+
+namespace omni {
+
+namespace {
+
+bool is_empty_dir(const std::string& path) {
+  DIR* dir = opendir(path.c_str());
+  if (!dir) return false;
+  bool empty = true;
+  while (dirent* entry = readdir(dir)) {
+    std::string name = entry->d_name;
+    if (name != "." && name != "..") {
+      empty = false;
+      break;
+    }
+  }
+  closedir(dir);
+  return empty;
+}
+
+void mkdir_p(const std::string& path) {
+  for (size_t pos = 1; pos <= path.size(); ++pos) {
+    if (pos == path.size() || path[pos] == '/') {
+      std::string prefix = path.substr(0, pos);
+      if (mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST)
+        fail_errno("cannot create directory " + prefix);
+    }
+  }
+}
+
+}  // namespace
+
+std::string recordings_root(bool create) {
+  std::string root;
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) {
+    root = std::string(xdg) + "/omni";
+  } else if (const char* home = std::getenv("HOME"); home && *home) {
+    root = std::string(home) + "/.local/share/omni";
+  } else {
+    fail("neither XDG_DATA_HOME nor HOME is set; pass a trace directory explicitly");
+  }
+  if (create) {
+    mkdir_p(root);
+    chmod(root.c_str(), 0700);
+  }
+  return root;
+}
+
+std::string resolve_trace_dir(const std::string& given) {
+  std::string dir = given;
+  if (dir.empty()) {
+    std::string latest = recordings_root(false) + "/latest-trace";
+    char target[PATH_MAX];
+    if (!realpath(latest.c_str(), target))
+      fail("no recording found at {} (run `omni record PROGRAM` first, or name a trace directory)",
+           latest);
+    dir = target;
+  }
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) fail_errno("trace directory " + dir);
+  if (!S_ISDIR(st.st_mode)) fail("{} is not a trace directory", dir);
+  std::string trace = dir + "/" + kTraceFile;
+  if (access(trace.c_str(), R_OK) != 0)
+    fail("{} is not an omni trace directory (no readable {})", dir, kTraceFile);
+  return dir;
+}
+
+std::string self_exe_dir() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n < 0) fail_errno("cannot read /proc/self/exe");
+  std::string path(buf, n);
+  return path.substr(0, path.rfind('/'));
+}
+
+void make_private_dir(const std::string& path) {
+  if (mkdir(path.c_str(), 0700) == 0) return;
+  if (errno == EEXIST && is_empty_dir(path)) {
+    chmod(path.c_str(), 0700);
+    return;
+  }
+  if (errno == EEXIST) fail("{} already exists and is not empty", path);
+  if (errno == ENOENT) {
+    mkdir_p(path);
+    return;
+  }
+  fail_errno("cannot create trace directory " + path);
+}
+
+}  // namespace omni

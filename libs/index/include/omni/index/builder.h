@@ -1,0 +1,42 @@
+// Builds index.db from a recording's trace.omni, streaming: memory stays
+// bounded by a few chunks, one segment of the address index and the
+// compression queue, whatever the recording's length. The index is written
+// to index.db.tmp and renamed into place only when complete.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace omni::index {
+
+// Chunks per segment of the address index (write_index.segment).
+inline constexpr uint32_t kChunksPerSegment = 1024;
+// 64-byte lines, 4 KiB pages: the address index's granularity.
+inline constexpr unsigned kLineShift = 6;
+inline constexpr unsigned kPageShift = 12;
+
+struct IndexOptions {
+  std::string trace_dir;
+  int zstd_level = 3;
+  uint32_t chunk_events = 1u << 16;
+};
+
+struct IndexProgress {
+  uint64_t trace_bytes_read;
+  uint64_t trace_bytes_total;
+  uint64_t writes;
+};
+
+struct IndexStats {
+  uint64_t writes = 0;
+  uint64_t instructions = 0;
+  uint64_t chunks = 0;
+  uint64_t index_bytes = 0;
+  bool stream_complete = false;
+};
+
+IndexStats build_index(const IndexOptions& options,
+                       const std::function<void(const IndexProgress&)>& progress);
+
+}  // namespace omni::index

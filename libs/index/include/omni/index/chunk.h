@@ -1,0 +1,51 @@
+// The columnar encoding of a chunk of write events (see docs/index-format.md).
+// Events are appended in time order; each column is delta/varint coded so that
+// zstd sees long runs of similar bytes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "omni/trace/decoder.h"
+
+namespace omni::index {
+
+struct Event {
+  uint64_t time;
+  uint32_t tid;
+  bool by_kernel;
+  uint64_t pc;
+  uint64_t addr;
+  uint32_t size;
+  uint32_t data_offset;  // into DecodedChunk::data
+};
+
+struct DecodedChunk {
+  std::vector<Event> events;
+  std::vector<uint8_t> data;
+};
+
+class ChunkEncoder {
+ public:
+  void add(const trace::WriteEvent& event);
+  size_t events() const { return events_; }
+  size_t raw_bytes() const;
+  uint64_t time_first() const { return time_first_; }
+  uint64_t time_last() const { return time_last_; }
+  // The encoded (uncompressed) chunk; resets the encoder.
+  std::string finish();
+
+ private:
+  std::string time_, tid_, pc_, addr_, size_, data_;
+  size_t events_ = 0;
+  uint64_t time_first_ = 0, time_last_ = 0;
+  uint64_t last_pc_ = 0, last_addr_ = 0;
+  uint32_t last_tid_ = 0;
+  uint32_t tid_run_ = 0;
+};
+
+std::string compress_chunk(const std::string& raw, int level);
+DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first);
+
+}  // namespace omni::index

@@ -1,0 +1,61 @@
+// Read access to a finished index.db. Not thread-safe: one per thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "omni/index/chunk.h"
+#include "omni/index/db.h"
+
+namespace omni::index {
+
+struct ObjectRow {
+  int64_t id;
+  std::string path;
+  std::string build_id;
+  uint64_t bias, start, end, time_loaded;
+  std::optional<uint64_t> time_unloaded;
+};
+
+struct ChunkRow {
+  uint32_t id;
+  uint64_t time_first, time_last, events, raw_bytes, stored_bytes;
+};
+
+struct ThreadRow {
+  uint32_t tid;
+  std::optional<uint32_t> lwp, parent;
+  uint64_t time_created;
+  std::optional<uint64_t> time_exited;
+};
+
+class IndexReader {
+ public:
+  // Opens <trace_dir>/index.db; throws an actionable Error when it is
+  // missing, of another version, or not an omni index.
+  explicit IndexReader(const std::string& trace_dir);
+
+  const std::string& trace_dir() const { return trace_dir_; }
+  std::optional<std::string> meta_text(const std::string& key);
+  std::optional<int64_t> meta_int(const std::string& key);
+  std::vector<std::string> args();
+  std::vector<ObjectRow> objects();
+  std::vector<ThreadRow> threads();
+  // All chunks, in time order (time ranges and sizes, not the data).
+  const std::vector<ChunkRow>& chunks();
+  // Ids of the chunks that wrote any byte of [addr, addr + length), ascending.
+  std::vector<uint32_t> chunks_writing(uint64_t addr, uint64_t length);
+  DecodedChunk load_chunk(uint32_t id);
+
+ private:
+  std::string trace_dir_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<Statement> index_rows_, chunk_data_, meta_;
+  std::vector<ChunkRow> chunks_;
+  bool chunks_loaded_ = false;
+};
+
+}  // namespace omni::index

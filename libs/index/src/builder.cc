@@ -1,0 +1,387 @@
+#include "omni/index/builder.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include "omni/base/error.h"
+#include "omni/base/paths.h"
+#include "omni/index/chunk.h"
+#include "omni/index/db.h"
+#include "omni/symbols/symbols.h"
+#include "omni/trace/container.h"
+#include "omni/trace/decoder.h"
+#include "omni/trace/stream.h"
+
+namespace omni::index {
+
+namespace {
+
+constexpr size_t kChunkRawLimit = 4u << 20;
+constexpr size_t kQueueDepth = 4;
+
+void put_varint(std::string& out, uint64_t value) {
+  while (value >= 0x80) {
+    out.push_back(static_cast<char>(value | 0x80));
+    value >>= 7;
+  }
+  out.push_back(static_cast<char>(value));
+}
+
+std::string prot_text(uint32_t prot) {
+  std::string text = "---";
+  if (prot & 1) text[0] = 'r';
+  if (prot & 2) text[1] = 'w';
+  if (prot & 4) text[2] = 'x';
+  return text;
+}
+
+const char* map_event_name(uint32_t event) {
+  switch (event) {
+    case OMNI_MAP_STARTUP: return "startup";
+    case OMNI_MAP_MMAP: return "mmap";
+    case OMNI_MAP_MUNMAP: return "munmap";
+    case OMNI_MAP_MPROTECT: return "mprotect";
+    case OMNI_MAP_BRK_GROW: return "brk-grow";
+    case OMNI_MAP_BRK_SHRINK: return "brk-shrink";
+  }
+  return "unknown";
+}
+
+// Compresses chunks on a worker thread so the decoding/DB thread never waits
+// on zstd. Results come back in submission order.
+class Compressor {
+ public:
+  struct Job {
+    uint32_t id;
+    uint64_t time_first, time_last, events, raw_bytes;
+    std::string data;  // raw on submit, compressed on return
+  };
+
+  explicit Compressor(int level) : level_(level), worker_([this] { run(); }) {}
+  ~Compressor() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();
+  }
+
+  // Blocks while the queue is full.
+  void submit(Job job) {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return pending_.size() + done_.size() < kQueueDepth || error_; });
+    pending_.push_back(std::move(job));
+    cv_.notify_all();
+  }
+
+  // Finished jobs, in order; with `all`, waits for every submitted job.
+  std::vector<Job> take(bool all) {
+    std::unique_lock lock(mutex_);
+    if (all) cv_.wait(lock, [&] { return (pending_.empty() && !busy_) || error_; });
+    if (error_) std::rethrow_exception(error_);
+    std::vector<Job> out(std::make_move_iterator(done_.begin()), std::make_move_iterator(done_.end()));
+    done_.clear();
+    cv_.notify_all();
+    return out;
+  }
+
+ private:
+  void run() {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [&] { return stop_ || !pending_.empty(); });
+        if (pending_.empty()) return;
+        job = std::move(pending_.front());
+        pending_.pop_front();
+        busy_ = true;
+      }
+      try {
+        job.data = compress_chunk(job.data, level_);
+      } catch (...) {
+        std::lock_guard lock(mutex_);
+        error_ = std::current_exception();
+      }
+      std::lock_guard lock(mutex_);
+      done_.push_back(std::move(job));
+      busy_ = false;
+      cv_.notify_all();
+    }
+  }
+
+  int level_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<Job> pending_, done_;
+  bool busy_ = false, stop_ = false;
+  std::exception_ptr error_;
+  std::thread worker_;
+};
+
+struct Object {
+  int64_t id;
+  std::string path;
+  std::string build_id;
+  uint64_t bias, start, end, time_loaded;
+  std::optional<uint64_t> time_unloaded;
+};
+
+struct Thread {
+  std::optional<uint32_t> lwp, parent;
+  uint64_t time_created = 0;
+  std::optional<uint64_t> time_exited;
+};
+
+class Builder : public trace::EventSink {
+ public:
+  Builder(Database& db, const IndexOptions& options)
+      : db_(db),
+        options_(options),
+        compressor_(options.zstd_level),
+        insert_chunk_(db, "INSERT INTO chunks VALUES (?,?,?,?,?,?)"),
+        insert_index_(db, "INSERT INTO write_index VALUES (?,?,?)"),
+        insert_map_(db, "INSERT INTO maps (time,event,start,length,prot,path,offset) VALUES (?,?,?,?,?,?,?)") {
+    threads_[1].time_created = 0;
+  }
+
+  void on_write(const trace::WriteEvent& event) override {
+    encoder_.add(event);
+    uint64_t first = event.addr >> kLineShift;
+    uint64_t last = (event.addr + (event.size ? event.size - 1 : 0)) >> kLineShift;
+    for (uint64_t line = first; line <= last; ++line) chunk_lines_.push_back(line);
+    if (encoder_.events() >= options_.chunk_events || encoder_.raw_bytes() >= kChunkRawLimit)
+      finish_chunk();
+  }
+
+  void on_map(const trace::MapEvent& event) override {
+    insert_map_.bind(1, event.time)
+        .bind(2, std::string_view(map_event_name(event.event)))
+        .bind(3, event.start)
+        .bind(4, event.length)
+        .bind(5, std::string_view(prot_text(event.prot)));
+    if (event.path.empty()) insert_map_.bind_null(6).bind_null(7);
+    else insert_map_.bind(6, std::string_view(event.path)).bind(7, event.offset);
+    insert_map_.run();
+    track_objects(event);
+  }
+
+  void on_thread_create(uint64_t time, uint32_t parent, uint32_t child) override {
+    Thread& thread = threads_[child];
+    thread.parent = parent;
+    thread.time_created = time;
+  }
+  void on_thread_run(uint64_t, uint32_t tid, uint32_t lwp) override {
+    Thread& thread = threads_[tid];
+    if (!thread.lwp) thread.lwp = lwp;
+  }
+  void on_thread_exit(uint64_t time, uint32_t tid) override { threads_[tid].time_exited = time; }
+  void on_exit(uint64_t, int32_t code) override { tool_exit_code_ = code; }
+
+  // Flushes everything still buffered and writes the remaining tables.
+  IndexStats finish(const trace::TraceReader& reader, const trace::StreamDecoder& decoder) {
+    if (encoder_.events()) finish_chunk();
+    drain(true);
+    flush_segment();
+
+    Statement object(db_, "INSERT INTO objects VALUES (?,?,?,?,?,?,?,?)");
+    for (const Object& o : objects_) {
+      object.bind(1, o.id).bind(2, std::string_view(o.path));
+      if (o.build_id.empty()) object.bind_null(3);
+      else object.bind(3, std::string_view(o.build_id));
+      object.bind(4, o.bias).bind(5, o.start).bind(6, o.end).bind(7, o.time_loaded);
+      if (o.time_unloaded) object.bind(8, *o.time_unloaded);
+      else object.bind_null(8);
+      object.run();
+    }
+    Statement thread(db_, "INSERT INTO threads VALUES (?,?,?,?,?)");
+    for (const auto& [tid, t] : threads_) {
+      thread.bind(1, tid);
+      if (t.lwp) thread.bind(2, *t.lwp); else thread.bind_null(2);
+      if (t.parent) thread.bind(3, *t.parent); else thread.bind_null(3);
+      thread.bind(4, t.time_created);
+      if (t.time_exited) thread.bind(5, *t.time_exited); else thread.bind_null(5);
+      thread.run();
+    }
+    Statement arg(db_, "INSERT INTO args VALUES (?,?)");
+    int idx = 0;
+    for (const auto& [key, value] : reader.info())
+      if (key == "arg") arg.bind(1, idx++).bind(2, std::string_view(value)).run();
+
+    bool stream_complete = decoder.saw_exit() && decoder.leftover() == 0 && !reader.truncated() &&
+                           reader.end().has_value();
+    Statement meta(db_, "INSERT OR REPLACE INTO meta VALUES (?,?)");
+    auto put = [&](std::string_view key, auto value) { meta.bind(1, key).bind(2, value).run(); };
+    for (const auto& [key, value] : reader.info())
+      if (key != "arg") put(key, std::string_view(value));
+    if (reader.end()) {
+      for (const auto& [key, value] : *reader.end()) {
+        if (key == "exit_code" || key == "signal") put(key, static_cast<int64_t>(std::stoll(value)));
+        else put(key, std::string_view(value));
+      }
+    }
+    if (tool_exit_code_) put("tool_exit_code", static_cast<int64_t>(*tool_exit_code_));
+    put("instructions", decoder.time());
+    put("writes", decoder.writes());
+    put("chunks", static_cast<uint64_t>(next_chunk_));
+    put("stream_complete", stream_complete ? 1 : 0);
+    put("trace_bytes", reader.file_bytes());
+    put("complete", 1);
+
+    IndexStats stats;
+    stats.writes = decoder.writes();
+    stats.instructions = decoder.time();
+    stats.chunks = next_chunk_;
+    stats.stream_complete = stream_complete;
+    return stats;
+  }
+
+ private:
+  void finish_chunk() {
+    uint32_t id = next_chunk_++;
+    std::sort(chunk_lines_.begin(), chunk_lines_.end());
+    chunk_lines_.erase(std::unique(chunk_lines_.begin(), chunk_lines_.end()), chunk_lines_.end());
+    for (uint64_t line : chunk_lines_) segment_pairs_.emplace_back(line, id);
+    chunk_lines_.clear();
+    Compressor::Job job{id, encoder_.time_first(), encoder_.time_last(), encoder_.events(), 0, {}};
+    job.data = encoder_.finish();
+    job.raw_bytes = job.data.size();
+    compressor_.submit(std::move(job));
+    drain(false);
+    if (next_chunk_ % kChunksPerSegment == 0) flush_segment();
+  }
+
+  void drain(bool all) {
+    for (Compressor::Job& job : compressor_.take(all)) {
+      insert_chunk_.bind(1, job.id)
+          .bind(2, job.time_first)
+          .bind(3, job.time_last)
+          .bind(4, job.events)
+          .bind(5, job.raw_bytes)
+          .bind_blob(6, job.data.data(), job.data.size());
+      insert_chunk_.run();
+    }
+  }
+
+  // Writes one row per page for the segment just completed:
+  // per written line: varint line-in-page, varint count, varint chunk-id deltas
+  // (the first relative to the segment's first chunk).
+  void flush_segment() {
+    if (segment_pairs_.empty()) return;
+    uint32_t segment = segment_pairs_.front().second / kChunksPerSegment;
+    uint32_t base = segment * kChunksPerSegment;
+    std::sort(segment_pairs_.begin(), segment_pairs_.end());
+    std::string blob;
+    size_t i = 0;
+    while (i < segment_pairs_.size()) {
+      uint64_t page = segment_pairs_[i].first >> (kPageShift - kLineShift);
+      blob.clear();
+      while (i < segment_pairs_.size() &&
+             (segment_pairs_[i].first >> (kPageShift - kLineShift)) == page) {
+        uint64_t line = segment_pairs_[i].first;
+        size_t j = i;
+        while (j < segment_pairs_.size() && segment_pairs_[j].first == line) ++j;
+        put_varint(blob, line & ((1u << (kPageShift - kLineShift)) - 1));
+        put_varint(blob, j - i);
+        uint32_t previous = base;
+        for (size_t k = i; k < j; ++k) {
+          put_varint(blob, segment_pairs_[k].second - previous);
+          previous = segment_pairs_[k].second;
+        }
+        i = j;
+      }
+      insert_index_.bind(1, page).bind(2, segment).bind_blob(3, blob.data(), blob.size());
+      insert_index_.run();
+    }
+    segment_pairs_.clear();
+  }
+
+  void track_objects(const trace::MapEvent& event) {
+    uint64_t end = event.start + event.length;
+    if (event.event == OMNI_MAP_MUNMAP) {
+      for (Object& o : objects_)
+        if (!o.time_unloaded && event.start <= o.start && o.start < end) o.time_unloaded = event.time;
+      return;
+    }
+    if ((event.event != OMNI_MAP_STARTUP && event.event != OMNI_MAP_MMAP) || event.path.empty())
+      return;
+    for (Object& o : objects_) {
+      if (!o.time_unloaded && o.path == event.path && event.start >= o.start &&
+          event.start <= o.end + (64u << 20)) {
+        o.start = std::min(o.start, event.start);
+        o.end = std::max(o.end, end);
+        return;
+      }
+    }
+    auto cached = elf_info_.find(event.path);
+    if (cached == elf_info_.end())
+      cached = elf_info_.emplace(event.path, symbols::read_elf_info(event.path)).first;
+    const auto& info = cached->second;
+    if (!info || event.offset != info->first_load_offset) return;
+    objects_.push_back({static_cast<int64_t>(objects_.size() + 1), event.path, info->build_id,
+                        event.start - info->first_load_vaddr, event.start, end, event.time, {}});
+  }
+
+  Database& db_;
+  const IndexOptions& options_;
+  Compressor compressor_;
+  Statement insert_chunk_, insert_index_, insert_map_;
+  ChunkEncoder encoder_;
+  std::vector<uint64_t> chunk_lines_;
+  std::vector<std::pair<uint64_t, uint32_t>> segment_pairs_;
+  uint32_t next_chunk_ = 0;
+  std::vector<Object> objects_;
+  std::unordered_map<std::string, std::optional<symbols::ElfInfo>> elf_info_;
+  std::map<uint32_t, Thread> threads_;
+  std::optional<int32_t> tool_exit_code_;
+};
+
+}  // namespace
+
+IndexStats build_index(const IndexOptions& options,
+                       const std::function<void(const IndexProgress&)>& progress) {
+  std::string trace_path = options.trace_dir + "/" + kTraceFile;
+  std::string final_path = options.trace_dir + "/" + kIndexFile;
+  std::string tmp_path = final_path + ".tmp";
+  trace::TraceReader reader(trace_path);
+  unlink(tmp_path.c_str());
+  IndexStats stats;
+  {
+    Database db(tmp_path, Database::Mode::Create);
+    chmod(tmp_path.c_str(), 0600);
+    // Crash safety comes from building in a temporary file and renaming it.
+    db.exec("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;");
+    create_schema(db);
+    db.exec("BEGIN");
+    try {
+      Builder builder(db, options);
+      trace::StreamDecoder decoder(builder);
+      std::vector<uint8_t> block;
+      while (reader.next_stream(block)) {
+        decoder.feed(block.data(), block.size());
+        if (progress) progress({reader.bytes_read(), reader.file_bytes(), decoder.writes()});
+      }
+      stats = builder.finish(reader, decoder);
+      db.exec("COMMIT");
+    } catch (...) {
+      unlink(tmp_path.c_str());
+      throw;
+    }
+  }
+  if (rename(tmp_path.c_str(), final_path.c_str()) != 0) fail_errno("cannot create " + final_path);
+  struct stat st;
+  if (stat(final_path.c_str(), &st) == 0) stats.index_bytes = st.st_size;
+  return stats;
+}
+
+}  // namespace omni::index

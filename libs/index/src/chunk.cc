@@ -1,0 +1,146 @@
+#include "omni/index/chunk.h"
+
+#include <zstd.h>
+
+#include "omni/base/error.h"
+
+namespace omni::index {
+
+namespace {
+
+void put_varint(std::string& out, uint64_t value) {
+  while (value >= 0x80) {
+    out.push_back(static_cast<char>(value | 0x80));
+    value >>= 7;
+  }
+  out.push_back(static_cast<char>(value));
+}
+
+uint64_t zigzag(int64_t value) {
+  return (static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63);
+}
+int64_t unzigzag(uint64_t value) {
+  return static_cast<int64_t>(value >> 1) ^ -static_cast<int64_t>(value & 1);
+}
+
+struct Reader {
+  const uint8_t* p;
+  const uint8_t* end;
+  uint64_t varint() {
+    uint64_t value = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p >= end) fail("index chunk is corrupt (truncated column)");
+      uint8_t byte = *p++;
+      value |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if (!(byte & 0x80)) return value;
+    }
+    fail("index chunk is corrupt (bad varint)");
+  }
+};
+
+}  // namespace
+
+void ChunkEncoder::add(const trace::WriteEvent& event) {
+  if (events_ == 0) {
+    time_first_ = event.time;
+    time_last_ = event.time;
+  }
+  // Times are non-decreasing within a chunk.
+  put_varint(time_, event.time - time_last_);
+  time_last_ = event.time;
+  // Thread ids as runs: (tid, length) pairs, the last run's length written at finish.
+  if (events_ == 0 || event.tid != last_tid_) {
+    if (events_ != 0) put_varint(tid_, tid_run_);
+    put_varint(tid_, event.tid);
+    last_tid_ = event.tid;
+    tid_run_ = 0;
+  }
+  ++tid_run_;
+  put_varint(pc_, zigzag(static_cast<int64_t>(event.pc - last_pc_)));
+  last_pc_ = event.pc;
+  put_varint(addr_, zigzag(static_cast<int64_t>(event.addr - last_addr_)));
+  last_addr_ = event.addr;
+  put_varint(size_, (static_cast<uint64_t>(event.size) << 1) | (event.by_kernel ? 1 : 0));
+  data_.append(reinterpret_cast<const char*>(event.data), event.size);
+  ++events_;
+}
+
+size_t ChunkEncoder::raw_bytes() const {
+  return time_.size() + tid_.size() + pc_.size() + addr_.size() + size_.size() + data_.size();
+}
+
+std::string ChunkEncoder::finish() {
+  if (events_) put_varint(tid_, tid_run_);
+  std::string out;
+  put_varint(out, events_);
+  for (const std::string* column : {&time_, &tid_, &pc_, &addr_, &size_, &data_})
+    put_varint(out, column->size());
+  out.reserve(out.size() + raw_bytes());
+  for (std::string* column : {&time_, &tid_, &pc_, &addr_, &size_, &data_}) {
+    out += *column;
+    column->clear();
+  }
+  events_ = 0;
+  last_pc_ = last_addr_ = 0;
+  last_tid_ = tid_run_ = 0;
+  return out;
+}
+
+std::string compress_chunk(const std::string& raw, int level) {
+  std::string out(ZSTD_compressBound(raw.size()), '\0');
+  size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), level);
+  if (ZSTD_isError(n)) fail("zstd compression failed: {}", ZSTD_getErrorName(n));
+  out.resize(n);
+  return out;
+}
+
+DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first) {
+  unsigned long long raw_size = ZSTD_getFrameContentSize(blob, size);
+  if (raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN)
+    fail("index chunk is corrupt (not a zstd frame)");
+  std::vector<uint8_t> raw(raw_size);
+  size_t n = ZSTD_decompress(raw.data(), raw.size(), blob, size);
+  if (ZSTD_isError(n) || n != raw_size) fail("index chunk is corrupt (zstd: {})", ZSTD_getErrorName(n));
+
+  Reader header{raw.data(), raw.data() + raw.size()};
+  uint64_t count = header.varint();
+  uint64_t lengths[6];
+  for (auto& length : lengths) length = header.varint();
+  const uint8_t* p = header.p;
+  Reader columns[6];
+  for (int i = 0; i < 6; ++i) {
+    if (lengths[i] > static_cast<uint64_t>(header.end - p)) fail("index chunk is corrupt (column size)");
+    columns[i] = {p, p + lengths[i]};
+    p += lengths[i];
+  }
+  Reader &times = columns[0], &tids = columns[1], &pcs = columns[2], &addrs = columns[3],
+         &sizes = columns[4];
+  const uint8_t* data = columns[5].p;
+  uint64_t data_size = lengths[5];
+
+  DecodedChunk chunk;
+  chunk.events.resize(count);
+  chunk.data.assign(data, data + data_size);
+  uint64_t time = time_first, pc = 0, addr = 0, offset = 0;
+  uint32_t tid = 0;
+  uint64_t run = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    Event& e = chunk.events[i];
+    time += times.varint();
+    if (run == 0) {
+      tid = static_cast<uint32_t>(tids.varint());
+      run = tids.varint();
+    }
+    --run;
+    pc += static_cast<uint64_t>(unzigzag(pcs.varint()));
+    addr += static_cast<uint64_t>(unzigzag(addrs.varint()));
+    uint64_t size_flag = sizes.varint();
+    e = {time, tid, (size_flag & 1) != 0, pc, addr, static_cast<uint32_t>(size_flag >> 1),
+         static_cast<uint32_t>(offset)};
+    offset += e.size;
+    if (offset > data_size) fail("index chunk is corrupt (data column)");
+  }
+  return chunk;
+}
+
+}  // namespace omni::index

@@ -1,0 +1,153 @@
+#include "omni/index/reader.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "omni/base/error.h"
+#include "omni/base/paths.h"
+#include "omni/index/builder.h"
+
+namespace omni::index {
+
+namespace {
+
+struct BlobReader {
+  const uint8_t* p;
+  const uint8_t* end;
+  uint64_t varint() {
+    uint64_t value = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p >= end) fail("index is corrupt (address index entry truncated); run `omni index` again");
+      uint8_t byte = *p++;
+      value |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if (!(byte & 0x80)) return value;
+    }
+    fail("index is corrupt (bad varint); run `omni index` again");
+  }
+};
+
+}  // namespace
+
+IndexReader::IndexReader(const std::string& trace_dir) : trace_dir_(trace_dir) {
+  std::string path = trace_dir + "/" + kIndexFile;
+  if (access(path.c_str(), F_OK) != 0) {
+    if (access((path + ".tmp").c_str(), F_OK) == 0)
+      fail("the index of {} is incomplete (indexing was interrupted); run `omni index {}`",
+           trace_dir, trace_dir);
+    fail("{} has no index yet; run `omni index {}`", trace_dir, trace_dir);
+  }
+  if (access(path.c_str(), R_OK) != 0) fail_errno("cannot read " + path);
+  db_ = std::make_unique<Database>(path, Database::Mode::ReadOnly);
+  check_schema(*db_);
+  meta_ = std::make_unique<Statement>(*db_, "SELECT value FROM meta WHERE key = ?");
+  if (meta_int("complete").value_or(0) != 1)
+    fail("the index of {} is incomplete; run `omni index {}`", trace_dir, trace_dir);
+  index_rows_ = std::make_unique<Statement>(
+      *db_, "SELECT segment, lines FROM write_index WHERE page = ? ORDER BY segment");
+  chunk_data_ = std::make_unique<Statement>(*db_, "SELECT time_first, data FROM chunks WHERE id = ?");
+}
+
+std::optional<std::string> IndexReader::meta_text(const std::string& key) {
+  meta_->bind(1, std::string_view(key));
+  std::optional<std::string> value;
+  if (meta_->step() && !meta_->column_is_null(0)) value = meta_->column_text(0);
+  meta_->reset();
+  return value;
+}
+
+std::optional<int64_t> IndexReader::meta_int(const std::string& key) {
+  meta_->bind(1, std::string_view(key));
+  std::optional<int64_t> value;
+  if (meta_->step() && !meta_->column_is_null(0)) value = meta_->column_int(0);
+  meta_->reset();
+  return value;
+}
+
+std::vector<std::string> IndexReader::args() {
+  Statement q(*db_, "SELECT arg FROM args ORDER BY idx");
+  std::vector<std::string> out;
+  while (q.step()) out.push_back(q.column_text(0));
+  return out;
+}
+
+std::vector<ObjectRow> IndexReader::objects() {
+  Statement q(*db_, "SELECT id, path, build_id, bias, start, end, time_loaded, time_unloaded FROM objects ORDER BY id");
+  std::vector<ObjectRow> out;
+  while (q.step()) {
+    ObjectRow row{q.column_int(0), q.column_text(1), q.column_text(2), q.column_u64(3),
+                  q.column_u64(4), q.column_u64(5), q.column_u64(6), std::nullopt};
+    if (!q.column_is_null(7)) row.time_unloaded = q.column_u64(7);
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+std::vector<ThreadRow> IndexReader::threads() {
+  Statement q(*db_, "SELECT tid, lwp, parent, time_created, time_exited FROM threads ORDER BY tid");
+  std::vector<ThreadRow> out;
+  while (q.step()) {
+    ThreadRow row{static_cast<uint32_t>(q.column_int(0)), {}, {}, q.column_u64(3), {}};
+    if (!q.column_is_null(1)) row.lwp = static_cast<uint32_t>(q.column_int(1));
+    if (!q.column_is_null(2)) row.parent = static_cast<uint32_t>(q.column_int(2));
+    if (!q.column_is_null(4)) row.time_exited = q.column_u64(4);
+    out.push_back(row);
+  }
+  return out;
+}
+
+const std::vector<ChunkRow>& IndexReader::chunks() {
+  if (!chunks_loaded_) {
+    Statement q(*db_, "SELECT id, time_first, time_last, events, raw_bytes, length(data) FROM chunks ORDER BY id");
+    while (q.step())
+      chunks_.push_back({static_cast<uint32_t>(q.column_int(0)), q.column_u64(1), q.column_u64(2),
+                         q.column_u64(3), q.column_u64(4), q.column_u64(5)});
+    chunks_loaded_ = true;
+  }
+  return chunks_;
+}
+
+std::vector<uint32_t> IndexReader::chunks_writing(uint64_t addr, uint64_t length) {
+  std::vector<uint32_t> out;
+  if (length == 0) return out;
+  uint64_t first_line = addr >> kLineShift;
+  uint64_t last_line = (addr + length - 1) >> kLineShift;
+  const unsigned lines_per_page_shift = kPageShift - kLineShift;
+  for (uint64_t page = first_line >> lines_per_page_shift; page <= last_line >> lines_per_page_shift;
+       ++page) {
+    index_rows_->bind(1, page);
+    while (index_rows_->step()) {
+      uint32_t base = static_cast<uint32_t>(index_rows_->column_int(0)) * kChunksPerSegment;
+      auto blob = static_cast<const uint8_t*>(index_rows_->column_blob(1));
+      BlobReader r{blob, blob + index_rows_->column_bytes(1)};
+      while (r.p < r.end) {
+        uint64_t line = (page << lines_per_page_shift) | r.varint();
+        uint64_t count = r.varint();
+        bool wanted = line >= first_line && line <= last_line;
+        uint32_t chunk = base;
+        for (uint64_t k = 0; k < count; ++k) {
+          chunk += static_cast<uint32_t>(r.varint());
+          if (wanted) out.push_back(chunk);
+        }
+      }
+    }
+    index_rows_->reset();
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+DecodedChunk IndexReader::load_chunk(uint32_t id) {
+  chunk_data_->bind(1, id);
+  if (!chunk_data_->step()) {
+    chunk_data_->reset();
+    fail("index is corrupt: chunk {} is missing; run `omni index` again", id);
+  }
+  uint64_t time_first = chunk_data_->column_u64(0);
+  DecodedChunk chunk = decode_chunk(chunk_data_->column_blob(1), chunk_data_->column_bytes(1), time_first);
+  chunk_data_->reset();
+  return chunk;
+}
+
+}  // namespace omni::index

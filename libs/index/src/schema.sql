@@ -1,0 +1,78 @@
+-- The omni index: one SQLite file per recording (index.db in the trace
+-- directory). This file is the one definition of its format; omni compiles it
+-- in. Bump user_version (and kSchemaVersion in db.h) on any change: omni
+-- refuses to read an index of another version and asks for `omni index` again.
+PRAGMA application_id = 1330466377;  -- 0x4F4D4E49, "OMNI"
+PRAGMA user_version = 1;
+
+-- Facts about the recording and the index: program, exit_code or signal,
+-- instructions, writes, complete (1 once the index was fully built),
+-- stream_complete (0 when the recording was cut short), ...
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value ANY
+) WITHOUT ROWID;
+
+-- The recorded command line, argv[0] first.
+CREATE TABLE args (
+  idx INTEGER PRIMARY KEY,
+  arg TEXT NOT NULL
+);
+
+-- Every address-space change, in time order. prot is "rwx" style; path and
+-- offset describe a file-backed mapping.
+CREATE TABLE maps (
+  seq    INTEGER PRIMARY KEY,
+  time   INTEGER NOT NULL,
+  event  TEXT NOT NULL,  -- startup, mmap, munmap, mprotect, brk-grow, brk-shrink
+  start  INTEGER NOT NULL,
+  length INTEGER NOT NULL,
+  prot   TEXT NOT NULL,
+  path   TEXT,
+  offset INTEGER
+);
+
+-- Each loaded ELF object: run-time address = link-time address + bias.
+-- [start, end) covers its mappings; time_unloaded is NULL if still mapped.
+CREATE TABLE objects (
+  id            INTEGER PRIMARY KEY,
+  path          TEXT NOT NULL,
+  build_id      TEXT,
+  bias          INTEGER NOT NULL,
+  start         INTEGER NOT NULL,
+  end           INTEGER NOT NULL,
+  time_loaded   INTEGER NOT NULL,
+  time_unloaded INTEGER
+);
+
+-- Threads by the recorder's thread id (1 = the main thread); lwp is the
+-- kernel's thread id in the recorded run.
+CREATE TABLE threads (
+  tid           INTEGER PRIMARY KEY,
+  lwp           INTEGER,
+  parent        INTEGER,
+  time_created  INTEGER,
+  time_exited   INTEGER
+);
+
+-- Write events in time order, in chunks. `data` is a zstd frame of the
+-- columnar chunk encoding described in docs/index-format.md.
+CREATE TABLE chunks (
+  id         INTEGER PRIMARY KEY,
+  time_first INTEGER NOT NULL,
+  time_last  INTEGER NOT NULL,
+  events     INTEGER NOT NULL,
+  raw_bytes  INTEGER NOT NULL,
+  data       BLOB NOT NULL
+);
+
+-- Address index: which chunks wrote which 64-byte lines. One row per 4 KiB
+-- page and segment (a run of kChunksPerSegment chunks); `lines` lists, for
+-- each line of the page written in the segment, the chunk ids that wrote it
+-- (encoding in docs/index-format.md).
+CREATE TABLE write_index (
+  page    INTEGER NOT NULL,
+  segment INTEGER NOT NULL,
+  lines   BLOB NOT NULL,
+  PRIMARY KEY (page, segment)
+) WITHOUT ROWID;

@@ -1,0 +1,58 @@
+// Queries over an index, printing JSON Lines (or a table for a terminal).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include "omni/index/reader.h"
+#include "omni/symbols/symbols.h"
+
+namespace omni::query {
+
+enum class Format { Json, Table };
+
+// Symbols for a recording: every object of its memory map, reported at its
+// recorded load bias. Not thread-safe.
+class RecordingSymbols {
+ public:
+  explicit RecordingSymbols(index::IndexReader& reader);
+  std::optional<symbols::Location> locate(uint64_t pc, uint64_t time);
+  // A global/static variable by name, searched in load order (the program first).
+  std::optional<symbols::Variable> find_variable(std::string_view name);
+
+ private:
+  struct Object {
+    index::ObjectRow row;
+    int handle;
+  };
+  std::vector<Object> objects_;
+  symbols::Symbolizer symbolizer_;
+};
+
+// A byte range named by the user: "0x4c2040", "0x4c2040:16", "4980800",
+// "g_counter", "g_counter:4". Throws Error for a malformed address or an
+// unknown symbol.
+struct Range {
+  uint64_t addr;
+  uint64_t length;
+};
+Range parse_range(const std::string& spec, RecordingSymbols& symbols);
+
+struct WhereWrittenQuery {
+  std::string target;
+  std::optional<uint64_t> from, to;  // inclusive time bounds
+  std::optional<uint64_t> last;      // only the last N matches
+  Format format = Format::Json;
+};
+
+// Every write that touched a byte of the target, in time order. Returns the
+// number of writes printed.
+uint64_t where_written(index::IndexReader& reader, const WhereWrittenQuery& query, std::ostream& out);
+
+// What the recording and its index hold, as text or one JSON object.
+void dump(const std::string& trace_dir, bool json, std::ostream& out);
+
+}  // namespace omni::query

@@ -1,0 +1,180 @@
+#include "omni/query/query.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <deque>
+
+#include "omni/base/error.h"
+#include "omni/query/json.h"
+
+namespace omni::query {
+
+RecordingSymbols::RecordingSymbols(index::IndexReader& reader) {
+  for (index::ObjectRow& row : reader.objects()) {
+    int handle = symbolizer_.add_object(row.path, row.bias);
+    objects_.push_back({std::move(row), handle});
+  }
+}
+
+std::optional<symbols::Location> RecordingSymbols::locate(uint64_t pc, uint64_t time) {
+  for (const Object& o : objects_) {
+    if (pc < o.row.start || pc >= o.row.end) continue;
+    if (time < o.row.time_loaded || (o.row.time_unloaded && time >= *o.row.time_unloaded)) continue;
+    return symbolizer_.locate(o.handle, pc);
+  }
+  return std::nullopt;
+}
+
+std::optional<symbols::Variable> RecordingSymbols::find_variable(std::string_view name) {
+  for (const Object& o : objects_)
+    if (auto variable = symbolizer_.find_variable(o.handle, name)) return variable;
+  return std::nullopt;
+}
+
+namespace {
+
+std::optional<uint64_t> parse_number(std::string_view text) {
+  int base = 10;
+  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
+    text.remove_prefix(2);
+    base = 16;
+  }
+  uint64_t value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+bool is_identifier(std::string_view text) {
+  if (text.empty() || !(std::isalpha(static_cast<unsigned char>(text[0])) || text[0] == '_'))
+    return false;
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '$';
+  });
+}
+
+}  // namespace
+
+Range parse_range(const std::string& spec, RecordingSymbols& symbols) {
+  std::string_view base = spec;
+  std::optional<uint64_t> length;
+  if (size_t colon = spec.rfind(':'); colon != std::string::npos) {
+    base = std::string_view(spec).substr(0, colon);
+    length = parse_number(std::string_view(spec).substr(colon + 1));
+    if (!length || *length == 0)
+      fail("malformed length in '{}': expected ADDRESS[:LENGTH] with LENGTH > 0", spec);
+  }
+  if (!base.empty() && std::isdigit(static_cast<unsigned char>(base[0]))) {
+    auto addr = parse_number(base);
+    if (!addr) fail("malformed address '{}': expected hex (0x4c2040), decimal, or a variable name", base);
+    return {*addr, length.value_or(1)};
+  }
+  if (!is_identifier(base))
+    fail("malformed address '{}': expected hex (0x4c2040), decimal, or a variable name", base);
+  auto variable = symbols.find_variable(base);
+  if (!variable) fail("unknown symbol '{}': no global or static variable of that name in the recording", base);
+  return {variable->address, length.value_or(variable->size ? variable->size : 1)};
+}
+
+namespace {
+
+struct Match {
+  index::Event event;
+  std::string hex;
+};
+
+void print_json(const index::Event& e, const std::string& hex, RecordingSymbols& symbols, std::string& line) {
+  auto location = symbols.locate(e.pc, e.time);
+  JsonObject object(line);
+  object.field("time", e.time).field("tid", e.tid).field("pc", hex_address(e.pc));
+  if (location && !location->function.empty()) object.field("function", location->function);
+  else object.null("function");
+  if (location && !location->file.empty()) object.field("file", location->file);
+  else object.null("file");
+  if (location && location->line > 0) object.field("line", location->line);
+  else object.null("line");
+  object.field("addr", hex_address(e.addr)).field("size", e.size).field("data", hex);
+  object.field("origin", e.by_kernel ? "kernel" : "cpu");
+  object.close();
+  line += '\n';
+}
+
+void print_table_row(const index::Event& e, const std::string& hex, RecordingSymbols& symbols, std::string& line) {
+  auto location = symbols.locate(e.pc, e.time);
+  std::string where = location && !location->function.empty() ? location->function : "?";
+  if (location && !location->file.empty()) {
+    std::string file = location->file.substr(location->file.rfind('/') + 1);
+    where += fmt::format(" ({}:{})", file, location->line);
+  }
+  if (e.by_kernel) where += " [kernel]";
+  std::string data = hex.size() > 32 ? hex.substr(0, 32) + "..." : hex;
+  line += fmt::format("{:>12} {:>4} {:>14} {:>14} {:>5} {:<34} {}\n", e.time, e.tid,
+                      hex_address(e.pc), hex_address(e.addr), e.size, data, where);
+}
+
+}  // namespace
+
+uint64_t where_written(index::IndexReader& reader, const WhereWrittenQuery& query, std::ostream& out) {
+  RecordingSymbols symbols(reader);
+  Range range = parse_range(query.target, symbols);
+  uint64_t from = query.from.value_or(0);
+  uint64_t to = query.to.value_or(UINT64_MAX);
+  if (from > to) fail("--from {} is after --to {}", from, to);
+
+  std::vector<uint32_t> ids = reader.chunks_writing(range.addr, range.length);
+  const auto& chunks = reader.chunks();
+  std::erase_if(ids, [&](uint32_t id) {
+    return id >= chunks.size() || chunks[id].time_last < from || chunks[id].time_first > to;
+  });
+
+  auto matches_in = [&](uint32_t id, std::vector<Match>& found) {
+    index::DecodedChunk chunk = reader.load_chunk(id);
+    for (const index::Event& e : chunk.events) {
+      if (e.time < from || e.time > to) continue;
+      if (e.addr >= range.addr + range.length || e.addr + e.size <= range.addr) continue;
+      found.push_back({e, hex_bytes(chunk.data.data() + e.data_offset, e.size)});
+    }
+  };
+
+  std::vector<Match> matches;
+  if (query.last) {
+    // Walk back from the newest chunk until enough matches are found.
+    std::deque<Match> tail;
+    for (auto it = ids.rbegin(); it != ids.rend() && tail.size() < *query.last; ++it) {
+      std::vector<Match> found;
+      matches_in(*it, found);
+      tail.insert(tail.begin(), found.begin(), found.end());
+    }
+    while (tail.size() > *query.last) tail.pop_front();
+    matches.assign(tail.begin(), tail.end());
+  }
+
+  std::string line;
+  uint64_t printed = 0;
+  if (query.format == Format::Table)
+    out << fmt::format("{:>12} {:>4} {:>14} {:>14} {:>5} {:<34} {}\n", "time", "tid", "pc", "addr",
+                       "size", "data", "where");
+  auto emit = [&](const Match& m) {
+    line.clear();
+    if (query.format == Format::Json) print_json(m.event, m.hex, symbols, line);
+    else print_table_row(m.event, m.hex, symbols, line);
+    out << line;
+    ++printed;
+  };
+  if (query.last) {
+    for (const Match& m : matches) emit(m);
+  } else {
+    for (uint32_t id : ids) {
+      std::vector<Match> found;
+      matches_in(id, found);
+      for (const Match& m : found) emit(m);
+    }
+  }
+  out.flush();
+  return printed;
+}
+
+}  // namespace omni::query

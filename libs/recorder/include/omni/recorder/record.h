@@ -1,0 +1,31 @@
+// Recording: runs a program under Valgrind with the omni tool, which streams
+// raw events (trace/stream.h) through a FIFO to this process; this process
+// compresses them as they come (on the other core) into trace.omni.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace omni::recorder {
+
+struct RecordOptions {
+  std::vector<std::string> command;  // program and its arguments
+  std::string output_dir;            // empty: a new directory under recordings_root()
+  std::string valgrind_lib;          // empty: <dir of this executable>/valgrind
+  int zstd_level = 1;
+  bool quiet = false;                // no "omni: recording to ..." line on stderr
+};
+
+struct RecordResult {
+  std::string trace_dir;
+  int exit_status;  // shell convention: the exit code, or 128 + signal
+  uint64_t raw_bytes;
+  uint64_t file_bytes;
+};
+
+// Runs the recording to its end. The program's stdin, stdout and stderr are
+// this process's. SIGINT/SIGQUIT reach the program (same process group) and
+// are ignored here so the trace is always finished; SIGTERM/SIGHUP are passed on.
+RecordResult record(const RecordOptions& options);
+
+}  // namespace omni::recorder

@@ -1,0 +1,219 @@
+#include "omni/recorder/record.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+
+#include "omni/base/error.h"
+#include "omni/base/paths.h"
+#include "omni/trace/container.h"
+
+namespace omni::recorder {
+
+namespace {
+
+// Read size per STREAM frame: large enough for zstd to find redundancy,
+// small enough that a killed recorder loses little.
+constexpr size_t kFrameBytes = 4 << 20;
+
+volatile sig_atomic_t g_child = 0;
+
+void forward_signal(int sig) {
+  if (g_child > 0) kill(g_child, sig);
+}
+
+std::string basename_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string new_trace_dir(const std::string& program) {
+  std::string root = recordings_root(true);
+  std::string stem = basename_of(program);
+  for (int n = 0;; ++n) {
+    std::string dir = root + "/" + stem + "-" + std::to_string(n);
+    if (mkdir(dir.c_str(), 0700) == 0) {
+      std::string link = root + "/latest-trace";
+      std::string tmp = link + ".tmp" + std::to_string(getpid());
+      unlink(tmp.c_str());
+      if (symlink((stem + "-" + std::to_string(n)).c_str(), tmp.c_str()) == 0)
+        rename(tmp.c_str(), link.c_str());
+      return dir;
+    }
+    if (errno != EEXIST) fail_errno("cannot create trace directory " + dir);
+  }
+}
+
+std::string find_valgrind_lib(const RecordOptions& options) {
+  std::string dir = options.valgrind_lib;
+  if (dir.empty()) {
+    if (const char* env = getenv("OMNI_VALGRIND_LIB"); env && *env) dir = env;
+    else dir = self_exe_dir() + "/valgrind";
+  }
+  std::string tool = dir + "/omni-amd64-linux";
+  if (access(tool.c_str(), X_OK) != 0)
+    fail("the omni Valgrind tool is missing ({}); build omni with `make`", tool);
+  return dir;
+}
+
+// Opens the FIFO for reading without blocking forever if Valgrind never
+// starts: polls the child while waiting for the writer.
+int open_fifo(const std::string& fifo, pid_t child) {
+  int fd = open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) fail_errno("cannot open " + fifo);
+  // A FIFO opened without a writer reads EOF; wait until the tool has it open.
+  for (;;) {
+    struct stat st;
+    if (fstat(fd, &st) == 0) {
+      // There is no direct "writer present" test; try a zero-timeout poll,
+      // which reports POLLIN once data (the preamble) has arrived.
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 50) > 0 && (p.revents & POLLIN)) break;
+    }
+    int status;
+    pid_t done = waitpid(child, &status, WNOHANG);
+    if (done == child) {
+      close(fd);
+      errno = 0;
+      int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      fail("valgrind exited (status {}) before the omni tool started; see its message above", code);
+    }
+  }
+  int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+  return fd;
+}
+
+std::string now_iso8601() {
+  char buf[64];
+  std::time_t t = std::time(nullptr);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+}  // namespace
+
+RecordResult record(const RecordOptions& options) {
+  if (options.command.empty()) fail("nothing to record: give a program to run");
+  std::string vg_lib = find_valgrind_lib(options);
+
+  std::string dir = options.output_dir;
+  if (dir.empty()) dir = new_trace_dir(options.command[0]);
+  else make_private_dir(dir);
+
+  std::string fifo = dir + "/stream.fifo";
+  unlink(fifo.c_str());
+  if (mkfifo(fifo.c_str(), 0600) != 0) fail_errno("cannot create " + fifo);
+
+  trace::TraceWriter writer(dir + "/" + kTraceFile, options.zstd_level);
+  trace::KeyValues info;
+  char cwd[4096];
+  info.emplace_back("recorder", "valgrind");
+  info.emplace_back("program", options.command[0]);
+  for (const auto& arg : options.command) info.emplace_back("arg", arg);
+  info.emplace_back("cwd", getcwd(cwd, sizeof cwd) ? cwd : "");
+  info.emplace_back("started", now_iso8601());
+  writer.write_info(info);
+
+  std::vector<std::string> args = {"valgrind", "--tool=omni", "-q", "--omni-out=" + fifo};
+  args.insert(args.end(), options.command.begin(), options.command.end());
+
+  struct sigaction ignore{}, forward{}, old_int{}, old_quit{}, old_term{}, old_hup{};
+  ignore.sa_handler = SIG_IGN;
+  forward.sa_handler = forward_signal;
+  sigaction(SIGINT, &ignore, &old_int);
+  sigaction(SIGQUIT, &ignore, &old_quit);
+  sigaction(SIGTERM, &forward, &old_term);
+  sigaction(SIGHUP, &forward, &old_hup);
+  auto restore = [&] {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGQUIT, &old_quit, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+    sigaction(SIGHUP, &old_hup, nullptr);
+  };
+
+  pid_t child = fork();
+  if (child < 0) fail_errno("fork");
+  if (child == 0) {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGQUIT, &old_quit, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+    sigaction(SIGHUP, &old_hup, nullptr);
+    setenv("VALGRIND_LIB", vg_lib.c_str(), 1);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execvp("valgrind", argv.data());
+    std::fprintf(stderr, "omni: error: cannot run valgrind: %s (install the valgrind package)\n",
+                 std::strerror(errno));
+    _exit(127);
+  }
+  g_child = child;
+
+  int status = 0;
+  try {
+    int fd = open_fifo(fifo, child);
+    unlink(fifo.c_str());
+    std::vector<uint8_t> buffer(kFrameBytes);
+    for (;;) {
+      size_t filled = 0;
+      bool eof = false;
+      while (filled < buffer.size()) {
+        ssize_t n = read(fd, buffer.data() + filled, buffer.size() - filled);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) fail_errno("reading the recorder's stream");
+        if (n == 0) {
+          eof = true;
+          break;
+        }
+        filled += n;
+        // Compress what has come once the pipe runs dry, so slow programs
+        // still reach the disk promptly.
+        if (filled >= (256u << 10)) {
+          pollfd p{fd, POLLIN, 0};
+          if (poll(&p, 1, 0) == 0) break;
+        }
+      }
+      if (filled) {
+        writer.write_stream(buffer.data(), filled);
+        writer.flush();
+      }
+      if (eof) break;
+    }
+    close(fd);
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+  } catch (...) {
+    unlink(fifo.c_str());
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+    restore();
+    throw;
+  }
+  g_child = 0;
+  restore();
+
+  trace::KeyValues end;
+  int exit_status;
+  if (WIFEXITED(status)) {
+    exit_status = WEXITSTATUS(status);
+    end.emplace_back("exit_code", std::to_string(exit_status));
+  } else {
+    exit_status = 128 + WTERMSIG(status);
+    end.emplace_back("signal", std::to_string(WTERMSIG(status)));
+  }
+  end.emplace_back("finished", now_iso8601());
+  writer.write_end(end);
+  return {dir, exit_status, writer.raw_bytes(), writer.file_bytes()};
+}
+
+}  // namespace omni::recorder

@@ -1,0 +1,287 @@
+#include "omni/symbols/symbols.h"
+
+#include <cxxabi.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
+#include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <unordered_map>
+
+#include "omni/base/error.h"
+
+namespace omni::symbols {
+
+namespace {
+
+// Owns an open file descriptor and the Elf handle read from it.
+class ElfFile {
+ public:
+  explicit ElfFile(const std::string& path) {
+    // elf_version must be called before any other libelf function; it is
+    // idempotent, so calling it per file is cheaper than a global init order.
+    elf_version(EV_CURRENT);
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ >= 0) elf_ = elf_begin(fd_, ELF_C_READ_MMAP, nullptr);
+  }
+  ~ElfFile() {
+    if (elf_ != nullptr) elf_end(elf_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  ElfFile(const ElfFile&) = delete;
+  ElfFile& operator=(const ElfFile&) = delete;
+
+  Elf* get() const { return elf_; }
+
+ private:
+  int fd_ = -1;
+  Elf* elf_ = nullptr;
+};
+
+std::string to_hex(const void* bytes, size_t size) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  const auto* p = static_cast<const unsigned char*>(bytes);
+  std::string out;
+  out.reserve(size * 2);
+  for (size_t i = 0; i < size; ++i) {
+    out.push_back(kDigits[p[i] >> 4]);
+    out.push_back(kDigits[p[i] & 0xf]);
+  }
+  return out;
+}
+
+// ELF symbol names of C++ code are mangled; DWARF names are not, so demangle
+// to keep what users see readable. Non-C++ names come back unchanged.
+std::string demangle(const char* name) {
+  int status = 0;
+  char* plain = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  if (status != 0 || plain == nullptr) return name;
+  std::string out(plain);
+  std::free(plain);
+  return out;
+}
+
+// Binding preference when several symbols share a name: a global definition
+// is what the program refers to by that name; statics are a fallback.
+int binding_rank(unsigned char binding) {
+  switch (binding) {
+    case STB_GLOBAL: return 3;
+    case STB_WEAK: return 2;
+    case STB_LOCAL: return 1;
+    default: return 0;
+  }
+}
+
+// Size of the DWARF type of the file-scope variable `name`, if any CU of
+// `module` describes it.
+std::optional<uint64_t> dwarf_variable_size(Dwfl_Module* module, std::string_view name) {
+  Dwarf_Die* cu = nullptr;
+  Dwarf_Addr cu_bias = 0;
+  while ((cu = dwfl_module_nextcu(module, cu, &cu_bias)) != nullptr) {
+    Dwarf_Die child;
+    if (dwarf_child(cu, &child) != 0) continue;
+    do {
+      if (dwarf_tag(&child) != DW_TAG_variable) continue;
+      const char* die_name = dwarf_diename(&child);
+      if (die_name == nullptr || name != die_name) continue;
+      Dwarf_Attribute type_attr;
+      Dwarf_Die type;
+      if (dwarf_attr_integrate(&child, DW_AT_type, &type_attr) == nullptr ||
+          dwarf_formref_die(&type_attr, &type) == nullptr) {
+        continue;
+      }
+      Dwarf_Word size = 0;
+      if (dwarf_aggregate_size(&type, &size) == 0 && size > 0) return size;
+    } while (dwarf_siblingof(&child, &child) == 0);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ElfInfo> read_elf_info(const std::string& path) {
+  ElfFile file(path);
+  Elf* elf = file.get();
+  if (elf == nullptr || elf_kind(elf) != ELF_K_ELF) return std::nullopt;
+
+  size_t phnum = 0;
+  if (elf_getphdrnum(elf, &phnum) != 0) return std::nullopt;
+  std::optional<GElf_Phdr> first_load;
+  for (size_t i = 0; i < phnum; ++i) {
+    GElf_Phdr phdr;
+    if (gelf_getphdr(elf, static_cast<int>(i), &phdr) == nullptr) return std::nullopt;
+    if (phdr.p_type == PT_LOAD && (!first_load || phdr.p_vaddr < first_load->p_vaddr)) {
+      first_load = phdr;
+    }
+  }
+  // Without a PT_LOAD (e.g. a relocatable .o) nothing of the file is mapped,
+  // so there is no load address to relate to the recorder's memory map.
+  if (!first_load) return std::nullopt;
+
+  ElfInfo info;
+  const void* build_id = nullptr;
+  ssize_t build_id_size = dwelf_elf_gnu_build_id(elf, &build_id);
+  if (build_id_size > 0) info.build_id = to_hex(build_id, static_cast<size_t>(build_id_size));
+  // 4 KiB pages: the recorder's map entries start at page boundaries.
+  info.first_load_vaddr = first_load->p_vaddr & ~uint64_t{0xfff};
+  info.first_load_offset = first_load->p_offset & ~uint64_t{0xfff};
+  return info;
+}
+
+struct Symbolizer::Impl {
+  // One Dwfl per object: objects from different processes of a recording
+  // may overlap in address space, which a single Dwfl cannot represent.
+  struct Object {
+    Dwfl* dwfl = nullptr;          // owned; null if dwfl_begin failed
+    Dwfl_Module* module = nullptr; // owned by dwfl; null if the file is unusable
+    std::unordered_map<uint64_t, std::optional<Location>> locations;
+    std::unordered_map<std::string, std::optional<Variable>> variables;
+
+    Object() = default;
+    Object(const Object&) = delete;
+    Object& operator=(const Object&) = delete;
+    ~Object() {
+      if (dwfl != nullptr) dwfl_end(dwfl);
+    }
+  };
+
+  // unique_ptr so that Object addresses stay stable as the vector grows.
+  std::vector<std::unique_ptr<Object>> objects;
+
+  Object& object(int handle) {
+    if (handle < 0 || static_cast<size_t>(handle) >= objects.size()) {
+      fail("symbols: invalid object handle {}", handle);
+    }
+    return *objects[static_cast<size_t>(handle)];
+  }
+
+  static std::optional<Location> compute_location(Dwfl_Module* module, uint64_t pc);
+};
+
+std::optional<Location> Symbolizer::Impl::compute_location(Dwfl_Module* module, uint64_t pc) {
+  Location location;
+
+  Dwarf_Addr cu_bias = 0;
+  if (Dwarf_Die* cu = dwfl_module_addrdie(module, pc, &cu_bias)) {
+    Dwarf_Die* scopes = nullptr;
+    int count = dwarf_getscopes(cu, pc - cu_bias, &scopes);
+    // scopes[0] is the innermost; the first function-like scope is the one
+    // executing. dwarf_diename follows DW_AT_abstract_origin, which is where
+    // an inlined instance keeps its name.
+    for (int i = 0; i < count; ++i) {
+      int tag = dwarf_tag(&scopes[i]);
+      if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine) continue;
+      if (const char* name = dwarf_diename(&scopes[i])) {
+        location.function = name;
+        location.inlined = tag == DW_TAG_inlined_subroutine;
+        break;
+      }
+    }
+    std::free(scopes);  // dwarf_getscopes mallocs the array; null if count <= 0
+  }
+
+  if (location.function.empty()) {
+    GElf_Off offset = 0;
+    GElf_Sym sym;
+    if (const char* name =
+            dwfl_module_addrinfo(module, pc, &offset, &sym, nullptr, nullptr, nullptr)) {
+      location.function = demangle(name);
+    }
+  }
+
+  if (Dwfl_Line* line = dwfl_module_getsrc(module, pc)) {
+    int lineno = 0;
+    if (const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {
+      location.file = file;
+      location.line = lineno;
+    }
+  }
+
+  if (location.function.empty() && location.file.empty()) return std::nullopt;
+  return location;
+}
+
+Symbolizer::Symbolizer() : impl_(std::make_unique<Impl>()) {}
+Symbolizer::~Symbolizer() = default;
+
+int Symbolizer::add_object(const std::string& path, uint64_t bias) {
+  // Static: a Dwfl keeps a pointer to its callbacks for its whole life.
+  static const Dwfl_Callbacks kCallbacks = {
+      .find_elf = nullptr,  // only dwfl_report_elf is used, which opens the file itself
+      .find_debuginfo = dwfl_standard_find_debuginfo,
+      .section_address = dwfl_offline_section_address,
+      .debuginfo_path = nullptr,
+  };
+
+  auto object = std::make_unique<Impl::Object>();
+  object->dwfl = dwfl_begin(&kCallbacks);
+  if (object->dwfl != nullptr) {
+    dwfl_report_begin(object->dwfl);
+    // add_p_vaddr = true makes `base` the bias itself. With false, libdwfl
+    // takes `base` as the address of the first PT_LOAD (p_vaddr rounded down
+    // to p_align) and derives bias = base - that vaddr, which differs from
+    // ours for any ET_DYN whose first segment is not at vaddr 0. For ET_EXEC
+    // libdwfl ignores `base` and uses bias 0.
+    Dwfl_Module* module =
+        dwfl_report_elf(object->dwfl, path.c_str(), path.c_str(), -1, bias, true);
+    dwfl_report_end(object->dwfl, nullptr, nullptr);
+    Dwarf_Addr actual_bias = 0;
+    // A bias libdwfl could not honour (an ET_EXEC seen at a nonzero bias
+    // means the file on disk is not the one that was recorded) would make
+    // every answer wrong, so such an object answers nothing.
+    if (module != nullptr && dwfl_module_getelf(module, &actual_bias) != nullptr &&
+        actual_bias == bias) {
+      object->module = module;
+    }
+  }
+  impl_->objects.push_back(std::move(object));
+  return static_cast<int>(impl_->objects.size() - 1);
+}
+
+std::optional<Location> Symbolizer::locate(int object, uint64_t pc) {
+  Impl::Object& target = impl_->object(object);
+  if (target.module == nullptr) return std::nullopt;
+  auto cached = target.locations.find(pc);
+  if (cached != target.locations.end()) return cached->second;
+  auto location = Impl::compute_location(target.module, pc);
+  target.locations.emplace(pc, location);
+  return location;
+}
+
+std::optional<Variable> Symbolizer::find_variable(int object, std::string_view name) {
+  Impl::Object& target = impl_->object(object);
+  if (target.module == nullptr) return std::nullopt;
+  std::string key(name);
+  auto cached = target.variables.find(key);
+  if (cached != target.variables.end()) return cached->second;
+
+  std::optional<Variable> best;
+  int best_rank = 0;
+  int count = dwfl_module_getsymtab(target.module);
+  for (int i = 1; i < count; ++i) {  // entry 0 is the null symbol
+    GElf_Sym sym;
+    GElf_Addr address = 0;  // bias already applied by libdwfl
+    GElf_Word shndx = 0;
+    const char* sym_name =
+        dwfl_module_getsym_info(target.module, i, &sym, &address, &shndx, nullptr, nullptr);
+    if (sym_name == nullptr || name != sym_name) continue;
+    if (GELF_ST_TYPE(sym.st_info) != STT_OBJECT || shndx == SHN_UNDEF) continue;
+    int rank = binding_rank(GELF_ST_BIND(sym.st_info));
+    if (rank <= best_rank) continue;
+    best = Variable{.address = address, .size = sym.st_size};
+    best_rank = rank;
+    if (rank == binding_rank(STB_GLOBAL)) break;
+  }
+  if (best && best->size == 0) {
+    best->size = dwarf_variable_size(target.module, name).value_or(1);
+  }
+  target.variables.emplace(std::move(key), best);
+  return best;
+}
+
+}  // namespace omni::symbols

@@ -1,0 +1,95 @@
+// The trace file (trace.omni) that `omni record` writes: a header, then
+// frames. The raw event stream (stream.h) travels in STREAM frames, each
+// zstd-compressed independently, so a reader streams it with bounded memory
+// and a recording cut short keeps every complete frame.
+//
+//   header: 8 bytes "OMNITRC\0", u32 kContainerVersion, u32 zero
+//   frame:  u32 kind, u32 payload bytes, u64 raw bytes (decompressed size
+//           for STREAM, else equal to payload), payload
+//
+// INFO and END payloads are "key=value\n" lines (values without newlines).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace omni::trace {
+
+inline constexpr uint32_t kContainerVersion = 1;
+
+enum class FrameKind : uint32_t { Info = 1, Stream = 2, End = 3 };
+
+using KeyValues = std::vector<std::pair<std::string, std::string>>;
+
+// Writes a trace file. Not thread-safe; owns its FILE.
+class TraceWriter {
+ public:
+  TraceWriter(const std::string& path, int zstd_level);
+  ~TraceWriter();
+  TraceWriter(const TraceWriter&) = delete;
+  TraceWriter& operator=(const TraceWriter&) = delete;
+
+  void write_info(const KeyValues& info);
+  // Compresses `bytes` into one STREAM frame and writes it.
+  void write_stream(const uint8_t* bytes, size_t size);
+  void write_end(const KeyValues& end);
+  void flush();
+
+  uint64_t raw_bytes() const { return raw_bytes_; }
+  uint64_t file_bytes() const { return file_bytes_; }
+
+ private:
+  void write_frame(FrameKind kind, const void* payload, size_t size, uint64_t raw);
+
+  std::FILE* file_;
+  void* cctx_;  // ZSTD_CCtx
+  int level_;
+  std::vector<uint8_t> scratch_;
+  uint64_t raw_bytes_ = 0;
+  uint64_t file_bytes_ = 0;
+};
+
+// Reads a trace file front to back. Not thread-safe; owns its FILE.
+class TraceReader {
+ public:
+  explicit TraceReader(const std::string& path);
+  ~TraceReader();
+  TraceReader(const TraceReader&) = delete;
+  TraceReader& operator=(const TraceReader&) = delete;
+
+  // The INFO frame (first in the file).
+  const KeyValues& info() const { return info_; }
+  std::string info_value(const std::string& key) const;
+
+  // Decompresses the next STREAM frame into `out`; false at the end. An END
+  // frame seen on the way is kept for end(). A frame cut short (recorder
+  // killed mid-write) ends the stream and sets truncated().
+  bool next_stream(std::vector<uint8_t>& out);
+  const std::optional<KeyValues>& end() const { return end_; }
+  bool truncated() const { return truncated_; }
+
+  uint64_t file_bytes() const { return file_bytes_; }
+  uint64_t bytes_read() const { return bytes_read_; }
+
+ private:
+  bool read_frame_header(uint32_t& kind, uint32_t& size, uint64_t& raw);
+
+  std::FILE* file_;
+  void* dctx_;  // ZSTD_DCtx
+  KeyValues info_;
+  std::optional<KeyValues> end_;
+  std::vector<uint8_t> compressed_;
+  bool truncated_ = false;
+  uint64_t file_bytes_ = 0;
+  uint64_t bytes_read_ = 0;
+};
+
+std::string encode_key_values(const KeyValues& kv);
+KeyValues decode_key_values(const std::string& text);
+std::string find_value(const KeyValues& kv, const std::string& key);
+
+}  // namespace omni::trace

@@ -1,0 +1,84 @@
+// Turns the raw event stream (stream.h) back into events. The index builder is
+// an EventSink; a second recorder that emits the same stream feeds the same
+// builder through this decoder.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace omni::trace {
+
+struct WriteEvent {
+  uint64_t time;
+  uint32_t tid;
+  bool by_kernel;  // written by the kernel during a syscall
+  uint64_t pc;
+  uint64_t addr;
+  uint32_t size;
+  const uint8_t* data;  // valid only during the callback
+};
+
+struct MapEvent {
+  uint64_t time;
+  uint32_t event;  // OMNI_MAP_*
+  uint64_t start;
+  uint64_t length;
+  uint32_t prot;  // bit 0 read, 1 write, 2 exec
+  uint64_t offset;
+  std::string path;  // empty for anonymous memory
+};
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void on_write(const WriteEvent& event) = 0;
+  virtual void on_map(const MapEvent& event) = 0;
+  virtual void on_thread_create(uint64_t time, uint32_t parent, uint32_t child) = 0;
+  virtual void on_thread_run(uint64_t time, uint32_t tid, uint32_t lwp) = 0;
+  virtual void on_thread_exit(uint64_t time, uint32_t tid) = 0;
+  virtual void on_exit(uint64_t time, int32_t code) = 0;
+};
+
+// Incremental decoder: feed() the stream in pieces of any size (records may
+// span pieces). Throws Error on a malformed stream. Not thread-safe.
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(EventSink& sink) : sink_(sink) {}
+
+  void feed(const uint8_t* bytes, size_t size);
+  // Bytes of a record cut short at the end of the stream (0 when complete).
+  size_t leftover() const { return carry_.size(); }
+
+  uint64_t time() const { return time_; }
+  uint64_t writes() const { return writes_; }
+  bool saw_exit() const { return saw_exit_; }
+
+ private:
+  struct Site {
+    uint64_t pc;
+    uint32_t offset;
+    uint32_t size;
+  };
+  struct Block {
+    std::vector<Site> sites;
+  };
+
+  // Decodes whole records from [p, end); returns where it stopped.
+  const uint8_t* decode(const uint8_t* p, const uint8_t* end);
+  void extended(uint32_t type, const uint8_t* payload, uint32_t length);
+
+  EventSink& sink_;
+  std::vector<uint8_t> carry_;
+  std::vector<Block> blocks_;
+  bool preamble_done_ = false;
+  const Block* block_ = nullptr;
+  size_t next_site_ = 0;
+  uint64_t block_entry_ = 0;
+  uint64_t time_ = 0;
+  uint32_t tid_ = 1;
+  uint64_t writes_ = 0;
+  bool saw_exit_ = false;
+};
+
+}  // namespace omni::trace

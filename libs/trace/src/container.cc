@@ -1,0 +1,183 @@
+#include "omni/trace/container.h"
+
+#include <sys/stat.h>
+#include <zstd.h>
+
+#include <cstring>
+
+#include "omni/base/error.h"
+
+namespace omni::trace {
+
+namespace {
+
+constexpr char kMagic[8] = {'O', 'M', 'N', 'I', 'T', 'R', 'C', '\0'};
+
+struct FrameHeader {
+  uint32_t kind;
+  uint32_t size;
+  uint64_t raw;
+};
+static_assert(sizeof(FrameHeader) == 16);
+
+}  // namespace
+
+std::string encode_key_values(const KeyValues& kv) {
+  std::string text;
+  for (const auto& [key, value] : kv) {
+    text += key;
+    text += '=';
+    for (char c : value) text += (c == '\n') ? ' ' : c;
+    text += '\n';
+  }
+  return text;
+}
+
+KeyValues decode_key_values(const std::string& text) {
+  KeyValues kv;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    size_t eq = line.find('=');
+    if (eq != std::string::npos) kv.emplace_back(line.substr(0, eq), line.substr(eq + 1));
+    pos = end + 1;
+  }
+  return kv;
+}
+
+std::string find_value(const KeyValues& kv, const std::string& key) {
+  for (const auto& [k, v] : kv)
+    if (k == key) return v;
+  return {};
+}
+
+TraceWriter::TraceWriter(const std::string& path, int zstd_level) : level_(zstd_level) {
+  file_ = std::fopen(path.c_str(), "wbx");
+  if (!file_) fail_errno("cannot create " + path);
+  chmod(path.c_str(), 0600);
+  cctx_ = ZSTD_createCCtx();
+  uint32_t version = kContainerVersion, zero = 0;
+  std::fwrite(kMagic, 1, sizeof kMagic, file_);
+  std::fwrite(&version, 4, 1, file_);
+  std::fwrite(&zero, 4, 1, file_);
+  file_bytes_ = 16;
+}
+
+TraceWriter::~TraceWriter() {
+  if (file_) std::fclose(file_);
+  ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(cctx_));
+}
+
+void TraceWriter::write_frame(FrameKind kind, const void* payload, size_t size, uint64_t raw) {
+  FrameHeader header{static_cast<uint32_t>(kind), static_cast<uint32_t>(size), raw};
+  if (std::fwrite(&header, sizeof header, 1, file_) != 1 ||
+      (size && std::fwrite(payload, 1, size, file_) != size))
+    fail_errno("cannot write the trace file");
+  file_bytes_ += sizeof header + size;
+}
+
+void TraceWriter::write_info(const KeyValues& info) {
+  std::string text = encode_key_values(info);
+  write_frame(FrameKind::Info, text.data(), text.size(), text.size());
+  flush();
+}
+
+void TraceWriter::write_stream(const uint8_t* bytes, size_t size) {
+  scratch_.resize(ZSTD_compressBound(size));
+  size_t n = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_), scratch_.data(), scratch_.size(),
+                               bytes, size, level_);
+  if (ZSTD_isError(n)) fail("zstd compression failed: {}", ZSTD_getErrorName(n));
+  write_frame(FrameKind::Stream, scratch_.data(), n, size);
+  raw_bytes_ += size;
+}
+
+void TraceWriter::write_end(const KeyValues& end) {
+  std::string text = encode_key_values(end);
+  write_frame(FrameKind::End, text.data(), text.size(), text.size());
+  flush();
+}
+
+void TraceWriter::flush() {
+  if (std::fflush(file_) != 0) fail_errno("cannot write the trace file");
+}
+
+TraceReader::TraceReader(const std::string& path) {
+  file_ = std::fopen(path.c_str(), "rb");
+  if (!file_) fail_errno("cannot open " + path);
+  struct stat st;
+  if (fstat(fileno(file_), &st) == 0) file_bytes_ = st.st_size;
+  dctx_ = ZSTD_createDCtx();
+  char magic[8];
+  uint32_t version = 0, zero = 0;
+  if (std::fread(magic, 1, 8, file_) != 8 || std::memcmp(magic, kMagic, 8) != 0)
+    fail("{} is not an omni trace file", path);
+  if (std::fread(&version, 4, 1, file_) != 1 || std::fread(&zero, 4, 1, file_) != 1)
+    fail("{} is truncated", path);
+  if (version != kContainerVersion)
+    fail("{} has trace format version {}, this omni reads version {}; record it again with this omni",
+         path, version, kContainerVersion);
+  bytes_read_ = 16;
+  uint32_t kind, size;
+  uint64_t raw;
+  if (!read_frame_header(kind, size, raw) || kind != static_cast<uint32_t>(FrameKind::Info))
+    fail("{} has no recording information (recording did not start)", path);
+  std::string text(size, '\0');
+  if (std::fread(text.data(), 1, size, file_) != size) fail("{} is truncated", path);
+  bytes_read_ += size;
+  info_ = decode_key_values(text);
+}
+
+TraceReader::~TraceReader() {
+  if (file_) std::fclose(file_);
+  ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(dctx_));
+}
+
+std::string TraceReader::info_value(const std::string& key) const { return find_value(info_, key); }
+
+bool TraceReader::read_frame_header(uint32_t& kind, uint32_t& size, uint64_t& raw) {
+  FrameHeader header;
+  size_t got = std::fread(&header, 1, sizeof header, file_);
+  if (got != sizeof header) {
+    if (got != 0) truncated_ = true;
+    return false;
+  }
+  bytes_read_ += sizeof header;
+  kind = header.kind;
+  size = header.size;
+  raw = header.raw;
+  return true;
+}
+
+bool TraceReader::next_stream(std::vector<uint8_t>& out) {
+  for (;;) {
+    uint32_t kind, size;
+    uint64_t raw;
+    if (!read_frame_header(kind, size, raw)) return false;
+    compressed_.resize(size);
+    if (std::fread(compressed_.data(), 1, size, file_) != size) {
+      truncated_ = true;
+      return false;
+    }
+    bytes_read_ += size;
+    switch (static_cast<FrameKind>(kind)) {
+      case FrameKind::Stream: {
+        out.resize(raw);
+        size_t n = ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(dctx_), out.data(), raw,
+                                       compressed_.data(), size);
+        if (ZSTD_isError(n) || n != raw) fail("trace file is corrupt: a stream frame does not decompress");
+        return true;
+      }
+      case FrameKind::End:
+        end_ = decode_key_values(std::string(compressed_.begin(), compressed_.end()));
+        break;
+      case FrameKind::Info:
+        break;
+      default:
+        fail("trace file is corrupt: unknown frame kind {}", kind);
+    }
+  }
+}
+
+}  // namespace omni::trace

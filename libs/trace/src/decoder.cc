@@ -1,0 +1,182 @@
+#include "omni/trace/decoder.h"
+
+#include <cstring>
+
+#include "omni/base/error.h"
+#include "omni/trace/stream.h"
+
+namespace omni::trace {
+
+namespace {
+
+template <typename T>
+T load(const uint8_t* p) {
+  T value;
+  std::memcpy(&value, p, sizeof value);
+  return value;
+}
+
+}  // namespace
+
+void StreamDecoder::feed(const uint8_t* bytes, size_t size) {
+  if (!carry_.empty()) {
+    carry_.insert(carry_.end(), bytes, bytes + size);
+    std::vector<uint8_t> joined;
+    joined.swap(carry_);
+    const uint8_t* stop = decode(joined.data(), joined.data() + joined.size());
+    carry_.assign(stop, static_cast<const uint8_t*>(joined.data() + joined.size()));
+    return;
+  }
+  const uint8_t* stop = decode(bytes, bytes + size);
+  carry_.assign(stop, bytes + size);
+}
+
+const uint8_t* StreamDecoder::decode(const uint8_t* p, const uint8_t* end) {
+  if (!preamble_done_) {
+    if (end - p < OMNI_STREAM_PREAMBLE_BYTES) return p;
+    if (std::memcmp(p, OMNI_STREAM_MAGIC, 8) != 0) fail("trace stream is corrupt: bad preamble");
+    uint32_t version = load<uint32_t>(p + 8);
+    if (version != OMNI_STREAM_VERSION)
+      fail("trace stream has version {}, this omni reads version {}; record it again with this omni",
+           version, OMNI_STREAM_VERSION);
+    p += OMNI_STREAM_PREAMBLE_BYTES;
+    preamble_done_ = true;
+  }
+  WriteEvent event{};
+  while (end - p >= 8) {
+    uint64_t word = load<uint64_t>(p);
+    if (!(word & OMNI_TAG_BIT)) {
+      if (!block_ || next_site_ >= block_->sites.size())
+        fail("trace stream is corrupt: store record outside a block (at time {})", time_);
+      const Site& site = block_->sites[next_site_];
+      if (static_cast<size_t>(end - p) < 8 + site.size) break;
+      ++next_site_;
+      event.time = block_entry_ + site.offset;
+      event.tid = tid_;
+      event.by_kernel = false;
+      event.pc = site.pc;
+      event.addr = word;
+      event.size = site.size;
+      event.data = p + 8;
+      if (event.time > time_) time_ = event.time;
+      ++writes_;
+      sink_.on_write(event);
+      p += 8 + site.size;
+      continue;
+    }
+    uint64_t kind = (word >> OMNI_KIND_SHIFT) & OMNI_KIND_MASK;
+    if (kind == OMNI_KIND_BLOCK) {
+      uint32_t id = (word >> OMNI_BLOCK_ID_SHIFT) & OMNI_BLOCK_ID_MAX;
+      if (id >= blocks_.size() || blocks_[id].sites.empty())
+        fail("trace stream is corrupt: entry into undefined block {}", id);
+      uint64_t low = word & OMNI_BLOCK_TIME_MASK;
+      uint64_t full = (time_ & ~OMNI_BLOCK_TIME_MASK) | low;
+      if (full < time_) full += OMNI_BLOCK_TIME_MASK + 1;
+      time_ = full;
+      block_entry_ = full;
+      block_ = &blocks_[id];
+      next_site_ = 0;
+      p += 8;
+      continue;
+    }
+    if (kind != OMNI_KIND_EXT) fail("trace stream is corrupt: unknown record kind {}", kind);
+    uint32_t type = (word >> OMNI_EXT_TYPE_SHIFT) & 0xff;
+    uint32_t length = word & OMNI_EXT_LEN_MASK;
+    if (static_cast<size_t>(end - p) < 8ull + length) break;
+    extended(type, p + 8, length);
+    p += 8 + length;
+  }
+  return p;
+}
+
+void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t length) {
+  auto need = [&](uint32_t bytes) {
+    if (length < bytes) fail("trace stream is corrupt: record type {} too short", type);
+  };
+  switch (type) {
+    case OMNI_EXT_BLOCK_DEF: {
+      need(8);
+      uint32_t id = load<uint32_t>(payload);
+      uint32_t count = load<uint32_t>(payload + 4);
+      need(8 + count * OMNI_SITE_DEF_BYTES);
+      if (id > OMNI_BLOCK_ID_MAX) fail("trace stream is corrupt: block id {}", id);
+      if (id >= blocks_.size()) {
+        // Growing may move blocks_: re-point the current block.
+        size_t current = block_ ? block_ - blocks_.data() : 0;
+        bool had = block_ != nullptr;
+        blocks_.resize(id + 1);
+        if (had) block_ = &blocks_[current];
+      }
+      Block& block = blocks_[id];
+      block.sites.resize(count);
+      for (uint32_t i = 0; i < count; ++i) {
+        const uint8_t* s = payload + 8 + i * OMNI_SITE_DEF_BYTES;
+        block.sites[i] = {load<uint64_t>(s), load<uint32_t>(s + 8), load<uint32_t>(s + 12)};
+      }
+      break;
+    }
+    case OMNI_EXT_WRITE:
+    case OMNI_EXT_SYSCALL_WRITE: {
+      need(OMNI_WRITE_FIXED_BYTES);
+      WriteEvent event{};
+      event.time = load<uint64_t>(payload);
+      event.pc = load<uint64_t>(payload + 8);
+      event.addr = load<uint64_t>(payload + 16);
+      event.size = length - OMNI_WRITE_FIXED_BYTES;
+      event.data = payload + OMNI_WRITE_FIXED_BYTES;
+      event.tid = tid_;
+      event.by_kernel = type == OMNI_EXT_SYSCALL_WRITE;
+      if (event.time > time_) time_ = event.time;
+      ++writes_;
+      sink_.on_write(event);
+      break;
+    }
+    case OMNI_EXT_THREAD_RUN: {
+      need(16);
+      tid_ = load<uint32_t>(payload);
+      uint64_t t = load<uint64_t>(payload + 8);
+      if (t > time_) time_ = t;
+      sink_.on_thread_run(t, tid_, load<uint32_t>(payload + 4));
+      break;
+    }
+    case OMNI_EXT_THREAD_CREATE:
+      need(16);
+      sink_.on_thread_create(load<uint64_t>(payload + 8), load<uint32_t>(payload),
+                             load<uint32_t>(payload + 4));
+      break;
+    case OMNI_EXT_THREAD_EXIT:
+      need(16);
+      sink_.on_thread_exit(load<uint64_t>(payload + 8), load<uint32_t>(payload));
+      break;
+    case OMNI_EXT_MAP: {
+      need(OMNI_MAP_FIXED_BYTES);
+      MapEvent event;
+      event.time = load<uint64_t>(payload);
+      event.start = load<uint64_t>(payload + 8);
+      event.length = load<uint64_t>(payload + 16);
+      event.prot = load<uint32_t>(payload + 24);
+      event.event = load<uint32_t>(payload + 28);
+      event.offset = load<uint64_t>(payload + 32);
+      event.path.assign(reinterpret_cast<const char*>(payload) + OMNI_MAP_FIXED_BYTES,
+                        length - OMNI_MAP_FIXED_BYTES);
+      sink_.on_map(event);
+      break;
+    }
+    case OMNI_EXT_TIME: {
+      need(8);
+      uint64_t t = load<uint64_t>(payload);
+      if (t > time_) time_ = t;
+      break;
+    }
+    case OMNI_EXT_EXIT:
+      need(12);
+      saw_exit_ = true;
+      if (load<uint64_t>(payload) > time_) time_ = load<uint64_t>(payload);
+      sink_.on_exit(load<uint64_t>(payload), load<int32_t>(payload + 8));
+      break;
+    default:
+      fail("trace stream is corrupt: unknown record type {}", type);
+  }
+}
+
+}  // namespace omni::trace

@@ -1,0 +1,34 @@
+// The multitool's subcommands. Each registers its options on a CLI11 app and
+// runs by calling one library function; main() registers them explicitly.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace omni::cli {
+
+// Where a subcommand writes; tests inject string streams.
+struct Io {
+  std::ostream& out;
+  std::ostream& err;
+  bool err_is_terminal;
+};
+
+// A registered subcommand's action, run after parsing; returns the exit status.
+using Action = std::function<int(Io&)>;
+
+Action register_record(CLI::App& app);
+Action register_index(CLI::App& app);
+Action register_query(CLI::App& app);
+Action register_dump(CLI::App& app);
+
+// The whole command line: parses `args` (args[0] is the program name, whose
+// stem may name the subcommand, e.g. "omni-query") and runs it. Errors are
+// printed as one line "omni: error: ..." on io.err, returning 1.
+int run(std::vector<std::string> args, Io& io);
+
+}  // namespace omni::cli

@@ -1,0 +1,52 @@
+#include <ostream>
+
+#include "commands.h"
+#include "omni/base/error.h"
+#include "omni/base/paths.h"
+#include "omni/query/query.h"
+
+namespace omni::cli {
+
+namespace {
+struct QueryArgs {
+  std::string trace_dir;
+  std::string where_written;
+  std::optional<uint64_t> from, to, last;
+  std::string format = "json";
+};
+}  // namespace
+
+Action register_query(CLI::App& app) {
+  auto args = std::make_shared<QueryArgs>();
+  app.description(
+      "Ask about a recording; answers are JSON lines on stdout (pipe to jq), in time order.\n"
+      "  omni query --where-written 0x4c2040        every write that touched that byte\n"
+      "  omni query --where-written 0x4c2040:16     ... any byte of a 16-byte range\n"
+      "  omni query --where-written g_counter       a global/static variable by name\n"
+      "  omni query DIR --where-written g_counter --from 1000 --to 900000 --last 5\n"
+      "Times are instruction counts (see `omni dump`).");
+  app.add_option("trace_dir", args->trace_dir, "Trace directory (default: the latest recording)");
+  app.add_option("--where-written", args->where_written,
+                 "ADDRESS[:LENGTH] or VARIABLE[:LENGTH]: every write to those bytes")
+      ->required();
+  app.add_option("--from", args->from, "Only writes at or after this time");
+  app.add_option("--to", args->to, "Only writes at or before this time");
+  app.add_option("--last", args->last, "Only the last N writes")->check(CLI::PositiveNumber);
+  app.add_option("--format", args->format, "json (default) or table")
+      ->check(CLI::IsMember({"json", "table"}));
+  return [args](Io& io) {
+    index::IndexReader reader(resolve_trace_dir(args->trace_dir));
+    if (reader.meta_int("stream_complete").value_or(1) == 0)
+      io.err << "omni: warning: the recording was cut short; answers cover events up to the cut\n";
+    query::WhereWrittenQuery q;
+    q.target = args->where_written;
+    q.from = args->from;
+    q.to = args->to;
+    q.last = args->last;
+    q.format = args->format == "table" ? query::Format::Table : query::Format::Json;
+    query::where_written(reader, q, io.out);
+    return 0;
+  };
+}
+
+}  // namespace omni::cli
