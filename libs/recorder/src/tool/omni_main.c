@@ -1,0 +1,706 @@
+/* omni: the Valgrind recorder tool of the omni debugger.
+ *
+ * It writes the raw event stream defined in omni/trace/stream.h to a file or
+ * FIFO named by --omni-out. Layout follows Valgrind's example tools:
+ * command-line options (clo_*), pre_clo_init / post_clo_init / instrument /
+ * fini, and an exhaustive switch over IR statement kinds.
+ *
+ * Design in short:
+ *  - One output buffer, allocated once; g_ptr is the write pointer. Generated
+ *    code appends inline STORE records without calling out; a superblock with
+ *    inline store sites first calls flush (only when g_ptr is past the soft
+ *    limit, which leaves a guard zone larger than the most inline bytes any
+ *    superblock may write) and then writes its block marker.
+ *  - g_icount counts guest instructions; generated code adds to it before
+ *    every side exit and at the end of every superblock, so it is exact at
+ *    every superblock boundary, syscall and helper call (helpers add the
+ *    in-block offset themselves).
+ *  - Stores the inline path does not cover (guarded stores, CAS, LL/SC,
+ *    dirty helpers, superblocks with too many inline bytes) go through a C
+ *    helper that copies the written bytes from client memory. Kernel writes
+ *    come from the post_mem_write hook; address-space and thread events from
+ *    the core's other hooks.
+ */
+
+#include "pub_tool_basics.h"
+#include "pub_tool_tooliface.h"
+#include "pub_tool_libcassert.h"
+#include "pub_tool_libcbase.h"
+#include "pub_tool_libcfile.h"
+#include "pub_tool_libcprint.h"
+#include "pub_tool_libcproc.h"
+#include "pub_tool_machine.h"
+#include "pub_tool_mallocfree.h"
+#include "pub_tool_options.h"
+#include "pub_tool_aspacemgr.h"
+#include "pub_tool_threadstate.h"
+#include "pub_tool_vki.h"
+#include "pub_tool_vkiscnums.h"
+
+#include "omni/trace/stream.h"
+
+/* VG_(safe_fd) moves a descriptor into Valgrind's reserved range (above the
+   client's limit) and marks it close-on-exec, so the client can neither see
+   nor close it. It is exported by the core (pub_core_libcfile.h) but is not
+   declared in any pub_tool_*.h header, hence this declaration. */
+extern Int VG_(safe_fd)(Int oldfd);
+
+/*------------------------------------------------------------*/
+/*--- Command-line options                                 ---*/
+/*------------------------------------------------------------*/
+
+static const HChar* clo_out = NULL;
+static Long clo_buffer_kb = 4096;
+static Bool clo_stats = False;
+
+static Bool omni_process_cmd_line_option(const HChar* arg)
+{
+   if VG_STR_CLO(arg, "--omni-out", clo_out) {}
+   else if VG_BINT_CLO(arg, "--omni-buffer-kb", clo_buffer_kb, 256, 1024 * 1024) {}
+   else if VG_BOOL_CLO(arg, "--omni-stats", clo_stats) {}
+   else
+      return False;
+   return True;
+}
+
+static void omni_print_usage(void)
+{
+   VG_(printf)(
+"    --omni-out=PATH           write the raw event stream to PATH, a file or\n"
+"                              FIFO (required)\n"
+"    --omni-buffer-kb=N        output buffer size in KiB [4096], at least 256\n"
+"    --omni-stats=yes|no       print recording statistics at exit [no]\n"
+   );
+}
+
+static void omni_print_debug_usage(void)
+{
+   VG_(printf)("    (none)\n");
+}
+
+/*------------------------------------------------------------*/
+/*--- Output buffer                                        ---*/
+/*------------------------------------------------------------*/
+
+/* Bytes kept free past the soft limit. Generated code checks the soft limit
+   once, at superblock entry, and then writes at most OMNI_INLINE_MAX bytes. */
+#define OMNI_GUARD_BYTES (64u * 1024u)
+#define OMNI_INLINE_MAX (32u * 1024u)
+
+static UChar* g_buf = NULL;    /* start of the buffer */
+static UChar* g_end = NULL;    /* hard end */
+static UChar* g_soft = NULL;   /* g_end - OMNI_GUARD_BYTES */
+static UChar* g_ptr = NULL;          /* current write pointer (read by IR) */
+static ULong g_icount = 0;           /* guest instructions retired (IR updates it) */
+
+static Int g_fd = -1;          /* output descriptor, -1 until opened */
+static Bool g_disabled = False;/* set in a forked child or after an I/O error */
+static ULong g_bytes_out = 0;  /* bytes handed to the descriptor */
+static ULong g_flushes = 0;
+static UInt g_next_block_id = 1;
+static ULong g_sites_defined = 0;
+static ULong g_helper_sites = 0;
+static ThreadId g_last_tid = VG_INVALID_THREADID;
+/* Valgrind's core always passes 0 to fini, so the exit status is taken from
+   the exit_group / exit syscall instead; -1 when none was seen (the program
+   died of a signal). */
+static Int g_exitcode = -1;
+
+static inline void put_u64(UChar* p, ULong v) { __builtin_memcpy(p, &v, 8); }
+static inline void put_u32(UChar* p, UInt v) { __builtin_memcpy(p, &v, 4); }
+
+static void buf_alloc(void)
+{
+   SizeT size = (SizeT)clo_buffer_kb * 1024;
+   g_buf = VG_(malloc)("omni.buffer", size);
+   g_end = g_buf + size;
+   g_soft = g_end - OMNI_GUARD_BYTES;
+   g_ptr = g_buf;
+   __builtin_memcpy(g_ptr, OMNI_STREAM_MAGIC, 8);
+   put_u32(g_ptr + 8, OMNI_STREAM_VERSION);
+   put_u32(g_ptr + 12, 0);
+   g_ptr += OMNI_STREAM_PREAMBLE_BYTES;
+}
+
+static void write_all(const UChar* p, SizeT n)
+{
+   while (n > 0) {
+      Int chunk = n > (1u << 30) ? (1 << 30) : (Int)n;
+      Int r = VG_(write)(g_fd, p, chunk);
+      if (r <= 0) {
+         VG_(umsg)("omni: writing to %s failed; recording stopped\n",
+                   clo_out ? clo_out : "(null)");
+         VG_(close)(g_fd);
+         g_fd = -1;
+         g_disabled = True;
+         return;
+      }
+      p += r;
+      n -= r;
+      g_bytes_out += r;
+   }
+}
+
+/* Write [g_buf, g_ptr) out and start a new buffer with a TIME record. Called
+   from generated code (as a dirty helper) and from C helpers. */
+static void omni_flush(void)
+{
+   if (g_disabled) {
+      g_ptr = g_buf;
+      return;
+   }
+   if (g_fd < 0)
+      return;   /* not open yet: keep buffering */
+   g_flushes++;
+   write_all(g_buf, g_ptr - g_buf);
+   g_ptr = g_buf;
+   if (g_disabled)
+      return;
+   put_u64(g_ptr, OMNI_EXT_WORD(OMNI_EXT_TIME, 8));
+   put_u64(g_ptr + 8, g_icount);
+   g_ptr += 16;
+}
+
+/* Make room for n bytes below the soft limit. */
+static inline UChar* ensure(SizeT n)
+{
+   if (UNLIKELY(g_buf == NULL))
+      buf_alloc();
+   if (UNLIKELY(g_ptr + n > g_soft)) {
+      omni_flush();
+      if (g_ptr + n > g_end)
+         VG_(tool_panic)("omni: output buffer overflow (output not open yet,"
+                         " or a record larger than the buffer)");
+   }
+   return g_ptr;
+}
+
+/*------------------------------------------------------------*/
+/*--- Record writers                                       ---*/
+/*------------------------------------------------------------*/
+
+/* OMNI_EXT_WRITE / OMNI_EXT_SYSCALL_WRITE for [addr, addr+size), split into
+   records of at most OMNI_MAX_WRITE_BYTES. */
+static void emit_write(UInt type, ULong time, ULong pc, Addr addr, SizeT size)
+{
+   while (size > 0) {
+      UInt n = size > OMNI_MAX_WRITE_BYTES ? OMNI_MAX_WRITE_BYTES : (UInt)size;
+      UChar* p = ensure(OMNI_WORD_BYTES + OMNI_WRITE_FIXED_BYTES + n);
+      put_u64(p, OMNI_EXT_WORD(type, OMNI_WRITE_FIXED_BYTES + n));
+      put_u64(p + 8, time);
+      put_u64(p + 16, pc);
+      put_u64(p + 24, addr);
+      VG_(memcpy)(p + 32, (const void*)addr, n);
+      g_ptr = p + 32 + n;
+      addr += n;
+      size -= n;
+   }
+}
+
+/* Dirty helper: a store the inline path does not log. Runs after the store,
+   so client memory holds the written bytes. */
+static void omni_log_write(ULong time, ULong pc, ULong addr, ULong size)
+{
+   emit_write(OMNI_EXT_WRITE, time, pc, (Addr)addr, (SizeT)size);
+}
+
+static void emit_map(UInt event, Addr a, SizeT len, Bool rr, Bool ww, Bool xx,
+                     Bool with_file)
+{
+   const HChar* path = "";
+   ULong foff = 0;
+   if (with_file) {
+      NSegment const* seg = VG_(am_find_nsegment)(a);
+      if (seg && (seg->kind == SkFileC || seg->kind == SkFileV)) {
+         const HChar* name = VG_(am_get_filename)(seg);
+         if (name) {
+            path = name;
+            foff = (ULong)seg->offset + (a - seg->start);
+         }
+      }
+   }
+   UInt plen = VG_(strlen)(path);
+   UInt prot = (rr ? 1u : 0u) | (ww ? 2u : 0u) | (xx ? 4u : 0u);
+   UChar* p = ensure(OMNI_WORD_BYTES + OMNI_MAP_FIXED_BYTES + plen);
+   put_u64(p, OMNI_EXT_WORD(OMNI_EXT_MAP, OMNI_MAP_FIXED_BYTES + plen));
+   put_u64(p + 8, g_icount);
+   put_u64(p + 16, a);
+   put_u64(p + 24, len);
+   put_u32(p + 32, prot);
+   put_u32(p + 36, event);
+   put_u64(p + 40, foff);
+   VG_(memcpy)(p + 48, path, plen);
+   g_ptr = p + 48 + plen;
+}
+
+static void emit_two_u32_time(UInt type, UInt a, UInt b, ULong time)
+{
+   UChar* p = ensure(OMNI_WORD_BYTES + 16);
+   put_u64(p, OMNI_EXT_WORD(type, 16));
+   put_u32(p + 8, a);
+   put_u32(p + 12, b);
+   put_u64(p + 16, time);
+   g_ptr = p + 24;
+}
+
+/*------------------------------------------------------------*/
+/*--- Core event hooks                                     ---*/
+/*------------------------------------------------------------*/
+
+static void omni_new_mem_startup(Addr a, SizeT len, Bool rr, Bool ww, Bool xx,
+                                 ULong di_handle)
+{
+   emit_map(OMNI_MAP_STARTUP, a, len, rr, ww, xx, True);
+}
+
+static void omni_new_mem_mmap(Addr a, SizeT len, Bool rr, Bool ww, Bool xx,
+                              ULong di_handle)
+{
+   emit_map(OMNI_MAP_MMAP, a, len, rr, ww, xx, True);
+}
+
+static void omni_die_mem_munmap(Addr a, SizeT len)
+{
+   emit_map(OMNI_MAP_MUNMAP, a, len, False, False, False, False);
+}
+
+static void omni_change_mem_mprotect(Addr a, SizeT len, Bool rr, Bool ww,
+                                     Bool xx)
+{
+   emit_map(OMNI_MAP_MPROTECT, a, len, rr, ww, xx, True);
+}
+
+static void omni_new_mem_brk(Addr a, SizeT len, ThreadId tid)
+{
+   emit_map(OMNI_MAP_BRK_GROW, a, len, True, True, False, False);
+}
+
+static void omni_die_mem_brk(Addr a, SizeT len)
+{
+   emit_map(OMNI_MAP_BRK_SHRINK, a, len, False, False, False, False);
+}
+
+static void omni_post_mem_write(CorePart part, ThreadId tid, Addr a, SizeT len)
+{
+   ULong pc = (tid != VG_INVALID_THREADID && tid < VG_N_THREADS) ? (ULong)VG_(get_IP)(tid) : 0;
+   emit_write(OMNI_EXT_SYSCALL_WRITE, g_icount, pc, a, len);
+}
+
+static void omni_start_client_code(ThreadId tid, ULong blocks_dispatched)
+{
+   if (tid == g_last_tid)
+      return;
+   g_last_tid = tid;
+   emit_two_u32_time(OMNI_EXT_THREAD_RUN, tid, (UInt)VG_(gettid)(), g_icount);
+}
+
+static void omni_pre_thread_ll_create(ThreadId parent, ThreadId child)
+{
+   emit_two_u32_time(OMNI_EXT_THREAD_CREATE, parent, child, g_icount);
+}
+
+static void omni_pre_thread_ll_exit(ThreadId tid)
+{
+   emit_two_u32_time(OMNI_EXT_THREAD_EXIT, tid, 0, g_icount);
+}
+
+/* A successful execve replaces the process without running fini: hand out
+   what is buffered first. (The stream then ends without OMNI_EXT_EXIT.)
+   exit_group / exit carry the exit status fini is not told. */
+static void omni_pre_syscall(ThreadId tid, UInt syscallno, UWord* args,
+                             UInt nArgs)
+{
+   if (syscallno == __NR_execve || syscallno == __NR_execveat)
+      omni_flush();
+   else if (syscallno == __NR_exit_group || syscallno == __NR_exit)
+      g_exitcode = (Int)args[0];
+}
+
+static void omni_post_syscall(ThreadId tid, UInt syscallno, UWord* args,
+                              UInt nArgs, SysRes res)
+{
+}
+
+/* In a forked child the inherited buffer and descriptor belong to the
+   parent's stream: stop output there. */
+static void omni_atfork_child(ThreadId tid)
+{
+   if (g_fd >= 0)
+      VG_(close)(g_fd);
+   g_fd = -1;
+   g_disabled = True;
+   g_ptr = g_buf;
+}
+
+/*------------------------------------------------------------*/
+/*--- Instrumentation                                      ---*/
+/*------------------------------------------------------------*/
+
+typedef struct {
+   ULong pc;
+   UInt offset;
+   UInt size;
+} SiteDef;
+
+/* Inline sites of the superblock being instrumented. The inline byte budget
+   bounds their number: OMNI_INLINE_MAX / 9. */
+#define OMNI_MAX_SITES (OMNI_INLINE_MAX / 9 + 1)
+static SiteDef g_sites[OMNI_MAX_SITES];
+
+static IRExpr* mk64(ULong v) { return IRExpr_Const(IRConst_U64(v)); }
+
+static IRTemp load64(IRSB* sb, void* addr)
+{
+   IRTemp t = newIRTemp(sb->tyenv, Ity_I64);
+   addStmtToIRSB(sb, IRStmt_WrTmp(t, IRExpr_Load(Iend_LE, Ity_I64,
+                                                 mk64((ULong)(HWord)addr))));
+   return t;
+}
+
+static IRTemp binop64(IRSB* sb, IROp op, IRExpr* a, IRExpr* b)
+{
+   IRTemp t = newIRTemp(sb->tyenv, Ity_I64);
+   addStmtToIRSB(sb, IRStmt_WrTmp(t, IRExpr_Binop(op, a, b)));
+   return t;
+}
+
+/* g_icount += n */
+static void add_icount(IRSB* sb, UInt n)
+{
+   if (n == 0)
+      return;
+   IRTemp old = load64(sb, &g_icount);
+   IRTemp sum = binop64(sb, Iop_Add64, IRExpr_RdTmp(old), mk64(n));
+   addStmtToIRSB(sb, IRStmt_Store(Iend_LE, mk64((ULong)(HWord)&g_icount),
+                                  IRExpr_RdTmp(sum)));
+}
+
+/* log_write(g_icount + delta, pc, addr, size) if guard (NULL: always). */
+static void add_log_write(IRSB* sb, UInt delta, ULong pc, IRExpr* addr,
+                          UInt size, IRExpr* guard)
+{
+   IRTemp ic = load64(sb, &g_icount);
+   IRExpr* time = IRExpr_RdTmp(ic);
+   if (delta != 0)
+      time = IRExpr_RdTmp(binop64(sb, Iop_Add64, time, mk64(delta)));
+   IRDirty* d = unsafeIRDirty_0_N(
+      0, "omni_log_write", VG_(fnptr_to_fnentry)(&omni_log_write),
+      mkIRExprVec_4(time, mk64(pc), addr, mk64(size)));
+   if (guard)
+      d->guard = guard;
+   addStmtToIRSB(sb, IRStmt_Dirty(d));
+}
+
+/* An I1 atom: the CAS succeeded (old == expected). */
+static IRExpr* cas_success(IRSB* sb, const IRCAS* cas, IRType ty)
+{
+   IROp op;
+   switch (ty) {
+   case Ity_I8: op = Iop_CasCmpEQ8; break;
+   case Ity_I16: op = Iop_CasCmpEQ16; break;
+   case Ity_I32: op = Iop_CasCmpEQ32; break;
+   case Ity_I64: op = Iop_CasCmpEQ64; break;
+   default: VG_(tool_panic)("omni: CAS of unexpected type");
+   }
+   IRTemp lo = newIRTemp(sb->tyenv, Ity_I1);
+   addStmtToIRSB(sb, IRStmt_WrTmp(lo, IRExpr_Binop(op, IRExpr_RdTmp(cas->oldLo),
+                                                   cas->expdLo)));
+   if (cas->dataHi == NULL)
+      return IRExpr_RdTmp(lo);
+   IRTemp hi = newIRTemp(sb->tyenv, Ity_I1);
+   addStmtToIRSB(sb, IRStmt_WrTmp(hi, IRExpr_Binop(op, IRExpr_RdTmp(cas->oldHi),
+                                                   cas->expdHi)));
+   IRTemp both = newIRTemp(sb->tyenv, Ity_I1);
+   addStmtToIRSB(sb, IRStmt_WrTmp(both, IRExpr_Binop(Iop_And1, IRExpr_RdTmp(lo),
+                                                     IRExpr_RdTmp(hi))));
+   return IRExpr_RdTmp(both);
+}
+
+static void emit_block_def(UInt id, UInt nsites)
+{
+   SizeT n = OMNI_WORD_BYTES + 8 + (SizeT)nsites * OMNI_SITE_DEF_BYTES;
+   UChar* p = ensure(n);
+   put_u64(p, OMNI_EXT_WORD(OMNI_EXT_BLOCK_DEF, n - OMNI_WORD_BYTES));
+   put_u32(p + 8, id);
+   put_u32(p + 12, nsites);
+   p += 16;
+   for (UInt i = 0; i < nsites; i++, p += OMNI_SITE_DEF_BYTES) {
+      put_u64(p, g_sites[i].pc);
+      put_u32(p + 8, g_sites[i].offset);
+      put_u32(p + 12, g_sites[i].size);
+   }
+   g_ptr = p;
+}
+
+static IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
+                             const VexGuestLayout* layout,
+                             const VexGuestExtents* vge,
+                             const VexArchInfo* archinfo_host,
+                             IRType gWordTy, IRType hWordTy)
+{
+   if (gWordTy != Ity_I64 || hWordTy != Ity_I64)
+      VG_(tool_panic)("omni: only amd64 guests and hosts are supported");
+
+   /* Pass 1: the inline store sites, in static order, within the byte
+      budget. Stores past the budget go through the helper. */
+   UInt nsites = 0;
+   UInt inline_bytes = OMNI_WORD_BYTES;   /* the block marker */
+   Bool budget_full = False;
+   {
+      UInt k = 0;
+      ULong pc = 0;
+      for (Int i = 0; i < sbIn->stmts_used; i++) {
+         const IRStmt* st = sbIn->stmts[i];
+         if (st->tag == Ist_IMark) {
+            k++;
+            pc = st->Ist.IMark.addr;
+         } else if (st->tag == Ist_Store && !budget_full) {
+            UInt size = sizeofIRType(typeOfIRExpr(sbIn->tyenv,
+                                                  st->Ist.Store.data));
+            if (inline_bytes + 8 + size > OMNI_INLINE_MAX) {
+               budget_full = True;
+               continue;
+            }
+            inline_bytes += 8 + size;
+            tl_assert(nsites < OMNI_MAX_SITES);
+            g_sites[nsites].pc = pc;
+            g_sites[nsites].offset = k;
+            g_sites[nsites].size = size;
+            nsites++;
+         }
+      }
+   }
+
+   UInt block_id = 0;
+   if (nsites > 0) {
+      if (g_next_block_id > OMNI_BLOCK_ID_MAX)
+         VG_(tool_panic)("omni: out of block ids (more than 2^25 superblocks "
+                         "with stores were translated); the stream format "
+                         "cannot name more");
+      block_id = g_next_block_id++;
+      g_sites_defined += nsites;
+      emit_block_def(block_id, nsites);
+   }
+
+   IRSB* sbOut = deepCopyIRSBExceptStmts(sbIn);
+
+   UInt k = 0;          /* ordinal of the current instruction */
+   UInt flushed = 0;    /* instructions already added to g_icount */
+   ULong pc = 0;        /* address of the current instruction */
+   UInt site = 0;       /* inline sites seen so far */
+   /* A temp holding the current value of g_ptr, or IRTemp_INVALID when it
+      must be reloaded (after any dirty call, which may flush). */
+   IRTemp ptr = IRTemp_INVALID;
+
+   for (Int i = 0; i < sbIn->stmts_used; i++) {
+      IRStmt* st = sbIn->stmts[i];
+      switch (st->tag) {
+      case Ist_NoOp:
+      case Ist_AbiHint:
+      case Ist_Put:
+      case Ist_PutI:
+      case Ist_WrTmp:
+      case Ist_LoadG:
+      case Ist_MBE:
+         addStmtToIRSB(sbOut, st);
+         break;
+
+      case Ist_IMark:
+         k++;
+         pc = st->Ist.IMark.addr;
+         addStmtToIRSB(sbOut, st);
+         if (k == 1 && nsites > 0) {
+            /* (a) flush if past the soft limit */
+            IRTemp p0 = load64(sbOut, &g_ptr);
+            IRTemp over = newIRTemp(sbOut->tyenv, Ity_I1);
+            addStmtToIRSB(sbOut, IRStmt_WrTmp(over, IRExpr_Binop(
+               Iop_CmpLT64U, mk64((ULong)(HWord)g_soft), IRExpr_RdTmp(p0))));
+            IRDirty* d = unsafeIRDirty_0_N(
+               0, "omni_flush", VG_(fnptr_to_fnentry)(&omni_flush),
+               mkIRExprVec_0());
+            d->guard = IRExpr_RdTmp(over);
+            addStmtToIRSB(sbOut, IRStmt_Dirty(d));
+            /* (b) block marker; g_icount is still the count at entry */
+            IRTemp ic = load64(sbOut, &g_icount);
+            IRTemp low = binop64(sbOut, Iop_And64, IRExpr_RdTmp(ic),
+                                 mk64(OMNI_BLOCK_TIME_MASK));
+            IRTemp word = binop64(
+               sbOut, Iop_Or64, IRExpr_RdTmp(low),
+               mk64(OMNI_TAG_BIT | (OMNI_KIND_BLOCK << OMNI_KIND_SHIFT) |
+                    ((ULong)block_id << OMNI_BLOCK_ID_SHIFT)));
+            IRTemp p = load64(sbOut, &g_ptr);
+            addStmtToIRSB(sbOut, IRStmt_Store(Iend_LE, IRExpr_RdTmp(p),
+                                              IRExpr_RdTmp(word)));
+            ptr = binop64(sbOut, Iop_Add64, IRExpr_RdTmp(p), mk64(8));
+            addStmtToIRSB(sbOut, IRStmt_Store(Iend_LE,
+                                              mk64((ULong)(HWord)&g_ptr),
+                                              IRExpr_RdTmp(ptr)));
+         }
+         break;
+
+      case Ist_Store: {
+         addStmtToIRSB(sbOut, st);
+         IRExpr* addr = st->Ist.Store.addr;
+         IRExpr* data = st->Ist.Store.data;
+         UInt size = sizeofIRType(typeOfIRExpr(sbIn->tyenv, data));
+         if (site < nsites) {
+            tl_assert(g_sites[site].offset == k && g_sites[site].size == size);
+            site++;
+            if (ptr == IRTemp_INVALID)
+               ptr = load64(sbOut, &g_ptr);
+            addStmtToIRSB(sbOut, IRStmt_Store(Iend_LE, IRExpr_RdTmp(ptr), addr));
+            IRTemp pd = binop64(sbOut, Iop_Add64, IRExpr_RdTmp(ptr), mk64(8));
+            addStmtToIRSB(sbOut, IRStmt_Store(Iend_LE, IRExpr_RdTmp(pd), data));
+            ptr = binop64(sbOut, Iop_Add64, IRExpr_RdTmp(ptr), mk64(8 + size));
+            addStmtToIRSB(sbOut, IRStmt_Store(Iend_LE,
+                                              mk64((ULong)(HWord)&g_ptr),
+                                              IRExpr_RdTmp(ptr)));
+         } else {
+            g_helper_sites++;
+            add_log_write(sbOut, k - flushed, pc, addr, size, NULL);
+            ptr = IRTemp_INVALID;
+         }
+         break;
+      }
+
+      case Ist_StoreG: {
+         const IRStoreG* sg = st->Ist.StoreG.details;
+         addStmtToIRSB(sbOut, st);
+         UInt size = sizeofIRType(typeOfIRExpr(sbIn->tyenv, sg->data));
+         add_log_write(sbOut, k - flushed, pc, sg->addr, size, sg->guard);
+         ptr = IRTemp_INVALID;
+         break;
+      }
+
+      case Ist_CAS: {
+         const IRCAS* cas = st->Ist.CAS.details;
+         addStmtToIRSB(sbOut, st);
+         IRType ty = typeOfIRExpr(sbIn->tyenv, cas->dataLo);
+         UInt size = sizeofIRType(ty) * (cas->dataHi ? 2 : 1);
+         IRExpr* ok = cas_success(sbOut, cas, ty);
+         add_log_write(sbOut, k - flushed, pc, cas->addr, size, ok);
+         ptr = IRTemp_INVALID;
+         break;
+      }
+
+      case Ist_LLSC:
+         addStmtToIRSB(sbOut, st);
+         if (st->Ist.LLSC.storedata != NULL) {
+            UInt size = sizeofIRType(typeOfIRExpr(sbIn->tyenv,
+                                                  st->Ist.LLSC.storedata));
+            add_log_write(sbOut, k - flushed, pc, st->Ist.LLSC.addr, size,
+                          IRExpr_RdTmp(st->Ist.LLSC.result));
+            ptr = IRTemp_INVALID;
+         }
+         break;
+
+      case Ist_Dirty: {
+         const IRDirty* d = st->Ist.Dirty.details;
+         addStmtToIRSB(sbOut, st);
+         if ((d->mFx == Ifx_Write || d->mFx == Ifx_Modify) && d->mSize > 0)
+            add_log_write(sbOut, k - flushed, pc, d->mAddr, d->mSize, d->guard);
+         ptr = IRTemp_INVALID;
+         break;
+      }
+
+      case Ist_Exit:
+         add_icount(sbOut, k - flushed);
+         flushed = k;
+         addStmtToIRSB(sbOut, st);
+         break;
+
+      default:
+         ppIRStmt(st);
+         VG_(tool_panic)("omni: unhandled IRStmt");
+      }
+   }
+   tl_assert(site == nsites);
+   add_icount(sbOut, k - flushed);
+   return sbOut;
+}
+
+/*------------------------------------------------------------*/
+/*--- Setup and finalisation                               ---*/
+/*------------------------------------------------------------*/
+
+/* Report a bad configuration and stop. (VG_(fmsg_bad_option) only exits
+   while options are being parsed, not from post_clo_init.) */
+static void omni_config_error(const HChar* what, const HChar* path)
+{
+   VG_(fmsg)("omni: %s%s%s\n", what, path ? ": " : "", path ? path : "");
+   VG_(fmsg)("Use --help for more information.\n");
+   VG_(exit)(1);
+}
+
+static void omni_post_clo_init(void)
+{
+   if (clo_out == NULL || clo_out[0] == 0)
+      omni_config_error("--omni-out=PATH is required", NULL);
+   if (g_buf == NULL)
+      buf_alloc();
+   SysRes sr = VG_(open)(clo_out, VKI_O_WRONLY | VKI_O_CREAT | VKI_O_TRUNC,
+                         0644);
+   if (sr_isError(sr))
+      omni_config_error("cannot open the --omni-out file for writing", clo_out);
+   Int fd = VG_(safe_fd)((Int)sr_Res(sr));
+   if (fd < 0)
+      omni_config_error("cannot move the output descriptor out of the "
+                        "client's range", clo_out);
+   g_fd = fd;
+   VG_(atfork)(NULL, NULL, omni_atfork_child);
+}
+
+static void omni_fini(Int exitcode)
+{
+   UChar* p = ensure(OMNI_WORD_BYTES + 16);
+   put_u64(p, OMNI_EXT_WORD(OMNI_EXT_EXIT, 16));
+   put_u64(p + 8, g_icount);
+   put_u32(p + 16, (UInt)g_exitcode);   /* exitcode is always 0 */
+   put_u32(p + 20, 0);
+   g_ptr = p + 24;
+   if (!g_disabled && g_fd >= 0) {
+      /* write out without appending a TIME record */
+      write_all(g_buf, g_ptr - g_buf);
+      g_ptr = g_buf;
+      if (g_fd >= 0)
+         VG_(close)(g_fd);
+      g_fd = -1;
+   }
+   if (clo_stats) {
+      VG_(umsg)("omni: %llu guest instructions, %u blocks defined "
+                "(%llu inline sites, %llu helper sites)\n",
+                g_icount, g_next_block_id - 1, g_sites_defined,
+                g_helper_sites);
+      VG_(umsg)("omni: %llu bytes written in %llu flushes\n",
+                g_bytes_out, g_flushes);
+   }
+}
+
+static void omni_pre_clo_init(void)
+{
+   VG_(details_name)("omni");
+   VG_(details_version)(NULL);
+   VG_(details_description)("the omni recorder");
+   VG_(details_copyright_author)("Copyright (C) the omni authors.");
+   VG_(details_bug_reports_to)(VG_BUGS_TO);
+   VG_(details_avg_translation_sizeB)(400);
+
+   VG_(basic_tool_funcs)(omni_post_clo_init, omni_instrument, omni_fini);
+
+   VG_(needs_command_line_options)(omni_process_cmd_line_option,
+                                   omni_print_usage, omni_print_debug_usage);
+   VG_(needs_syscall_wrapper)(omni_pre_syscall, omni_post_syscall);
+
+   VG_(track_new_mem_startup)(omni_new_mem_startup);
+   VG_(track_new_mem_mmap)(omni_new_mem_mmap);
+   VG_(track_die_mem_munmap)(omni_die_mem_munmap);
+   VG_(track_change_mem_mprotect)(omni_change_mem_mprotect);
+   VG_(track_new_mem_brk)(omni_new_mem_brk);
+   VG_(track_die_mem_brk)(omni_die_mem_brk);
+   VG_(track_post_mem_write)(omni_post_mem_write);
+   VG_(track_start_client_code)(omni_start_client_code);
+   VG_(track_pre_thread_ll_create)(omni_pre_thread_ll_create);
+   VG_(track_pre_thread_ll_exit)(omni_pre_thread_ll_exit);
+}
+
+VG_DETERMINE_INTERFACE_VERSION(omni_pre_clo_init)
