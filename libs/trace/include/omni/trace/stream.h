@@ -31,6 +31,14 @@
  * block-entry count + offset. A rep-prefixed instruction counts once per
  * iteration.
  *
+ * Extended records may appear between the STORE records of a block (a buffer
+ * flush or a helper-logged write); only a BLOCK record changes the current
+ * block.
+ *
+ * OMNI_EXT_EXIT's exit code is the program's exit(2) argument, or -1 when it
+ * died of a signal (the launcher records the real wait status). A program
+ * that execs ends its stream without an OMNI_EXT_EXIT record.
+ *
  * A second recorder (e.g. one replaying an rr trace) need not use blocks at
  * all: OMNI_EXT_WRITE carries time, pc, address and bytes explicitly. */
 #ifndef OMNI_TRACE_STREAM_H
