@@ -26,7 +26,8 @@ Action register_record(CLI::App& app) {
                  "Trace directory to create (default: a new one under $XDG_DATA_HOME/omni)");
   app.add_option("--zstd-level", args->zstd_level, "zstd level while recording (speed vs size)")
       ->check(CLI::Range(-7, 19));
-  app.add_flag("-q,--quiet", args->quiet, "Do not print where the recording went");
+  app.add_flag("-q,--quiet", args->quiet,
+               "Do not print where the recording went (printed only when stderr is a terminal)");
   app.add_option("command", args->command, "PROGRAM [ARGS...]")->required();
   app.prefix_command();
   return [args, &app](Io& io) {
@@ -36,7 +37,8 @@ Action register_record(CLI::App& app) {
     options.output_dir = args->output_dir;
     options.zstd_level = args->zstd_level;
     recorder::RecordResult result = recorder::record(options);
-    if (!args->quiet)
+    // Only on a terminal: elsewhere stderr carries the program's alone.
+    if (!args->quiet && io.err_is_terminal)
       io.err << fmt::format("omni: recorded to {} (status {}); next: omni index {}\n", result.trace_dir,
                             result.exit_status, result.trace_dir);
     return result.exit_status;

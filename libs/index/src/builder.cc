@@ -76,10 +76,11 @@ class Compressor {
     worker_.join();
   }
 
-  // Blocks while the queue is full.
+  // Blocks while kQueueDepth jobs wait; finished jobs are bounded too, since
+  // the submitting thread takes them after every submit.
   void submit(Job job) {
     std::unique_lock lock(mutex_);
-    cv_.wait(lock, [&] { return pending_.size() + done_.size() < kQueueDepth || error_; });
+    cv_.wait(lock, [&] { return pending_.size() < kQueueDepth || error_; });
     pending_.push_back(std::move(job));
     cv_.notify_all();
   }

@@ -8,6 +8,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -93,6 +97,70 @@ int open_fifo(const std::string& fifo, pid_t child) {
   return fd;
 }
 
+// Moves the stream from the FIFO into the trace file. A reader thread keeps
+// the FIFO drained, so the recorded program does not stall while this thread
+// compresses; kQueuedFrames bounds the memory held between them.
+void pump(int fd, trace::TraceWriter& writer) {
+  constexpr size_t kQueuedFrames = 16;
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::deque<std::vector<uint8_t>> full;
+  bool eof = false;
+  std::exception_ptr error;
+
+  std::thread reader([&] {
+    try {
+      for (bool done = false; !done;) {
+        std::vector<uint8_t> buffer(kFrameBytes);
+        size_t filled = 0;
+        while (filled < buffer.size()) {
+          ssize_t n = read(fd, buffer.data() + filled, buffer.size() - filled);
+          if (n < 0 && errno == EINTR) continue;
+          if (n < 0) fail_errno("reading the recorder's stream");
+          if (n == 0) {
+            done = true;
+            break;
+          }
+          filled += n;
+          // Hand over what has come once the pipe runs dry, so a slow
+          // program's events still reach the disk promptly.
+          if (filled >= (256u << 10)) {
+            pollfd p{fd, POLLIN, 0};
+            if (poll(&p, 1, 0) == 0) break;
+          }
+        }
+        buffer.resize(filled);
+        std::unique_lock lock(mutex);
+        cv.wait(lock, [&] { return full.size() < kQueuedFrames; });
+        if (filled) full.push_back(std::move(buffer));
+        eof = done;
+        cv.notify_all();
+      }
+    } catch (...) {
+      std::lock_guard lock(mutex);
+      error = std::current_exception();
+      eof = true;
+      cv.notify_all();
+    }
+  });
+
+  for (;;) {
+    std::vector<uint8_t> buffer;
+    {
+      std::unique_lock lock(mutex);
+      cv.wait(lock, [&] { return !full.empty() || eof; });
+      if (full.empty()) break;
+      buffer = std::move(full.front());
+      full.pop_front();
+      cv.notify_all();
+    }
+    writer.write_stream(buffer.data(), buffer.size());
+    writer.flush();
+  }
+  reader.join();
+  if (error) std::rethrow_exception(error);
+}
+
 std::string now_iso8601() {
   char buf[64];
   std::time_t t = std::time(nullptr);
@@ -163,32 +231,7 @@ RecordResult record(const RecordOptions& options) {
   try {
     int fd = open_fifo(fifo, child);
     unlink(fifo.c_str());
-    std::vector<uint8_t> buffer(kFrameBytes);
-    for (;;) {
-      size_t filled = 0;
-      bool eof = false;
-      while (filled < buffer.size()) {
-        ssize_t n = read(fd, buffer.data() + filled, buffer.size() - filled);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) fail_errno("reading the recorder's stream");
-        if (n == 0) {
-          eof = true;
-          break;
-        }
-        filled += n;
-        // Compress what has come once the pipe runs dry, so slow programs
-        // still reach the disk promptly.
-        if (filled >= (256u << 10)) {
-          pollfd p{fd, POLLIN, 0};
-          if (poll(&p, 1, 0) == 0) break;
-        }
-      }
-      if (filled) {
-        writer.write_stream(buffer.data(), filled);
-        writer.flush();
-      }
-      if (eof) break;
-    }
+    pump(fd, writer);
     close(fd);
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }

@@ -89,6 +89,13 @@ const uint8_t* StreamDecoder::decode(const uint8_t* p, const uint8_t* end) {
   return p;
 }
 
+uint32_t StreamDecoder::thread_number(uint32_t vg_tid) {
+  if (vg_tid >= thread_numbers_.size()) thread_numbers_.resize(vg_tid + 1, 0);
+  // A thread never announced (a recorder without THREAD_CREATE) gets the next number.
+  if (thread_numbers_[vg_tid] == 0) thread_numbers_[vg_tid] = ++threads_created_;
+  return thread_numbers_[vg_tid];
+}
+
 void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t length) {
   auto need = [&](uint32_t bytes) {
     if (length < bytes) fail("trace stream is corrupt: record type {} too short", type);
@@ -133,20 +140,25 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
     }
     case OMNI_EXT_THREAD_RUN: {
       need(16);
-      tid_ = load<uint32_t>(payload);
+      tid_ = thread_number(load<uint32_t>(payload));
       uint64_t t = load<uint64_t>(payload + 8);
       if (t > time_) time_ = t;
       sink_.on_thread_run(t, tid_, load<uint32_t>(payload + 4));
       break;
     }
-    case OMNI_EXT_THREAD_CREATE:
+    case OMNI_EXT_THREAD_CREATE: {
       need(16);
-      sink_.on_thread_create(load<uint64_t>(payload + 8), load<uint32_t>(payload),
-                             load<uint32_t>(payload + 4));
+      uint32_t parent = load<uint32_t>(payload);
+      uint32_t child = load<uint32_t>(payload + 4);
+      uint32_t parent_number = parent ? thread_number(parent) : 0;
+      if (child >= thread_numbers_.size()) thread_numbers_.resize(child + 1, 0);
+      thread_numbers_[child] = ++threads_created_;
+      sink_.on_thread_create(load<uint64_t>(payload + 8), parent_number, thread_numbers_[child]);
       break;
+    }
     case OMNI_EXT_THREAD_EXIT:
       need(16);
-      sink_.on_thread_exit(load<uint64_t>(payload + 8), load<uint32_t>(payload));
+      sink_.on_thread_exit(load<uint64_t>(payload + 8), thread_number(load<uint32_t>(payload)));
       break;
     case OMNI_EXT_MAP: {
       need(OMNI_MAP_FIXED_BYTES);

@@ -11,7 +11,7 @@ namespace omni::trace {
 
 struct WriteEvent {
   uint64_t time;
-  uint32_t tid;
+  uint32_t tid;  // unique per thread: 1 = main, then in creation order
   bool by_kernel;  // written by the kernel during a syscall
   uint64_t pc;
   uint64_t addr;
@@ -75,6 +75,12 @@ class StreamDecoder {
   const Block* block_ = nullptr;
   size_t next_site_ = 0;
   uint64_t block_entry_ = 0;
+  // Valgrind reuses a thread id once its thread has exited; events carry
+  // omni's thread number instead, unique over the recording (1 = main,
+  // then 2, 3... in creation order). Indexed by Valgrind's thread id.
+  uint32_t thread_number(uint32_t vg_tid);
+  std::vector<uint32_t> thread_numbers_;
+  uint32_t threads_created_ = 0;
   uint64_t time_ = 0;
   uint32_t tid_ = 1;
   uint64_t writes_ = 0;
