@@ -10,7 +10,7 @@ namespace omni::cli {
 namespace {
 struct RecordArgs {
   std::string output_dir;
-  int zstd_level = 1;
+  int zstd_level = -1;
   bool quiet = false;
   std::vector<std::string> command;
 };

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <deque>
@@ -98,21 +99,31 @@ int open_fifo(const std::string& fifo, pid_t child) {
 }
 
 // Moves the stream from the FIFO into the trace file. A reader thread keeps
-// the FIFO drained, so the recorded program does not stall while this thread
-// compresses; kQueuedFrames bounds the memory held between them.
-void pump(int fd, trace::TraceWriter& writer) {
+// the FIFO drained, so the recorded program does not stall on compression it
+// need not wait for; one compressor per core (the program mostly waits while
+// compression runs) compresses frames, which are written in stream order.
+// kQueuedFrames bounds the memory held in between.
+void pump(int fd, trace::TraceWriter& writer, int zstd_level) {
   constexpr size_t kQueuedFrames = 16;
   std::mutex mutex;
   std::condition_variable cv;
-  std::deque<std::vector<uint8_t>> full;
+  std::deque<std::pair<uint64_t, std::vector<uint8_t>>> full;  // (sequence, bytes)
+  uint64_t next_to_write = 0;
   bool eof = false;
   std::exception_ptr error;
+  auto record_error = [&] {
+    std::lock_guard lock(mutex);
+    if (!error) error = std::current_exception();
+    eof = true;
+    cv.notify_all();
+  };
 
   std::thread reader([&] {
     try {
-      for (bool done = false; !done;) {
+      for (uint64_t sequence = 0;; ++sequence) {
         std::vector<uint8_t> buffer(kFrameBytes);
         size_t filled = 0;
+        bool done = false;
         while (filled < buffer.size()) {
           ssize_t n = read(fd, buffer.data() + filled, buffer.size() - filled);
           if (n < 0 && errno == EINTR) continue;
@@ -131,32 +142,49 @@ void pump(int fd, trace::TraceWriter& writer) {
         }
         buffer.resize(filled);
         std::unique_lock lock(mutex);
-        cv.wait(lock, [&] { return full.size() < kQueuedFrames; });
-        if (filled) full.push_back(std::move(buffer));
-        eof = done;
+        cv.wait(lock, [&] { return full.size() < kQueuedFrames || error; });
+        if (filled) full.emplace_back(sequence, std::move(buffer));
+        else --sequence;
+        if (done) eof = true;
         cv.notify_all();
+        if (done || error) return;
       }
     } catch (...) {
-      std::lock_guard lock(mutex);
-      error = std::current_exception();
-      eof = true;
-      cv.notify_all();
+      record_error();
     }
   });
 
-  for (;;) {
-    std::vector<uint8_t> buffer;
-    {
-      std::unique_lock lock(mutex);
-      cv.wait(lock, [&] { return !full.empty() || eof; });
-      if (full.empty()) break;
-      buffer = std::move(full.front());
-      full.pop_front();
-      cv.notify_all();
+  auto compress = [&] {
+    try {
+      trace::FrameCompressor compressor(zstd_level);
+      for (;;) {
+        std::pair<uint64_t, std::vector<uint8_t>> frame;
+        {
+          std::unique_lock lock(mutex);
+          cv.wait(lock, [&] { return !full.empty() || eof; });
+          if (full.empty()) return;
+          frame = std::move(full.front());
+          full.pop_front();
+          cv.notify_all();
+        }
+        std::vector<uint8_t> compressed = compressor.compress(frame.second.data(), frame.second.size());
+        std::unique_lock lock(mutex);
+        cv.wait(lock, [&] { return next_to_write == frame.first || error; });
+        if (error) return;
+        writer.write_compressed_stream(compressed, frame.second.size());
+        writer.flush();
+        ++next_to_write;
+        cv.notify_all();
+      }
+    } catch (...) {
+      record_error();
     }
-    writer.write_stream(buffer.data(), buffer.size());
-    writer.flush();
-  }
+  };
+  unsigned workers = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> compressors;
+  for (unsigned i = 1; i < workers; ++i) compressors.emplace_back(compress);
+  compress();
+  for (auto& t : compressors) t.join();
   reader.join();
   if (error) std::rethrow_exception(error);
 }
@@ -231,7 +259,7 @@ RecordResult record(const RecordOptions& options) {
   try {
     int fd = open_fifo(fifo, child);
     unlink(fifo.c_str());
-    pump(fd, writer);
+    pump(fd, writer, options.zstd_level);
     close(fd);
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }

@@ -53,11 +53,25 @@ std::string find_value(const KeyValues& kv, const std::string& key) {
   return {};
 }
 
-TraceWriter::TraceWriter(const std::string& path, int zstd_level) : level_(zstd_level) {
+FrameCompressor::FrameCompressor(int zstd_level) : cctx_(ZSTD_createCCtx()), level_(zstd_level) {
+  if (!cctx_) fail("out of memory for a zstd context");
+}
+
+FrameCompressor::~FrameCompressor() { ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(cctx_)); }
+
+std::vector<uint8_t> FrameCompressor::compress(const uint8_t* bytes, size_t size) {
+  std::vector<uint8_t> out(ZSTD_compressBound(size));
+  size_t n = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_), out.data(), out.size(), bytes, size,
+                               level_);
+  if (ZSTD_isError(n)) fail("zstd compression failed: {}", ZSTD_getErrorName(n));
+  out.resize(n);
+  return out;
+}
+
+TraceWriter::TraceWriter(const std::string& path, int zstd_level) : compressor_(zstd_level) {
   file_ = std::fopen(path.c_str(), "wbx");
   if (!file_) fail_errno("cannot create " + path);
   chmod(path.c_str(), 0600);
-  cctx_ = ZSTD_createCCtx();
   uint32_t version = kContainerVersion, zero = 0;
   std::fwrite(kMagic, 1, sizeof kMagic, file_);
   std::fwrite(&version, 4, 1, file_);
@@ -67,7 +81,6 @@ TraceWriter::TraceWriter(const std::string& path, int zstd_level) : level_(zstd_
 
 TraceWriter::~TraceWriter() {
   if (file_) std::fclose(file_);
-  ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(cctx_));
 }
 
 void TraceWriter::write_frame(FrameKind kind, const void* payload, size_t size, uint64_t raw) {
@@ -85,12 +98,12 @@ void TraceWriter::write_info(const KeyValues& info) {
 }
 
 void TraceWriter::write_stream(const uint8_t* bytes, size_t size) {
-  scratch_.resize(ZSTD_compressBound(size));
-  size_t n = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_), scratch_.data(), scratch_.size(),
-                               bytes, size, level_);
-  if (ZSTD_isError(n)) fail("zstd compression failed: {}", ZSTD_getErrorName(n));
-  write_frame(FrameKind::Stream, scratch_.data(), n, size);
-  raw_bytes_ += size;
+  write_compressed_stream(compressor_.compress(bytes, size), size);
+}
+
+void TraceWriter::write_compressed_stream(const std::vector<uint8_t>& compressed, size_t raw_size) {
+  write_frame(FrameKind::Stream, compressed.data(), compressed.size(), raw_size);
+  raw_bytes_ += raw_size;
 }
 
 void TraceWriter::write_end(const KeyValues& end) {

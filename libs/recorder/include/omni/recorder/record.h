@@ -12,7 +12,7 @@ struct RecordOptions {
   std::vector<std::string> command;  // program and its arguments
   std::string output_dir;            // empty: a new directory under recordings_root()
   std::string valgrind_lib;          // empty: <dir of this executable>/valgrind
-  int zstd_level = 1;
+  int zstd_level = -1;
   bool quiet = false;                // no "omni: recording to ..." line on stderr
 };
 

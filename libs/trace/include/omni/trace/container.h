@@ -25,6 +25,20 @@ enum class FrameKind : uint32_t { Info = 1, Stream = 2, End = 3 };
 
 using KeyValues = std::vector<std::pair<std::string, std::string>>;
 
+// Compresses STREAM frame payloads. One per thread: it owns a ZSTD_CCtx.
+class FrameCompressor {
+ public:
+  explicit FrameCompressor(int zstd_level);
+  ~FrameCompressor();
+  FrameCompressor(const FrameCompressor&) = delete;
+  FrameCompressor& operator=(const FrameCompressor&) = delete;
+  std::vector<uint8_t> compress(const uint8_t* bytes, size_t size);
+
+ private:
+  void* cctx_;  // ZSTD_CCtx
+  int level_;
+};
+
 // Writes a trace file. Not thread-safe; owns its FILE.
 class TraceWriter {
  public:
@@ -36,6 +50,9 @@ class TraceWriter {
   void write_info(const KeyValues& info);
   // Compresses `bytes` into one STREAM frame and writes it.
   void write_stream(const uint8_t* bytes, size_t size);
+  // Writes a STREAM frame compressed elsewhere (a FrameCompressor) from
+  // `raw_size` bytes of stream.
+  void write_compressed_stream(const std::vector<uint8_t>& compressed, size_t raw_size);
   void write_end(const KeyValues& end);
   void flush();
 
@@ -46,9 +63,7 @@ class TraceWriter {
   void write_frame(FrameKind kind, const void* payload, size_t size, uint64_t raw);
 
   std::FILE* file_;
-  void* cctx_;  // ZSTD_CCtx
-  int level_;
-  std::vector<uint8_t> scratch_;
+  FrameCompressor compressor_;
   uint64_t raw_bytes_ = 0;
   uint64_t file_bytes_ = 0;
 };
