@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -160,7 +161,15 @@ class Builder : public trace::EventSink {
     encoder_.add(event);
     uint64_t first = event.addr >> kLineShift;
     uint64_t last = (event.addr + (event.size ? event.size - 1 : 0)) >> kLineShift;
-    for (uint64_t line = first; line <= last; ++line) chunk_lines_.push_back(line);
+    for (uint64_t line = first; line <= last; ++line) {
+      // Most writes hit a line written moments ago: a direct-mapped filter
+      // drops those repeats before the per-chunk sort (stored as line + 1 so
+      // that the zeroed table matches nothing).
+      uint64_t& seen = seen_lines_[(line ^ (line >> 12)) & (kSeenSlots - 1)];
+      if (seen == line + 1) continue;
+      seen = line + 1;
+      chunk_lines_.push_back(line);
+    }
     if (encoder_.events() >= options_.chunk_events || encoder_.raw_bytes() >= kChunkRawLimit)
       finish_chunk();
   }
@@ -254,6 +263,7 @@ class Builder : public trace::EventSink {
     chunk_lines_.erase(std::unique(chunk_lines_.begin(), chunk_lines_.end()), chunk_lines_.end());
     for (uint64_t line : chunk_lines_) segment_pairs_.emplace_back(line, id);
     chunk_lines_.clear();
+    seen_lines_.fill(0);
     Compressor::Job job{id, encoder_.time_first(), encoder_.time_last(), encoder_.events(), 0, {}};
     job.data = encoder_.finish();
     job.raw_bytes = job.data.size();
@@ -338,6 +348,8 @@ class Builder : public trace::EventSink {
   Compressor compressor_;
   Statement insert_chunk_, insert_index_, insert_map_;
   ChunkEncoder encoder_;
+  static constexpr size_t kSeenSlots = 4096;
+  std::array<uint64_t, kSeenSlots> seen_lines_{};
   std::vector<uint64_t> chunk_lines_;
   std::vector<std::pair<uint64_t, uint32_t>> segment_pairs_;
   uint32_t next_chunk_ = 0;

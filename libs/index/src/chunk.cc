@@ -8,12 +8,21 @@ namespace omni::index {
 
 namespace {
 
-void put_varint(std::string& out, uint64_t value) {
+// Appends through a small stack buffer: one append per value instead of a
+// push_back per byte (this runs for every column of every event).
+inline void put_varint(std::string& out, uint64_t value) {
+  if (value < 0x80) {
+    out.push_back(static_cast<char>(value));
+    return;
+  }
+  char bytes[10];
+  size_t n = 0;
   while (value >= 0x80) {
-    out.push_back(static_cast<char>(value | 0x80));
+    bytes[n++] = static_cast<char>(value | 0x80);
     value >>= 7;
   }
-  out.push_back(static_cast<char>(value));
+  bytes[n++] = static_cast<char>(value);
+  out.append(bytes, n);
 }
 
 uint64_t zigzag(int64_t value) {
