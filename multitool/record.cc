@@ -28,7 +28,7 @@ Action register_record(CLI::App& app) {
       ->check(CLI::Range(-7, 19));
   app.add_flag("-q,--quiet", args->quiet,
                "Do not print where the recording went (printed only when stderr is a terminal)");
-  app.add_option("command", args->command, "PROGRAM [ARGS...]")->required();
+  app.add_option("command", args->command, "PROGRAM [ARGS...]");
   app.prefix_command();
   return [args, &app](Io& io) {
     recorder::RecordOptions options;

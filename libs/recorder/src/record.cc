@@ -57,6 +57,33 @@ std::string new_trace_dir(const std::string& program) {
   }
 }
 
+// Finds the program as execvp would, so a typo is reported by omni before a
+// trace directory exists, not by Valgrind after.
+std::string resolve_program(const std::string& program) {
+  auto runnable = [](const std::string& path) {
+    struct stat st;
+    return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
+  };
+  if (program.find('/') != std::string::npos) {
+    struct stat st;
+    if (stat(program.c_str(), &st) != 0) fail_errno("cannot run '" + program + "'");
+    if (!runnable(program)) fail("cannot run '{}': not an executable file", program);
+    return program;
+  }
+  const char* path = getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(start, end - start);
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
+    if (runnable(candidate)) return candidate;
+    start = end + 1;
+  }
+  fail("cannot run '{}': not found in PATH", program);
+}
+
 std::string find_valgrind_lib(const RecordOptions& options) {
   std::string dir = options.valgrind_lib;
   if (dir.empty()) {
@@ -201,6 +228,8 @@ std::string now_iso8601() {
 RecordResult record(const RecordOptions& options) {
   if (options.command.empty()) fail("nothing to record: give a program to run");
   std::string vg_lib = find_valgrind_lib(options);
+  std::vector<std::string> command = options.command;
+  command[0] = resolve_program(command[0]);
 
   std::string dir = options.output_dir;
   if (dir.empty()) dir = new_trace_dir(options.command[0]);
@@ -221,7 +250,7 @@ RecordResult record(const RecordOptions& options) {
   writer.write_info(info);
 
   std::vector<std::string> args = {"valgrind", "--tool=omni", "-q", "--omni-out=" + fifo};
-  args.insert(args.end(), options.command.begin(), options.command.end());
+  args.insert(args.end(), command.begin(), command.end());
 
   struct sigaction ignore{}, forward{}, old_int{}, old_quit{}, old_term{}, old_hup{};
   ignore.sa_handler = SIG_IGN;
@@ -268,6 +297,9 @@ RecordResult record(const RecordOptions& options) {
     kill(child, SIGKILL);
     waitpid(child, &status, 0);
     restore();
+    // Nothing was recorded: leave no trace directory behind.
+    unlink((dir + "/" + kTraceFile).c_str());
+    rmdir(dir.c_str());
     throw;
   }
   g_child = 0;
