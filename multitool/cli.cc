@@ -42,11 +42,25 @@ int run(std::vector<std::string> args, Io& io) {
     CLI::App* sub = app.add_subcommand(name, description);
     actions[sub] = reg(*sub);
   };
-  add("record", "Run a program and record every memory write it makes", register_record);
+  std::vector<std::string> program;
+  CLI::App* record = app.add_subcommand("record", "Run a program and record every memory write it makes");
+  actions[record] = register_record(*record, program);
   add("index", "Build the SQLite index of a recording (needed before queries)", register_index);
   add("query", "Ask questions about a recording; answers are JSON lines", register_query);
   add("dump", "Show what a recording and its index hold", register_dump);
 
+  // `omni [--help|--version] record OPTIONS PROGRAM ARGS...`: PROGRAM ARGS
+  // are the program's, whatever they look like.
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "record") {
+      std::vector<std::string> rest(args.begin() + i + 1, args.end());
+      program = split_program(*record, rest);
+      args.resize(i + 1);
+      args.insert(args.end(), rest.begin(), rest.end());
+      break;
+    }
+    if (args[i].empty() || args[i][0] != '-') break;
+  }
   std::vector<std::string> reversed(args.rbegin(), args.rend() - (args.empty() ? 0 : 1));
   try {
     app.parse(reversed);

@@ -21,10 +21,19 @@ struct Io {
 // A registered subcommand's action, run after parsing; returns the exit status.
 using Action = std::function<int(Io&)>;
 
-Action register_record(CLI::App& app);
+// `program` receives PROGRAM and its arguments, which run() splits off the
+// command line before CLI11 parses it (see split_program).
+Action register_record(CLI::App& app, std::vector<std::string>& program);
 Action register_index(CLI::App& app);
 Action register_query(CLI::App& app);
 Action register_dump(CLI::App& app);
+
+// Splits `args` (what follows "record") at PROGRAM: the first argument that is
+// neither one of `app`'s options nor an option's value, or what follows a
+// `--`. Returns PROGRAM and its arguments, leaving omni's options in `args`.
+// CLI11 alone would parse options after PROGRAM as omni's, or hand a `--` back
+// to the parent command.
+std::vector<std::string> split_program(const CLI::App& app, std::vector<std::string>& args);
 
 // The whole command line: parses `args` (args[0] is the program name, whose
 // stem may name the subcommand, e.g. "omni-query") and runs it. Errors are

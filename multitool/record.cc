@@ -12,28 +12,47 @@ struct RecordArgs {
   std::string output_dir;
   int zstd_level = -1;
   bool quiet = false;
-  std::vector<std::string> command;
 };
 }  // namespace
 
-Action register_record(CLI::App& app) {
+std::vector<std::string> split_program(const CLI::App& app, std::vector<std::string>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") {
+      std::vector<std::string> program(args.begin() + i + 1, args.end());
+      args.resize(i);
+      return program;
+    }
+    if (arg.size() < 2 || arg[0] != '-') {
+      std::vector<std::string> program(args.begin() + i, args.end());
+      args.resize(i);
+      return program;
+    }
+    // An option: skip its value when it takes one and it is not attached.
+    std::string name = arg.substr(0, arg.find('='));
+    bool attached = name.size() != arg.size() || (arg[1] != '-' && arg.size() > 2);
+    if (arg[1] != '-') name = arg.substr(0, 2);
+    const CLI::Option* option = app.get_option_no_throw(name);
+    if (option && option->get_items_expected_min() > 0 && !attached) ++i;
+  }
+  return {};
+}
+
+Action register_record(CLI::App& app, std::vector<std::string>& program) {
   auto args = std::make_shared<RecordArgs>();
   app.description(
       "Run PROGRAM under the omni recorder (Valgrind-based) and record every memory write, the\n"
       "memory map, threads and how it ended. Its stdin/stdout/stderr pass through and omni exits\n"
-      "with its status (128+N for signal N). Example: omni record ./prog arg1 arg2");
+      "with its status (128+N for signal N).\n  omni record [OPTIONS] [--] PROGRAM [ARGS...]     e.g. omni record ./prog arg1 arg2");
   app.add_option("-o,--output", args->output_dir,
                  "Trace directory to create (default: a new one under $XDG_DATA_HOME/omni)");
   app.add_option("--zstd-level", args->zstd_level, "zstd level while recording (speed vs size)")
       ->check(CLI::Range(-7, 19));
   app.add_flag("-q,--quiet", args->quiet,
                "Do not print where the recording went (printed only when stderr is a terminal)");
-  app.add_option("command", args->command, "PROGRAM [ARGS...]");
-  app.prefix_command();
-  return [args, &app](Io& io) {
+  return [args, &program](Io& io) {
     recorder::RecordOptions options;
-    options.command = args->command;
-    for (const auto& extra : app.remaining()) options.command.push_back(extra);
+    options.command = program;
     options.output_dir = args->output_dir;
     options.zstd_level = args->zstd_level;
     recorder::RecordResult result = recorder::record(options);

@@ -236,6 +236,7 @@ class Builder : public trace::EventSink {
       if (key != "arg") put(key, std::string_view(value));
     if (reader.end()) {
       for (const auto& [key, value] : *reader.end()) {
+        if (key == "stream_complete") continue;  // the builder's own check below decides
         if (key == "exit_code" || key == "signal") put(key, static_cast<int64_t>(std::stoll(value)));
         else put(key, std::string_view(value));
       }

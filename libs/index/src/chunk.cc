@@ -96,8 +96,16 @@ std::string ChunkEncoder::finish() {
 }
 
 std::string compress_chunk(const std::string& raw, int level) {
+  // Contexts are reused per thread; each frame carries a checksum so that a
+  // damaged index is reported rather than decoded.
+  thread_local struct Context {
+    ZSTD_CCtx* cctx = ZSTD_createCCtx();
+    ~Context() { ZSTD_freeCCtx(cctx); }
+  } context;
+  ZSTD_CCtx_setParameter(context.cctx, ZSTD_c_compressionLevel, level);
+  ZSTD_CCtx_setParameter(context.cctx, ZSTD_c_checksumFlag, 1);
   std::string out(ZSTD_compressBound(raw.size()), '\0');
-  size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), level);
+  size_t n = ZSTD_compress2(context.cctx, out.data(), out.size(), raw.data(), raw.size());
   if (ZSTD_isError(n)) fail("zstd compression failed: {}", ZSTD_getErrorName(n));
   out.resize(n);
   return out;

@@ -72,7 +72,9 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
       if (!code.empty()) exit_code = std::stoll(code);
       if (!sig.empty()) signal = std::stoll(sig);
     }
-    stream_complete = reader.end().has_value() && !reader.truncated();
+    // `omni record` checked that the tool's stream ended with its EXIT record.
+    stream_complete = reader.end().has_value() && !reader.truncated() &&
+                      trace::find_value(*reader.end(), "stream_complete") == "1";
   }
 
   if (json) {

@@ -134,7 +134,7 @@ uint64_t where_written(index::IndexReader& reader, const WhereWrittenQuery& quer
     index::DecodedChunk chunk = reader.load_chunk(id);
     for (const index::Event& e : chunk.events) {
       if (e.time < from || e.time > to) continue;
-      if (e.addr >= range.addr + range.length || e.addr + e.size <= range.addr) continue;
+      if (e.addr > range.last() || e.addr + e.size <= range.addr) continue;
       found.push_back({e, hex_bytes(chunk.data.data() + e.data_offset, e.size)});
     }
   };

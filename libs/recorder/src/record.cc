@@ -20,6 +20,7 @@
 #include "omni/base/error.h"
 #include "omni/base/paths.h"
 #include "omni/trace/container.h"
+#include "omni/trace/stream.h"
 
 namespace omni::recorder {
 
@@ -130,7 +131,10 @@ int open_fifo(const std::string& fifo, pid_t child) {
 // need not wait for; one compressor per core (the program mostly waits while
 // compression runs) compresses frames, which are written in stream order.
 // kQueuedFrames bounds the memory held in between.
-void pump(int fd, trace::TraceWriter& writer, int zstd_level) {
+// Returns whether the stream ended with the tool's EXIT record, i.e. the tool
+// finished (it does even when the program crashes; not when Valgrind itself
+// is SIGKILLed).
+bool pump(int fd, trace::TraceWriter& writer, int zstd_level) {
   constexpr size_t kQueuedFrames = 16;
   std::mutex mutex;
   std::condition_variable cv;
@@ -138,6 +142,9 @@ void pump(int fd, trace::TraceWriter& writer, int zstd_level) {
   uint64_t next_to_write = 0;
   bool eof = false;
   std::exception_ptr error;
+  // The stream's last bytes, across buffers: the EXIT record is 24 bytes.
+  constexpr size_t kExitRecordBytes = OMNI_WORD_BYTES + 16;
+  std::vector<uint8_t> tail;
   auto record_error = [&] {
     std::lock_guard lock(mutex);
     if (!error) error = std::current_exception();
@@ -168,6 +175,8 @@ void pump(int fd, trace::TraceWriter& writer, int zstd_level) {
           }
         }
         buffer.resize(filled);
+        tail.insert(tail.end(), buffer.end() - std::min(filled, kExitRecordBytes), buffer.end());
+        if (tail.size() > kExitRecordBytes) tail.erase(tail.begin(), tail.end() - kExitRecordBytes);
         std::unique_lock lock(mutex);
         cv.wait(lock, [&] { return full.size() < kQueuedFrames || error; });
         if (filled) full.emplace_back(sequence, std::move(buffer));
@@ -214,6 +223,9 @@ void pump(int fd, trace::TraceWriter& writer, int zstd_level) {
   for (auto& t : compressors) t.join();
   reader.join();
   if (error) std::rethrow_exception(error);
+  uint64_t word = 0;
+  if (tail.size() == kExitRecordBytes) std::memcpy(&word, tail.data(), sizeof word);
+  return word == OMNI_EXT_WORD(OMNI_EXT_EXIT, 16);
 }
 
 std::string now_iso8601() {
@@ -285,10 +297,11 @@ RecordResult record(const RecordOptions& options) {
   g_child = child;
 
   int status = 0;
+  bool stream_complete = false;
   try {
     int fd = open_fifo(fifo, child);
     unlink(fifo.c_str());
-    pump(fd, writer, options.zstd_level);
+    stream_complete = pump(fd, writer, options.zstd_level);
     close(fd);
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
@@ -314,6 +327,7 @@ RecordResult record(const RecordOptions& options) {
     exit_status = 128 + WTERMSIG(status);
     end.emplace_back("signal", std::to_string(WTERMSIG(status)));
   }
+  end.emplace_back("stream_complete", stream_complete ? "1" : "0");
   end.emplace_back("finished", now_iso8601());
   writer.write_end(end);
   return {dir, exit_status, writer.raw_bytes(), writer.file_bytes()};

@@ -55,14 +55,17 @@ std::string find_value(const KeyValues& kv, const std::string& key) {
 
 FrameCompressor::FrameCompressor(int zstd_level) : cctx_(ZSTD_createCCtx()), level_(zstd_level) {
   if (!cctx_) fail("out of memory for a zstd context");
+  auto* cctx = static_cast<ZSTD_CCtx*>(cctx_);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level_);
+  // A checksum per frame: a damaged trace is reported, never indexed as garbage.
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
 }
 
 FrameCompressor::~FrameCompressor() { ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(cctx_)); }
 
 std::vector<uint8_t> FrameCompressor::compress(const uint8_t* bytes, size_t size) {
   std::vector<uint8_t> out(ZSTD_compressBound(size));
-  size_t n = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(cctx_), out.data(), out.size(), bytes, size,
-                               level_);
+  size_t n = ZSTD_compress2(static_cast<ZSTD_CCtx*>(cctx_), out.data(), out.size(), bytes, size);
   if (ZSTD_isError(n)) fail("zstd compression failed: {}", ZSTD_getErrorName(n));
   out.resize(n);
   return out;
@@ -179,7 +182,9 @@ bool TraceReader::next_stream(std::vector<uint8_t>& out) {
         out.resize(raw);
         size_t n = ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(dctx_), out.data(), raw,
                                        compressed_.data(), size);
-        if (ZSTD_isError(n) || n != raw) fail("trace file is corrupt: a stream frame does not decompress");
+        if (ZSTD_isError(n) || n != raw)
+          fail("trace file is corrupt: a stream frame at byte {} does not decompress ({})",
+               bytes_read_ - size, ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong size");
         return true;
       }
       case FrameKind::End:

@@ -38,6 +38,8 @@ class RecordingSymbols {
 struct Range {
   uint64_t addr;
   uint64_t length;
+  // The last byte, saturating at the top of the address space.
+  uint64_t last() const { return addr + length - 1 < addr ? UINT64_MAX : addr + length - 1; }
 };
 Range parse_range(const std::string& spec, RecordingSymbols& symbols);
 

@@ -1,0 +1,611 @@
+// Robustness: recordings whose recorder is killed part-way, SIGTERM passed on,
+// the privacy of trace directories, damaged trace files and indexes of another
+// format version. The truth is what the tests did to the files and processes
+// (and the subject's own source: spin stores 1, 2, 3... into g_progress), not
+// omni's output.
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "omni_fixture.h"
+
+using namespace omni::test;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// suite/subjects/spin.c stores 1..kSpinN into g_progress.
+constexpr std::int64_t kSpinN = 20000;
+
+// A process started in the background in its own process group, its stdout
+// and stderr going to files.
+struct Background {
+  pid_t pid = -1;
+  fs::path out, err;
+  bool reaped = false;
+  int status = -1;  // exit code, or 128 + signal
+
+  Background() = default;
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+  ~Background() {
+    if (pid > 0 && !reaped) {
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+      int st;
+      waitpid(pid, &st, 0);
+    }
+  }
+
+  // Nonblocking: true once it has ended (then `status` is set).
+  bool poll() {
+    if (reaped) return true;
+    int st = 0;
+    pid_t w = waitpid(pid, &st, WNOHANG);
+    if (w != pid) return false;
+    reaped = true;
+    status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return true;
+  }
+
+  // Waits up to `timeout_s`; kills the whole group when it is exceeded.
+  bool wait(double timeout_s) {
+    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(timeout_s));
+    while (!poll()) {
+      if (Clock::now() >= deadline) {
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
+        int st;
+        waitpid(pid, &st, 0);
+        reaped = true;
+        status = -1;
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+  }
+
+  std::string describe() const {
+    std::ostringstream o;
+    o << "status " << status << "\n--- stdout ---\n"
+      << (fs::exists(out) ? read_file(out) : "") << "\n--- stderr ---\n"
+      << (fs::exists(err) ? read_file(err) : "");
+    return o.str();
+  }
+};
+
+// `<build>/bin/omni ARGS...` in the background, in its own process group.
+void start_omni(Background& b, const std::vector<std::string>& args, const fs::path& logs) {
+  b.out = logs / "omni.out";
+  b.err = logs / "omni.err";
+  std::vector<std::string> argv = {bin("omni").string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargv;
+  for (auto& s : argv) cargv.push_back(s.data());
+  cargv.push_back(nullptr);
+  std::string out = b.out.string(), err = b.err.string();
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    setpgid(0, 0);
+    int in = open("/dev/null", O_RDONLY);
+    int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (in < 0 || o < 0 || e < 0) _exit(126);
+    dup2(in, 0);
+    dup2(o, 1);
+    dup2(e, 2);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    execv(cargv[0], cargv.data());
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  b.pid = pid;
+}
+
+// Child processes of `pid` (all its threads'), from /proc/PID/task/TID/children.
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> kids;
+  fs::path tasks = fs::path("/proc") / std::to_string(pid) / "task";
+  std::error_code ec;
+  for (const auto& t : fs::directory_iterator(tasks, ec)) {
+    std::ifstream in(t.path() / "children");
+    for (long k; in >> k;) kids.push_back(static_cast<pid_t>(k));
+  }
+  return kids;
+}
+
+std::string comm_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+// Frames of trace.omni as docs/index-format.md describes them: 16-byte header,
+// then `u32 kind, u32 payload bytes, u64 raw bytes, payload`.
+struct Frame {
+  std::uint32_t kind = 0, size = 0;
+  std::uint64_t raw = 0;
+  std::size_t offset = 0;  // of the frame header
+  bool whole = false;      // header and payload both present
+};
+constexpr std::uint32_t kInfo = 1, kStream = 2, kEnd = 3;
+
+std::uint32_t le32(const std::string& b, std::size_t at) {
+  std::uint32_t v = 0;
+  for (int k = 3; k >= 0; --k) v = v << 8 | static_cast<std::uint8_t>(b[at + k]);
+  return v;
+}
+std::uint64_t le64(const std::string& b, std::size_t at) {
+  std::uint64_t v = 0;
+  for (int k = 7; k >= 0; --k) v = v << 8 | static_cast<std::uint8_t>(b[at + k]);
+  return v;
+}
+
+std::vector<Frame> frames_of(const std::string& bytes) {
+  std::vector<Frame> fr;
+  std::size_t p = 16;
+  while (p + 16 <= bytes.size()) {
+    Frame f;
+    f.offset = p;
+    f.kind = le32(bytes, p);
+    f.size = le32(bytes, p + 4);
+    f.raw = le64(bytes, p + 8);
+    f.whole = p + 16 + f.size <= bytes.size();
+    fr.push_back(f);
+    if (!f.whole) break;
+    p += 16 + f.size;
+  }
+  return fr;
+}
+
+std::size_t whole_stream_frames(const fs::path& trace) {
+  std::string b;
+  try {
+    b = read_file(trace);
+  } catch (...) {
+    return 0;
+  }
+  std::size_t n = 0;
+  for (const auto& f : frames_of(b))
+    if (f.kind == kStream && f.whole) ++n;
+  return n;
+}
+
+// Starts `omni record -o DIR -- spin` and returns once the recording is well
+// under way: at least 1.5 s in and at least one whole STREAM frame in
+// trace.omni. REQUIREs that it is still running then.
+void start_spin_recording(Background& rec, const fs::path& dir, const fs::path& logs) {
+  REQUIRE(fs::exists(subject("spin")));
+  // No `--`: the program needs no separation from omni's options.
+  start_omni(rec, {"record", "-o", dir.string(), subject("spin").string()}, logs);
+  auto t0 = Clock::now();
+  while (true) {
+    REQUIRE_MESSAGE(!rec.poll(), "omni record ended before it could be interrupted: "
+                                     << rec.describe());
+    auto elapsed = Clock::now() - t0;
+    if (elapsed >= std::chrono::milliseconds(1500) && whole_stream_frames(dir / "trace.omni") >= 1)
+      break;
+    REQUIRE_MESSAGE(elapsed < std::chrono::seconds(60),
+                    "no stream frame reached trace.omni within 60 s: " << rec.describe());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// The valgrind process recording for `omni record` (its only child).
+pid_t recorder_child(pid_t omni_pid) {
+  std::vector<pid_t> kids;
+  for (int tries = 0; tries < 100 && kids.empty(); ++tries) {
+    kids = children_of(omni_pid);
+    if (kids.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(kids.size() == 1);
+  return kids[0];
+}
+
+// `omni dump DIR --json` as one object; REQUIREs exit 0.
+Object dump_json(const fs::path& dir) {
+  RunResult d = run_omni({"dump", dir.string(), "--json"});
+  INFO("omni dump: ", d.describe());
+  REQUIRE(d.status == 0);
+  auto objs = parse_json_lines(d.out);
+  REQUIRE(objs.size() == 1);
+  return objs[0];
+}
+
+bool json_false(Object& o, const std::string& key) {
+  return o.count(key) && o[key].is_bool() && !o[key].b;
+}
+
+// The values spin stored into g_progress, as the recording has them: every
+// write must be the whole 8-byte variable.
+std::vector<std::int64_t> progress_values(const fs::path& dir, const fs::path& prog,
+                                          RunResult* raw = nullptr) {
+  std::uint64_t a = addr_of(prog, "g_progress");
+  RunResult q = run_omni({"query", dir.string(), "--where-written", "g_progress"});
+  INFO("omni query: ", q.describe());
+  REQUIRE(q.status == 0);
+  CHECK(q.err.find("omni: error") == std::string::npos);
+  std::vector<Write> ws;
+  try {
+    ws = parse_writes(q.out);
+  } catch (const std::exception& e) {
+    FAIL(e.what());
+  }
+  std::vector<std::int64_t> values;
+  std::size_t not_whole = 0;
+  for (const auto& w : ws) {
+    if (w.addr != a || w.size != 8) {
+      ++not_whole;
+      continue;
+    }
+    values.push_back(le_signed(w.data));
+  }
+  CHECK_MESSAGE(not_whole == 0, not_whole << " writes are not the whole 8-byte g_progress at "
+                                          << hex_address(a));
+  if (raw) *raw = q;
+  return values;
+}
+
+// 1, 2, 3, ... k with 1 <= k < kSpinN: a proper, gap-free prefix of what spin
+// stores.
+void check_progress_prefix(const std::vector<std::int64_t>& values) {
+  REQUIRE_FALSE(values.empty());
+  std::size_t first_bad = values.size();
+  for (std::size_t k = 0; k < values.size(); ++k)
+    if (values[k] != static_cast<std::int64_t>(k + 1)) {
+      first_bad = k;
+      break;
+    }
+  INFO("values: ", values.size(), ", first ", values.front(), ", last ", values.back(),
+       ", first out of sequence at index ", first_bad,
+       (first_bad < values.size() ? " value " + std::to_string(values[first_bad]) : ""));
+  CHECK(first_bad == values.size());
+  CHECK(values.back() < kSpinN);  // it was cut short
+}
+
+// `omni index DIR`: exit 0 (a warning on stderr is allowed, no error).
+void index_ok(const fs::path& dir) {
+  RunResult ix = run_omni({"index", dir.string()});
+  INFO("omni index: ", ix.describe());
+  REQUIRE(ix.status == 0);
+  CHECK(ix.err.find("omni: error") == std::string::npos);
+  REQUIRE(fs::is_regular_file(dir / "index.db"));
+}
+
+}  // namespace
+
+TEST_CASE("robustness: valgrind SIGKILLed - omni record exits 137 and the prefix indexes") {
+  TempDir t;
+  fs::path dir = t / "trace";
+  Background rec;
+  start_spin_recording(rec, dir, t.path());
+  pid_t vg = recorder_child(rec.pid);
+  std::string vg_comm = comm_of(vg);
+  INFO("valgrind pid ", vg, " comm ", vg_comm);
+  REQUIRE(vg != rec.pid);
+  REQUIRE(kill(vg, SIGKILL) == 0);
+  REQUIRE(rec.wait(60));
+  INFO("omni record: ", rec.describe());
+  CHECK(rec.status == 137);
+  CHECK(read_file(rec.out).find("g_progress=") == std::string::npos);  // spin never finished
+
+  // omni record survived, so it finished the file: the last frame is END.
+  std::string bytes = read_file(dir / "trace.omni");
+  auto fr = frames_of(bytes);
+  REQUIRE(fr.size() >= 3);
+  CHECK(fr.front().kind == kInfo);
+  CHECK(fr.back().kind == kEnd);
+  CHECK(fr.back().whole);
+
+  // Before indexing, dump reads the trace file itself; it must agree with the
+  // index that the recording was cut short.
+  Object before = dump_json(dir);
+  CHECK_MESSAGE(json_false(before, "recording_complete"),
+                "unindexed dump says recording_complete: "
+                    << (before.count("recording_complete") ? before["recording_complete"].repr()
+                                                           : "<absent>"));
+
+  index_ok(dir);
+  Object o = dump_json(dir);
+  CHECK(json_false(o, "recording_complete"));
+  CHECK(json_false(o, "complete"));
+  bool by_signal = o.count("signal") && o["signal"].is_int() && o["signal"].i == 9;
+  bool by_code = o.count("exit_code") && o["exit_code"].is_int() && o["exit_code"].i == 137;
+  CHECK((by_signal || by_code));
+
+  check_progress_prefix(progress_values(dir, subject("spin")));
+}
+
+TEST_CASE("robustness: omni record and valgrind SIGKILLed together - no END frame, the prefix indexes") {
+  TempDir t;
+  fs::path dir = t / "trace";
+  Background rec;
+  start_spin_recording(rec, dir, t.path());
+  pid_t vg = recorder_child(rec.pid);
+  REQUIRE(getpgid(vg) == rec.pid);  // in omni record's group, so one kill() gets both
+  REQUIRE(kill(-rec.pid, SIGKILL) == 0);
+  REQUIRE(rec.wait(60));
+  CHECK(rec.status == 128 + SIGKILL);
+
+  std::string bytes = read_file(dir / "trace.omni");
+  auto fr = frames_of(bytes);
+  REQUIRE(fr.size() >= 2);
+  CHECK(fr.front().kind == kInfo);
+  for (const auto& f : fr) CHECK(f.kind != kEnd);
+
+  Object before = dump_json(dir);
+  CHECK(json_false(before, "recording_complete"));
+
+  index_ok(dir);
+  Object o = dump_json(dir);
+  CHECK(json_false(o, "recording_complete"));
+  CHECK(json_false(o, "complete"));
+
+  check_progress_prefix(progress_values(dir, subject("spin")));
+}
+
+TEST_CASE("robustness: SIGTERM to omni record is passed on - status 143 - the recording indexes") {
+  TempDir t;
+  fs::path dir = t / "trace";
+  Background rec;
+  start_spin_recording(rec, dir, t.path());
+  REQUIRE(kill(rec.pid, SIGTERM) == 0);  // omni record alone, not its group
+  REQUIRE(rec.wait(60));
+  INFO("omni record: ", rec.describe());
+  CHECK(rec.status == 143);
+  CHECK(read_file(rec.out).find("g_progress=") == std::string::npos);
+
+  index_ok(dir);
+  Object o = dump_json(dir);
+  bool by_signal = o.count("signal") && o["signal"].is_int() && o["signal"].i == SIGTERM;
+  bool by_code = o.count("exit_code") && o["exit_code"].is_int() && o["exit_code"].i == 143;
+  CHECK((by_signal || by_code));
+  check_progress_prefix(progress_values(dir, subject("spin")));
+}
+
+namespace {
+
+// Sets the process umask for a scope (children inherit it).
+struct UmaskScope {
+  mode_t old;
+  explicit UmaskScope(mode_t m) : old(::umask(m)) {}
+  ~UmaskScope() { ::umask(old); }
+};
+
+void check_private_tree(const fs::path& dir) {
+  CHECK(file_mode(dir) == 0700);
+  std::size_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    struct stat st {};
+    REQUIRE(::lstat(e.path().c_str(), &st) == 0);
+    INFO(e.path(), " mode ", std::oct, (st.st_mode & 07777));
+    CHECK((st.st_mode & 077) == 0);
+    ++files;
+  }
+  CHECK(files >= 2);  // trace.omni and index.db at least
+}
+
+}  // namespace
+
+TEST_CASE("robustness: trace directories and their files are private even with umask 0") {
+  UmaskScope um(0);
+  TempDir t;
+  // -o DIR
+  fs::path dir = t / "trace";
+  RunResult r = run_omni({"record", "-o", dir.string(), "--", subject("globals").string()});
+  INFO(r.describe());
+  REQUIRE(r.status == 0);
+  RunResult ix = run_omni({"index", dir.string()});
+  REQUIRE(ix.status == 0);
+  REQUIRE(fs::is_regular_file(dir / "trace.omni"));
+  REQUIRE(fs::is_regular_file(dir / "index.db"));
+  check_private_tree(dir);
+
+  // The default location, $XDG_DATA_HOME/omni/<program>-<n>.
+  RunOptions env;
+  env.env["XDG_DATA_HOME"] = (t / "xdg").string();
+  RunResult d = run_omni({"record", subject("globals").string()}, env);
+  INFO(d.describe());
+  REQUIRE(d.status == 0);
+  fs::path root = t / "xdg" / "omni";
+  REQUIRE(fs::is_directory(root));
+  CHECK(file_mode(root) == 0700);
+  std::vector<fs::path> recs;
+  for (const auto& e : fs::directory_iterator(root))
+    if (e.is_directory() && !e.is_symlink()) recs.push_back(e.path());
+  REQUIRE(recs.size() == 1);
+  RunResult ix2 = run_omni({"index"}, env);  // the latest recording
+  INFO(ix2.describe());
+  REQUIRE(ix2.status == 0);
+  check_private_tree(recs[0]);
+}
+
+namespace {
+
+// A fresh, unindexed recording of globals.
+Recording unindexed_globals() { return record("globals", {}, 0, /*index=*/false); }
+
+// After `omni index` on a damaged trace: either it succeeded and the index says
+// the recording is incomplete, or it failed by the error contract and left no
+// index behind. Never a crash.
+void check_index_of_damaged(const fs::path& dir, const std::string& what) {
+  CAPTURE(what);
+  RunResult ix = run_omni({"index", dir.string()});
+  INFO("omni index: ", ix.describe());
+  REQUIRE_FALSE(ix.timed_out);
+  CHECK(ix.exited);
+  CHECK(ix.status < 128);
+  if (ix.status == 0) {
+    REQUIRE(fs::is_regular_file(dir / "index.db"));
+    Object o = dump_json(dir);
+    CHECK(json_false(o, "recording_complete"));
+    CHECK(json_false(o, "complete"));
+    // And it still answers queries (by address: with the cut before the
+    // program's mappings, its symbols are unknown).
+    std::uint64_t a = addr_of(subject("globals"), "g_counter");
+    RunResult q = run_omni({"query", dir.string(), "--where-written", hex_address(a) + ":8"});
+    INFO("omni query: ", q.describe());
+    CHECK(q.status == 0);
+  } else {
+    check_error(ix);
+    CHECK_FALSE(fs::exists(dir / "index.db"));
+    CHECK_FALSE(fs::exists(dir / "index.db.tmp"));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("robustness: truncated trace.omni - index succeeds as incomplete or fails cleanly") {
+  Recording rec = unindexed_globals();
+  const std::string good = read_file(rec.dir / "trace.omni");
+  auto fr = frames_of(good);
+  REQUIRE(fr.size() >= 3);
+  REQUIRE(fr.front().kind == kInfo);
+  REQUIRE(fr.back().kind == kEnd);
+  std::vector<const Frame*> streams;
+  for (const auto& f : fr)
+    if (f.kind == kStream) streams.push_back(&f);
+  REQUIRE_FALSE(streams.empty());
+
+  std::vector<std::pair<std::string, std::size_t>> cuts;
+  for (std::size_t k = 0; k < streams.size(); ++k) {
+    const Frame& s = *streams[k];
+    std::string n = "stream frame " + std::to_string(k);
+    cuts.emplace_back(n + ": in its header", s.offset + 7);
+    cuts.emplace_back(n + ": in the middle of its payload", s.offset + 16 + s.size / 2);
+    cuts.emplace_back(n + ": one byte short", s.offset + 16 + s.size - 1);
+  }
+  cuts.emplace_back("in the END frame's header", fr.back().offset + 5);
+  cuts.emplace_back("in the END frame's payload", fr.back().offset + 16 + fr.back().size / 2);
+  cuts.emplace_back("in the INFO frame's payload", fr.front().offset + 16 + fr.front().size / 2);
+  cuts.emplace_back("right after the file header", 16);
+
+  for (const auto& [what, at] : cuts) {
+    REQUIRE(at < good.size());
+    fs::remove(rec.dir / "index.db");
+    write_file(rec.dir / "trace.omni", std::string_view(good).substr(0, at));
+    check_index_of_damaged(rec.dir, "truncated " + what + " (at byte " + std::to_string(at) + ")");
+  }
+}
+
+TEST_CASE("robustness: flipped bytes in trace.omni - index succeeds as incomplete or fails cleanly") {
+  Recording rec = unindexed_globals();
+  const std::string good = read_file(rec.dir / "trace.omni");
+  auto fr = frames_of(good);
+  const Frame* stream = nullptr;
+  for (const auto& f : fr)
+    if (f.kind == kStream && (!stream || f.size > stream->size)) stream = &f;
+  REQUIRE(stream);
+  REQUIRE(stream->size >= 64);
+
+  std::vector<std::pair<std::string, std::string>> damaged;
+  for (int pct : {10, 25, 50, 75, 90}) {
+    std::size_t at = stream->offset + 16 + stream->size * pct / 100;
+    std::string b = good;
+    for (std::size_t k = at; k < at + 16 && k < stream->offset + 16 + stream->size; ++k)
+      b[k] = static_cast<char>(b[k] ^ 0xA5);
+    damaged.emplace_back("16 bytes flipped at " + std::to_string(pct) + "% of the stream payload", b);
+  }
+  {
+    std::string b = good;
+    b[stream->offset] = 9;  // frame kind 2 -> 9
+    damaged.emplace_back("unknown frame kind", b);
+  }
+  {
+    std::string b = good;  // raw size one byte off: the frame cannot decompress to it
+    std::uint64_t raw = stream->raw + 1;
+    for (int k = 0; k < 8; ++k) b[stream->offset + 8 + k] = static_cast<char>(raw >> (8 * k));
+    damaged.emplace_back("raw size off by one", b);
+  }
+  for (const auto& [what, bytes] : damaged) {
+    fs::remove(rec.dir / "index.db");
+    write_file(rec.dir / "trace.omni", bytes);
+    check_index_of_damaged(rec.dir, what);
+  }
+}
+
+TEST_CASE("robustness: trace.omni of another format version is refused") {
+  Recording rec = unindexed_globals();
+  std::string b = read_file(rec.dir / "trace.omni");
+  REQUIRE(b.size() > 16);
+  REQUIRE(std::memcmp(b.data(), "OMNITRC\0", 8) == 0);
+  REQUIRE(le32(b, 8) != 99);
+  b[8] = 99;
+  b[9] = b[10] = b[11] = 0;
+  write_file(rec.dir / "trace.omni", b);
+
+  RunResult ix = run_omni({"index", rec.dir.string()});
+  check_error(ix);
+  CHECK(ix.err.find("version") != std::string::npos);
+  CHECK(ix.err.find("99") != std::string::npos);
+  CHECK_FALSE(fs::exists(rec.dir / "index.db"));
+  CHECK_FALSE(fs::exists(rec.dir / "index.db.tmp"));
+  // Unindexed dump reads the same header.
+  RunResult d = run_omni({"dump", rec.dir.string(), "--json"});
+  check_error(d);
+  CHECK(d.err.find("version") != std::string::npos);
+}
+
+TEST_CASE("robustness: index.db of another schema version or application is refused") {
+  auto rec = record("globals");
+  REQUIRE_FALSE(where_written(rec.dir, "g_counter").empty());
+  fs::path db = rec.dir / "index.db";
+
+  auto sql = [&](const std::string& stmt) {
+    RunResult s = run({"sqlite3", db.string(), stmt});
+    INFO("sqlite3: ", s.describe());
+    REQUIRE(s.status == 0);
+  };
+  auto pragma = [&](const std::string& name) {
+    RunResult s = run({"sqlite3", db.string(), "PRAGMA " + name});
+    REQUIRE(s.status == 0);
+    return s.out;
+  };
+
+  SUBCASE("user_version 99") {
+    sql("PRAGMA user_version=99");
+    REQUIRE(pragma("user_version") == "99\n");
+    for (auto args : {std::vector<std::string>{"query", rec.dir.string(), "--where-written", "g_counter"},
+                      std::vector<std::string>{"dump", rec.dir.string(), "--json"}}) {
+      CAPTURE(args[0]);
+      RunResult r = run_omni(args);
+      check_error(r);
+      CHECK(r.out.empty());
+      CHECK(r.err.find("version") != std::string::npos);
+      CHECK(r.err.find("99") != std::string::npos);
+    }
+  }
+  SUBCASE("application_id 0") {
+    sql("PRAGMA application_id=0");
+    REQUIRE(pragma("application_id") == "0\n");
+    for (auto args : {std::vector<std::string>{"query", rec.dir.string(), "--where-written", "g_counter"},
+                      std::vector<std::string>{"dump", rec.dir.string(), "--json"}}) {
+      CAPTURE(args[0]);
+      RunResult r = run_omni(args);
+      check_error(r);
+      CHECK(r.out.empty());
+      CHECK(r.err.find("not an omni index") != std::string::npos);
+    }
+  }
+  // Re-indexing repairs it.
+  RunResult ix = run_omni({"index", rec.dir.string()});
+  INFO(ix.describe());
+  REQUIRE(ix.status == 0);
+  CHECK_FALSE(where_written(rec.dir, "g_counter").empty());
+}
