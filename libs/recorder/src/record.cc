@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <condition_variable>
 #include <deque>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <chrono>
@@ -129,16 +131,24 @@ int open_fifo(const std::string& fifo, pid_t child) {
 // Moves the stream from the FIFO into the trace file. A reader thread keeps
 // the FIFO drained, so the recorded program does not stall on compression it
 // need not wait for; one compressor per core (the program mostly waits while
-// compression runs) compresses frames, which are written in stream order.
-// kQueuedFrames bounds the memory held in between.
+// compression runs) compresses frames; whichever finishes writes every frame
+// that is next in stream order. kQueuedFrames bounds the memory in between.
 // Returns whether the stream ended with the tool's EXIT record, i.e. the tool
 // finished (it does even when the program crashes; not when Valgrind itself
 // is SIGKILLed).
 bool pump(int fd, trace::TraceWriter& writer, int zstd_level) {
   constexpr size_t kQueuedFrames = 16;
+  struct Frame {
+    uint64_t sequence;
+    std::unique_ptr<uint8_t[]> bytes;  // kFrameBytes, reused
+    size_t size;
+  };
   std::mutex mutex;
   std::condition_variable cv;
-  std::deque<std::pair<uint64_t, std::vector<uint8_t>>> full;  // (sequence, bytes)
+  std::deque<Frame> full;                          // read, not yet compressed
+  std::vector<std::unique_ptr<uint8_t[]>> spare;   // buffers to reuse
+  std::map<uint64_t, std::pair<std::vector<uint8_t>, size_t>> ready;  // compressed, by sequence
+  size_t in_flight = 0;  // frames read and not yet written
   uint64_t next_to_write = 0;
   bool eof = false;
   std::exception_ptr error;
@@ -154,12 +164,22 @@ bool pump(int fd, trace::TraceWriter& writer, int zstd_level) {
 
   std::thread reader([&] {
     try {
-      for (uint64_t sequence = 0;; ++sequence) {
-        std::vector<uint8_t> buffer(kFrameBytes);
+      for (uint64_t sequence = 0;;) {
+        std::unique_ptr<uint8_t[]> buffer;
+        {
+          std::unique_lock lock(mutex);
+          cv.wait(lock, [&] { return in_flight < kQueuedFrames || error; });
+          if (error) return;
+          if (!spare.empty()) {
+            buffer = std::move(spare.back());
+            spare.pop_back();
+          }
+        }
+        if (!buffer) buffer = std::make_unique_for_overwrite<uint8_t[]>(kFrameBytes);
         size_t filled = 0;
         bool done = false;
-        while (filled < buffer.size()) {
-          ssize_t n = read(fd, buffer.data() + filled, buffer.size() - filled);
+        while (filled < kFrameBytes) {
+          ssize_t n = read(fd, buffer.get() + filled, kFrameBytes - filled);
           if (n < 0 && errno == EINTR) continue;
           if (n < 0) fail_errno("reading the recorder's stream");
           if (n == 0) {
@@ -174,16 +194,17 @@ bool pump(int fd, trace::TraceWriter& writer, int zstd_level) {
             if (poll(&p, 1, 0) == 0) break;
           }
         }
-        buffer.resize(filled);
-        tail.insert(tail.end(), buffer.end() - std::min(filled, kExitRecordBytes), buffer.end());
+        tail.insert(tail.end(), buffer.get() + filled - std::min(filled, kExitRecordBytes),
+                    buffer.get() + filled);
         if (tail.size() > kExitRecordBytes) tail.erase(tail.begin(), tail.end() - kExitRecordBytes);
-        std::unique_lock lock(mutex);
-        cv.wait(lock, [&] { return full.size() < kQueuedFrames || error; });
-        if (filled) full.emplace_back(sequence, std::move(buffer));
-        else --sequence;
+        std::lock_guard lock(mutex);
+        if (filled) {
+          full.push_back({sequence++, std::move(buffer), filled});
+          ++in_flight;
+        }
         if (done) eof = true;
         cv.notify_all();
-        if (done || error) return;
+        if (done) return;
       }
     } catch (...) {
       record_error();
@@ -194,22 +215,25 @@ bool pump(int fd, trace::TraceWriter& writer, int zstd_level) {
     try {
       trace::FrameCompressor compressor(zstd_level);
       for (;;) {
-        std::pair<uint64_t, std::vector<uint8_t>> frame;
+        Frame frame;
         {
           std::unique_lock lock(mutex);
           cv.wait(lock, [&] { return !full.empty() || eof; });
-          if (full.empty()) return;
+          if (full.empty() || error) return;
           frame = std::move(full.front());
           full.pop_front();
-          cv.notify_all();
         }
-        std::vector<uint8_t> compressed = compressor.compress(frame.second.data(), frame.second.size());
-        std::unique_lock lock(mutex);
-        cv.wait(lock, [&] { return next_to_write == frame.first || error; });
-        if (error) return;
-        writer.write_compressed_stream(compressed, frame.second.size());
+        std::vector<uint8_t> compressed = compressor.compress(frame.bytes.get(), frame.size);
+        std::lock_guard lock(mutex);
+        spare.push_back(std::move(frame.bytes));
+        ready.emplace(frame.sequence, std::make_pair(std::move(compressed), frame.size));
+        for (auto it = ready.begin(); it != ready.end() && it->first == next_to_write;
+             it = ready.erase(it)) {
+          writer.write_compressed_stream(it->second.first, it->second.second);
+          ++next_to_write;
+          --in_flight;
+        }
         writer.flush();
-        ++next_to_write;
         cv.notify_all();
       }
     } catch (...) {
