@@ -646,7 +646,9 @@ WatchResult gdb_watch(const fs::path& prog, const std::vector<std::string>& args
       "info symbol $pc\n"
       "continue\n"
       "end\n"
-      "run\n";
+      // The program's own output goes to a file: on gdb's stdout it could
+      // interleave with (and break) the marker lines above.
+      "run > " + (tmp / "inferior.out").string() + " 2>&1\n";
   write_file(tmp / "watch.gdb", script);
   std::vector<std::string> argv = {"gdb", "-batch", "-nx", "-x", (tmp / "watch.gdb").string(),
                                    "--args", prog.string()};
@@ -654,6 +656,7 @@ WatchResult gdb_watch(const fs::path& prog, const std::vector<std::string>& args
   WatchResult w;
   w.raw = run(argv, timeout(120));
   if (w.raw.status != 0) throw std::runtime_error("gdb failed: " + w.raw.describe());
+  w.inferior_out = read_file(tmp / "inferior.out");
   w.hardware = w.raw.out.find("Hardware watchpoint") != std::string::npos;
   std::optional<std::string> pending;  // a value waiting for its location line
   for (const auto& line : split_lines(w.raw.out)) {

@@ -141,7 +141,8 @@ struct WatchHit {
 struct WatchResult {
   std::vector<WatchHit> hits;
   bool hardware = false;  // gdb said "Hardware watchpoint"
-  RunResult raw;          // gdb's run; the program's own stdout is mixed into raw.out
+  RunResult raw;             // gdb's run (its own output only)
+  std::string inferior_out;  // the program's stdout and stderr under gdb
 };
 
 // Runs `gdb -batch -nx` on PROG with a watchpoint `watch -l EXPR`; at each stop

@@ -165,7 +165,7 @@ TEST_CASE("oracle: gdb hardware watchpoint on g_counter agrees with the subject"
   // All but the last come from accumulate.
   for (std::size_t k = 0; k + 1 < w.hits.size(); ++k) CHECK(w.hits[k].function == "accumulate");
   // The subject's own output under gdb is the same as natively.
-  CHECK(kv(w.raw.out, "g_counter") == final_value);
+  CHECK(kv(w.inferior_out, "g_counter") == final_value);
 }
 
 TEST_CASE("subjects: run natively and print what the tests rely on") {

@@ -198,6 +198,11 @@ std::optional<Location> Symbolizer::Impl::compute_location(Dwfl_Module* module, 
     int lineno = 0;
     if (const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {
       location.file = file;
+      // A relative name is relative to the compilation directory; users (and
+      // editors) want the full path, as gdb's "fullname" gives.
+      const char* comp_dir = dwfl_line_comp_dir(line);
+      if (file[0] != '/' && comp_dir && comp_dir[0] == '/')
+        location.file = std::string(comp_dir) + "/" + file;
       location.line = lineno;
     }
   }
