@@ -159,16 +159,16 @@ class Builder : public trace::EventSink {
 
   void on_write(const trace::WriteEvent& event) override {
     encoder_.add(event);
-    uint64_t first = event.addr >> kLineShift;
-    uint64_t last = (event.addr + (event.size ? event.size - 1 : 0)) >> kLineShift;
-    for (uint64_t line = first; line <= last; ++line) {
-      // Most writes hit a line written moments ago: a direct-mapped filter
-      // drops those repeats before the per-chunk sort (stored as line + 1 so
-      // that the zeroed table matches nothing).
-      uint64_t& seen = seen_lines_[(line ^ (line >> 12)) & (kSeenSlots - 1)];
-      if (seen == line + 1) continue;
-      seen = line + 1;
-      chunk_lines_.push_back(line);
+    uint64_t first = event.addr >> kGranuleShift;
+    uint64_t last = (event.addr + (event.size ? event.size - 1 : 0)) >> kGranuleShift;
+    for (uint64_t granule = first; granule <= last; ++granule) {
+      // Most writes hit a granule written moments ago: a direct-mapped filter
+      // drops those repeats before the per-chunk sort (stored as granule + 1
+      // so that the zeroed table matches nothing).
+      uint64_t& seen = seen_granules_[(granule ^ (granule >> 12)) & (kSeenSlots - 1)];
+      if (seen == granule + 1) continue;
+      seen = granule + 1;
+      chunk_granules_.push_back(granule);
     }
     if (encoder_.events() >= options_.chunk_events || encoder_.raw_bytes() >= kChunkRawLimit)
       finish_chunk();
@@ -260,11 +260,11 @@ class Builder : public trace::EventSink {
  private:
   void finish_chunk() {
     uint32_t id = next_chunk_++;
-    std::sort(chunk_lines_.begin(), chunk_lines_.end());
-    chunk_lines_.erase(std::unique(chunk_lines_.begin(), chunk_lines_.end()), chunk_lines_.end());
-    for (uint64_t line : chunk_lines_) segment_pairs_.emplace_back(line, id);
-    chunk_lines_.clear();
-    seen_lines_.fill(0);
+    std::sort(chunk_granules_.begin(), chunk_granules_.end());
+    chunk_granules_.erase(std::unique(chunk_granules_.begin(), chunk_granules_.end()), chunk_granules_.end());
+    for (uint64_t granule : chunk_granules_) segment_pairs_.emplace_back(granule, id);
+    chunk_granules_.clear();
+    seen_granules_.fill(0);
     Compressor::Job job{id, encoder_.time_first(), encoder_.time_last(), encoder_.events(), 0, {}};
     job.data = encoder_.finish();
     job.raw_bytes = job.data.size();
@@ -286,8 +286,8 @@ class Builder : public trace::EventSink {
   }
 
   // Writes one row per page for the segment just completed:
-  // per written line: varint line-in-page, varint count, varint chunk-id deltas
-  // (the first relative to the segment's first chunk).
+  // per written granule: varint granule-in-page, varint count, varint chunk-id
+  // deltas (the first relative to the segment's first chunk).
   void flush_segment() {
     if (segment_pairs_.empty()) return;
     uint32_t segment = segment_pairs_.front().second / kChunksPerSegment;
@@ -296,14 +296,14 @@ class Builder : public trace::EventSink {
     std::string blob;
     size_t i = 0;
     while (i < segment_pairs_.size()) {
-      uint64_t page = segment_pairs_[i].first >> (kPageShift - kLineShift);
+      uint64_t page = segment_pairs_[i].first >> (kPageShift - kGranuleShift);
       blob.clear();
       while (i < segment_pairs_.size() &&
-             (segment_pairs_[i].first >> (kPageShift - kLineShift)) == page) {
-        uint64_t line = segment_pairs_[i].first;
+             (segment_pairs_[i].first >> (kPageShift - kGranuleShift)) == page) {
+        uint64_t granule = segment_pairs_[i].first;
         size_t j = i;
-        while (j < segment_pairs_.size() && segment_pairs_[j].first == line) ++j;
-        put_varint(blob, line & ((1u << (kPageShift - kLineShift)) - 1));
+        while (j < segment_pairs_.size() && segment_pairs_[j].first == granule) ++j;
+        put_varint(blob, granule & ((1u << (kPageShift - kGranuleShift)) - 1));
         put_varint(blob, j - i);
         uint32_t previous = base;
         for (size_t k = i; k < j; ++k) {
@@ -350,8 +350,8 @@ class Builder : public trace::EventSink {
   Statement insert_chunk_, insert_index_, insert_map_;
   ChunkEncoder encoder_;
   static constexpr size_t kSeenSlots = 4096;
-  std::array<uint64_t, kSeenSlots> seen_lines_{};
-  std::vector<uint64_t> chunk_lines_;
+  std::array<uint64_t, kSeenSlots> seen_granules_{};
+  std::vector<uint64_t> chunk_granules_;
   std::vector<std::pair<uint64_t, uint32_t>> segment_pairs_;
   uint32_t next_chunk_ = 0;
   std::vector<Object> objects_;

@@ -44,7 +44,7 @@ IndexReader::IndexReader(const std::string& trace_dir) : trace_dir_(trace_dir) {
   if (meta_int("complete").value_or(0) != 1)
     fail("the index of {} is incomplete; run `omni index {}`", trace_dir, trace_dir);
   index_rows_ = std::make_unique<Statement>(
-      *db_, "SELECT page, segment, lines FROM write_index WHERE page BETWEEN ? AND ?");
+      *db_, "SELECT page, segment, granules FROM write_index WHERE page BETWEEN ? AND ?");
   chunk_data_ = std::make_unique<Statement>(*db_, "SELECT time_first, data FROM chunks WHERE id = ?");
 }
 
@@ -111,20 +111,21 @@ std::vector<uint32_t> IndexReader::chunks_writing(uint64_t addr, uint64_t length
   std::vector<uint32_t> out;
   if (length == 0) return out;
   uint64_t last_byte = addr + length - 1 < addr ? UINT64_MAX : addr + length - 1;
-  uint64_t first_line = addr >> kLineShift;
-  uint64_t last_line = last_byte >> kLineShift;
-  const unsigned lines_per_page_shift = kPageShift - kLineShift;
+  uint64_t first_granule = addr >> kGranuleShift;
+  uint64_t last_granule = last_byte >> kGranuleShift;
+  const unsigned granules_per_page_shift = kPageShift - kGranuleShift;
   // One range scan over the pages, however wide the range.
-  index_rows_->bind(1, first_line >> lines_per_page_shift).bind(2, last_line >> lines_per_page_shift);
+  index_rows_->bind(1, first_granule >> granules_per_page_shift)
+      .bind(2, last_granule >> granules_per_page_shift);
   while (index_rows_->step()) {
     uint64_t page = index_rows_->column_u64(0);
     uint32_t base = static_cast<uint32_t>(index_rows_->column_int(1)) * kChunksPerSegment;
     auto blob = static_cast<const uint8_t*>(index_rows_->column_blob(2));
     BlobReader r{blob, blob + index_rows_->column_bytes(2)};
     while (r.p < r.end) {
-      uint64_t line = (page << lines_per_page_shift) | r.varint();
+      uint64_t granule = (page << granules_per_page_shift) | r.varint();
       uint64_t count = r.varint();
-      bool wanted = line >= first_line && line <= last_line;
+      bool wanted = granule >= first_granule && granule <= last_granule;
       uint32_t chunk = base;
       for (uint64_t k = 0; k < count; ++k) {
         chunk += static_cast<uint32_t>(r.varint());

@@ -3,7 +3,7 @@
 -- in. Bump user_version (and kSchemaVersion in db.h) on any change: omni
 -- refuses to read an index of another version and asks for `omni index` again.
 PRAGMA application_id = 1330466377;  -- 0x4F4D4E49, "OMNI"
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 
 -- Facts about the recording and the index: program, exit_code or signal,
 -- instructions, writes, complete (1 once the index was fully built),
@@ -66,13 +66,13 @@ CREATE TABLE chunks (
   data       BLOB NOT NULL
 );
 
--- Address index: which chunks wrote which 64-byte lines. One row per 4 KiB
--- page and segment (a run of kChunksPerSegment chunks); `lines` lists, for
--- each line of the page written in the segment, the chunk ids that wrote it
+-- Address index: which chunks wrote which 8-byte granules. One row per 4 KiB
+-- page and segment (a run of kChunksPerSegment chunks); `granules` lists, for
+-- each granule of the page written in the segment, the chunk ids that wrote it
 -- (encoding in docs/index-format.md).
 CREATE TABLE write_index (
   page    INTEGER NOT NULL,
   segment INTEGER NOT NULL,
-  lines   BLOB NOT NULL,
+  granules BLOB NOT NULL,
   PRIMARY KEY (page, segment)
 ) WITHOUT ROWID;

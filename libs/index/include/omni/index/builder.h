@@ -12,8 +12,10 @@ namespace omni::index {
 
 // Chunks per segment of the address index (write_index.segment).
 inline constexpr uint32_t kChunksPerSegment = 1024;
-// 64-byte lines, 4 KiB pages: the address index's granularity.
-inline constexpr unsigned kLineShift = 6;
+// The address index records which chunks wrote each 8-byte granule, in rows
+// of one 4 KiB page. Granules this fine keep a quiet variable that shares a
+// cache line with a hot one from pulling in every chunk of the hot one.
+inline constexpr unsigned kGranuleShift = 3;
 inline constexpr unsigned kPageShift = 12;
 
 struct IndexOptions {
