@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -128,31 +129,82 @@ int open_fifo(const std::string& fifo, pid_t child) {
   return fd;
 }
 
-// Moves the stream from the FIFO into the trace file. A reader thread keeps
-// the FIFO drained, so the recorded program does not stall on compression it
-// need not wait for; one compressor per core (the program mostly waits while
-// compression runs) compresses frames; whichever finishes writes every frame
-// that is next in stream order. kQueuedFrames bounds the memory in between.
+// The slots the tool fills (shared memory) and the pipe of free slot
+// numbers it takes them from. The tool maps the slots and reads free numbers
+// through descriptors it inherits; the launcher keeps the write end.
+class Slots {
+ public:
+  static constexpr uint32_t kCount = 16;
+  static constexpr size_t kBytes = kFrameBytes;
+
+  Slots() {
+    shm_fd_ = memfd_create("omni-stream", 0);  // inherited by Valgrind
+    if (shm_fd_ < 0) fail_errno("memfd_create");
+    if (ftruncate(shm_fd_, kCount * kBytes) != 0) fail_errno("sizing the stream slots");
+    void* base = mmap(nullptr, kCount * kBytes, PROT_READ, MAP_SHARED, shm_fd_, 0);
+    if (base == MAP_FAILED) fail_errno("mapping the stream slots");
+    base_ = static_cast<const uint8_t*>(base);
+    int fds[2];
+    if (pipe2(fds, 0) != 0) fail_errno("pipe");
+    free_read_ = fds[0];  // inherited by Valgrind
+    free_write_ = fds[1];
+    fcntl(free_write_, F_SETFD, FD_CLOEXEC);
+    for (uint32_t slot = 0; slot < kCount; ++slot) release(slot);
+  }
+  ~Slots() {
+    close_inherited();
+    close(free_write_);
+    munmap(const_cast<uint8_t*>(base_), kCount * kBytes);
+  }
+  Slots(const Slots&) = delete;
+  Slots& operator=(const Slots&) = delete;
+
+  // Valgrind's options for these slots.
+  std::vector<std::string> tool_options() const {
+    return {"--omni-shm-fd=" + std::to_string(shm_fd_), "--omni-free-fd=" + std::to_string(free_read_),
+            "--omni-slots=" + std::to_string(kCount), "--omni-buffer-kb=" + std::to_string(kBytes >> 10)};
+  }
+  // Once Valgrind runs, only it needs these.
+  void close_inherited() {
+    if (shm_fd_ >= 0) close(shm_fd_);
+    if (free_read_ >= 0) close(free_read_);
+    shm_fd_ = free_read_ = -1;
+  }
+  const uint8_t* slot(uint32_t index) const { return base_ + size_t(index) * kBytes; }
+  // After Valgrind has exited the pipe has no reader: EPIPE, ignored
+  // (record() ignores SIGPIPE).
+  void release(uint32_t slot) {
+    while (write(free_write_, &slot, sizeof slot) < 0 && errno == EINTR) {
+    }
+  }
+
+ private:
+  int shm_fd_ = -1, free_read_ = -1, free_write_ = -1;
+  const uint8_t* base_ = nullptr;
+};
+
+// Moves the stream into the trace file. The tool fills shared-memory slots and
+// names each full one on the FIFO (u32 slot, u32 bytes); a reader thread takes
+// those messages, one compressor per core (the program mostly waits while
+// compression runs) compresses straight from the slot, hands the slot back,
+// and whichever finishes writes every frame that is next in stream order.
 // Returns whether the stream ended with the tool's EXIT record, i.e. the tool
 // finished (it does even when the program crashes; not when Valgrind itself
 // is SIGKILLed).
-bool pump(int fd, trace::TraceWriter& writer, int zstd_level) {
-  constexpr size_t kQueuedFrames = 16;
+bool pump(int fd, Slots& slots, trace::TraceWriter& writer, int zstd_level) {
   struct Frame {
     uint64_t sequence;
-    std::unique_ptr<uint8_t[]> bytes;  // kFrameBytes, reused
+    uint32_t slot;
     size_t size;
   };
   std::mutex mutex;
   std::condition_variable cv;
-  std::deque<Frame> full;                          // read, not yet compressed
-  std::vector<std::unique_ptr<uint8_t[]>> spare;   // buffers to reuse
+  std::deque<Frame> full;                                            // not yet compressed
   std::map<uint64_t, std::pair<std::vector<uint8_t>, size_t>> ready;  // compressed, by sequence
-  size_t in_flight = 0;  // frames read and not yet written
   uint64_t next_to_write = 0;
   bool eof = false;
   std::exception_ptr error;
-  // The stream's last bytes, across buffers: the EXIT record is 24 bytes.
+  // The stream's last bytes, across frames: the EXIT record is 24 bytes.
   constexpr size_t kExitRecordBytes = OMNI_WORD_BYTES + 16;
   std::vector<uint8_t> tail;
   auto record_error = [&] {
@@ -164,47 +216,31 @@ bool pump(int fd, trace::TraceWriter& writer, int zstd_level) {
 
   std::thread reader([&] {
     try {
-      for (uint64_t sequence = 0;;) {
-        std::unique_ptr<uint8_t[]> buffer;
-        {
-          std::unique_lock lock(mutex);
-          cv.wait(lock, [&] { return in_flight < kQueuedFrames || error; });
-          if (error) return;
-          if (!spare.empty()) {
-            buffer = std::move(spare.back());
-            spare.pop_back();
-          }
-        }
-        if (!buffer) buffer = std::make_unique_for_overwrite<uint8_t[]>(kFrameBytes);
-        size_t filled = 0;
-        bool done = false;
-        while (filled < kFrameBytes) {
-          ssize_t n = read(fd, buffer.get() + filled, kFrameBytes - filled);
+      for (uint64_t sequence = 0;; ++sequence) {
+        uint32_t message[2];
+        size_t got = 0;
+        while (got < sizeof message) {
+          ssize_t n = read(fd, reinterpret_cast<char*>(message) + got, sizeof message - got);
           if (n < 0 && errno == EINTR) continue;
           if (n < 0) fail_errno("reading the recorder's stream");
-          if (n == 0) {
-            done = true;
-            break;
-          }
-          filled += n;
-          // Hand over what has come once the pipe runs dry, so a slow
-          // program's events still reach the disk promptly.
-          if (filled >= (256u << 10)) {
-            pollfd p{fd, POLLIN, 0};
-            if (poll(&p, 1, 0) == 0) break;
-          }
+          if (n == 0) break;
+          got += n;
         }
-        tail.insert(tail.end(), buffer.get() + filled - std::min(filled, kExitRecordBytes),
-                    buffer.get() + filled);
+        if (got != sizeof message) {  // EOF (a partial message means the tool died mid-write)
+          std::lock_guard lock(mutex);
+          eof = true;
+          cv.notify_all();
+          return;
+        }
+        if (message[0] >= Slots::kCount || message[1] > Slots::kBytes)
+          fail("the recorder sent a malformed message (slot {}, {} bytes)", message[0], message[1]);
+        const uint8_t* bytes = slots.slot(message[0]);
+        size_t size = message[1];
+        tail.insert(tail.end(), bytes + size - std::min(size, kExitRecordBytes), bytes + size);
         if (tail.size() > kExitRecordBytes) tail.erase(tail.begin(), tail.end() - kExitRecordBytes);
         std::lock_guard lock(mutex);
-        if (filled) {
-          full.push_back({sequence++, std::move(buffer), filled});
-          ++in_flight;
-        }
-        if (done) eof = true;
+        full.push_back({sequence, message[0], size});
         cv.notify_all();
-        if (done) return;
       }
     } catch (...) {
       record_error();
@@ -220,18 +256,17 @@ bool pump(int fd, trace::TraceWriter& writer, int zstd_level) {
           std::unique_lock lock(mutex);
           cv.wait(lock, [&] { return !full.empty() || eof; });
           if (full.empty() || error) return;
-          frame = std::move(full.front());
+          frame = full.front();
           full.pop_front();
         }
-        std::vector<uint8_t> compressed = compressor.compress(frame.bytes.get(), frame.size);
+        std::vector<uint8_t> compressed = compressor.compress(slots.slot(frame.slot), frame.size);
+        slots.release(frame.slot);
         std::lock_guard lock(mutex);
-        spare.push_back(std::move(frame.bytes));
         ready.emplace(frame.sequence, std::make_pair(std::move(compressed), frame.size));
         for (auto it = ready.begin(); it != ready.end() && it->first == next_to_write;
              it = ready.erase(it)) {
           writer.write_compressed_stream(it->second.first, it->second.second);
           ++next_to_write;
-          --in_flight;
         }
         writer.flush();
         cv.notify_all();
@@ -285,17 +320,21 @@ RecordResult record(const RecordOptions& options) {
   info.emplace_back("started", now_iso8601());
   writer.write_info(info);
 
+  Slots slots;
   std::vector<std::string> args = {"valgrind", "--tool=omni", "-q", "--omni-out=" + fifo};
+  for (const std::string& option : slots.tool_options()) args.push_back(option);
   args.insert(args.end(), command.begin(), command.end());
 
-  struct sigaction ignore{}, forward{}, old_int{}, old_quit{}, old_term{}, old_hup{};
+  struct sigaction ignore{}, forward{}, old_int{}, old_quit{}, old_term{}, old_hup{}, old_pipe{};
   ignore.sa_handler = SIG_IGN;
   forward.sa_handler = forward_signal;
   sigaction(SIGINT, &ignore, &old_int);
   sigaction(SIGQUIT, &ignore, &old_quit);
   sigaction(SIGTERM, &forward, &old_term);
   sigaction(SIGHUP, &forward, &old_hup);
+  sigaction(SIGPIPE, &ignore, &old_pipe);
   auto restore = [&] {
+    sigaction(SIGPIPE, &old_pipe, nullptr);
     sigaction(SIGINT, &old_int, nullptr);
     sigaction(SIGQUIT, &old_quit, nullptr);
     sigaction(SIGTERM, &old_term, nullptr);
@@ -309,6 +348,7 @@ RecordResult record(const RecordOptions& options) {
     sigaction(SIGQUIT, &old_quit, nullptr);
     sigaction(SIGTERM, &old_term, nullptr);
     sigaction(SIGHUP, &old_hup, nullptr);
+    sigaction(SIGPIPE, &old_pipe, nullptr);  // an ignored SIGPIPE would survive exec
     setenv("VALGRIND_LIB", vg_lib.c_str(), 1);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -319,13 +359,14 @@ RecordResult record(const RecordOptions& options) {
     _exit(127);
   }
   g_child = child;
+  slots.close_inherited();
 
   int status = 0;
   bool stream_complete = false;
   try {
     int fd = open_fifo(fifo, child);
     unlink(fifo.c_str());
-    stream_complete = pump(fd, writer, options.zstd_level);
+    stream_complete = pump(fd, slots, writer, options.zstd_level);
     close(fd);
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }

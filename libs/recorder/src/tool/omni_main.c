@@ -45,6 +45,12 @@
    declared in any pub_tool_*.h header, hence this declaration. */
 extern Int VG_(safe_fd)(Int oldfd);
 
+/* Maps a file shared with another process into Valgrind's own address space
+   (the core's vgdb link uses it). Exported by the core (pub_core_aspacemgr.h)
+   but not declared in pub_tool headers. */
+extern SysRes VG_(am_shared_mmap_file_float_valgrind)(SizeT length, UInt prot,
+                                                      Int fd, Off64T offset);
+
 /*------------------------------------------------------------*/
 /*--- Command-line options                                 ---*/
 /*------------------------------------------------------------*/
@@ -52,12 +58,22 @@ extern Int VG_(safe_fd)(Int oldfd);
 static const HChar* clo_out = NULL;
 static Long clo_buffer_kb = 4096;
 static Bool clo_stats = False;
+/* Shared-memory transport: the launcher passes a file of clo_slots slots of
+   the buffer's size (--omni-shm-fd) and a pipe of free slot numbers
+   (--omni-free-fd); --omni-out then carries only "slot N holds M bytes"
+   messages, so the stream is copied once instead of through a pipe. */
+static Long clo_shm_fd = -1;
+static Long clo_free_fd = -1;
+static Long clo_slots = 16;
 
 static Bool omni_process_cmd_line_option(const HChar* arg)
 {
    if VG_STR_CLO(arg, "--omni-out", clo_out) {}
    else if VG_BINT_CLO(arg, "--omni-buffer-kb", clo_buffer_kb, 256, 1024 * 1024) {}
    else if VG_BOOL_CLO(arg, "--omni-stats", clo_stats) {}
+   else if VG_BINT_CLO(arg, "--omni-shm-fd", clo_shm_fd, 0, 1 << 20) {}
+   else if VG_BINT_CLO(arg, "--omni-free-fd", clo_free_fd, 0, 1 << 20) {}
+   else if VG_BINT_CLO(arg, "--omni-slots", clo_slots, 2, 4096) {}
    else
       return False;
    return True;
@@ -68,6 +84,11 @@ static void omni_print_usage(void)
    VG_(printf)(
 "    --omni-out=PATH           write the raw event stream to PATH, a file or\n"
 "                              FIFO (required)\n"
+"    --omni-shm-fd=N --omni-free-fd=N [--omni-slots=16]\n"
+"                              shared-memory transport: fill slots of the file\n"
+"                              N (slots x buffer size), take free slot numbers\n"
+"                              (u32) from the pipe N, and write only u32 slot,\n"
+"                              u32 bytes messages to --omni-out\n"
 "    --omni-buffer-kb=N        output buffer size in KiB [4096], at least 256\n"
 "    --omni-stats=yes|no       print recording statistics at exit [no]\n"
    );
@@ -94,6 +115,8 @@ static UChar* g_ptr = NULL;          /* current write pointer (read by IR) */
 static ULong g_icount = 0;           /* guest instructions retired (IR updates it) */
 
 static Int g_fd = -1;          /* output descriptor, -1 until opened */
+static Int g_free_fd = -1;     /* free slot numbers (shared-memory mode) */
+static UChar* g_shm = NULL;    /* the slots (shared-memory mode) */
 static Bool g_disabled = False;/* set in a forked child or after an I/O error */
 static ULong g_bytes_out = 0;  /* bytes handed to the descriptor */
 static ULong g_flushes = 0;
@@ -141,6 +164,31 @@ static void write_all(const UChar* p, SizeT n)
    }
 }
 
+/* Hands [g_buf, g_ptr) to the reader: through a shared-memory slot, or
+   written to the output descriptor. Leaves g_ptr alone. */
+static void send_buffer(void)
+{
+   if (g_shm == NULL) {
+      write_all(g_buf, g_ptr - g_buf);
+      return;
+   }
+   /* Take a free slot (blocks while the launcher is behind), fill it, and
+      say so. */
+   UInt slot = 0, message[2];
+   if (VG_(read)(g_free_fd, &slot, 4) != 4 || slot >= (UInt)clo_slots) {
+      VG_(umsg)("omni: the recorder's reader went away; recording stopped\n");
+      VG_(close)(g_fd);
+      g_fd = -1;
+      g_disabled = True;
+      return;
+   }
+   SizeT n = g_ptr - g_buf;
+   VG_(memcpy)(g_shm + (SizeT)slot * (SizeT)(g_end - g_buf), g_buf, n);
+   message[0] = slot;
+   message[1] = (UInt)n;
+   write_all((const UChar*)message, sizeof message);
+}
+
 /* Write [g_buf, g_ptr) out and start a new buffer with a TIME record. Called
    from generated code (as a dirty helper) and from C helpers. */
 static void omni_flush(void)
@@ -152,7 +200,7 @@ static void omni_flush(void)
    if (g_fd < 0)
       return;   /* not open yet: keep buffering */
    g_flushes++;
-   write_all(g_buf, g_ptr - g_buf);
+   send_buffer();
    g_ptr = g_buf;
    if (g_disabled)
       return;
@@ -327,7 +375,10 @@ static void omni_atfork_child(ThreadId tid)
 {
    if (g_fd >= 0)
       VG_(close)(g_fd);
+   if (g_free_fd >= 0)
+      VG_(close)(g_free_fd);
    g_fd = -1;
+   g_free_fd = -1;
    g_disabled = True;
    g_ptr = g_buf;
 }
@@ -647,6 +698,21 @@ static void omni_post_clo_init(void)
       omni_config_error("cannot move the output descriptor out of the "
                         "client's range", clo_out);
    g_fd = fd;
+   if (clo_shm_fd >= 0 || clo_free_fd >= 0) {
+      if (clo_shm_fd < 0 || clo_free_fd < 0)
+         omni_config_error("--omni-shm-fd and --omni-free-fd go together", NULL);
+      SizeT bytes = (SizeT)clo_slots * (SizeT)(g_end - g_buf);
+      SysRes map = VG_(am_shared_mmap_file_float_valgrind)(
+         bytes, VKI_PROT_READ | VKI_PROT_WRITE, (Int)clo_shm_fd, 0);
+      if (sr_isError(map))
+         omni_config_error("cannot map the --omni-shm-fd slots", NULL);
+      g_shm = (UChar*)sr_Res(map);
+      /* The mapping stays; the descriptors move out of the client's reach. */
+      VG_(close)((Int)clo_shm_fd);
+      g_free_fd = VG_(safe_fd)((Int)clo_free_fd);
+      if (g_free_fd < 0)
+         omni_config_error("cannot move --omni-free-fd out of the client's range", NULL);
+   }
    VG_(atfork)(NULL, NULL, omni_atfork_child);
 }
 
@@ -659,8 +725,8 @@ static void omni_fini(Int exitcode)
    put_u32(p + 20, 0);
    g_ptr = p + 24;
    if (!g_disabled && g_fd >= 0) {
-      /* write out without appending a TIME record */
-      write_all(g_buf, g_ptr - g_buf);
+      /* send without appending a TIME record */
+      send_buffer();
       g_ptr = g_buf;
       if (g_fd >= 0)
          VG_(close)(g_fd);
