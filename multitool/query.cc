@@ -11,6 +11,9 @@ namespace {
 struct QueryArgs {
   std::string trace_dir;
   std::string where_written;
+  bool syscalls = false;
+  std::optional<std::string> syscall_name;
+  bool output = false;
   std::optional<uint64_t> from, to, last;
   std::string format = "json";
 };
@@ -24,20 +27,40 @@ Action register_query(CLI::App& app) {
       "  omni query --where-written 0x4c2040:16     ... any byte of a 16-byte range\n"
       "  omni query --where-written g_counter       a global/static variable by name\n"
       "  omni query DIR --where-written g_counter --from 1000 --to 900000 --last 5\n"
+      "  omni query --syscalls [--name read]           every system call, args and result\n"
+      "  omni query --output                           each write to stdout/stderr, with its text\n"
       "Times are instruction counts (see `omni dump`).");
   app.add_option("trace_dir", args->trace_dir, "Trace directory (default: the latest recording)");
   app.add_option("--where-written", args->where_written,
-                 "ADDRESS[:LENGTH] or VARIABLE[:LENGTH]: every write to those bytes")
-      ->required();
+                 "ADDRESS[:LENGTH] or VARIABLE[:LENGTH]: every write to those bytes");
+  app.add_flag("--syscalls", args->syscalls, "Every system call: number, name, args, result, time");
+  app.add_option("--name", args->syscall_name, "With --syscalls: only this call (read, openat...)");
+  app.add_flag("--output", args->output, "Each write to stdout/stderr: time, tid, fd, bytes, text");
   app.add_option("--from", args->from, "Only writes at or after this time");
   app.add_option("--to", args->to, "Only writes at or before this time");
   app.add_option("--last", args->last, "Only the last N writes")->check(CLI::PositiveNumber);
   app.add_option("--format", args->format, "json (default) or table")
       ->check(CLI::IsMember({"json", "table"}));
   return [args](Io& io) {
+    int modes = !args->where_written.empty() + args->syscalls + args->output;
+    if (modes != 1)
+      fail("{}: give one of --where-written ADDRESS, --syscalls, --output (see `omni query --help`)",
+           modes ? "one question at a time" : "nothing to ask");
+    if (args->syscall_name && !args->syscalls) fail("--name goes with --syscalls");
+    if ((args->from || args->to || args->last) && args->where_written.empty())
+      fail("--from, --to and --last go with --where-written");
     index::IndexReader reader(resolve_trace_dir(args->trace_dir));
     if (reader.meta_int("stream_complete").value_or(1) == 0)
       io.err << "omni: warning: the recording was cut short; answers cover events up to the cut\n";
+    query::Format format = args->format == "table" ? query::Format::Table : query::Format::Json;
+    if (args->syscalls) {
+      query::syscalls(reader, {args->syscall_name, format}, io.out);
+      return 0;
+    }
+    if (args->output) {
+      query::output(reader, format, io.out);
+      return 0;
+    }
     query::WhereWrittenQuery q;
     q.target = args->where_written;
     q.from = args->from;

@@ -153,7 +153,9 @@ class Builder : public trace::EventSink {
         compressor_(options.zstd_level),
         insert_chunk_(db, "INSERT INTO chunks VALUES (?,?,?,?,?,?)"),
         insert_index_(db, "INSERT INTO write_index VALUES (?,?,?)"),
-        insert_map_(db, "INSERT INTO maps (time,event,start,length,prot,path,offset) VALUES (?,?,?,?,?,?,?)") {
+        insert_map_(db, "INSERT INTO maps (time,event,start,length,prot,path,offset) VALUES (?,?,?,?,?,?,?)"),
+        insert_syscall_(db, "INSERT INTO syscalls (time,tid,nr,a0,a1,a2,a3,a4,a5,result) VALUES (?,?,?,?,?,?,?,?,?,?)"),
+        insert_output_(db, "INSERT INTO output (time,tid,fd,data) VALUES (?,?,?,?)") {
     threads_[1].time_created = 0;
   }
 
@@ -197,6 +199,19 @@ class Builder : public trace::EventSink {
   }
   void on_thread_exit(uint64_t time, uint32_t tid) override { threads_[tid].time_exited = time; }
   void on_exit(uint64_t, int32_t code) override { tool_exit_code_ = code; }
+
+  void on_syscall(const trace::SyscallEvent& event) override {
+    insert_syscall_.bind(1, event.time).bind(2, event.tid).bind(3, event.nr);
+    for (int i = 0; i < 6; ++i) insert_syscall_.bind(4 + i, static_cast<int64_t>(event.args[i]));
+    if (event.has_result) insert_syscall_.bind(10, event.result);
+    else insert_syscall_.bind_null(10);
+    insert_syscall_.run();
+  }
+
+  void on_output(uint64_t time, uint32_t tid, uint32_t fd, const uint8_t* data, size_t size) override {
+    insert_output_.bind(1, time).bind(2, tid).bind(3, fd).bind_blob(4, data, size);
+    insert_output_.run();
+  }
 
   // Flushes everything still buffered and writes the remaining tables.
   IndexStats finish(const trace::TraceReader& reader, const trace::StreamDecoder& decoder) {
@@ -347,7 +362,7 @@ class Builder : public trace::EventSink {
   Database& db_;
   const IndexOptions& options_;
   Compressor compressor_;
-  Statement insert_chunk_, insert_index_, insert_map_;
+  Statement insert_chunk_, insert_index_, insert_map_, insert_syscall_, insert_output_;
   ChunkEncoder encoder_;
   static constexpr size_t kSeenSlots = 4096;
   std::array<uint64_t, kSeenSlots> seen_granules_{};

@@ -139,6 +139,37 @@ std::vector<uint32_t> IndexReader::chunks_writing(uint64_t addr, uint64_t length
   return out;
 }
 
+std::vector<SyscallRow> IndexReader::syscalls(std::optional<uint64_t> nr) {
+  Statement q(*db_, nr ? "SELECT time,tid,nr,a0,a1,a2,a3,a4,a5,result FROM syscalls WHERE nr = ? ORDER BY time, seq"
+                       : "SELECT time,tid,nr,a0,a1,a2,a3,a4,a5,result FROM syscalls ORDER BY time, seq");
+  if (nr) q.bind(1, *nr);
+  std::vector<SyscallRow> out;
+  while (q.step()) {
+    SyscallRow row{q.column_u64(0), static_cast<uint32_t>(q.column_int(1)), q.column_u64(2), {}, {}};
+    for (int i = 0; i < 6; ++i) row.args[i] = q.column_int(3 + i);
+    if (!q.column_is_null(9)) row.result = q.column_int(9);
+    out.push_back(row);
+  }
+  return out;
+}
+
+std::vector<OutputRow> IndexReader::output() {
+  Statement q(*db_, "SELECT time, tid, fd, data FROM output ORDER BY time, seq");
+  std::vector<OutputRow> out;
+  while (q.step()) {
+    auto data = static_cast<const uint8_t*>(q.column_blob(3));
+    size_t size = q.column_bytes(3);
+    uint64_t time = q.column_u64(0);
+    uint32_t tid = static_cast<uint32_t>(q.column_int(1)), fd = static_cast<uint32_t>(q.column_int(2));
+    if (!out.empty() && out.back().time == time && out.back().tid == tid && out.back().fd == fd) {
+      out.back().data.insert(out.back().data.end(), data, data + size);
+      continue;
+    }
+    out.push_back({time, tid, fd, std::vector<uint8_t>(data, data + size)});
+  }
+  return out;
+}
+
 DecodedChunk IndexReader::load_chunk(uint32_t id) {
   chunk_data_->bind(1, id);
   if (!chunk_data_->step()) {

@@ -3,7 +3,7 @@
 -- in. Bump user_version (and kSchemaVersion in db.h) on any change: omni
 -- refuses to read an index of another version and asks for `omni index` again.
 PRAGMA application_id = 1330466377;  -- 0x4F4D4E49, "OMNI"
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;
 
 -- Facts about the recording and the index: program, exit_code or signal,
 -- instructions, writes, complete (1 once the index was fully built),
@@ -54,6 +54,36 @@ CREATE TABLE threads (
   time_created  INTEGER,
   time_exited   INTEGER
 );
+
+-- Every system call: time of the syscall instruction, thread, number, six
+-- arguments (as signed 64-bit integers), result (-errno on failure; NULL when
+-- the call did not return: exit, exit_group, execve).
+CREATE TABLE syscalls (
+  seq    INTEGER PRIMARY KEY,
+  time   INTEGER NOT NULL,
+  tid    INTEGER NOT NULL,
+  nr     INTEGER NOT NULL,
+  a0     INTEGER NOT NULL,
+  a1     INTEGER NOT NULL,
+  a2     INTEGER NOT NULL,
+  a3     INTEGER NOT NULL,
+  a4     INTEGER NOT NULL,
+  a5     INTEGER NOT NULL,
+  result INTEGER
+);
+CREATE INDEX syscalls_by_time ON syscalls (time);
+
+-- What the program wrote to stdout (fd 1) and stderr (fd 2), byte for byte,
+-- at the time of the writing syscall. A long write may span several rows of
+-- the same time.
+CREATE TABLE output (
+  seq  INTEGER PRIMARY KEY,
+  time INTEGER NOT NULL,
+  tid  INTEGER NOT NULL,
+  fd   INTEGER NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE INDEX output_by_time ON output (time);
 
 -- Write events in time order, in chunks. `data` is a zstd frame of the
 -- columnar chunk encoding described in docs/index-format.md.

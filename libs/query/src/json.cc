@@ -21,6 +21,37 @@ void append_json_string(std::string& out, std::string_view text) {
   out += '"';
 }
 
+void append_json_text(std::string& out, std::string_view bytes) {
+  std::string valid;
+  valid.reserve(bytes.size());
+  size_t i = 0;
+  while (i < bytes.size()) {
+    auto byte = [&](size_t k) { return static_cast<unsigned char>(bytes[k]); };
+    unsigned char c = byte(i);
+    size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = length > 0 && i + length <= bytes.size();
+    for (size_t k = 1; ok && k < length; ++k) ok = (byte(i + k) & 0xc0) == 0x80;
+    // Overlong forms and surrogates are not valid either.
+    if (ok && length == 2) ok = c >= 0xc2;
+    if (ok && length == 3) {
+      unsigned cp = ((c & 0x0f) << 12) | ((byte(i + 1) & 0x3f) << 6);
+      ok = cp >= 0x800 && !(cp >= 0xd800 && cp <= 0xdfff);
+    }
+    if (ok && length == 4) {
+      unsigned cp = ((c & 0x07) << 18) | ((byte(i + 1) & 0x3f) << 12);
+      ok = cp >= 0x10000 && cp <= 0x10ffff;
+    }
+    if (ok) {
+      valid.append(bytes.substr(i, length));
+      i += length;
+    } else {
+      valid += "\xef\xbf\xbd";
+      ++i;
+    }
+  }
+  append_json_string(out, valid);
+}
+
 void JsonObject::key(std::string_view name) {
   if (!first_) out_ += ',';
   first_ = false;

@@ -72,7 +72,8 @@ std::vector<uint8_t> FrameCompressor::compress(const uint8_t* bytes, size_t size
 }
 
 TraceWriter::TraceWriter(const std::string& path, int zstd_level) : compressor_(zstd_level) {
-  file_ = std::fopen(path.c_str(), "wbx");
+  // Close-on-exec: the recorded program must not inherit (or write into) its trace.
+  file_ = std::fopen(path.c_str(), "wbxe");
   if (!file_) fail_errno("cannot create " + path);
   chmod(path.c_str(), 0600);
   uint32_t version = kContainerVersion, zero = 0;
@@ -120,7 +121,7 @@ void TraceWriter::flush() {
 }
 
 TraceReader::TraceReader(const std::string& path) {
-  file_ = std::fopen(path.c_str(), "rb");
+  file_ = std::fopen(path.c_str(), "rbe");
   if (!file_) fail_errno("cannot open " + path);
   struct stat st;
   if (fstat(fileno(file_), &st) == 0) file_bytes_ = st.st_size;

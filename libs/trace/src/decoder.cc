@@ -180,6 +180,24 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
       if (t > time_) time_ = t;
       break;
     }
+    case OMNI_EXT_SYSCALL: {
+      need(OMNI_SYSCALL_BYTES);
+      SyscallEvent event;
+      event.time = load<uint64_t>(payload);
+      event.nr = load<uint64_t>(payload + 8);
+      for (int i = 0; i < 6; ++i) event.args[i] = load<uint64_t>(payload + 16 + 8 * i);
+      event.result = load<int64_t>(payload + 64);
+      event.has_result = !(load<uint64_t>(payload + 72) & OMNI_SYSCALL_NO_RESULT);
+      event.tid = thread_number(static_cast<uint32_t>(load<uint64_t>(payload + 80)));
+      sink_.on_syscall(event);
+      break;
+    }
+    case OMNI_EXT_OUTPUT:
+      need(OMNI_OUTPUT_FIXED_BYTES);
+      sink_.on_output(load<uint64_t>(payload), thread_number(load<uint32_t>(payload + 12)),
+                      load<uint32_t>(payload + 8), payload + OMNI_OUTPUT_FIXED_BYTES,
+                      length - OMNI_OUTPUT_FIXED_BYTES);
+      break;
     case OMNI_EXT_EXIT:
       need(12);
       saw_exit_ = true;

@@ -355,18 +355,81 @@ static void omni_pre_thread_ll_exit(ThreadId tid)
 /* A successful execve replaces the process without running fini: hand out
    what is buffered first. (The stream then ends without OMNI_EXT_EXIT.)
    exit_group / exit carry the exit status fini is not told. */
+/* The time each thread made its current syscall: other threads may run
+   while it blocks, so the count at its return is not its time. */
+static ULong* g_syscall_time;  /* VG_N_THREADS entries, from post_clo_init */
+
+static void emit_syscall(ThreadId tid, ULong time, UInt syscallno, UWord* args,
+                         UInt nArgs, Long result, ULong flags)
+{
+   UChar* p = ensure(OMNI_WORD_BYTES + OMNI_SYSCALL_BYTES);
+   put_u64(p, OMNI_EXT_WORD(OMNI_EXT_SYSCALL, OMNI_SYSCALL_BYTES));
+   put_u64(p + 8, time);
+   put_u64(p + 16, syscallno);
+   for (UInt i = 0; i < 6; i++)
+      put_u64(p + 24 + 8 * i, i < nArgs ? (ULong)args[i] : 0);
+   put_u64(p + 72, (ULong)result);
+   put_u64(p + 80, flags);
+   put_u64(p + 88, tid);
+   g_ptr = p + OMNI_WORD_BYTES + OMNI_SYSCALL_BYTES;
+}
+
+static void emit_output(ThreadId tid, ULong time, UInt fd, const UChar* bytes,
+                        SizeT size)
+{
+   while (size > 0) {
+      SizeT n = size > OMNI_MAX_OUTPUT_BYTES ? OMNI_MAX_OUTPUT_BYTES : size;
+      UChar* p = ensure(OMNI_WORD_BYTES + OMNI_OUTPUT_FIXED_BYTES + n);
+      put_u64(p, OMNI_EXT_WORD(OMNI_EXT_OUTPUT, OMNI_OUTPUT_FIXED_BYTES + n));
+      put_u64(p + 8, time);
+      put_u32(p + 16, fd);
+      put_u32(p + 20, tid);
+      VG_(memcpy)(p + 24, bytes, n);
+      g_ptr = p + OMNI_WORD_BYTES + OMNI_OUTPUT_FIXED_BYTES + n;
+      bytes += n;
+      size -= n;
+   }
+}
+
+/* A successful execve replaces the process without running fini or the post
+   hook: its record (without a result) and what is buffered go out first.
+   (The stream then ends without OMNI_EXT_EXIT.) exit_group / exit carry the
+   exit status fini is not told; Valgrind still runs the post hook for them. */
 static void omni_pre_syscall(ThreadId tid, UInt syscallno, UWord* args,
                              UInt nArgs)
 {
-   if (syscallno == __NR_execve || syscallno == __NR_execveat)
+   g_syscall_time[tid] = g_icount;
+   if (syscallno == __NR_execve || syscallno == __NR_execveat) {
+      emit_syscall(tid, g_icount, syscallno, args, nArgs, 0,
+                   OMNI_SYSCALL_NO_RESULT);
       omni_flush();
-   else if (syscallno == __NR_exit_group || syscallno == __NR_exit)
+   } else if (syscallno == __NR_exit_group || syscallno == __NR_exit) {
       g_exitcode = (Int)args[0];
+   }
 }
 
 static void omni_post_syscall(ThreadId tid, UInt syscallno, UWord* args,
                               UInt nArgs, SysRes res)
 {
+   ULong time = g_syscall_time[tid];
+   Long result = sr_isError(res) ? -(Long)sr_Err(res) : (Long)sr_Res(res);
+   if (syscallno == __NR_execve || syscallno == __NR_execveat)
+      return;   /* it failed; its record went out before the call */
+   emit_syscall(tid, time, syscallno, args, nArgs, result, 0);
+   if (result <= 0 || nArgs < 3 || (args[0] != 1 && args[0] != 2))
+      return;
+   /* What reached stdout/stderr: the first `result` bytes of the buffers. */
+   SizeT left = (SizeT)result;
+   if (syscallno == __NR_write || syscallno == __NR_pwrite64) {
+      emit_output(tid, time, (UInt)args[0], (const UChar*)args[1], left);
+   } else if (syscallno == __NR_writev || syscallno == __NR_pwritev) {
+      const struct vki_iovec* iov = (const struct vki_iovec*)args[1];
+      for (UWord i = 0; i < args[2] && left > 0; i++) {
+         SizeT n = iov[i].iov_len < left ? iov[i].iov_len : left;
+         emit_output(tid, time, (UInt)args[0], (const UChar*)iov[i].iov_base, n);
+         left -= n;
+      }
+   }
 }
 
 /* In a forked child the inherited buffer and descriptor belong to the
@@ -713,6 +776,7 @@ static void omni_post_clo_init(void)
       if (g_free_fd < 0)
          omni_config_error("cannot move --omni-free-fd out of the client's range", NULL);
    }
+   g_syscall_time = VG_(calloc)("omni.syscall_time", VG_N_THREADS, sizeof(ULong));
    VG_(atfork)(NULL, NULL, omni_atfork_child);
 }
 

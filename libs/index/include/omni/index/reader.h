@@ -32,6 +32,21 @@ struct ThreadRow {
   std::optional<uint64_t> time_exited;
 };
 
+struct SyscallRow {
+  uint64_t time;
+  uint32_t tid;
+  uint64_t nr;
+  int64_t args[6];
+  std::optional<int64_t> result;
+};
+
+struct OutputRow {
+  uint64_t time;
+  uint32_t tid;
+  uint32_t fd;
+  std::vector<uint8_t> data;
+};
+
 class IndexReader {
  public:
   // Opens <trace_dir>/index.db; throws an actionable Error when it is
@@ -49,6 +64,10 @@ class IndexReader {
   // Ids of the chunks that wrote any byte of [addr, addr + length), ascending.
   std::vector<uint32_t> chunks_writing(uint64_t addr, uint64_t length);
   DecodedChunk load_chunk(uint32_t id);
+  // System calls in time order, optionally only those numbered `nr`.
+  std::vector<SyscallRow> syscalls(std::optional<uint64_t> nr);
+  // Output to stdout/stderr in time order; pieces of one write are joined.
+  std::vector<OutputRow> output();
 
  private:
   std::string trace_dir_;

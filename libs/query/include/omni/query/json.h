@@ -30,6 +30,11 @@ class JsonObject {
     return value ? field(key, *value) : null(key);
   }
   void close() { out_ += '}'; }
+  // Writes `"name":` only; the caller appends the value.
+  JsonObject& key_only(std::string_view name) {
+    key(name);
+    return *this;
+  }
 
  private:
   void key(std::string_view name);
@@ -38,6 +43,9 @@ class JsonObject {
 };
 
 void append_json_string(std::string& out, std::string_view text);
+// Like append_json_string, for bytes that may not be UTF-8 (program output):
+// each invalid byte becomes U+FFFD, so the line stays valid JSON.
+void append_json_text(std::string& out, std::string_view bytes);
 std::string hex_address(uint64_t address);  // "0x401136"
 std::string hex_bytes(const uint8_t* data, size_t size);  // memory order, lowercase
 

@@ -54,6 +54,19 @@ struct WhereWrittenQuery {
 // number of writes printed.
 uint64_t where_written(index::IndexReader& reader, const WhereWrittenQuery& query, std::ostream& out);
 
+// System calls, in time order: {"time", "tid", "nr", "name", "args" (six
+// signed integers), "result" (null when the call did not return)}.
+struct SyscallsQuery {
+  std::optional<std::string> name;  // only this call (e.g. "read")
+  Format format = Format::Json;
+};
+uint64_t syscalls(index::IndexReader& reader, const SyscallsQuery& query, std::ostream& out);
+std::string syscall_name(uint64_t nr);
+std::optional<uint64_t> syscall_number(std::string_view name);
+
+// Each write to stdout/stderr: {"time", "tid", "fd", "data" (hex), "text"}.
+uint64_t output(index::IndexReader& reader, Format format, std::ostream& out);
+
 // What the recording and its index hold, as text or one JSON object.
 void dump(const std::string& trace_dir, bool json, std::ostream& out);
 

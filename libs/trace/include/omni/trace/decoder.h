@@ -29,6 +29,15 @@ struct MapEvent {
   std::string path;  // empty for anonymous memory
 };
 
+struct SyscallEvent {
+  uint64_t time;  // the syscall instruction's
+  uint32_t tid;
+  uint64_t nr;
+  uint64_t args[6];
+  int64_t result;   // -errno on failure
+  bool has_result;  // false for calls that do not return (exit, exit_group, execve)
+};
+
 class EventSink {
  public:
   virtual ~EventSink() = default;
@@ -38,6 +47,10 @@ class EventSink {
   virtual void on_thread_run(uint64_t time, uint32_t tid, uint32_t lwp) = 0;
   virtual void on_thread_exit(uint64_t time, uint32_t tid) = 0;
   virtual void on_exit(uint64_t time, int32_t code) = 0;
+  virtual void on_syscall(const SyscallEvent&) {}
+  // Bytes the program wrote to fd 1 or 2; valid only during the callback.
+  virtual void on_output(uint64_t /*time*/, uint32_t /*tid*/, uint32_t /*fd*/,
+                         const uint8_t* /*data*/, size_t /*size*/) {}
 };
 
 // Incremental decoder: feed() the stream in pieces of any size (records may

@@ -44,7 +44,7 @@
 #ifndef OMNI_TRACE_STREAM_H
 #define OMNI_TRACE_STREAM_H
 
-#define OMNI_STREAM_VERSION 1u
+#define OMNI_STREAM_VERSION 2u
 
 /* The stream opens with a 16-byte preamble: these 8 bytes, then u32
    OMNI_STREAM_VERSION, then u32 zero. */
@@ -95,8 +95,24 @@ enum {
   /* u64 full instruction count retired so far. */
   OMNI_EXT_TIME = 8,
   /* The program finished: u64 final instruction count, i32 exit code, u32 zero */
-  OMNI_EXT_EXIT = 9
+  OMNI_EXT_EXIT = 9,
+  /* A system call, written when it returns (or, for exit and exit_group,
+     when it is made). u64 time (of the syscall instruction), u64 number,
+     6 x u64 arguments, i64 result (-errno on failure), u64 flags
+     (OMNI_SYSCALL_*). The thread is the current one when the call was made:
+     the record carries it as u64 tid after the flags. */
+  OMNI_EXT_SYSCALL = 10,
+  /* Bytes the program wrote to stdout or stderr (write, writev, pwrite64 to
+     fd 1 or 2; as many as the kernel accepted). u64 time, u32 fd, u32 tid,
+     then the bytes. Output longer than OMNI_MAX_OUTPUT_BYTES comes as several
+     records with the same time. */
+  OMNI_EXT_OUTPUT = 11
 };
+
+#define OMNI_SYSCALL_BYTES 88u
+#define OMNI_SYSCALL_NO_RESULT 1ull /* the call did not return (exit, exit_group) */
+#define OMNI_OUTPUT_FIXED_BYTES 16u
+#define OMNI_MAX_OUTPUT_BYTES 65536u
 
 enum {
   OMNI_MAP_STARTUP = 1,  /* present before the first instruction */
