@@ -14,6 +14,8 @@ struct QueryArgs {
   bool syscalls = false;
   std::optional<std::string> syscall_name;
   bool output = false;
+  std::string read;
+  std::string at = "end";
   std::optional<uint64_t> from, to, last;
   std::string format = "json";
 };
@@ -29,6 +31,9 @@ Action register_query(CLI::App& app) {
       "  omni query DIR --where-written g_counter --from 1000 --to 900000 --last 5\n"
       "  omni query --syscalls [--name read]           every system call, args and result\n"
       "  omni query --output                           each write to stdout/stderr, with its text\n"
+      "  omni query --read g_config --at 5000000        memory at a moment (also --at end,\n"
+      "  omni query --read 0x4c2040:64 --at output:3    output:N for the Nth output write,\n"
+      "                                                 output~TEXT for the first containing TEXT)\n"
       "Times are instruction counts (see `omni dump`).");
   app.add_option("trace_dir", args->trace_dir, "Trace directory (default: the latest recording)");
   app.add_option("--where-written", args->where_written,
@@ -36,15 +41,17 @@ Action register_query(CLI::App& app) {
   app.add_flag("--syscalls", args->syscalls, "Every system call: number, name, args, result, time");
   app.add_option("--name", args->syscall_name, "With --syscalls: only this call (read, openat...)");
   app.add_flag("--output", args->output, "Each write to stdout/stderr: time, tid, fd, bytes, text");
+  app.add_option("--read", args->read, "ADDRESS[:LENGTH] or VARIABLE[:LENGTH]: the bytes at --at");
+  app.add_option("--at", args->at, "With --read: a time, end (default), output:N or output~TEXT");
   app.add_option("--from", args->from, "Only writes at or after this time");
   app.add_option("--to", args->to, "Only writes at or before this time");
   app.add_option("--last", args->last, "Only the last N writes")->check(CLI::PositiveNumber);
   app.add_option("--format", args->format, "json (default) or table")
       ->check(CLI::IsMember({"json", "table"}));
   return [args](Io& io) {
-    int modes = !args->where_written.empty() + args->syscalls + args->output;
+    int modes = !args->where_written.empty() + args->syscalls + args->output + !args->read.empty();
     if (modes != 1)
-      fail("{}: give one of --where-written ADDRESS, --syscalls, --output (see `omni query --help`)",
+      fail("{}: give one of --where-written ADDRESS, --read ADDRESS, --syscalls, --output (see `omni query --help`)",
            modes ? "one question at a time" : "nothing to ask");
     if (args->syscall_name && !args->syscalls) fail("--name goes with --syscalls");
     if ((args->from || args->to || args->last) && args->where_written.empty())
@@ -55,6 +62,10 @@ Action register_query(CLI::App& app) {
     query::Format format = args->format == "table" ? query::Format::Table : query::Format::Json;
     if (args->syscalls) {
       query::syscalls(reader, {args->syscall_name, format}, io.out);
+      return 0;
+    }
+    if (!args->read.empty()) {
+      query::read(reader, {args->read, args->at, format}, io.out);
       return 0;
     }
     if (args->output) {

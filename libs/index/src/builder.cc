@@ -155,7 +155,8 @@ class Builder : public trace::EventSink {
         insert_index_(db, "INSERT INTO write_index VALUES (?,?,?)"),
         insert_map_(db, "INSERT INTO maps (time,event,start,length,prot,path,offset) VALUES (?,?,?,?,?,?,?)"),
         insert_syscall_(db, "INSERT INTO syscalls (time,tid,nr,a0,a1,a2,a3,a4,a5,result) VALUES (?,?,?,?,?,?,?,?,?,?)"),
-        insert_output_(db, "INSERT INTO output (time,tid,fd,data) VALUES (?,?,?,?)") {
+        insert_output_(db, "INSERT INTO output (time,tid,fd,data) VALUES (?,?,?,?)"),
+        insert_initial_(db, "INSERT OR REPLACE INTO initial_memory (addr,data) VALUES (?,?)") {
     threads_[1].time_created = 0;
   }
 
@@ -206,6 +207,11 @@ class Builder : public trace::EventSink {
     if (event.has_result) insert_syscall_.bind(10, event.result);
     else insert_syscall_.bind_null(10);
     insert_syscall_.run();
+  }
+
+  void on_initial(uint64_t addr, const uint8_t* data, size_t size) override {
+    insert_initial_.bind(1, addr).bind_blob(2, data, size);
+    insert_initial_.run();
   }
 
   void on_output(uint64_t time, uint32_t tid, uint32_t fd, const uint8_t* data, size_t size) override {
@@ -362,7 +368,8 @@ class Builder : public trace::EventSink {
   Database& db_;
   const IndexOptions& options_;
   Compressor compressor_;
-  Statement insert_chunk_, insert_index_, insert_map_, insert_syscall_, insert_output_;
+  Statement insert_chunk_, insert_index_, insert_map_, insert_syscall_, insert_output_,
+      insert_initial_;
   ChunkEncoder encoder_;
   static constexpr size_t kSeenSlots = 4096;
   std::array<uint64_t, kSeenSlots> seen_granules_{};

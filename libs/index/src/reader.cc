@@ -170,6 +170,24 @@ std::vector<OutputRow> IndexReader::output() {
   return out;
 }
 
+std::vector<MapRow> IndexReader::maps(uint64_t time) {
+  Statement q(*db_, "SELECT time, event, start, length, prot, path, offset FROM maps WHERE time <= ? ORDER BY seq");
+  q.bind(1, time);
+  std::vector<MapRow> out;
+  while (q.step())
+    out.push_back({q.column_u64(0), q.column_text(1), q.column_u64(2), q.column_u64(3), q.column_text(4),
+                   q.column_text(5), q.column_u64(6)});
+  return out;
+}
+
+std::optional<std::vector<uint8_t>> IndexReader::initial_page(uint64_t page_addr) {
+  Statement q(*db_, "SELECT data FROM initial_memory WHERE addr = ?");
+  q.bind(1, page_addr);
+  if (!q.step()) return std::nullopt;
+  auto data = static_cast<const uint8_t*>(q.column_blob(0));
+  return std::vector<uint8_t>(data, data + q.column_bytes(0));
+}
+
 DecodedChunk IndexReader::load_chunk(uint32_t id) {
   chunk_data_->bind(1, id);
   if (!chunk_data_->step()) {

@@ -3,7 +3,7 @@
 -- in. Bump user_version (and kSchemaVersion in db.h) on any change: omni
 -- refuses to read an index of another version and asks for `omni index` again.
 PRAGMA application_id = 1330466377;  -- 0x4F4D4E49, "OMNI"
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;
 
 -- Facts about the recording and the index: program, exit_code or signal,
 -- instructions, writes, complete (1 once the index was fully built),
@@ -84,6 +84,14 @@ CREATE TABLE output (
   data BLOB NOT NULL
 );
 CREATE INDEX output_by_time ON output (time);
+
+-- Writable memory as it was before the first instruction (non-zero pages of
+-- the stack, .data, .bss...). Memory at time T is this, else the mapped
+-- file's bytes, else zero, with every write up to T applied.
+CREATE TABLE initial_memory (
+  addr INTEGER PRIMARY KEY,
+  data BLOB NOT NULL
+);
 
 -- Write events in time order, in chunks. `data` is a zstd frame of the
 -- columnar chunk encoding described in docs/index-format.md.

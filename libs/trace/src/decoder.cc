@@ -198,6 +198,10 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
                       load<uint32_t>(payload + 8), payload + OMNI_OUTPUT_FIXED_BYTES,
                       length - OMNI_OUTPUT_FIXED_BYTES);
       break;
+    case OMNI_EXT_INITIAL:
+      need(8);
+      sink_.on_initial(load<uint64_t>(payload), payload + 8, length - 8);
+      break;
     case OMNI_EXT_EXIT:
       need(12);
       saw_exit_ = true;

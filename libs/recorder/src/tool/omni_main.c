@@ -295,10 +295,35 @@ static void emit_two_u32_time(UInt type, UInt a, UInt b, ULong time)
 /*--- Core event hooks                                     ---*/
 /*------------------------------------------------------------*/
 
+/* Writable memory at startup may differ from its file (the loader zeroes
+   .bss tails; the stack holds argv, environment and auxv): its non-zero pages
+   go into the stream. Read-only memory is the file's. */
+static void emit_initial_contents(Addr a, SizeT len)
+{
+   const SizeT page = 4096;
+   for (Addr p = a & ~(Addr)(page - 1); p < a + len; p += page) {
+      if (!VG_(am_is_valid_for_client)(p, page, VKI_PROT_READ))
+         continue;
+      const ULong* words = (const ULong*)p;
+      SizeT i = 0;
+      while (i < page / 8 && words[i] == 0)
+         i++;
+      if (i == page / 8)
+         continue;
+      UChar* out = ensure(OMNI_WORD_BYTES + 8 + page);
+      put_u64(out, OMNI_EXT_WORD(OMNI_EXT_INITIAL, 8 + page));
+      put_u64(out + 8, p);
+      VG_(memcpy)(out + 16, (const void*)p, page);
+      g_ptr = out + 16 + page;
+   }
+}
+
 static void omni_new_mem_startup(Addr a, SizeT len, Bool rr, Bool ww, Bool xx,
                                  ULong di_handle)
 {
    emit_map(OMNI_MAP_STARTUP, a, len, rr, ww, xx, True);
+   if (ww)
+      emit_initial_contents(a, len);
 }
 
 static void omni_new_mem_mmap(Addr a, SizeT len, Bool rr, Bool ww, Bool xx,

@@ -40,6 +40,15 @@ struct SyscallRow {
   std::optional<int64_t> result;
 };
 
+struct MapRow {
+  uint64_t time;
+  std::string event;  // startup, mmap, munmap, mprotect, brk-grow, brk-shrink
+  uint64_t start, length;
+  std::string prot;   // "rw-"
+  std::string path;   // empty: anonymous
+  uint64_t offset;
+};
+
 struct OutputRow {
   uint64_t time;
   uint32_t tid;
@@ -68,6 +77,10 @@ class IndexReader {
   std::vector<SyscallRow> syscalls(std::optional<uint64_t> nr);
   // Output to stdout/stderr in time order; pieces of one write are joined.
   std::vector<OutputRow> output();
+  // Address-space changes up to and including `time`, in order.
+  std::vector<MapRow> maps(uint64_t time);
+  // The initial contents (time 0) of the page at `page_addr`, if recorded.
+  std::optional<std::vector<uint8_t>> initial_page(uint64_t page_addr);
 
  private:
   std::string trace_dir_;

@@ -5,6 +5,8 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <set>
+#include <vector>
 #include <string>
 
 #include "omni/index/reader.h"
@@ -66,6 +68,29 @@ std::optional<uint64_t> syscall_number(std::string_view name);
 
 // Each write to stdout/stderr: {"time", "tid", "fd", "data" (hex), "text"}.
 uint64_t output(index::IndexReader& reader, Format format, std::ostream& out);
+
+// Memory at a moment: the bytes of [addr, addr + size) at time `time` (after
+// every write at or before it), and which of them were mapped then.
+struct MemoryImage {
+  uint64_t addr, size, time;
+  std::vector<uint8_t> bytes;
+  std::vector<bool> mapped;
+  std::set<std::string> file_missing;  // mapped files that could not be read now
+};
+MemoryImage read_memory(index::IndexReader& reader, uint64_t addr, uint64_t size, uint64_t time);
+
+// "end", "output:N" (the Nth write to stdout/stderr), "output~TEXT" (the first
+// that contains TEXT), or an instruction count.
+uint64_t resolve_time(index::IndexReader& reader, const std::string& at);
+
+// {"at", "addr", "size", "data" (hex, "--" for an unmapped byte), "unmapped":
+// [{"addr", "size"}]}.
+struct ReadQuery {
+  std::string target;  // as for where-written
+  std::string at = "end";
+  Format format = Format::Json;
+};
+uint64_t read(index::IndexReader& reader, const ReadQuery& query, std::ostream& out);
 
 // What the recording and its index hold, as text or one JSON object.
 void dump(const std::string& trace_dir, bool json, std::ostream& out);

@@ -51,6 +51,8 @@ class EventSink {
   // Bytes the program wrote to fd 1 or 2; valid only during the callback.
   virtual void on_output(uint64_t /*time*/, uint32_t /*tid*/, uint32_t /*fd*/,
                          const uint8_t* /*data*/, size_t /*size*/) {}
+  // Memory contents present before the first instruction (see stream.h).
+  virtual void on_initial(uint64_t /*addr*/, const uint8_t* /*data*/, size_t /*size*/) {}
 };
 
 // Incremental decoder: feed() the stream in pieces of any size (records may

@@ -106,7 +106,13 @@ enum {
      fd 1 or 2; as many as the kernel accepted). u64 time, u32 fd, u32 tid,
      then the bytes. Output longer than OMNI_MAX_OUTPUT_BYTES comes as several
      records with the same time. */
-  OMNI_EXT_OUTPUT = 11
+  OMNI_EXT_OUTPUT = 11,
+  /* Contents of writable memory present before the first instruction (the
+     stack with argv, environment and auxv; .data and .bss as loaded), one
+     page at most per record, pages of zeros left out. u64 addr, then the
+     bytes. Not a write: memory at time 0 is these bytes, else the mapped
+     file's, else zero. */
+  OMNI_EXT_INITIAL = 12
 };
 
 #define OMNI_SYSCALL_BYTES 88u

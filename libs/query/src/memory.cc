@@ -1,0 +1,225 @@
+// Memory at any moment: the address space as the map events left it at that
+// time, each byte's starting contents, and the latest write at or before it.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <map>
+
+#include "omni/base/error.h"
+#include "omni/index/builder.h"
+#include "omni/query/json.h"
+#include "omni/query/query.h"
+
+namespace omni::query {
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+// One mapping live at the queried time. `since` is when it was mapped: writes
+// before then went to an earlier mapping and do not count.
+struct Mapping {
+  uint64_t end;
+  uint64_t since;
+  bool startup;
+  bool writable_at_start;
+  std::string path;
+  uint64_t offset;  // file offset of the mapping's start
+};
+
+using AddressSpace = std::map<uint64_t, Mapping>;  // by start; no overlaps
+
+void unmap(AddressSpace& space, uint64_t start, uint64_t end) {
+  auto it = space.lower_bound(start);
+  if (it != space.begin() && std::prev(it)->second.end > start) --it;
+  while (it != space.end() && it->first < end) {
+    uint64_t s = it->first;
+    Mapping m = it->second;
+    it = space.erase(it);
+    if (s < start) {
+      Mapping left = m;
+      left.end = start;
+      space.emplace(s, left);
+    }
+    if (m.end > end) {
+      Mapping right = m;
+      if (!right.path.empty()) right.offset += end - s;
+      space.emplace(end, right);
+    }
+  }
+}
+
+AddressSpace address_space_at(index::IndexReader& reader, uint64_t time) {
+  AddressSpace space;
+  for (const index::MapRow& row : reader.maps(time)) {
+    uint64_t end = row.start + row.length;
+    if (row.event == "munmap" || row.event == "brk-shrink") {
+      unmap(space, row.start, end);
+    } else if (row.event == "startup" || row.event == "mmap" || row.event == "brk-grow") {
+      unmap(space, row.start, end);
+      space.emplace(row.start, Mapping{end, row.time, row.event == "startup", row.prot.size() > 1 && row.prot[1] == 'w',
+                                       row.path, row.offset});
+    }
+  }
+  return space;
+}
+
+const Mapping* mapping_of(const AddressSpace& space, uint64_t addr, uint64_t& start) {
+  auto it = space.upper_bound(addr);
+  if (it == space.begin()) return nullptr;
+  --it;
+  if (addr >= it->second.end) return nullptr;
+  start = it->first;
+  return &it->second;
+}
+
+}  // namespace
+
+MemoryImage read_memory(index::IndexReader& reader, uint64_t addr, uint64_t size, uint64_t time) {
+  if (size == 0 || size > (64u << 20)) fail("--read size must be between 1 byte and 64 MiB");
+  MemoryImage image{addr, size, time, std::vector<uint8_t>(size, 0), std::vector<bool>(size, false), {}};
+  AddressSpace space = address_space_at(reader, time);
+
+  // Which mapping holds each byte (its start), and the bytes still to settle.
+  std::vector<const Mapping*> owner(size, nullptr);
+  std::vector<bool> settled(size, false);
+  uint64_t unsettled = 0;
+  for (uint64_t i = 0; i < size; ++i) {
+    uint64_t start;
+    owner[i] = mapping_of(space, addr + i, start);
+    image.mapped[i] = owner[i] != nullptr;
+    if (owner[i]) ++unsettled;
+  }
+
+  // The latest write at or before `time`, walking back chunk by chunk: a hot
+  // address is settled by the newest chunk and nothing older is read.
+  std::vector<uint32_t> ids = reader.chunks_writing(addr, size);
+  const auto& chunks = reader.chunks();
+  for (auto it = ids.rbegin(); it != ids.rend() && unsettled > 0; ++it) {
+    if (chunks[*it].time_first > time) continue;
+    index::DecodedChunk chunk = reader.load_chunk(*it);
+    for (auto e = chunk.events.rbegin(); e != chunk.events.rend() && unsettled > 0; ++e) {
+      if (e->time > time || e->addr >= addr + size || e->addr + e->size <= addr) continue;
+      uint64_t first = std::max(e->addr, addr), last = std::min(e->addr + e->size, addr + size);
+      for (uint64_t a = first; a < last; ++a) {
+        uint64_t i = a - addr;
+        if (settled[i] || !owner[i] || e->time < owner[i]->since) continue;
+        image.bytes[i] = chunk.data[e->data_offset + (a - e->addr)];
+        settled[i] = true;
+        --unsettled;
+      }
+    }
+  }
+
+  // Bytes never written since their mapping appeared hold its starting
+  // contents: the recorded initial page for memory writable at startup, else
+  // the mapped file's bytes, else zero.
+  std::map<uint64_t, std::optional<std::vector<uint8_t>>> pages;
+  std::map<std::string, std::FILE*> files;
+  for (uint64_t i = 0; i < size && unsettled > 0; ++i) {
+    if (settled[i] || !owner[i]) continue;
+    uint64_t a = addr + i, start;
+    const Mapping* m = mapping_of(space, a, start);
+    if (m->startup && m->writable_at_start) {
+      uint64_t page = a & ~(kPage - 1);
+      auto found = pages.find(page);
+      if (found == pages.end()) found = pages.emplace(page, reader.initial_page(page)).first;
+      if (found->second) image.bytes[i] = (*found->second)[a - page];
+    } else if (!m->path.empty()) {
+      auto f = files.find(m->path);
+      if (f == files.end()) f = files.emplace(m->path, std::fopen(m->path.c_str(), "rbe")).first;
+      if (!f->second) {
+        image.file_missing.insert(m->path);
+      } else {
+        int c = EOF;
+        if (std::fseek(f->second, static_cast<long>(m->offset + (a - start)), SEEK_SET) == 0)
+          c = std::fgetc(f->second);
+        // Past the end of the file a mapping reads as zeros.
+        image.bytes[i] = c == EOF ? 0 : static_cast<uint8_t>(c);
+      }
+    }
+  }
+  for (auto& [path, f] : files)
+    if (f) std::fclose(f);
+  return image;
+}
+
+uint64_t resolve_time(index::IndexReader& reader, const std::string& at) {
+  if (at == "end") return reader.meta_int("instructions").value_or(0);
+  if (at.rfind("output:", 0) == 0 || at.rfind("output~", 0) == 0) {
+    auto rows = reader.output();
+    if (at[6] == ':') {
+      size_t k = 0;
+      try {
+        k = std::stoull(at.substr(7));
+      } catch (...) {
+        fail("malformed --at '{}': expected output:N (the Nth output write, from 1)", at);
+      }
+      if (k == 0 || k > rows.size())
+        fail("--at {}: the recording has {} output writes", at, rows.size());
+      return rows[k - 1].time;
+    }
+    std::string needle = at.substr(7);
+    for (const auto& row : rows)
+      if (std::string_view(reinterpret_cast<const char*>(row.data.data()), row.data.size()).find(needle) !=
+          std::string_view::npos)
+        return row.time;
+    fail("--at {}: no output write contains '{}'", at, needle);
+  }
+  uint64_t value = 0;
+  auto [end, error] = std::from_chars(at.data(), at.data() + at.size(), value);
+  if (at.empty() || error != std::errc() || end != at.data() + at.size())
+    fail("malformed --at '{}': expected a time, end, output:N or output~TEXT", at);
+  return value;
+}
+
+uint64_t read(index::IndexReader& reader, const ReadQuery& query, std::ostream& out) {
+  RecordingSymbols symbols(reader);
+  Range range = parse_range(query.target, symbols);
+  uint64_t time = resolve_time(reader, query.at);
+  MemoryImage image = read_memory(reader, range.addr, range.length, time);
+
+  std::string data;
+  std::string unmapped = "[";
+  for (uint64_t i = 0; i < image.size; ++i) {
+    data += image.mapped[i] ? hex_bytes(&image.bytes[i], 1) : "--";
+    if (!image.mapped[i] && (i == 0 || image.mapped[i - 1])) {
+      uint64_t j = i;
+      while (j < image.size && !image.mapped[j]) ++j;
+      unmapped += fmt::format("{}{{\"addr\":\"{:#x}\",\"size\":{}}}", unmapped.size() > 1 ? "," : "",
+                              image.addr + i, j - i);
+    }
+  }
+  unmapped += "]";
+  std::string line;
+  if (query.format == Format::Json) {
+    JsonObject o(line);
+    o.field("at", time).field("addr", hex_address(image.addr)).field("size", image.size).field("data", data);
+    o.raw("unmapped", unmapped);
+    if (!image.file_missing.empty()) {
+      std::string missing = "[";
+      for (const auto& path : image.file_missing) {
+        if (missing.size() > 1) missing += ',';
+        append_json_string(missing, path);
+      }
+      o.raw("files_missing", missing + "]");
+    }
+    o.close();
+    line += '\n';
+  } else {
+    line = fmt::format("at {}: {} bytes at {:#x}\n", time, image.size, image.addr);
+    for (uint64_t row = 0; row < image.size; row += 16) {
+      line += fmt::format("  {:#014x} ", image.addr + row);
+      for (uint64_t i = row; i < std::min(row + 16, image.size); ++i)
+        line += image.mapped[i] ? hex_bytes(&image.bytes[i], 1) + " " : "-- ";
+      line += '\n';
+    }
+  }
+  out << line;
+  out.flush();
+  return 1;
+}
+
+}  // namespace omni::query
