@@ -117,3 +117,46 @@ TEST_CASE("e2e read: unmapped memory is reported, not zeros; argv is on the init
   }
   CHECK(found);
 }
+
+TEST_CASE("e2e read: typed variables and fields agree with gdb's print at the same moment") {
+  auto rec = record("globals");
+  // The moment: the first printf in main, after every store to these globals;
+  // in omni that is the first output write.
+  std::string source = read_file(source_dir() / "suite/subjects/globals.c");
+  auto at = source.find("printf(\"g_counter=");
+  REQUIRE(at != std::string::npos);
+  int line = 1 + static_cast<int>(std::count(source.begin(), source.begin() + at, '\n'));
+  std::vector<std::string> exprs = {"g_counter", "g_point.x", "g_point.y", "g_point.z"};
+  std::vector<std::string> argv = {"gdb", "-batch", "-nx", "-ex", "break globals.c:" + std::to_string(line),
+                                   "-ex", "run > /dev/null"};
+  for (const auto& e : exprs) argv.insert(argv.end(), {"-ex", "printf \"OMNI %s=%ld\\n\", \"" + e + "\", (long)(" + e + ")"});
+  argv.push_back(subject("globals").string());
+  RunResult gdb = run(argv);
+  REQUIRE_MESSAGE(gdb.status == 0, gdb.describe());
+  for (const auto& e : exprs) {
+    CAPTURE(e);
+    auto expected = kv(gdb.out, "OMNI " + e);
+    REQUIRE(expected);
+    Object o = read_at(rec.dir, e, "output:1");
+    CHECK(o["variable"].s == e);
+    REQUIRE(o["value"].is_int());
+    CHECK(std::to_string(o["value"].i) == *expected);
+  }
+  // The declared types, as gdb names them.
+  RunResult ptype = run({"gdb", "-batch", "-nx", "-ex", "whatis g_point.y", "-ex", "whatis g_counter",
+                         subject("globals").string()});
+  CHECK(ptype.out.find("type = int") != std::string::npos);
+  CHECK(read_at(rec.dir, "g_point.y", "end")["type"].s == "int");
+  CHECK(read_at(rec.dir, "g_point", "end")["value"].is_null());  // a struct has no scalar value
+
+  // Arrays: each slot's final value is what the threads subject printed.
+  auto threads = record("threads");
+  for (int i = 0; i < 4; ++i) {
+    std::string e = "g_slots[" + std::to_string(i) + "]";
+    CHECK(std::to_string(read_at(threads.dir, e, "end")["value"].i) == kv(threads.rec.out, e).value_or("?"));
+  }
+  // Accessors that do not fit the type are one-line errors.
+  for (std::string bad : {"g_point.nope", "g_counter[1]", "g_slots[4]", "g_point.x.y", "g_slots[x]"})
+    check_error(run_omni({"query", rec.dir.string(), "--read", bad}));
+  check_error(run_omni({"query", threads.dir.string(), "--read", "g_slots[4]"}));
+}

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <cstdio>
 #include <map>
 
@@ -175,6 +176,43 @@ uint64_t resolve_time(index::IndexReader& reader, const std::string& at) {
   return value;
 }
 
+namespace {
+
+// The value of a scalar as JSON, from its DWARF type; null for aggregates or
+// when a byte was not mapped.
+std::string decode_value(const symbols::TypeInfo& type, const MemoryImage& image) {
+  using Kind = symbols::TypeInfo::Kind;
+  if (type.size == 0 || type.size > 8 || image.size < type.size) return "null";
+  for (uint64_t i = 0; i < type.size; ++i)
+    if (!image.mapped[i]) return "null";
+  uint64_t raw = 0;
+  std::memcpy(&raw, image.bytes.data(), type.size);
+  int shift = static_cast<int>(64 - 8 * type.size);
+  int64_t sign_extended = shift == 64 ? 0 : static_cast<int64_t>(raw << shift) >> shift;
+  switch (type.kind) {
+    case Kind::Signed:
+    case Kind::Enum: return fmt::format("{}", sign_extended);
+    case Kind::Unsigned: return fmt::format("{}", raw);
+    case Kind::Bool: return raw ? "true" : "false";
+    case Kind::Pointer: return fmt::format("\"{:#x}\"", raw);
+    case Kind::Float:
+      if (type.size == 4) {
+        float f;
+        std::memcpy(&f, image.bytes.data(), 4);
+        return fmt::format("{}", f);
+      }
+      if (type.size == 8) {
+        double d;
+        std::memcpy(&d, image.bytes.data(), 8);
+        return fmt::format("{}", d);
+      }
+      return "null";
+    default: return "null";
+  }
+}
+
+}  // namespace
+
 uint64_t read(index::IndexReader& reader, const ReadQuery& query, std::ostream& out) {
   RecordingSymbols symbols(reader);
   Range range = parse_range(query.target, symbols);
@@ -198,6 +236,11 @@ uint64_t read(index::IndexReader& reader, const ReadQuery& query, std::ostream& 
     JsonObject o(line);
     o.field("at", time).field("addr", hex_address(image.addr)).field("size", image.size).field("data", data);
     o.raw("unmapped", unmapped);
+    if (!range.variable.empty()) o.field("variable", range.variable);
+    if (range.type) {
+      o.field("type", range.type->name);
+      o.raw("value", decode_value(*range.type, image));
+    }
     if (!image.file_missing.empty()) {
       std::string missing = "[";
       for (const auto& path : image.file_missing) {

@@ -34,6 +34,20 @@ std::optional<symbols::Variable> RecordingSymbols::find_variable(std::string_vie
   return std::nullopt;
 }
 
+std::optional<RecordingSymbols::Resolved> RecordingSymbols::resolve(std::string_view name,
+                                                                    std::string_view accessors) {
+  for (const Object& o : objects_) {
+    auto variable = symbolizer_.find_variable(o.handle, name);
+    if (!variable) continue;
+    auto part = symbolizer_.resolve_expression(o.handle, name, accessors);
+    if (part) return Resolved{variable->address + part->offset, part->size ? part->size : variable->size, part->type};
+    if (!accessors.empty())
+      fail("no DWARF type information for '{}' in {}; use ADDRESS:LENGTH", name, o.row.path);
+    return Resolved{variable->address, variable->size, std::nullopt};
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 std::optional<uint64_t> parse_number(std::string_view text) {
@@ -48,12 +62,8 @@ std::optional<uint64_t> parse_number(std::string_view text) {
   return value;
 }
 
-bool is_identifier(std::string_view text) {
-  if (text.empty() || !(std::isalpha(static_cast<unsigned char>(text[0])) || text[0] == '_'))
-    return false;
-  return std::all_of(text.begin(), text.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '$';
-  });
+bool is_identifier_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$';
 }
 
 }  // namespace
@@ -70,13 +80,19 @@ Range parse_range(const std::string& spec, RecordingSymbols& symbols) {
   if (!base.empty() && std::isdigit(static_cast<unsigned char>(base[0]))) {
     auto addr = parse_number(base);
     if (!addr) fail("malformed address '{}': expected hex (0x4c2040), decimal, or a variable name", base);
-    return {*addr, length.value_or(1)};
+    return Range{*addr, length.value_or(1), {}, std::nullopt};
   }
-  if (!is_identifier(base))
-    fail("malformed address '{}': expected hex (0x4c2040), decimal, or a variable name", base);
-  auto variable = symbols.find_variable(base);
-  if (!variable) fail("unknown symbol '{}': no global or static variable of that name in the recording", base);
-  return {variable->address, length.value_or(variable->size ? variable->size : 1)};
+  size_t name_end = 0;
+  while (name_end < base.size() && is_identifier_char(base[name_end])) ++name_end;
+  std::string_view name = base.substr(0, name_end), accessors = base.substr(name_end);
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0])) ||
+      (!accessors.empty() && accessors[0] != '.' && accessors[0] != '['))
+    fail("malformed address '{}': expected hex (0x4c2040), decimal, or a variable (g_x, g_s.field, g_a[3])", base);
+  auto variable = symbols.resolve(name, accessors);
+  if (!variable) fail("unknown symbol '{}': no global or static variable of that name in the recording", name);
+  Range range{variable->address, length.value_or(variable->size ? variable->size : 1), std::string(base),
+              variable->type};
+  return range;
 }
 
 namespace {

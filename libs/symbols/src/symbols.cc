@@ -1,3 +1,4 @@
+#include <charconv>
 #include "omni/symbols/symbols.h"
 
 #include <cxxabi.h>
@@ -100,6 +101,109 @@ std::optional<uint64_t> dwarf_variable_size(Dwfl_Module* module, std::string_vie
     } while (dwarf_siblingof(&child, &child) == 0);
   }
   return std::nullopt;
+}
+
+// The DIE of the file-scope variable `name` in `module`, with a type.
+std::optional<Dwarf_Die> dwarf_variable(Dwfl_Module* module, std::string_view name) {
+  Dwarf_Die* cu = nullptr;
+  Dwarf_Addr cu_bias = 0;
+  while ((cu = dwfl_module_nextcu(module, cu, &cu_bias)) != nullptr) {
+    Dwarf_Die child;
+    if (dwarf_child(cu, &child) != 0) continue;
+    do {
+      if (dwarf_tag(&child) != DW_TAG_variable) continue;
+      const char* die_name = dwarf_diename(&child);
+      if (die_name == nullptr || name != die_name) continue;
+      Dwarf_Attribute attr;
+      if (dwarf_attr_integrate(&child, DW_AT_type, &attr) != nullptr) return child;
+    } while (dwarf_siblingof(&child, &child) == 0);
+  }
+  return std::nullopt;
+}
+
+std::optional<Dwarf_Die> type_of(Dwarf_Die* die) {
+  Dwarf_Attribute attr;
+  Dwarf_Die type;
+  if (dwarf_attr_integrate(die, DW_AT_type, &attr) == nullptr || dwarf_formref_die(&attr, &type) == nullptr)
+    return std::nullopt;
+  return type;
+}
+
+// Follows typedefs and qualifiers to the type that says what the bytes are.
+std::optional<Dwarf_Die> strip(std::optional<Dwarf_Die> type) {
+  while (type) {
+    int tag = dwarf_tag(&*type);
+    if (tag != DW_TAG_typedef && tag != DW_TAG_const_type && tag != DW_TAG_volatile_type &&
+        tag != DW_TAG_restrict_type && tag != DW_TAG_atomic_type)
+      break;
+    type = type_of(&*type);
+  }
+  return type;
+}
+
+std::string type_name(std::optional<Dwarf_Die> type) {
+  if (!type) return "void";
+  const char* name = dwarf_diename(&*type);
+  switch (dwarf_tag(&*type)) {
+    case DW_TAG_structure_type: return std::string("struct ") + (name ? name : "<anonymous>");
+    case DW_TAG_union_type: return std::string("union ") + (name ? name : "<anonymous>");
+    case DW_TAG_enumeration_type: return std::string("enum ") + (name ? name : "<anonymous>");
+    case DW_TAG_pointer_type: return type_name(type_of(&*type)) + " *";
+    case DW_TAG_const_type: return "const " + type_name(type_of(&*type));
+    case DW_TAG_volatile_type: return "volatile " + type_name(type_of(&*type));
+    case DW_TAG_array_type: {
+      std::string dims;
+      Dwarf_Die sub;
+      if (dwarf_child(&*type, &sub) == 0) {
+        do {
+          if (dwarf_tag(&sub) != DW_TAG_subrange_type) continue;
+          Dwarf_Word count = 0;
+          Dwarf_Attribute attr;
+          if (dwarf_attr_integrate(&sub, DW_AT_count, &attr) && dwarf_formudata(&attr, &count) == 0)
+            dims += fmt::format("[{}]", count);
+          else if (dwarf_attr_integrate(&sub, DW_AT_upper_bound, &attr) && dwarf_formudata(&attr, &count) == 0)
+            dims += fmt::format("[{}]", count + 1);
+          else
+            dims += "[]";
+        } while (dwarf_siblingof(&sub, &sub) == 0);
+      }
+      return type_name(type_of(&*type)) + dims;
+    }
+    default: return name ? name : "?";
+  }
+}
+
+TypeInfo describe(std::optional<Dwarf_Die> declared) {
+  TypeInfo info;
+  info.name = type_name(declared);
+  std::optional<Dwarf_Die> type = strip(declared);
+  if (!type) return info;
+  Dwarf_Word size = 0;
+  if (dwarf_aggregate_size(&*type, &size) == 0) info.size = size;
+  switch (dwarf_tag(&*type)) {
+    case DW_TAG_base_type: {
+      Dwarf_Attribute attr;
+      Dwarf_Word encoding = 0;
+      if (dwarf_attr_integrate(&*type, DW_AT_encoding, &attr)) dwarf_formudata(&attr, &encoding);
+      switch (encoding) {
+        case DW_ATE_signed:
+        case DW_ATE_signed_char: info.kind = TypeInfo::Kind::Signed; break;
+        case DW_ATE_unsigned:
+        case DW_ATE_unsigned_char: info.kind = TypeInfo::Kind::Unsigned; break;
+        case DW_ATE_float: info.kind = TypeInfo::Kind::Float; break;
+        case DW_ATE_boolean: info.kind = TypeInfo::Kind::Bool; break;
+        default: break;
+      }
+      break;
+    }
+    case DW_TAG_pointer_type: info.kind = TypeInfo::Kind::Pointer; info.size = 8; break;
+    case DW_TAG_enumeration_type: info.kind = TypeInfo::Kind::Enum; break;
+    case DW_TAG_structure_type: info.kind = TypeInfo::Kind::Struct; break;
+    case DW_TAG_union_type: info.kind = TypeInfo::Kind::Union; break;
+    case DW_TAG_array_type: info.kind = TypeInfo::Kind::Array; break;
+    default: break;
+  }
+  return info;
 }
 
 }  // namespace
@@ -287,6 +391,81 @@ std::optional<Variable> Symbolizer::find_variable(int object, std::string_view n
   }
   target.variables.emplace(std::move(key), best);
   return best;
+}
+
+std::optional<VariablePart> Symbolizer::resolve_expression(int object, std::string_view name,
+                                                           std::string_view accessors) {
+  Impl::Object& target = impl_->object(object);
+  if (target.module == nullptr) return std::nullopt;
+  std::optional<Dwarf_Die> variable = dwarf_variable(target.module, name);
+  if (!variable) return std::nullopt;
+  std::optional<Dwarf_Die> declared = type_of(&*variable);
+  uint64_t offset = 0;
+  std::string path(name);
+  size_t i = 0;
+  while (i < accessors.size()) {
+    std::optional<Dwarf_Die> type = strip(declared);
+    int tag = type ? dwarf_tag(&*type) : 0;
+    if (accessors[i] == '.') {
+      size_t end = accessors.find_first_of(".[", i + 1);
+      std::string field(accessors.substr(i + 1, end == std::string_view::npos ? end : end - i - 1));
+      if (tag != DW_TAG_structure_type && tag != DW_TAG_union_type)
+        fail("{} is a {}, not a struct or union: no field '{}'", path, type_name(declared), field);
+      Dwarf_Die member;
+      bool found = false;
+      if (dwarf_child(&*type, &member) == 0) {
+        do {
+          const char* member_name = dwarf_diename(&member);
+          if (dwarf_tag(&member) != DW_TAG_member || !member_name || field != member_name) continue;
+          Dwarf_Attribute attr;
+          Dwarf_Word member_offset = 0;
+          if (dwarf_attr_integrate(&member, DW_AT_data_member_location, &attr))
+            dwarf_formudata(&attr, &member_offset);
+          offset += member_offset;
+          declared = type_of(&member);
+          found = true;
+          break;
+        } while (dwarf_siblingof(&member, &member) == 0);
+      }
+      if (!found) fail("{} has no field '{}' ({})", path, field, type_name(declared));
+      path += "." + field;
+      i = end == std::string_view::npos ? accessors.size() : end;
+    } else if (accessors[i] == '[') {
+      size_t close = accessors.find(']', i);
+      std::string text(accessors.substr(i + 1, close == std::string_view::npos ? 0 : close - i - 1));
+      uint64_t index = 0;
+      auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), index);
+      if (close == std::string_view::npos || text.empty() || ec != std::errc() || ptr != text.data() + text.size())
+        fail("malformed index in '{}{}': expected [N]", name, accessors);
+      if (tag != DW_TAG_array_type) fail("{} is a {}, not an array: no [{}]", path, type_name(declared), index);
+      // The first dimension; what remains is the element (or a smaller array).
+      Dwarf_Die sub;
+      uint64_t count = UINT64_MAX;
+      int dims = 0;
+      if (dwarf_child(&*type, &sub) == 0) {
+        do {
+          if (dwarf_tag(&sub) != DW_TAG_subrange_type) continue;
+          if (++dims > 1) continue;
+          Dwarf_Attribute attr;
+          Dwarf_Word value = 0;
+          if (dwarf_attr_integrate(&sub, DW_AT_count, &attr) && dwarf_formudata(&attr, &value) == 0)
+            count = value;
+          else if (dwarf_attr_integrate(&sub, DW_AT_upper_bound, &attr) && dwarf_formudata(&attr, &value) == 0)
+            count = value + 1;
+        } while (dwarf_siblingof(&sub, &sub) == 0);
+      }
+      if (dims > 1) fail("{}: multi-dimensional arrays are not supported yet", path);
+      if (index >= count) fail("index {} is out of bounds of {} ({})", index, path, type_name(declared));
+      declared = type_of(&*type);
+      offset += index * describe(declared).size;
+      path += fmt::format("[{}]", index);
+      i = close + 1;
+    } else {
+      fail("malformed variable expression '{}{}': expected .FIELD or [N]", name, accessors);
+    }
+  }
+  TypeInfo info = describe(declared);
+  return VariablePart{offset, info.size, info};
 }
 
 }  // namespace omni::symbols

@@ -24,6 +24,12 @@ class RecordingSymbols {
   std::optional<symbols::Location> locate(uint64_t pc, uint64_t time);
   // A global/static variable by name, searched in load order (the program first).
   std::optional<symbols::Variable> find_variable(std::string_view name);
+  // NAME followed by accessors (".field", "[3]"): its address, size and type.
+  struct Resolved {
+    uint64_t address, size;
+    std::optional<symbols::TypeInfo> type;  // none without DWARF
+  };
+  std::optional<Resolved> resolve(std::string_view name, std::string_view accessors);
 
  private:
   struct Object {
@@ -35,11 +41,13 @@ class RecordingSymbols {
 };
 
 // A byte range named by the user: "0x4c2040", "0x4c2040:16", "4980800",
-// "g_counter", "g_counter:4". Throws Error for a malformed address or an
+// "g_counter", "g_counter:4", "g_point.y", "g_slots[2]". Throws Error for a malformed address or an
 // unknown symbol.
 struct Range {
   uint64_t addr;
   uint64_t length;
+  std::string variable;                   // the expression, for a variable
+  std::optional<symbols::TypeInfo> type;  // its DWARF type, when known
   // The last byte, saturating at the top of the address space.
   uint64_t last() const { return addr + length - 1 < addr ? UINT64_MAX : addr + length - 1; }
 };

@@ -36,6 +36,22 @@ struct Variable {
   uint64_t size;     // bytes, from the symbol's st_size (or DWARF type if 0)
 };
 
+// A DWARF type, enough to decode a scalar and to describe the rest.
+struct TypeInfo {
+  enum class Kind { Signed, Unsigned, Float, Bool, Pointer, Enum, Struct, Union, Array, Other };
+  Kind kind = Kind::Other;
+  uint64_t size = 0;
+  std::string name;  // as C spells it: "long", "struct point", "int[10]", "char *"
+};
+
+// Part of a global/static variable: `name` followed by accessors such as
+// ".field", "[3]", ".inner.x", "[2].y".
+struct VariablePart {
+  uint64_t offset;  // from the variable's first byte
+  uint64_t size;
+  TypeInfo type;
+};
+
 class Symbolizer {
  public:
   Symbolizer();
@@ -54,6 +70,13 @@ class Symbolizer {
   // A global or static data object (STT_OBJECT / STT_TLS excluded) named
   // `name` in `object`, by its ELF symbol table.
   std::optional<Variable> find_variable(int object, std::string_view name);
+
+  // The part of variable `name` that `accessors` selects, by the variable's
+  // DWARF type; nullopt when `object` has no DWARF for the variable. Throws
+  // Error for accessors that do not fit the type (no such field, index out of
+  // bounds, not a struct or array).
+  std::optional<VariablePart> resolve_expression(int object, std::string_view name,
+                                                 std::string_view accessors);
 
  private:
   struct Impl;
