@@ -25,15 +25,16 @@ Action register_query(CLI::App& app) {
   auto args = std::make_shared<QueryArgs>();
   app.description(
       "Ask about a recording; answers are JSON lines on stdout (pipe to jq), in time order.\n"
-      "  omni query --where-written 0x4c2040        every write that touched that byte\n"
-      "  omni query --where-written 0x4c2040:16     ... any byte of a 16-byte range\n"
-      "  omni query --where-written g_counter       a global/static variable by name\n"
+      "  omni query --where-written 0x4c2040          every write that touched that byte\n"
+      "  omni query --where-written 0x4c2040:16       ... any byte of a 16-byte range\n"
+      "  omni query --where-written g_counter         a global/static variable by name\n"
+      "  omni query --where-written g_point.y         a field (or g_table[3], an element)\n"
       "  omni query DIR --where-written g_counter --from 1000 --to 900000 --last 5\n"
-      "  omni query --syscalls [--name read]           every system call, args and result\n"
-      "  omni query --output                           each write to stdout/stderr, with its text\n"
-      "  omni query --read g_config --at 5000000        memory at a moment (also --at end,\n"
-      "  omni query --read 0x4c2040:64 --at output:3    output:N for the Nth output write,\n"
-      "                                                 output~TEXT for the first containing TEXT)\n"
+      "  omni query --read g_config --at 5000000      memory at a moment, with type and value\n"
+      "  omni query --read 0x4c2040:64 --at output:3  ... when the 3rd output write happened\n"
+      "  omni query --read g_x --at output~total=     ... when output containing TEXT was written\n"
+      "  omni query --output                          each write to stdout/stderr, with its text\n"
+      "  omni query --syscalls [--name read]          every system call, args and result\n"
       "Times are instruction counts (see `omni dump`).");
   app.add_option("trace_dir", args->trace_dir, "Trace directory (default: the latest recording)");
   app.add_option("--where-written", args->where_written,
