@@ -160,3 +160,18 @@ TEST_CASE("e2e read: typed variables and fields agree with gdb's print at the sa
     check_error(run_omni({"query", rec.dir.string(), "--read", bad}));
   check_error(run_omni({"query", threads.dir.string(), "--read", "g_slots[4]"}));
 }
+
+TEST_CASE("e2e read: memory moved by mremap reads back at its new address") {
+  auto rec = record("remap");
+  auto moved = kv(rec.rec.out, "moved");
+  auto text = kv(rec.rec.out, "text");
+  REQUIRE((moved && text));
+  CHECK(kv(rec.rec.out, "same") == std::string("0"));  // it really moved
+  // The program's own printf of the moved bytes is the truth.
+  const std::string& want = *text;
+  REQUIRE(want == "moved_by_mremap");
+  Object o = read_at(rec.dir, *moved + ":" + std::to_string(want.size()), "end");
+  CHECK(o["unmapped"].array.empty());
+  auto bytes = from_hex(o["data"].s);
+  CHECK(std::string(bytes.begin(), bytes.end()) == want);
+}

@@ -318,6 +318,30 @@ static void emit_initial_contents(Addr a, SizeT len)
    }
 }
 
+/* mremap moved [from, from + len) to `to`: the new range is a mapping whose
+   contents came from elsewhere, which no store and no map hook describes.
+   It is recorded as mapped (with the moved segment's protection and file)
+   and its non-zero pages as kernel writes, so memory there reads right. */
+static void omni_copy_mem_remap(Addr from, Addr to, SizeT len)
+{
+   NSegment const* seg = VG_(am_find_nsegment)(to);
+   Bool rr = seg ? seg->hasR : True, ww = seg ? seg->hasW : True, xx = seg ? seg->hasX : False;
+   emit_map(OMNI_MAP_MMAP, to, len, rr, ww, xx, True);
+   const SizeT page = 4096;
+   ULong pc = VG_(get_IP)(VG_(get_running_tid)());
+   for (Addr p = to; p < to + len; p += page) {
+      SizeT n = to + len - p < page ? to + len - p : page;
+      if (!VG_(am_is_valid_for_client)(p, n, VKI_PROT_READ))
+         continue;
+      const UChar* bytes = (const UChar*)p;
+      SizeT i = 0;
+      while (i < n && bytes[i] == 0)
+         i++;
+      if (i < n)
+         emit_write(OMNI_EXT_SYSCALL_WRITE, g_icount, pc, p, n);
+   }
+}
+
 static void omni_new_mem_startup(Addr a, SizeT len, Bool rr, Bool ww, Bool xx,
                                  ULong di_handle)
 {
@@ -848,6 +872,7 @@ static void omni_pre_clo_init(void)
 
    VG_(track_new_mem_startup)(omni_new_mem_startup);
    VG_(track_new_mem_mmap)(omni_new_mem_mmap);
+   VG_(track_copy_mem_remap)(omni_copy_mem_remap);
    VG_(track_die_mem_munmap)(omni_die_mem_munmap);
    VG_(track_change_mem_mprotect)(omni_change_mem_mprotect);
    VG_(track_new_mem_brk)(omni_new_mem_brk);
