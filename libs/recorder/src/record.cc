@@ -321,7 +321,8 @@ RecordResult record(const RecordOptions& options) {
   writer.write_info(info);
 
   Slots slots;
-  std::vector<std::string> args = {"valgrind", "--tool=omni", "-q", "--omni-out=" + fifo};
+  // --vgdb=no: no gdbserver FIFOs in /tmp (a killed run would leave them behind).
+  std::vector<std::string> args = {"valgrind", "--tool=omni", "-q", "--vgdb=no", "--omni-out=" + fifo};
   for (const std::string& option : slots.tool_options()) args.push_back(option);
   args.insert(args.end(), command.begin(), command.end());
 
