@@ -175,3 +175,36 @@ TEST_CASE("e2e read: memory moved by mremap reads back at its new address") {
   auto bytes = from_hex(o["data"].s);
   CHECK(std::string(bytes.begin(), bytes.end()) == want);
 }
+
+TEST_CASE("e2e read: deep stack memory, a second thread's kernel write, and typed edge cases") {
+  auto rec = record("deepstack");
+  auto addr = kv(rec.rec.out, "addr");
+  REQUIRE(addr);
+  // 16 KiB below the first stack pages: mapped, and the bytes memset wrote.
+  std::uint64_t base = parse_address(*addr);
+  for (std::uint64_t offset : {0ull, 8000ull, 16368ull}) {
+    Object o = read_at(rec.dir, hex_address(base + offset) + ":16", "output:1");
+    CHECK(o["unmapped"].array.empty());
+    CHECK(o["data"].s == "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a");
+  }
+  // read() on thread 2 filled g_buf: the kernel's write carries thread 2's
+  // id, the same as its read syscall's, not the main thread's.
+  auto ws = where_written(rec.dir, "g_buf");
+  REQUIRE(ws.size() == 1);
+  RunResult reads = run_omni({"query", rec.dir.string(), "--syscalls", "--name", "read"});
+  std::int64_t read_tid = -1;
+  for (const auto& line : split_lines(reads.out)) {
+    Object call = parse_json_object(line);
+    if (call["result"].i == 14) read_tid = call["tid"].i;
+  }
+  CHECK(read_tid > 1);
+  CHECK(ws[0].tid == read_tid);
+  CHECK(std::string(ws[0].data.begin(), ws[0].data.end()) == "through a pipe");
+  // Typed edge cases: infinity is a string (JSON has none), an enum with an
+  // unsigned underlying type is unsigned, a bit-field is refused clearly.
+  CHECK(read_at(rec.dir, "g_inf", "end")["value"].s == "inf");
+  CHECK(read_at(rec.dir, "g_enum", "end")["value"].i == 2147483648LL);
+  RunResult bit = run_omni({"query", rec.dir.string(), "--read", "g_flags.hi"});
+  check_error(bit);
+  CHECK(bit.err.find("bit-field") != std::string::npos);
+}

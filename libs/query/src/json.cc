@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace omni::query {
 
 void append_json_string(std::string& out, std::string_view text) {
@@ -81,7 +83,9 @@ JsonObject& JsonObject::field(std::string_view name, bool value) {
 }
 JsonObject& JsonObject::field(std::string_view name, double value) {
   key(name);
-  out_ += fmt::format("{}", value);
+  // JSON has no NaN or infinity.
+  if (std::isfinite(value)) out_ += fmt::format("{}", value);
+  else out_ += "null";
   return *this;
 }
 JsonObject& JsonObject::null(std::string_view name) {

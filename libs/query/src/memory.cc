@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <cstdio>
 #include <map>
@@ -99,6 +100,7 @@ MemoryImage read_memory(index::IndexReader& reader, uint64_t addr, uint64_t size
   std::vector<uint32_t> ids = reader.chunks_writing(addr, size);
   const auto& chunks = reader.chunks();
   for (auto it = ids.rbegin(); it != ids.rend() && unsettled > 0; ++it) {
+    if (*it >= chunks.size()) fail("index is corrupt: chunk {} is missing; run `omni index` again", *it);
     if (chunks[*it].time_first > time) continue;
     index::DecodedChunk chunk = reader.load_chunk(*it);
     for (auto e = chunk.events.rbegin(); e != chunk.events.rend() && unsettled > 0; ++e) {
@@ -127,7 +129,7 @@ MemoryImage read_memory(index::IndexReader& reader, uint64_t addr, uint64_t size
       uint64_t page = a & ~(kPage - 1);
       auto found = pages.find(page);
       if (found == pages.end()) found = pages.emplace(page, reader.initial_page(page)).first;
-      if (found->second) image.bytes[i] = (*found->second)[a - page];
+      if (found->second && a - page < found->second->size()) image.bytes[i] = (*found->second)[a - page];
     } else if (!m->path.empty()) {
       auto f = files.find(m->path);
       if (f == files.end()) f = files.emplace(m->path, std::fopen(m->path.c_str(), "rbe")).first;
@@ -196,15 +198,19 @@ std::string decode_value(const symbols::TypeInfo& type, const MemoryImage& image
     case Kind::Bool: return raw ? "true" : "false";
     case Kind::Pointer: return fmt::format("\"{:#x}\"", raw);
     case Kind::Float:
-      if (type.size == 4) {
-        float f;
-        std::memcpy(&f, image.bytes.data(), 4);
-        return fmt::format("{}", f);
-      }
-      if (type.size == 8) {
+      if (type.size == 4 || type.size == 8) {
         double d;
-        std::memcpy(&d, image.bytes.data(), 8);
-        return fmt::format("{}", d);
+        if (type.size == 4) {
+          float f;
+          std::memcpy(&f, image.bytes.data(), 4);
+          d = f;
+        } else {
+          std::memcpy(&d, image.bytes.data(), 8);
+        }
+        // JSON has no NaN or infinity: those become strings.
+        if (std::isnan(d)) return "\"nan\"";
+        if (std::isinf(d)) return d > 0 ? "\"inf\"" : "\"-inf\"";
+        return type.size == 4 ? fmt::format("{}", static_cast<float>(d)) : fmt::format("{}", d);
       }
       return "null";
     default: return "null";

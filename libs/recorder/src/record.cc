@@ -207,10 +207,14 @@ bool pump(int fd, Slots& slots, trace::TraceWriter& writer, int zstd_level) {
   // The stream's last bytes, across frames: the EXIT record is 24 bytes.
   constexpr size_t kExitRecordBytes = OMNI_WORD_BYTES + 16;
   std::vector<uint8_t> tail;
+  // On any failure (a full disk, say) the recording cannot go on: stop
+  // Valgrind, which would otherwise wait forever for a free slot while the
+  // reader waits for its next message.
   auto record_error = [&] {
     std::lock_guard lock(mutex);
     if (!error) error = std::current_exception();
     eof = true;
+    if (g_child > 0) kill(g_child, SIGKILL);
     cv.notify_all();
   };
 

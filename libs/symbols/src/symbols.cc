@@ -197,7 +197,18 @@ TypeInfo describe(std::optional<Dwarf_Die> declared) {
       break;
     }
     case DW_TAG_pointer_type: info.kind = TypeInfo::Kind::Pointer; info.size = 8; break;
-    case DW_TAG_enumeration_type: info.kind = TypeInfo::Kind::Enum; break;
+    case DW_TAG_enumeration_type: {
+      // Signed unless its underlying type says otherwise.
+      info.kind = TypeInfo::Kind::Enum;
+      if (auto underlying = strip(type_of(&*type))) {
+        Dwarf_Attribute attr;
+        Dwarf_Word encoding = 0;
+        if (dwarf_attr_integrate(&*underlying, DW_AT_encoding, &attr) && dwarf_formudata(&attr, &encoding) == 0 &&
+            (encoding == DW_ATE_unsigned || encoding == DW_ATE_unsigned_char))
+          info.kind = TypeInfo::Kind::Unsigned;
+      }
+      break;
+    }
     case DW_TAG_structure_type: info.kind = TypeInfo::Kind::Struct; break;
     case DW_TAG_union_type: info.kind = TypeInfo::Kind::Union; break;
     case DW_TAG_array_type: info.kind = TypeInfo::Kind::Array; break;
@@ -418,6 +429,8 @@ std::optional<VariablePart> Symbolizer::resolve_expression(int object, std::stri
           const char* member_name = dwarf_diename(&member);
           if (dwarf_tag(&member) != DW_TAG_member || !member_name || field != member_name) continue;
           Dwarf_Attribute attr;
+          if (dwarf_attr_integrate(&member, DW_AT_bit_size, &attr))
+            fail("{}.{} is a bit-field; bit-fields are not supported yet (read {} instead)", path, field, path);
           Dwarf_Word member_offset = 0;
           if (dwarf_attr_integrate(&member, DW_AT_data_member_location, &attr))
             dwarf_formudata(&attr, &member_offset);

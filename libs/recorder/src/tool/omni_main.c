@@ -348,6 +348,11 @@ static void omni_new_mem_startup(Addr a, SizeT len, Bool rr, Bool ww, Bool xx,
    emit_map(OMNI_MAP_STARTUP, a, len, rr, ww, xx, True);
    if (ww)
       emit_initial_contents(a, len);
+   /* The main stack grows down into a reservation below it (no tool hook
+      reports that growth): record the reservation as mapped zeros. */
+   NSegment const* below = ww && a > 0 ? VG_(am_find_nsegment)(a - 1) : NULL;
+   if (below && below->kind == SkResvn && below->end + 1 == a)
+      emit_map(OMNI_MAP_STARTUP, below->start, a - below->start, True, True, False, False);
 }
 
 static void omni_new_mem_mmap(Addr a, SizeT len, Bool rr, Bool ww, Bool xx,
@@ -377,18 +382,28 @@ static void omni_die_mem_brk(Addr a, SizeT len)
    emit_map(OMNI_MAP_BRK_SHRINK, a, len, False, False, False, False);
 }
 
+/* Records carry the thread implicitly (the last THREAD_RUN): announce `tid`
+   when it is not the one that ran last. Callers run on tid's kernel thread. */
+static void note_thread(ThreadId tid)
+{
+   if (tid == g_last_tid || tid == VG_INVALID_THREADID)
+      return;
+   g_last_tid = tid;
+   emit_two_u32_time(OMNI_EXT_THREAD_RUN, tid, (UInt)VG_(gettid)(), g_icount);
+}
+
+/* A blocking syscall's thread returns (and its kernel writes arrive) before
+   it runs client code again, so it is announced here too. */
 static void omni_post_mem_write(CorePart part, ThreadId tid, Addr a, SizeT len)
 {
    ULong pc = (tid != VG_INVALID_THREADID && tid < VG_N_THREADS) ? (ULong)VG_(get_IP)(tid) : 0;
+   note_thread(tid);
    emit_write(OMNI_EXT_SYSCALL_WRITE, g_icount, pc, a, len);
 }
 
 static void omni_start_client_code(ThreadId tid, ULong blocks_dispatched)
 {
-   if (tid == g_last_tid)
-      return;
-   g_last_tid = tid;
-   emit_two_u32_time(OMNI_EXT_THREAD_RUN, tid, (UInt)VG_(gettid)(), g_icount);
+   note_thread(tid);
 }
 
 static void omni_pre_thread_ll_create(ThreadId parent, ThreadId child)
@@ -452,7 +467,8 @@ static void omni_pre_syscall(ThreadId tid, UInt syscallno, UWord* args,
       emit_syscall(tid, g_icount, syscallno, args, nArgs, 0,
                    OMNI_SYSCALL_NO_RESULT);
       omni_flush();
-   } else if (syscallno == __NR_exit_group || syscallno == __NR_exit) {
+   } else if (syscallno == __NR_exit_group) {
+      /* Not exit(2): that ends one thread, not the process. */
       g_exitcode = (Int)args[0];
    }
 }
