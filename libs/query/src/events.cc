@@ -79,7 +79,7 @@ uint64_t output(index::IndexReader& reader, Format format, std::ostream& out) {
       o.field("time", row.time).field("tid", row.tid).field("fd", row.fd);
       o.field("data", hex_bytes(row.data.data(), row.data.size()));
       o.key_only("text");
-      append_json_text(line, text);
+      append_json_string(line, text);
       o.close();
       line += '\n';
     } else {

@@ -6,7 +6,10 @@
 
 namespace omni::query {
 
-void append_json_string(std::string& out, std::string_view text) {
+namespace {
+
+// Escapes `text`, which is valid UTF-8.
+void escape_valid(std::string& out, std::string_view text) {
   out += '"';
   for (unsigned char c : text) {
     switch (c) {
@@ -23,7 +26,11 @@ void append_json_string(std::string& out, std::string_view text) {
   out += '"';
 }
 
-void append_json_text(std::string& out, std::string_view bytes) {
+}  // namespace
+
+// Every string goes through here: paths and names from the recorded system
+// are bytes too, and one invalid byte must not make the line invalid JSON.
+void append_json_string(std::string& out, std::string_view bytes) {
   std::string valid;
   valid.reserve(bytes.size());
   size_t i = 0;
@@ -51,8 +58,9 @@ void append_json_text(std::string& out, std::string_view bytes) {
       ++i;
     }
   }
-  append_json_string(out, valid);
+  escape_valid(out, valid);
 }
+
 
 void JsonObject::key(std::string_view name) {
   if (!first_) out_ += ',';

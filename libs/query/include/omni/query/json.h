@@ -42,10 +42,10 @@ class JsonObject {
   bool first_ = true;
 };
 
-void append_json_string(std::string& out, std::string_view text);
-// Like append_json_string, for bytes that may not be UTF-8 (program output):
-// each invalid byte becomes U+FFFD, so the line stays valid JSON.
-void append_json_text(std::string& out, std::string_view bytes);
+// Appends `bytes` as a JSON string (RFC 8259 escapes). Bytes that are not
+// valid UTF-8 (program output, odd file names) become U+FFFD, so the line
+// stays valid JSON.
+void append_json_string(std::string& out, std::string_view bytes);
 std::string hex_address(uint64_t address);  // "0x401136"
 std::string hex_bytes(const uint8_t* data, size_t size);  // memory order, lowercase
 
