@@ -208,3 +208,29 @@ TEST_CASE("e2e read: deep stack memory, a second thread's kernel write, and type
   check_error(bit);
   CHECK(bit.err.find("bit-field") != std::string::npos);
 }
+
+TEST_CASE("e2e read: code bytes come from the mapped file, and a changed file is reported") {
+  TempDir t;
+  fs::path prog = t / "globals";
+  fs::copy_file(subject("globals"), prog);
+  Recording rec{TempDir(), prog, {}, {}};
+  rec.dir = rec.tmp / "trace";
+  REQUIRE(run_omni({"record", "-o", rec.dir.string(), "--", prog.string()}).status == 0);
+  REQUIRE(run_omni({"index", rec.dir.string()}).status == 0);
+  std::string main_addr = hex_address(nm_symbol(prog, "main").addr);
+  // gdb reads the executable file itself: the truth about main's first bytes.
+  RunResult gdb = run({"gdb", "-batch", "-nx", "-ex", "x/8xb main", prog.string()});
+  REQUIRE(gdb.status == 0);
+  std::string want;
+  for (std::size_t at = gdb.out.find("0x", gdb.out.find(':')); at != std::string::npos; at = gdb.out.find("0x", at + 4))
+    want += gdb.out.substr(at + 2, 2);
+  REQUIRE(want.size() == 16);
+  Object o = read_at(rec.dir, main_addr + ":8", "1");
+  CHECK(o["data"].s == want);
+  CHECK(o.count("files_missing") == 0);
+  // Rebuilt or patched since: not the recorded file, so not used.
+  REQUIRE(run({"objcopy", "--remove-section", ".note.gnu.build-id", prog.string()}).status == 0);
+  Object changed = read_at(rec.dir, main_addr + ":8", "1");
+  REQUIRE(changed.count("files_missing") == 1);
+  CHECK(changed["files_missing"].array.at(0).s == prog.string());
+}

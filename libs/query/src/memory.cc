@@ -121,6 +121,19 @@ MemoryImage read_memory(index::IndexReader& reader, uint64_t addr, uint64_t size
   // the mapped file's bytes, else zero.
   std::map<uint64_t, std::optional<std::vector<uint8_t>>> pages;
   std::map<std::string, std::FILE*> files;
+  // An ELF file whose build-id is no longer the recorded one (a library
+  // upgraded since) is not the recorded file: its bytes are not used.
+  std::map<std::string, std::string> recorded_build_ids;
+  for (const index::ObjectRow& object : reader.objects())
+    if (!object.build_id.empty()) recorded_build_ids[object.path] = object.build_id;
+  auto open_recorded = [&](const std::string& path) -> std::FILE* {
+    auto recorded = recorded_build_ids.find(path);
+    if (recorded != recorded_build_ids.end()) {
+      auto now = symbols::read_elf_info(path);
+      if (!now || now->build_id != recorded->second) return nullptr;
+    }
+    return std::fopen(path.c_str(), "rbe");
+  };
   for (uint64_t i = 0; i < size && unsettled > 0; ++i) {
     if (settled[i] || !owner[i]) continue;
     uint64_t a = addr + i, start;
@@ -132,7 +145,7 @@ MemoryImage read_memory(index::IndexReader& reader, uint64_t addr, uint64_t size
       if (found->second && a - page < found->second->size()) image.bytes[i] = (*found->second)[a - page];
     } else if (!m->path.empty()) {
       auto f = files.find(m->path);
-      if (f == files.end()) f = files.emplace(m->path, std::fopen(m->path.c_str(), "rbe")).first;
+      if (f == files.end()) f = files.emplace(m->path, open_recorded(m->path)).first;
       if (!f->second) {
         image.file_missing.insert(m->path);
       } else {

@@ -83,7 +83,8 @@ struct MemoryImage {
   uint64_t addr, size, time;
   std::vector<uint8_t> bytes;
   std::vector<bool> mapped;
-  std::set<std::string> file_missing;  // mapped files that could not be read now
+  std::set<std::string> file_missing;  // mapped files that could not be read now, or
+                                       // whose build-id is not the recorded one
 };
 MemoryImage read_memory(index::IndexReader& reader, uint64_t addr, uint64_t size, uint64_t time);
 
