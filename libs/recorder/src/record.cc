@@ -368,21 +368,29 @@ RecordResult record(const RecordOptions& options) {
 
   int status = 0;
   bool stream_complete = false;
+  bool started = false;
+  int fd = -1;
   try {
-    int fd = open_fifo(fifo, child);
+    fd = open_fifo(fifo, child);
+    started = true;
     unlink(fifo.c_str());
     stream_complete = pump(fd, slots, writer, options.zstd_level);
     close(fd);
+    fd = -1;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
   } catch (...) {
     unlink(fifo.c_str());
+    if (fd >= 0) close(fd);
     kill(child, SIGKILL);
     waitpid(child, &status, 0);
     restore();
-    // Nothing was recorded: leave no trace directory behind.
-    unlink((dir + "/" + kTraceFile).c_str());
-    rmdir(dir.c_str());
+    // A recording that never started leaves nothing behind; one cut short
+    // (a full disk, say) keeps its frames, which index as incomplete.
+    if (!started) {
+      unlink((dir + "/" + kTraceFile).c_str());
+      rmdir(dir.c_str());
+    }
     throw;
   }
   g_child = 0;
