@@ -78,30 +78,6 @@ int binding_rank(unsigned char binding) {
   }
 }
 
-// Size of the DWARF type of the file-scope variable `name`, if any CU of
-// `module` describes it.
-std::optional<uint64_t> dwarf_variable_size(Dwfl_Module* module, std::string_view name) {
-  Dwarf_Die* cu = nullptr;
-  Dwarf_Addr cu_bias = 0;
-  while ((cu = dwfl_module_nextcu(module, cu, &cu_bias)) != nullptr) {
-    Dwarf_Die child;
-    if (dwarf_child(cu, &child) != 0) continue;
-    do {
-      if (dwarf_tag(&child) != DW_TAG_variable) continue;
-      const char* die_name = dwarf_diename(&child);
-      if (die_name == nullptr || name != die_name) continue;
-      Dwarf_Attribute type_attr;
-      Dwarf_Die type;
-      if (dwarf_attr_integrate(&child, DW_AT_type, &type_attr) == nullptr ||
-          dwarf_formref_die(&type_attr, &type) == nullptr) {
-        continue;
-      }
-      Dwarf_Word size = 0;
-      if (dwarf_aggregate_size(&type, &size) == 0 && size > 0) return size;
-    } while (dwarf_siblingof(&child, &child) == 0);
-  }
-  return std::nullopt;
-}
 
 // The DIE of the file-scope variable `name` in `module`, with a type.
 std::optional<Dwarf_Die> dwarf_variable(Dwfl_Module* module, std::string_view name) {
@@ -215,6 +191,16 @@ TypeInfo describe(std::optional<Dwarf_Die> declared) {
     default: break;
   }
   return info;
+}
+
+// Size of the DWARF type of the file-scope variable `name`, if `module`
+// describes it.
+std::optional<uint64_t> dwarf_variable_size(Dwfl_Module* module, std::string_view name) {
+  std::optional<Dwarf_Die> variable = dwarf_variable(module, name);
+  std::optional<Dwarf_Die> type = variable ? type_of(&*variable) : std::nullopt;
+  Dwarf_Word size = 0;
+  if (type && dwarf_aggregate_size(&*type, &size) == 0 && size > 0) return size;
+  return std::nullopt;
 }
 
 }  // namespace
