@@ -105,15 +105,12 @@ std::string find_valgrind_lib(const RecordOptions& options) {
 int open_fifo(const std::string& fifo, pid_t child) {
   int fd = open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) fail_errno("cannot open " + fifo);
-  // A FIFO opened without a writer reads EOF; wait until the tool has it open.
+  // A FIFO opened without a writer reads EOF, and there is no "writer
+  // present" test: wait for the tool's first slot message (its first flush,
+  // at the latest when the program ends), checking that Valgrind still runs.
   for (;;) {
-    struct stat st;
-    if (fstat(fd, &st) == 0) {
-      // There is no direct "writer present" test; try a zero-timeout poll,
-      // which reports POLLIN once data (the preamble) has arrived.
-      pollfd p{fd, POLLIN, 0};
-      if (poll(&p, 1, 50) > 0 && (p.revents & POLLIN)) break;
-    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 50) > 0 && (p.revents & POLLIN)) break;
     int status;
     pid_t done = waitpid(child, &status, WNOHANG);
     if (done == child) {
@@ -125,7 +122,6 @@ int open_fifo(const std::string& fifo, pid_t child) {
   }
   int flags = fcntl(fd, F_GETFL);
   fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-  fcntl(fd, F_SETPIPE_SZ, 1 << 20);
   return fd;
 }
 
