@@ -21,6 +21,7 @@
 #include "omni/trace/container.h"
 #include "omni/trace/decoder.h"
 #include "omni/trace/stream.h"
+#include "varint.h"
 
 namespace omni::index {
 
@@ -28,14 +29,6 @@ namespace {
 
 constexpr size_t kChunkRawLimit = 4u << 20;
 constexpr size_t kQueueDepth = 4;
-
-void put_varint(std::string& out, uint64_t value) {
-  while (value >= 0x80) {
-    out.push_back(static_cast<char>(value | 0x80));
-    value >>= 7;
-  }
-  out.push_back(static_cast<char>(value));
-}
 
 std::string prot_text(uint32_t prot) {
   std::string text = "---";

@@ -3,27 +3,11 @@
 #include <zstd.h>
 
 #include "omni/base/error.h"
+#include "varint.h"
 
 namespace omni::index {
 
 namespace {
-
-// Appends through a small stack buffer: one append per value instead of a
-// push_back per byte (this runs for every column of every event).
-inline void put_varint(std::string& out, uint64_t value) {
-  if (value < 0x80) {
-    out.push_back(static_cast<char>(value));
-    return;
-  }
-  char bytes[10];
-  size_t n = 0;
-  while (value >= 0x80) {
-    bytes[n++] = static_cast<char>(value | 0x80);
-    value >>= 7;
-  }
-  bytes[n++] = static_cast<char>(value);
-  out.append(bytes, n);
-}
 
 uint64_t zigzag(int64_t value) {
   return (static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63);
@@ -31,21 +15,6 @@ uint64_t zigzag(int64_t value) {
 int64_t unzigzag(uint64_t value) {
   return static_cast<int64_t>(value >> 1) ^ -static_cast<int64_t>(value & 1);
 }
-
-struct Reader {
-  const uint8_t* p;
-  const uint8_t* end;
-  uint64_t varint() {
-    uint64_t value = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p >= end) fail("index chunk is corrupt (truncated column)");
-      uint8_t byte = *p++;
-      value |= static_cast<uint64_t>(byte & 0x7f) << shift;
-      if (!(byte & 0x80)) return value;
-    }
-    fail("index chunk is corrupt (bad varint)");
-  }
-};
 
 }  // namespace
 
@@ -119,18 +88,18 @@ DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first) {
   size_t n = ZSTD_decompress(raw.data(), raw.size(), blob, size);
   if (ZSTD_isError(n) || n != raw_size) fail("index chunk is corrupt (zstd: {})", ZSTD_getErrorName(n));
 
-  Reader header{raw.data(), raw.data() + raw.size()};
+  VarintReader header{raw.data(), raw.data() + raw.size(), "chunk header"};
   uint64_t count = header.varint();
   uint64_t lengths[6];
   for (auto& length : lengths) length = header.varint();
   const uint8_t* p = header.p;
-  Reader columns[6];
+  VarintReader columns[6];
   for (int i = 0; i < 6; ++i) {
     if (lengths[i] > static_cast<uint64_t>(header.end - p)) fail("index chunk is corrupt (column size)");
-    columns[i] = {p, p + lengths[i]};
+    columns[i] = {p, p + lengths[i], "chunk column"};
     p += lengths[i];
   }
-  Reader &times = columns[0], &tids = columns[1], &pcs = columns[2], &addrs = columns[3],
+  VarintReader &times = columns[0], &tids = columns[1], &pcs = columns[2], &addrs = columns[3],
          &sizes = columns[4];
   const uint8_t* data = columns[5].p;
   uint64_t data_size = lengths[5];

@@ -7,27 +7,9 @@
 #include "omni/base/error.h"
 #include "omni/base/paths.h"
 #include "omni/index/builder.h"
+#include "varint.h"
 
 namespace omni::index {
-
-namespace {
-
-struct BlobReader {
-  const uint8_t* p;
-  const uint8_t* end;
-  uint64_t varint() {
-    uint64_t value = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p >= end) fail("index is corrupt (address index entry truncated); run `omni index` again");
-      uint8_t byte = *p++;
-      value |= static_cast<uint64_t>(byte & 0x7f) << shift;
-      if (!(byte & 0x80)) return value;
-    }
-    fail("index is corrupt (bad varint); run `omni index` again");
-  }
-};
-
-}  // namespace
 
 IndexReader::IndexReader(const std::string& trace_dir) : trace_dir_(trace_dir) {
   std::string path = trace_dir + "/" + kIndexFile;
@@ -121,7 +103,7 @@ std::vector<uint32_t> IndexReader::chunks_writing(uint64_t addr, uint64_t length
     uint64_t page = index_rows_->column_u64(0);
     uint32_t base = static_cast<uint32_t>(index_rows_->column_int(1)) * kChunksPerSegment;
     auto blob = static_cast<const uint8_t*>(index_rows_->column_blob(2));
-    BlobReader r{blob, blob + index_rows_->column_bytes(2)};
+    VarintReader r{blob, blob + index_rows_->column_bytes(2), "address index entry"};
     while (r.p < r.end) {
       uint64_t granule = (page << granules_per_page_shift) | r.varint();
       uint64_t count = r.varint();

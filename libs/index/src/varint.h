@@ -1,0 +1,47 @@
+// LEB128 varints, the integer encoding of every index blob (chunk columns and
+// the address index). Private to libs/index.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "omni/base/error.h"
+
+namespace omni::index {
+
+// Appends through a small stack buffer: one append per value instead of a
+// push_back per byte (this runs for every column of every event).
+inline void put_varint(std::string& out, uint64_t value) {
+  if (value < 0x80) {
+    out.push_back(static_cast<char>(value));
+    return;
+  }
+  char bytes[10];
+  size_t n = 0;
+  while (value >= 0x80) {
+    bytes[n++] = static_cast<char>(value | 0x80);
+    value >>= 7;
+  }
+  bytes[n++] = static_cast<char>(value);
+  out.append(bytes, n);
+}
+
+// Reads varints from [p, end); a truncated or overlong one throws an Error
+// naming `what` (the blob being read).
+struct VarintReader {
+  const uint8_t* p;
+  const uint8_t* end;
+  const char* what;
+  uint64_t varint() {
+    uint64_t value = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p >= end) fail("index is corrupt ({} truncated); run `omni index` again", what);
+      uint8_t byte = *p++;
+      value |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if (!(byte & 0x80)) return value;
+    }
+    fail("index is corrupt (bad varint in {}); run `omni index` again", what);
+  }
+};
+
+}  // namespace omni::index
