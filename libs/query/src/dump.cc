@@ -63,9 +63,7 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
     for (const auto& [key, value] : reader.info())
       if (key == "arg") args.push_back(value);
     // Skips through the stream frames to find how the recording ended.
-    std::vector<uint8_t> scratch;
-    while (reader.next_stream(scratch)) {
-    }
+    reader.skip_to_end();
     if (reader.end()) {
       std::string code = trace::find_value(*reader.end(), "exit_code");
       std::string sig = trace::find_value(*reader.end(), "signal");

@@ -167,11 +167,24 @@ bool TraceReader::read_frame_header(uint32_t& kind, uint32_t& size, uint64_t& ra
   return true;
 }
 
-bool TraceReader::next_stream(std::vector<uint8_t>& out) {
+bool TraceReader::next_stream(std::vector<uint8_t>& out) { return next_frame(&out); }
+
+void TraceReader::skip_to_end() { next_frame(nullptr); }
+
+bool TraceReader::next_frame(std::vector<uint8_t>* out) {
   for (;;) {
     uint32_t kind, size;
     uint64_t raw;
     if (!read_frame_header(kind, size, raw)) return false;
+    if (!out && static_cast<FrameKind>(kind) == FrameKind::Stream) {
+      // Skipped unread: only its presence, not its contents, is wanted.
+      if (bytes_read_ + size > file_bytes_ || std::fseek(file_, size, SEEK_CUR) != 0) {
+        truncated_ = true;
+        return false;
+      }
+      bytes_read_ += size;
+      continue;
+    }
     compressed_.resize(size);
     if (std::fread(compressed_.data(), 1, size, file_) != size) {
       truncated_ = true;
@@ -180,8 +193,8 @@ bool TraceReader::next_stream(std::vector<uint8_t>& out) {
     bytes_read_ += size;
     switch (static_cast<FrameKind>(kind)) {
       case FrameKind::Stream: {
-        out.resize(raw);
-        size_t n = ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(dctx_), out.data(), raw,
+        out->resize(raw);
+        size_t n = ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(dctx_), out->data(), raw,
                                        compressed_.data(), size);
         if (ZSTD_isError(n) || n != raw)
           fail("trace file is corrupt: a stream frame at byte {} does not decompress ({})",

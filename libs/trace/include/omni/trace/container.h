@@ -84,6 +84,9 @@ class TraceReader {
   // frame seen on the way is kept for end(). A frame cut short (recorder
   // killed mid-write) ends the stream and sets truncated().
   bool next_stream(std::vector<uint8_t>& out);
+  // Reads on to the end of the file without decompressing stream frames,
+  // for end() and truncated() alone.
+  void skip_to_end();
   const std::optional<KeyValues>& end() const { return end_; }
   bool truncated() const { return truncated_; }
 
@@ -92,6 +95,9 @@ class TraceReader {
 
  private:
   bool read_frame_header(uint32_t& kind, uint32_t& size, uint64_t& raw);
+  // The next STREAM frame into *out; with out null, skips STREAM frames and
+  // returns false at the end.
+  bool next_frame(std::vector<uint8_t>* out);
 
   std::FILE* file_;
   void* dctx_;  // ZSTD_DCtx
