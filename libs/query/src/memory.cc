@@ -68,13 +68,13 @@ AddressSpace address_space_at(index::IndexReader& reader, uint64_t time) {
   return space;
 }
 
-const Mapping* mapping_of(const AddressSpace& space, uint64_t addr, uint64_t& start) {
+// The mapping holding `addr` (its start and description), or null.
+const AddressSpace::value_type* mapping_of(const AddressSpace& space, uint64_t addr) {
   auto it = space.upper_bound(addr);
   if (it == space.begin()) return nullptr;
   --it;
   if (addr >= it->second.end) return nullptr;
-  start = it->first;
-  return &it->second;
+  return &*it;
 }
 
 }  // namespace
@@ -85,12 +85,11 @@ MemoryImage read_memory(index::IndexReader& reader, uint64_t addr, uint64_t size
   AddressSpace space = address_space_at(reader, time);
 
   // Which mapping holds each byte (its start), and the bytes still to settle.
-  std::vector<const Mapping*> owner(size, nullptr);
+  std::vector<const AddressSpace::value_type*> owner(size, nullptr);
   std::vector<bool> settled(size, false);
   uint64_t unsettled = 0;
   for (uint64_t i = 0; i < size; ++i) {
-    uint64_t start;
-    owner[i] = mapping_of(space, addr + i, start);
+    owner[i] = mapping_of(space, addr + i);
     image.mapped[i] = owner[i] != nullptr;
     if (owner[i]) ++unsettled;
   }
@@ -108,7 +107,7 @@ MemoryImage read_memory(index::IndexReader& reader, uint64_t addr, uint64_t size
       uint64_t first = std::max(e->addr, addr), last = std::min(e->addr + e->size, addr + size);
       for (uint64_t a = first; a < last; ++a) {
         uint64_t i = a - addr;
-        if (settled[i] || !owner[i] || e->time < owner[i]->since) continue;
+        if (settled[i] || !owner[i] || e->time < owner[i]->second.since) continue;
         image.bytes[i] = chunk.data[e->data_offset + (a - e->addr)];
         settled[i] = true;
         --unsettled;
@@ -136,8 +135,8 @@ MemoryImage read_memory(index::IndexReader& reader, uint64_t addr, uint64_t size
   };
   for (uint64_t i = 0; i < size && unsettled > 0; ++i) {
     if (settled[i] || !owner[i]) continue;
-    uint64_t a = addr + i, start;
-    const Mapping* m = mapping_of(space, a, start);
+    uint64_t a = addr + i, start = owner[i]->first;
+    const Mapping* m = &owner[i]->second;
     if (m->startup && m->writable_at_start) {
       uint64_t page = a & ~(kPage - 1);
       auto found = pages.find(page);
