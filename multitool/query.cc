@@ -78,7 +78,7 @@ Action register_query(CLI::App& app) {
     q.from = args->from;
     q.to = args->to;
     q.last = args->last;
-    q.format = args->format == "table" ? query::Format::Table : query::Format::Json;
+    q.format = format;
     query::where_written(reader, q, io.out);
     return 0;
   };
