@@ -298,17 +298,24 @@ static void emit_two_u32_time(UInt type, UInt a, UInt b, ULong time)
 /* Writable memory at startup may differ from its file (the loader zeroes
    .bss tails; the stack holds argv, environment and auxv): its non-zero pages
    go into the stream. Read-only memory is the file's. */
+/* Whether [p, p + n) is readable client memory holding some non-zero byte:
+   the pages worth recording when memory appears with contents. */
+static Bool readable_and_nonzero(Addr p, SizeT n)
+{
+   if (!VG_(am_is_valid_for_client)(p, n, VKI_PROT_READ))
+      return False;
+   const UChar* bytes = (const UChar*)p;
+   for (SizeT i = 0; i < n; i++)
+      if (bytes[i] != 0)
+         return True;
+   return False;
+}
+
 static void emit_initial_contents(Addr a, SizeT len)
 {
    const SizeT page = 4096;
    for (Addr p = a & ~(Addr)(page - 1); p < a + len; p += page) {
-      if (!VG_(am_is_valid_for_client)(p, page, VKI_PROT_READ))
-         continue;
-      const ULong* words = (const ULong*)p;
-      SizeT i = 0;
-      while (i < page / 8 && words[i] == 0)
-         i++;
-      if (i == page / 8)
+      if (!readable_and_nonzero(p, page))
          continue;
       UChar* out = ensure(OMNI_WORD_BYTES + 8 + page);
       put_u64(out, OMNI_EXT_WORD(OMNI_EXT_INITIAL, 8 + page));
@@ -331,13 +338,7 @@ static void omni_copy_mem_remap(Addr from, Addr to, SizeT len)
    ULong pc = VG_(get_IP)(VG_(get_running_tid)());
    for (Addr p = to; p < to + len; p += page) {
       SizeT n = to + len - p < page ? to + len - p : page;
-      if (!VG_(am_is_valid_for_client)(p, n, VKI_PROT_READ))
-         continue;
-      const UChar* bytes = (const UChar*)p;
-      SizeT i = 0;
-      while (i < n && bytes[i] == 0)
-         i++;
-      if (i < n)
+      if (readable_and_nonzero(p, n))
          emit_write(OMNI_EXT_SYSCALL_WRITE, g_icount, pc, p, n);
    }
 }
