@@ -15,6 +15,8 @@ struct QueryArgs {
   std::optional<std::string> syscall_name;
   bool output = false;
   std::string read;
+  bool registers = false;
+  std::optional<uint32_t> tid;
   std::string at = "end";
   std::optional<uint64_t> from, to, last;
   std::string format = "json";
@@ -33,6 +35,7 @@ Action register_query(CLI::App& app) {
       "  omni query --read g_config --at 5000000      memory at a moment, with type and value\n"
       "  omni query --read 0x4c2040:64 --at output:3  ... when the 3rd output write happened\n"
       "  omni query --read g_x --at output~total=     ... when output containing TEXT was written\n"
+      "  omni query --registers --at 5000000 [--tid 2] rip, rsp, all GPRs, rflags, fs_base, xmm0-15\n"
       "  omni query --output                          each write to stdout/stderr, with its text\n"
       "  omni query --syscalls [--name read]          every system call, args and result\n"
       "Times are instruction counts (see `omni dump`).");
@@ -43,17 +46,22 @@ Action register_query(CLI::App& app) {
   app.add_option("--name", args->syscall_name, "With --syscalls: only this call (read, openat...)");
   app.add_flag("--output", args->output, "Each write to stdout/stderr: time, tid, fd, bytes, text");
   app.add_option("--read", args->read, "ADDRESS[:LENGTH] or VARIABLE[:LENGTH]: the bytes at --at");
-  app.add_option("--at", args->at, "With --read: a time, end (default), output:N or output~TEXT");
+  app.add_flag("--registers", args->registers, "A thread's registers at --at (re-executed from a snapshot)");
+  app.add_option("--tid", args->tid, "With --registers: this thread (default: the one running then)");
+  app.add_option("--at", args->at, "With --read/--registers: a time, end (default), output:N or output~TEXT");
   app.add_option("--from", args->from, "Only writes at or after this time");
   app.add_option("--to", args->to, "Only writes at or before this time");
   app.add_option("--last", args->last, "Only the last N writes")->check(CLI::PositiveNumber);
   app.add_option("--format", args->format, "json (default) or table")
       ->check(CLI::IsMember({"json", "table"}));
   return [args](Io& io) {
-    int modes = !args->where_written.empty() + args->syscalls + args->output + !args->read.empty();
+    int modes =
+        !args->where_written.empty() + args->syscalls + args->output + !args->read.empty() + args->registers;
     if (modes != 1)
-      fail("{}: give one of --where-written ADDRESS, --read ADDRESS, --syscalls, --output (see `omni query --help`)",
+      fail("{}: give one of --where-written ADDRESS, --read ADDRESS, --registers, --syscalls, --output (see "
+           "`omni query --help`)",
            modes ? "one question at a time" : "nothing to ask");
+    if (args->tid && !args->registers) fail("--tid goes with --registers");
     if (args->syscall_name && !args->syscalls) fail("--name goes with --syscalls");
     if ((args->from || args->to || args->last) && args->where_written.empty())
       fail("--from, --to and --last go with --where-written");
@@ -67,6 +75,10 @@ Action register_query(CLI::App& app) {
     }
     if (!args->read.empty()) {
       query::read(reader, {args->read, args->at, format}, io.out);
+      return 0;
+    }
+    if (args->registers) {
+      query::registers(reader, {args->at, args->tid, format}, io.out);
       return 0;
     }
     if (args->output) {

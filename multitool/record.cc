@@ -11,6 +11,7 @@ namespace {
 struct RecordArgs {
   std::string output_dir;
   int zstd_level = -1;
+  uint64_t snapshot_interval = 32768;
   bool quiet = false;
 };
 }  // namespace
@@ -48,6 +49,10 @@ Action register_record(CLI::App& app, std::vector<std::string>& program) {
                  "Trace directory to create (default: a new one under $XDG_DATA_HOME/omni)");
   app.add_option("--zstd-level", args->zstd_level, "zstd level while recording (speed vs size)")
       ->check(CLI::Range(-7, 19));
+  app.add_option("--snapshot-interval", args->snapshot_interval,
+                 "Register snapshot at least every N instructions (default 32768): --registers\n"
+                 "re-executes at most N, so smaller is faster to query and larger to store")
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 40));
   app.add_flag("-q,--quiet", args->quiet,
                "Do not print where the recording went (printed only when stderr is a terminal)");
   return [args, &program](Io& io) {
@@ -55,6 +60,7 @@ Action register_record(CLI::App& app, std::vector<std::string>& program) {
     options.command = program;
     options.output_dir = args->output_dir;
     options.zstd_level = args->zstd_level;
+    options.snapshot_interval = args->snapshot_interval;
     recorder::RecordResult result = recorder::record(options);
     // Only on a terminal: elsewhere stderr carries the program's alone.
     if (!args->quiet && io.err_is_terminal)

@@ -15,6 +15,7 @@
 
 #include "omni/base/error.h"
 #include "omni/base/paths.h"
+#include "omni/index/calls.h"
 #include "omni/index/chunk.h"
 #include "omni/index/db.h"
 #include "omni/symbols/symbols.h"
@@ -54,11 +55,28 @@ const char* map_event_name(uint32_t event) {
 // on zstd. Results come back in submission order.
 class Compressor {
  public:
+  // What a job's rows go to.
+  enum class Kind { WriteChunk, Block, Snapshot, CallChunk };
   struct Job {
-    uint32_t id;
-    uint64_t time_first, time_last, events, raw_bytes;
+    uint32_t id = 0;
+    uint64_t time_first = 0, time_last = 0, events = 0, raw_bytes = 0;
     std::string data;  // raw on submit, compressed on return
+    Kind kind = Kind::WriteChunk;
+    std::string data2;  // a second blob (snapshot values); empty stays empty
+    uint32_t tid = 0;
+    std::vector<uint64_t> targets;  // call chunk: distinct targets
   };
+  static Job make_job(Kind kind, uint32_t id, uint64_t time_first, uint64_t time_last, uint64_t events,
+                      uint64_t raw_bytes) {
+    Job job;
+    job.kind = kind;
+    job.id = id;
+    job.time_first = time_first;
+    job.time_last = time_last;
+    job.events = events;
+    job.raw_bytes = raw_bytes;
+    return job;
+  }
 
   explicit Compressor(int level) : level_(level), worker_([this] { run(); }) {}
   ~Compressor() {
@@ -104,6 +122,7 @@ class Compressor {
       }
       try {
         job.data = compress_chunk(job.data, level_);
+        if (!job.data2.empty()) job.data2 = compress_chunk(job.data2, level_);
       } catch (...) {
         std::lock_guard lock(mutex_);
         error_ = std::current_exception();
@@ -149,7 +168,12 @@ class Builder : public trace::EventSink {
         insert_map_(db, "INSERT INTO maps (time,event,start,length,prot,path,offset) VALUES (?,?,?,?,?,?,?)"),
         insert_syscall_(db, "INSERT INTO syscalls (time,tid,nr,a0,a1,a2,a3,a4,a5,result) VALUES (?,?,?,?,?,?,?,?,?,?)"),
         insert_output_(db, "INSERT INTO output (time,tid,fd,data) VALUES (?,?,?,?)"),
-        insert_initial_(db, "INSERT OR REPLACE INTO initial_memory (addr,data) VALUES (?,?)") {
+        insert_initial_(db, "INSERT OR REPLACE INTO initial_memory (addr,data) VALUES (?,?)"),
+        insert_run_(db, "INSERT INTO thread_runs VALUES (?,?)"),
+        insert_block_(db, "INSERT INTO blocks VALUES (?,?,?,?)"),
+        insert_snapshot_(db, "INSERT INTO snapshots VALUES (?,?,?,?,?)"),
+        insert_call_chunk_(db, "INSERT INTO call_chunks VALUES (?,?,?,?,?)"),
+        insert_call_target_(db, "INSERT INTO call_targets VALUES (?,?)") {
     threads_[1].time_created = 0;
   }
 
@@ -187,11 +211,73 @@ class Builder : public trace::EventSink {
     thread.parent = parent;
     thread.time_created = time;
   }
-  void on_thread_run(uint64_t, uint32_t tid, uint32_t lwp) override {
+  void on_thread_run(uint64_t time, uint32_t tid, uint32_t lwp) override {
     Thread& thread = threads_[tid];
     if (!thread.lwp) thread.lwp = lwp;
+    insert_run_.bind(1, time).bind(2, tid).run();
   }
-  void on_thread_exit(uint64_t time, uint32_t tid) override { threads_[tid].time_exited = time; }
+  void on_thread_exit(uint64_t time, uint32_t tid) override {
+    threads_[tid].time_exited = time;
+    auto& stack = call_stacks_[tid];
+    while (!stack.empty()) {
+      end_call(stack.back().id, time);
+      stack.pop_back();
+    }
+  }
+
+  void on_block_def(const trace::BlockDefEvent& def) override {
+    auto job = Compressor::make_job(Compressor::Kind::Block, def.id, def.time, def.addr, 0, def.ir_size);
+    job.data.assign(reinterpret_cast<const char*>(def.ir), def.ir_size);
+    submit(std::move(job));
+  }
+
+  // Each snapshot's row waits for the values that follow it in its thread,
+  // up to the thread's next snapshot.
+  void on_snapshot(uint64_t time, uint32_t tid, const uint8_t* state, size_t size) override {
+    OpenSnapshot& open = snapshots_[tid];
+    if (open.active) write_snapshot(tid, open);
+    open.seq = open.active && open.time == time ? open.seq + 1 : 0;
+    open.active = true;
+    open.time = time;
+    open.last_time = time;
+    open.state.assign(reinterpret_cast<const char*>(state), size);
+    open.values.clear();
+  }
+
+  void on_value(uint64_t time, uint32_t tid, const uint8_t* data, size_t size) override {
+    OpenSnapshot& open = snapshots_[tid];
+    if (!open.active) return;  // before the thread's first snapshot: no replay needs it
+    put_varint(open.values, time - open.last_time);
+    put_varint(open.values, size);
+    open.values.append(reinterpret_cast<const char*>(data), size);
+    open.last_time = time;
+  }
+
+  void on_call(const trace::BranchEvent& e) override {
+    auto& stack = call_stacks_[e.tid];
+    // Frames at or above the new frame's return address are gone (longjmp,
+    // or a frame left without a return): they end here.
+    while (!stack.empty() && stack.back().rsp <= e.rsp) {
+      end_call(stack.back().id, e.time);
+      stack.pop_back();
+    }
+    uint64_t id = next_call_++;
+    PendingCalls& chunk = pending_calls_[static_cast<uint32_t>(id / kCallsPerChunk)];
+    chunk.rows.push_back({id, e.time, 0, e.tid, static_cast<uint32_t>(stack.size()), e.pc, e.target, e.rsp,
+                          stack.empty() ? 0 : stack.back().id + 1});
+    ++chunk.open;
+    stack.push_back({id, e.rsp});
+  }
+
+  void on_return(const trace::BranchEvent& e) override {
+    // rsp after a return is the frame's entry rsp + 8; deeper frames that
+    // never returned end with it.
+    auto& stack = call_stacks_[e.tid];
+    while (!stack.empty() && stack.back().rsp < e.rsp) {
+      end_call(stack.back().id, e.time);
+      stack.pop_back();
+    }
+  }
   void on_exit(uint64_t, int32_t code) override { tool_exit_code_ = code; }
 
   void on_syscall(const trace::SyscallEvent& event) override {
@@ -215,6 +301,10 @@ class Builder : public trace::EventSink {
   // Flushes everything still buffered and writes the remaining tables.
   IndexStats finish(const trace::TraceReader& reader, const trace::StreamDecoder& decoder) {
     if (encoder_.events()) finish_chunk();
+    for (auto& [tid, open] : snapshots_)
+      if (open.active) write_snapshot(tid, open);
+    for (auto& [chunk, pending] : pending_calls_) submit_calls(chunk, pending);
+    pending_calls_.clear();
     drain(true);
     flush_segment();
 
@@ -259,6 +349,7 @@ class Builder : public trace::EventSink {
     put("instructions", decoder.time());
     put("writes", decoder.writes());
     put("chunks", static_cast<uint64_t>(next_chunk_));
+    put("calls", next_call_);
     put("stream_complete", stream_complete ? 1 : 0);
     put("trace_bytes", reader.file_bytes());
     put("complete", 1);
@@ -279,7 +370,8 @@ class Builder : public trace::EventSink {
     for (uint64_t granule : chunk_granules_) segment_pairs_.emplace_back(granule, id);
     chunk_granules_.clear();
     seen_granules_.fill(0);
-    Compressor::Job job{id, encoder_.time_first(), encoder_.time_last(), encoder_.events(), 0, {}};
+    auto job = Compressor::make_job(Compressor::Kind::WriteChunk, id, encoder_.time_first(), encoder_.time_last(),
+                                    encoder_.events(), 0);
     job.data = encoder_.finish();
     job.raw_bytes = job.data.size();
     compressor_.submit(std::move(job));
@@ -289,6 +381,27 @@ class Builder : public trace::EventSink {
 
   void drain(bool all) {
     for (Compressor::Job& job : compressor_.take(all)) {
+      if (job.kind == Compressor::Kind::Block) {
+        insert_block_.bind(1, job.id).bind(2, job.time_last).bind(3, job.time_first)
+            .bind_blob(4, job.data.data(), job.data.size());
+        insert_block_.run();
+        continue;
+      }
+      if (job.kind == Compressor::Kind::Snapshot) {
+        insert_snapshot_.bind(1, job.tid).bind(2, job.time_first).bind(3, job.events)
+            .bind_blob(4, job.data.data(), job.data.size());
+        if (job.data2.empty()) insert_snapshot_.bind_null(5);
+        else insert_snapshot_.bind_blob(5, job.data2.data(), job.data2.size());
+        insert_snapshot_.run();
+        continue;
+      }
+      if (job.kind == Compressor::Kind::CallChunk) {
+        insert_call_chunk_.bind(1, job.id).bind(2, job.time_first).bind(3, job.time_last).bind(4, job.events)
+            .bind_blob(5, job.data.data(), job.data.size());
+        insert_call_chunk_.run();
+        for (uint64_t target : job.targets) insert_call_target_.bind(1, target).bind(2, job.id).run();
+        continue;
+      }
       insert_chunk_.bind(1, job.id)
           .bind(2, job.time_first)
           .bind(3, job.time_last)
@@ -332,6 +445,61 @@ class Builder : public trace::EventSink {
     segment_pairs_.clear();
   }
 
+  void submit(Compressor::Job job) {
+    compressor_.submit(std::move(job));
+    drain(false);
+  }
+
+  struct OpenSnapshot {
+    bool active = false;
+    uint64_t time = 0, last_time = 0;
+    uint32_t seq = 0;
+    std::string state, values;
+  };
+
+  void write_snapshot(uint32_t tid, OpenSnapshot& open) {
+    auto job = Compressor::make_job(Compressor::Kind::Snapshot, 0, open.time, open.time, open.seq, open.state.size());
+    job.tid = tid;
+    job.data = std::move(open.state);
+    job.data2 = std::move(open.values);
+    open.state.clear();
+    open.values.clear();
+    submit(std::move(job));
+  }
+
+  struct OpenCall {
+    uint64_t id, rsp;
+  };
+  struct PendingCalls {
+    std::vector<CallRow> rows;
+    uint32_t open = 0;
+  };
+
+  void end_call(uint64_t id, uint64_t time) {
+    uint32_t chunk = static_cast<uint32_t>(id / kCallsPerChunk);
+    auto it = pending_calls_.find(chunk);
+    if (it == pending_calls_.end()) return;
+    PendingCalls& pending = it->second;
+    pending.rows[id - uint64_t{chunk} * kCallsPerChunk].end_time = time;
+    --pending.open;
+    if (pending.open == 0 && pending.rows.size() == kCallsPerChunk) {
+      submit_calls(chunk, pending);
+      pending_calls_.erase(it);
+    }
+  }
+
+  void submit_calls(uint32_t chunk, PendingCalls& pending) {
+    if (pending.rows.empty()) return;
+    auto job = Compressor::make_job(Compressor::Kind::CallChunk, chunk, pending.rows.front().time,
+                                    pending.rows.back().time, pending.rows.size(), 0);
+    for (const CallRow& row : pending.rows) job.targets.push_back(row.target);
+    std::sort(job.targets.begin(), job.targets.end());
+    job.targets.erase(std::unique(job.targets.begin(), job.targets.end()), job.targets.end());
+    job.data = encode_calls(pending.rows);
+    job.raw_bytes = job.data.size();
+    submit(std::move(job));
+  }
+
   void track_objects(const trace::MapEvent& event) {
     uint64_t end = event.start + event.length;
     if (event.event == OMNI_MAP_MUNMAP) {
@@ -362,7 +530,11 @@ class Builder : public trace::EventSink {
   const IndexOptions& options_;
   Compressor compressor_;
   Statement insert_chunk_, insert_index_, insert_map_, insert_syscall_, insert_output_,
-      insert_initial_;
+      insert_initial_, insert_run_, insert_block_, insert_snapshot_, insert_call_chunk_, insert_call_target_;
+  std::map<uint32_t, OpenSnapshot> snapshots_;
+  std::map<uint32_t, std::vector<OpenCall>> call_stacks_;
+  std::map<uint32_t, PendingCalls> pending_calls_;
+  uint64_t next_call_ = 0;
   ChunkEncoder encoder_;
   static constexpr size_t kSeenSlots = 4096;
   std::array<uint64_t, kSeenSlots> seen_granules_{};

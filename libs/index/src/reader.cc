@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include <zstd.h>
+
 #include "omni/base/error.h"
 #include "omni/base/paths.h"
 #include "omni/index/builder.h"
@@ -180,6 +182,119 @@ DecodedChunk IndexReader::load_chunk(uint32_t id) {
   DecodedChunk chunk = decode_chunk(chunk_data_->column_blob(1), chunk_data_->column_bytes(1), time_first);
   chunk_data_->reset();
   return chunk;
+}
+
+namespace {
+
+std::vector<uint8_t> unzstd(const void* blob, size_t size, const char* what) {
+  unsigned long long raw_size = ZSTD_getFrameContentSize(blob, size);
+  if (raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN || raw_size > (1u << 30))
+    fail("index is corrupt ({} is not a zstd frame); run `omni index` again", what);
+  std::vector<uint8_t> raw(raw_size);
+  size_t n = ZSTD_decompress(raw.data(), raw.size(), blob, size);
+  if (ZSTD_isError(n) || n != raw_size)
+    fail("index is corrupt ({}: {}); run `omni index` again", what, ZSTD_getErrorName(n));
+  return raw;
+}
+
+}  // namespace
+
+std::optional<IndexReader::BlockIr> IndexReader::block_ir(uint64_t addr, uint64_t time) {
+  if (!block_ir_) {
+    block_ir_ = std::make_unique<Statement>(
+        *db_, "SELECT time, ir FROM blocks WHERE addr = ? AND time <= ? ORDER BY time DESC, id DESC LIMIT 1");
+    block_next_ = std::make_unique<Statement>(*db_, "SELECT min(time) FROM blocks WHERE addr = ? AND time > ?");
+  }
+  block_ir_->bind(1, addr).bind(2, time);
+  std::optional<BlockIr> out;
+  if (block_ir_->step())
+    out = BlockIr{block_ir_->column_u64(0), UINT64_MAX,
+                  unzstd(block_ir_->column_blob(1), block_ir_->column_bytes(1), "block IR")};
+  block_ir_->reset();
+  if (out) {
+    block_next_->bind(1, addr).bind(2, time);
+    if (block_next_->step() && !block_next_->column_is_null(0)) out->next_time = block_next_->column_u64(0);
+    block_next_->reset();
+  }
+  return out;
+}
+
+std::optional<SnapshotRow> IndexReader::snapshot_before(uint32_t tid, uint64_t time) {
+  if (!snapshot_)
+    snapshot_ = std::make_unique<Statement>(
+        *db_,
+        "SELECT time, state, vals FROM snapshots WHERE tid = ? AND time <= ? ORDER BY time DESC, seq DESC LIMIT 1");
+  snapshot_->bind(1, tid).bind(2, time);
+  std::optional<SnapshotRow> out;
+  if (snapshot_->step()) {
+    SnapshotRow row{tid, snapshot_->column_u64(0), {}, {}};
+    row.state = unzstd(snapshot_->column_blob(1), snapshot_->column_bytes(1), "register snapshot");
+    if (!snapshot_->column_is_null(2))
+      row.values = unzstd(snapshot_->column_blob(2), snapshot_->column_bytes(2), "replay values");
+    out = std::move(row);
+  }
+  snapshot_->reset();
+  return out;
+}
+
+std::vector<std::pair<uint32_t, uint64_t>> IndexReader::snapshot_list() {
+  Statement q(*db_, "SELECT tid, time FROM snapshots ORDER BY time, tid, seq");
+  std::vector<std::pair<uint32_t, uint64_t>> out;
+  while (q.step()) out.emplace_back(static_cast<uint32_t>(q.column_int(0)), q.column_u64(1));
+  return out;
+}
+
+std::optional<uint32_t> IndexReader::thread_at(uint64_t time) {
+  if (!thread_at_)
+    thread_at_ = std::make_unique<Statement>(
+        *db_, "SELECT tid FROM thread_runs WHERE time <= ? ORDER BY time DESC, rowid DESC LIMIT 1");
+  thread_at_->bind(1, time);
+  std::optional<uint32_t> out;
+  if (thread_at_->step()) out = static_cast<uint32_t>(thread_at_->column_int(0));
+  thread_at_->reset();
+  return out;
+}
+
+std::optional<uint64_t> IndexReader::run_end(uint32_t tid, uint64_t time) {
+  if (!run_end_)
+    run_end_ = std::make_unique<Statement>(*db_, "SELECT min(time) FROM thread_runs WHERE time > ? AND tid != ?");
+  run_end_->bind(1, time).bind(2, tid);
+  std::optional<uint64_t> out;
+  if (run_end_->step() && !run_end_->column_is_null(0)) out = run_end_->column_u64(0);
+  run_end_->reset();
+  return out;
+}
+
+const std::vector<CallChunkRow>& IndexReader::call_chunks() {
+  if (!call_chunks_loaded_) {
+    Statement q(*db_, "SELECT id, time_first, time_last, calls FROM call_chunks ORDER BY id");
+    while (q.step())
+      call_chunks_.push_back({static_cast<uint32_t>(q.column_int(0)), q.column_u64(1), q.column_u64(2),
+                              q.column_u64(3)});
+    call_chunks_loaded_ = true;
+  }
+  return call_chunks_;
+}
+
+std::vector<CallRow> IndexReader::load_calls(uint32_t chunk) {
+  if (!call_data_) call_data_ = std::make_unique<Statement>(*db_, "SELECT data FROM call_chunks WHERE id = ?");
+  call_data_->bind(1, chunk);
+  if (!call_data_->step()) {
+    call_data_->reset();
+    fail("index is corrupt: call chunk {} is missing; run `omni index` again", chunk);
+  }
+  auto rows = decode_calls(call_data_->column_blob(0), call_data_->column_bytes(0),
+                           uint64_t{chunk} * kCallsPerChunk);
+  call_data_->reset();
+  return rows;
+}
+
+std::vector<uint32_t> IndexReader::call_chunks_to(uint64_t target) {
+  Statement q(*db_, "SELECT chunk FROM call_targets WHERE target = ? ORDER BY chunk");
+  q.bind(1, target);
+  std::vector<uint32_t> out;
+  while (q.step()) out.push_back(static_cast<uint32_t>(q.column_int(0)));
+  return out;
 }
 
 }  // namespace omni::index

@@ -3,7 +3,7 @@
 -- in. Bump user_version (and kSchemaVersion in db.h) on any change: omni
 -- refuses to read an index of another version and asks for `omni index` again.
 PRAGMA application_id = 1330466377;  -- 0x4F4D4E49, "OMNI"
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;
 
 -- Facts about the recording and the index: program, exit_code or signal,
 -- instructions, writes, complete (1 once the index was fully built),
@@ -113,4 +113,53 @@ CREATE TABLE write_index (
   segment INTEGER NOT NULL,
   granules BLOB NOT NULL,
   PRIMARY KEY (page, segment)
+) WITHOUT ROWID;
+
+-- Which thread ran from each time on (until the next row): replay of a
+-- thread's registers never crosses the end of its stretch.
+CREATE TABLE thread_runs (
+  time INTEGER NOT NULL,
+  tid  INTEGER NOT NULL
+);
+CREATE INDEX thread_runs_by_time ON thread_runs (time);
+
+-- Superblocks as Valgrind translated and ran them: guest entry address, time
+-- of translation and the VEX IR (stream.h's OMNI_IR encoding, zstd frame).
+CREATE TABLE blocks (
+  id   INTEGER PRIMARY KEY,
+  addr INTEGER NOT NULL,
+  time INTEGER NOT NULL,
+  ir   BLOB NOT NULL
+);
+CREATE INDEX blocks_by_addr ON blocks (addr, time);
+
+-- Register snapshots: a thread's whole guest state (Valgrind's
+-- VexGuestAMD64State, zstd frame) at the entry of a block, and the values
+-- replay from it consumes until the thread's next snapshot (zstd frame of
+-- varint time delta, varint size, bytes; NULL when there are none).
+CREATE TABLE snapshots (
+  tid    INTEGER NOT NULL,
+  time   INTEGER NOT NULL,
+  seq    INTEGER NOT NULL,
+  state  BLOB NOT NULL,
+  vals   BLOB,
+  PRIMARY KEY (tid, time, seq)
+) WITHOUT ROWID;
+
+-- Calls in call order, kCallsPerChunk to a chunk (encoding in
+-- docs/index-format.md): time, end time, thread, call site, target, rsp at
+-- entry, parent call and depth, paired by rsp so that longjmp and
+-- unmatched returns unwind correctly.
+CREATE TABLE call_chunks (
+  id         INTEGER PRIMARY KEY,
+  time_first INTEGER NOT NULL,
+  time_last  INTEGER NOT NULL,
+  calls      INTEGER NOT NULL,
+  data       BLOB NOT NULL
+);
+-- Which call chunks hold calls to each target.
+CREATE TABLE call_targets (
+  target INTEGER NOT NULL,
+  chunk  INTEGER NOT NULL,
+  PRIMARY KEY (target, chunk)
 ) WITHOUT ROWID;

@@ -324,6 +324,7 @@ RecordResult record(const RecordOptions& options) {
   // --vgdb=no: no gdbserver FIFOs in /tmp (a killed run would leave them behind).
   std::vector<std::string> args = {"valgrind", "--tool=omni", "-q", "--vgdb=no", "--omni-out=" + fifo};
   for (const std::string& option : slots.tool_options()) args.push_back(option);
+  args.push_back("--omni-snapshot-interval=" + std::to_string(options.snapshot_interval));
   args.insert(args.end(), command.begin(), command.end());
 
   struct sigaction ignore{}, forward{}, old_int{}, old_quit{}, old_term{}, old_hup{}, old_pipe{};

@@ -47,21 +47,39 @@ const uint8_t* StreamDecoder::decode(const uint8_t* p, const uint8_t* end) {
     uint64_t word = load<uint64_t>(p);
     if (!(word & OMNI_TAG_BIT)) {
       if (!block_ || next_site_ >= block_->sites.size())
-        fail("trace stream is corrupt: store record outside a block (at time {})", time_);
+        fail("trace stream is corrupt: site record outside a block (at time {})", time_);
       const Site& site = block_->sites[next_site_];
-      if (static_cast<size_t>(end - p) < 8 + site.size) break;
+      uint64_t site_time = block_entry_ + site.offset;
+      if (site.kind == OMNI_SITE_STORE) {
+        if (static_cast<size_t>(end - p) < 8 + site.size) break;
+        event.time = site_time;
+        event.tid = tid_;
+        event.by_kernel = false;
+        event.pc = site.pc;
+        event.addr = word;
+        event.size = site.size;
+        event.data = p + 8;
+        ++writes_;
+        sink_.on_write(event);
+        p += 8 + site.size;
+      } else if (site.kind == OMNI_SITE_VALUE) {
+        if (static_cast<size_t>(end - p) < 8 + site.size) break;
+        if (word != site.size)
+          fail("trace stream is corrupt: value of {} bytes where the block says {} (at time {})", word,
+               site.size, site_time);
+        sink_.on_value(site_time, tid_, p + 8, site.size);
+        p += 8 + site.size;
+      } else {
+        if (end - p < 16) break;
+        BranchEvent branch{site_time, tid_, site.pc, word, load<uint64_t>(p + 8)};
+        if (site.kind == OMNI_SITE_CALL)
+          sink_.on_call(branch);
+        else
+          sink_.on_return(branch);
+        p += 16;
+      }
       ++next_site_;
-      event.time = block_entry_ + site.offset;
-      event.tid = tid_;
-      event.by_kernel = false;
-      event.pc = site.pc;
-      event.addr = word;
-      event.size = site.size;
-      event.data = p + 8;
-      if (event.time > time_) time_ = event.time;
-      ++writes_;
-      sink_.on_write(event);
-      p += 8 + site.size;
+      if (site_time > time_) time_ = site_time;
       continue;
     }
     uint64_t kind = (word >> OMNI_KIND_SHIFT) & OMNI_KIND_MASK;
@@ -102,10 +120,11 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
   };
   switch (type) {
     case OMNI_EXT_BLOCK_DEF: {
-      need(8);
+      need(OMNI_BLOCK_DEF_FIXED_BYTES);
       uint32_t id = load<uint32_t>(payload);
       uint32_t count = load<uint32_t>(payload + 4);
-      need(8 + count * OMNI_SITE_DEF_BYTES);
+      uint32_t ir_bytes = load<uint32_t>(payload + 24);
+      need(OMNI_BLOCK_DEF_FIXED_BYTES + count * OMNI_SITE_DEF_BYTES + ir_bytes);
       if (id > OMNI_BLOCK_ID_MAX) fail("trace stream is corrupt: block id {}", id);
       if (id >= blocks_.size()) {
         // Growing may move blocks_: re-point the current block.
@@ -116,10 +135,27 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
       }
       Block& block = blocks_[id];
       block.sites.resize(count);
+      const uint8_t* sites = payload + OMNI_BLOCK_DEF_FIXED_BYTES;
       for (uint32_t i = 0; i < count; ++i) {
-        const uint8_t* s = payload + 8 + i * OMNI_SITE_DEF_BYTES;
-        block.sites[i] = {load<uint64_t>(s), load<uint32_t>(s + 8), load<uint32_t>(s + 12)};
+        const uint8_t* s = sites + i * OMNI_SITE_DEF_BYTES;
+        uint32_t size_kind = load<uint32_t>(s + 12);
+        Site site{load<uint64_t>(s), load<uint32_t>(s + 8), size_kind & OMNI_SITE_SIZE_MASK,
+                  size_kind >> OMNI_SITE_KIND_SHIFT};
+        if (site.kind > OMNI_SITE_RET) fail("trace stream is corrupt: site kind {}", site.kind);
+        block.sites[i] = site;
       }
+      BlockDefEvent def{id, load<uint64_t>(payload + 8), load<uint64_t>(payload + 16),
+                        sites + count * OMNI_SITE_DEF_BYTES, ir_bytes};
+      sink_.on_block_def(def);
+      break;
+    }
+    case OMNI_EXT_SNAPSHOT: {
+      need(OMNI_SNAPSHOT_FIXED_BYTES);
+      uint32_t size = load<uint32_t>(payload + 12);
+      need(OMNI_SNAPSHOT_FIXED_BYTES + size);
+      uint64_t t = load<uint64_t>(payload);
+      if (t > time_) time_ = t;
+      sink_.on_snapshot(t, thread_number(load<uint32_t>(payload + 8)), payload + OMNI_SNAPSHOT_FIXED_BYTES, size);
       break;
     }
     case OMNI_EXT_WRITE:

@@ -37,7 +37,10 @@
 #include "pub_tool_vki.h"
 #include "pub_tool_vkiscnums.h"
 
+#include "libvex_guest_amd64.h"
+
 #include "omni/trace/stream.h"
+#include "omni/trace/replay_ops.h"
 
 /* VG_(safe_fd) moves a descriptor into Valgrind's reserved range (above the
    client's limit) and marks it close-on-exec, so the client can neither see
@@ -65,6 +68,9 @@ static Bool clo_stats = False;
 static Long clo_shm_fd = -1;
 static Long clo_free_fd = -1;
 static Long clo_slots = 16;
+/* A register snapshot at least every this many instructions: replaying to
+   any instruction re-executes at most this many. */
+static Long clo_snapshot_interval = 32768;
 
 static Bool omni_process_cmd_line_option(const HChar* arg)
 {
@@ -74,6 +80,7 @@ static Bool omni_process_cmd_line_option(const HChar* arg)
    else if VG_BINT_CLO(arg, "--omni-shm-fd", clo_shm_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-free-fd", clo_free_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-slots", clo_slots, 2, 4096) {}
+   else if VG_BINT_CLO(arg, "--omni-snapshot-interval", clo_snapshot_interval, 1024, 1ll << 40) {}
    else
       return False;
    return True;
@@ -91,6 +98,8 @@ static void omni_print_usage(void)
 "                              u32 bytes messages to --omni-out\n"
 "    --omni-buffer-kb=N        output buffer size in KiB [4096], at least 256\n"
 "    --omni-stats=yes|no       print recording statistics at exit [no]\n"
+"    --omni-snapshot-interval=N  register snapshot at least every N\n"
+"                              instructions [32768]\n"
    );
 }
 
@@ -113,6 +122,12 @@ static UChar* g_end = NULL;    /* hard end */
 static UChar* g_soft = NULL;   /* g_end - OMNI_GUARD_BYTES */
 static UChar* g_ptr = NULL;          /* current write pointer (read by IR) */
 static ULong g_icount = 0;           /* guest instructions retired (IR updates it) */
+/* Every block entry takes a register snapshot once g_icount reaches this;
+   zero forces one at the next block (the guest state changed outside IR). */
+static ULong g_next_snap = 0;
+static ULong g_snapshots = 0;
+static ULong g_value_sites = 0;
+static ULong g_ir_bytes = 0;
 
 static Int g_fd = -1;          /* output descriptor, -1 until opened */
 static Int g_free_fd = -1;     /* free slot numbers (shared-memory mode) */
@@ -390,6 +405,7 @@ static void note_thread(ThreadId tid)
    if (tid == g_last_tid || tid == VG_INVALID_THREADID)
       return;
    g_last_tid = tid;
+   g_next_snap = 0;
    emit_two_u32_time(OMNI_EXT_THREAD_RUN, tid, (UInt)VG_(gettid)(), g_icount);
 }
 
@@ -402,9 +418,37 @@ static void omni_post_mem_write(CorePart part, ThreadId tid, Addr a, SizeT len)
    emit_write(OMNI_EXT_SYSCALL_WRITE, g_icount, pc, a, len);
 }
 
+/* The guest registers change outside the IR at a syscall, a client
+   request, an emulation warning and the like (every superblock exit whose
+   jump kind is not Boring, Call or Ret sets g_next_snap to 0 in generated
+   code), at a signal delivery and when another thread ran: the next block
+   entry takes a snapshot. Returns to the scheduler for other reasons (a
+   translation miss, the end of a time slice) leave the registers alone. */
 static void omni_start_client_code(ThreadId tid, ULong blocks_dispatched)
 {
    note_thread(tid);
+}
+
+static void omni_pre_deliver_signal(ThreadId tid, Int sigNo, Bool alt_stack)
+{
+   g_next_snap = 0;
+}
+
+/* Dirty helper at a block entry: the running thread's whole guest state. */
+static void omni_snapshot(ULong block_addr)
+{
+   ThreadId tid = VG_(get_running_tid)();
+   const SizeT size = sizeof(VexGuestAMD64State);
+   UChar* p = ensure(OMNI_WORD_BYTES + OMNI_SNAPSHOT_FIXED_BYTES + size);
+   put_u64(p, OMNI_EXT_WORD(OMNI_EXT_SNAPSHOT, OMNI_SNAPSHOT_FIXED_BYTES + size));
+   put_u64(p + 8, g_icount);
+   put_u32(p + 16, tid);
+   put_u32(p + 20, (UInt)size);
+   VG_(get_shadow_regs_area)(tid, p + 24, 0, 0, size);
+   put_u64(p + 24 + __builtin_offsetof(VexGuestAMD64State, guest_RIP), block_addr);
+   g_ptr = p + 24 + size;
+   g_next_snap = g_icount + (ULong)clo_snapshot_interval;
+   g_snapshots++;
 }
 
 static void omni_pre_thread_ll_create(ThreadId parent, ThreadId child)
@@ -520,12 +564,334 @@ typedef struct {
    ULong pc;
    UInt offset;
    UInt size;
+   UInt kind;   /* OMNI_SITE_* */
 } SiteDef;
 
 /* Inline sites of the superblock being instrumented. The inline byte budget
-   bounds their number: OMNI_INLINE_MAX / 9. */
+   bounds their number: each takes at least 9 bytes. */
 #define OMNI_MAX_SITES (OMNI_INLINE_MAX / 9 + 1)
 static SiteDef g_sites[OMNI_MAX_SITES];
+
+/* IR serialization scratch (stream.h's OMNI_IR encoding). */
+#define OMNI_IR_MAX (1u << 20)
+static UChar* g_ir = NULL;
+static SizeT g_ir_len = 0;
+
+static void ir_byte(UInt b)
+{
+   if (g_ir_len >= OMNI_IR_MAX)
+      VG_(tool_panic)("omni: a superblock's IR is larger than the encoder's buffer");
+   g_ir[g_ir_len++] = (UChar)b;
+}
+
+static void ir_bytes(const void* p, SizeT n)
+{
+   for (SizeT i = 0; i < n; i++)
+      ir_byte(((const UChar*)p)[i]);
+}
+
+static void ir_uleb(ULong v)
+{
+   do {
+      UInt b = (UInt)(v & 0x7f);
+      v >>= 7;
+      ir_byte(v ? (b | 0x80) : b);
+   } while (v);
+}
+
+static void ir_sleb(Long v)
+{
+   for (;;) {
+      UInt b = (UInt)(v & 0x7f);
+      v >>= 7;   /* arithmetic shift */
+      if ((v == 0 && !(b & 0x40)) || (v == -1 && (b & 0x40))) {
+         ir_byte(b);
+         return;
+      }
+      ir_byte(b | 0x80);
+   }
+}
+
+static void ir_str(const HChar* s)
+{
+   SizeT n = VG_(strlen)(s);
+   ir_uleb(n);
+   ir_bytes(s, n);
+}
+
+static void ir_type(IRType ty) { ir_byte((UInt)(ty - Ity_INVALID)); }
+
+static void ir_const(const IRConst* c)
+{
+   ir_byte((UInt)(c->tag - Ico_U1));
+   switch (c->tag) {
+   case Ico_U1: ir_byte(c->Ico.U1 ? 1 : 0); break;
+   case Ico_U8: ir_byte(c->Ico.U8); break;
+   case Ico_U16: ir_bytes(&c->Ico.U16, 2); break;
+   case Ico_U32: ir_bytes(&c->Ico.U32, 4); break;
+   case Ico_U64: ir_bytes(&c->Ico.U64, 8); break;
+   case Ico_U128: ir_bytes(&c->Ico.U128, 2); break;
+   case Ico_F32: ir_bytes(&c->Ico.F32, 4); break;
+   case Ico_F32i: ir_bytes(&c->Ico.F32i, 4); break;
+   case Ico_F64: ir_bytes(&c->Ico.F64, 8); break;
+   case Ico_F64i: ir_bytes(&c->Ico.F64i, 8); break;
+   case Ico_V128: ir_bytes(&c->Ico.V128, 2); break;
+   case Ico_V256: ir_bytes(&c->Ico.V256, 4); break;
+   default: VG_(tool_panic)("omni: unhandled IRConst");
+   }
+}
+
+static void ir_descr(const IRRegArray* d)
+{
+   ir_uleb((ULong)d->base);
+   ir_type(d->elemTy);
+   ir_uleb((ULong)d->nElems);
+}
+
+static void ir_expr(const IRExpr* e)
+{
+   ir_byte((UInt)(e->tag - Iex_Binder));
+   switch (e->tag) {
+   case Iex_Get:
+      ir_uleb((ULong)e->Iex.Get.offset);
+      ir_type(e->Iex.Get.ty);
+      break;
+   case Iex_GetI:
+      ir_descr(e->Iex.GetI.descr);
+      ir_expr(e->Iex.GetI.ix);
+      ir_sleb(e->Iex.GetI.bias);
+      break;
+   case Iex_RdTmp:
+      ir_uleb(e->Iex.RdTmp.tmp);
+      break;
+   case Iex_Qop:
+      ir_uleb((ULong)(e->Iex.Qop.details->op - Iop_INVALID));
+      ir_expr(e->Iex.Qop.details->arg1);
+      ir_expr(e->Iex.Qop.details->arg2);
+      ir_expr(e->Iex.Qop.details->arg3);
+      ir_expr(e->Iex.Qop.details->arg4);
+      break;
+   case Iex_Triop:
+      ir_uleb((ULong)(e->Iex.Triop.details->op - Iop_INVALID));
+      ir_expr(e->Iex.Triop.details->arg1);
+      ir_expr(e->Iex.Triop.details->arg2);
+      ir_expr(e->Iex.Triop.details->arg3);
+      break;
+   case Iex_Binop:
+      ir_uleb((ULong)(e->Iex.Binop.op - Iop_INVALID));
+      ir_expr(e->Iex.Binop.arg1);
+      ir_expr(e->Iex.Binop.arg2);
+      break;
+   case Iex_Unop:
+      ir_uleb((ULong)(e->Iex.Unop.op - Iop_INVALID));
+      ir_expr(e->Iex.Unop.arg);
+      break;
+   case Iex_Load:
+      ir_byte((UInt)(e->Iex.Load.end - Iend_LE));
+      ir_type(e->Iex.Load.ty);
+      ir_expr(e->Iex.Load.addr);
+      break;
+   case Iex_Const:
+      ir_const(e->Iex.Const.con);
+      break;
+   case Iex_ITE:
+      ir_expr(e->Iex.ITE.cond);
+      ir_expr(e->Iex.ITE.iftrue);
+      ir_expr(e->Iex.ITE.iffalse);
+      break;
+   case Iex_CCall: {
+      UInt n = 0;
+      while (e->Iex.CCall.args[n]) n++;
+      ir_str(e->Iex.CCall.cee->name);
+      ir_type(e->Iex.CCall.retty);
+      ir_uleb(n);
+      for (UInt i = 0; i < n; i++)
+         ir_expr(e->Iex.CCall.args[i]);
+      break;
+   }
+   case Iex_VECRET:
+   case Iex_GSPTR:
+      break;
+   default:
+      ppIRExpr(e);
+      VG_(tool_panic)("omni: unhandled IRExpr");
+   }
+}
+
+static void ir_stmt(const IRStmt* st)
+{
+   ir_byte((UInt)(st->tag - Ist_NoOp));
+   switch (st->tag) {
+   case Ist_NoOp:
+      break;
+   case Ist_IMark:
+      ir_bytes(&st->Ist.IMark.addr, 8);
+      ir_uleb(st->Ist.IMark.len);
+      ir_byte(st->Ist.IMark.delta);
+      break;
+   case Ist_AbiHint:
+      ir_expr(st->Ist.AbiHint.base);
+      ir_sleb(st->Ist.AbiHint.len);
+      ir_expr(st->Ist.AbiHint.nia);
+      break;
+   case Ist_Put:
+      ir_uleb((ULong)st->Ist.Put.offset);
+      ir_expr(st->Ist.Put.data);
+      break;
+   case Ist_PutI:
+      ir_descr(st->Ist.PutI.details->descr);
+      ir_expr(st->Ist.PutI.details->ix);
+      ir_sleb(st->Ist.PutI.details->bias);
+      ir_expr(st->Ist.PutI.details->data);
+      break;
+   case Ist_WrTmp:
+      ir_uleb(st->Ist.WrTmp.tmp);
+      ir_expr(st->Ist.WrTmp.data);
+      break;
+   case Ist_Store:
+      ir_byte((UInt)(st->Ist.Store.end - Iend_LE));
+      ir_expr(st->Ist.Store.addr);
+      ir_expr(st->Ist.Store.data);
+      break;
+   case Ist_StoreG: {
+      const IRStoreG* sg = st->Ist.StoreG.details;
+      ir_byte((UInt)(sg->end - Iend_LE));
+      ir_expr(sg->addr);
+      ir_expr(sg->data);
+      ir_expr(sg->guard);
+      break;
+   }
+   case Ist_LoadG: {
+      const IRLoadG* lg = st->Ist.LoadG.details;
+      ir_byte((UInt)(lg->end - Iend_LE));
+      ir_byte((UInt)(lg->cvt - ILGop_INVALID));
+      ir_uleb(lg->dst);
+      ir_expr(lg->addr);
+      ir_expr(lg->alt);
+      ir_expr(lg->guard);
+      break;
+   }
+   case Ist_CAS: {
+      const IRCAS* c = st->Ist.CAS.details;
+      ir_uleb(c->oldHi == IRTemp_INVALID ? 0 : (ULong)c->oldHi + 1);
+      ir_uleb(c->oldLo);
+      ir_byte((UInt)(c->end - Iend_LE));
+      ir_expr(c->addr);
+      ir_byte(c->dataHi ? 1 : 0);
+      if (c->dataHi) ir_expr(c->expdHi);
+      ir_expr(c->expdLo);
+      if (c->dataHi) ir_expr(c->dataHi);
+      ir_expr(c->dataLo);
+      break;
+   }
+   case Ist_LLSC:
+      ir_byte((UInt)(st->Ist.LLSC.end - Iend_LE));
+      ir_uleb(st->Ist.LLSC.result);
+      ir_expr(st->Ist.LLSC.addr);
+      ir_byte(st->Ist.LLSC.storedata ? 1 : 0);
+      if (st->Ist.LLSC.storedata) ir_expr(st->Ist.LLSC.storedata);
+      break;
+   case Ist_Dirty: {
+      const IRDirty* d = st->Ist.Dirty.details;
+      UInt n = 0;
+      while (d->args[n]) n++;
+      ir_expr(d->guard);
+      ir_str(d->cee->name);
+      ir_uleb(n);
+      for (UInt i = 0; i < n; i++)
+         ir_expr(d->args[i]);
+      ir_uleb(d->tmp == IRTemp_INVALID ? 0 : (ULong)d->tmp + 1);
+      ir_byte((UInt)(d->mFx - Ifx_None));
+      if (d->mFx != Ifx_None) {
+         ir_expr(d->mAddr);
+         ir_uleb((ULong)d->mSize);
+      }
+      ir_uleb((ULong)d->nFxState);
+      for (Int i = 0; i < d->nFxState; i++) {
+         ir_byte((UInt)(d->fxState[i].fx - Ifx_None));
+         ir_uleb(d->fxState[i].offset);
+         ir_uleb(d->fxState[i].size);
+         ir_uleb(d->fxState[i].nRepeats);
+         ir_uleb(d->fxState[i].repeatLen);
+      }
+      break;
+   }
+   case Ist_MBE:
+      ir_byte((UInt)(st->Ist.MBE.event - Imbe_Fence));
+      break;
+   case Ist_Exit:
+      ir_expr(st->Ist.Exit.guard);
+      ir_const(st->Ist.Exit.dst);
+      ir_byte((UInt)(st->Ist.Exit.jk - Ijk_INVALID));
+      ir_uleb((ULong)st->Ist.Exit.offsIP);
+      break;
+   default:
+      ppIRStmt(st);
+      VG_(tool_panic)("omni: unhandled IRStmt");
+   }
+}
+
+static void ir_block(const IRSB* sb)
+{
+   g_ir_len = 0;
+   ir_uleb((ULong)sb->tyenv->types_used);
+   for (Int i = 0; i < sb->tyenv->types_used; i++)
+      ir_type(sb->tyenv->types[i]);
+   ir_uleb((ULong)sb->stmts_used);
+   for (Int i = 0; i < sb->stmts_used; i++)
+      ir_stmt(sb->stmts[i]);
+   ir_expr(sb->next);
+   ir_byte((UInt)(sb->jumpkind - Ijk_INVALID));
+   ir_uleb((ULong)sb->offsIP);
+}
+
+/* Whether the replayer computes this WrTmp right-hand side itself; every
+   other one is logged as a VALUE site (see stream.h). */
+static Bool replayable(const IRExpr* e)
+{
+   switch (e->tag) {
+   case Iex_Qop: return omni_op_supported(e->Iex.Qop.details->op) != 0;
+   case Iex_Triop: return omni_op_supported(e->Iex.Triop.details->op) != 0;
+   case Iex_Binop: return omni_op_supported(e->Iex.Binop.op) != 0;
+   case Iex_Unop: return omni_op_supported(e->Iex.Unop.op) != 0;
+   case Iex_CCall: return omni_ccall_supported(e->Iex.CCall.cee->name) != 0;
+   default: return True;
+   }
+}
+
+/* Bytes a logged value of type ty takes (Ity_I1 as one byte). */
+static UInt value_bytes(IRType ty)
+{
+   return ty == Ity_I1 ? 1 : (UInt)sizeofIRType(ty);
+}
+
+/* The guest-state pieces a dirty call's fxState writes, in VALUE order:
+   calls f(offset, size) for each. */
+#define FOR_EACH_FX_PIECE(d, BODY)                                          \
+   for (Int fi_ = 0; fi_ < (d)->nFxState; fi_++) {                          \
+      if ((d)->fxState[fi_].fx != Ifx_Write && (d)->fxState[fi_].fx != Ifx_Modify) \
+         continue;                                                          \
+      for (UInt r_ = 0; r_ <= (d)->fxState[fi_].nRepeats; r_++) {           \
+         UInt off_ = (d)->fxState[fi_].offset + r_ * (d)->fxState[fi_].repeatLen; \
+         UInt left_ = (d)->fxState[fi_].size;                               \
+         while (left_ > 0) {                                                \
+            UInt piece_ = left_ >= 8 ? 8 : left_ >= 4 ? 4 : left_ >= 2 ? 2 : 1; \
+            { UInt offset = off_, size = piece_; BODY }                     \
+            off_ += piece_;                                                 \
+            left_ -= piece_;                                                \
+         }                                                                  \
+      }                                                                     \
+   }
+
+static IRType int_type(UInt size)
+{
+   switch (size) {
+   case 1: return Ity_I8;
+   case 2: return Ity_I16;
+   case 4: return Ity_I32;
+   default: return Ity_I64;
+   }
+}
 
 static IRExpr* mk64(ULong v) { return IRExpr_Const(IRConst_U64(v)); }
 
@@ -542,6 +908,59 @@ static IRTemp binop64(IRSB* sb, IROp op, IRExpr* a, IRExpr* b)
    IRTemp t = newIRTemp(sb->tyenv, Ity_I64);
    addStmtToIRSB(sb, IRStmt_WrTmp(t, IRExpr_Binop(op, a, b)));
    return t;
+}
+
+/* An atom holding e (flat IR wants atoms in stores). */
+static IRExpr* atom(IRSB* sb, IRExpr* e, IRType ty)
+{
+   if (isIRAtom(e))
+      return e;
+   IRTemp t = newIRTemp(sb->tyenv, ty);
+   addStmtToIRSB(sb, IRStmt_WrTmp(t, e));
+   return IRExpr_RdTmp(t);
+}
+
+/* Appends a VALUE record of `value` (type ty) at *ptr (a temp holding g_ptr,
+   reloaded when invalid) and advances g_ptr. */
+static void log_value(IRSB* sb, IRTemp* ptr, IRExpr* value, IRType ty)
+{
+   UInt size = value_bytes(ty);
+   if (*ptr == IRTemp_INVALID)
+      *ptr = load64(sb, &g_ptr);
+   IRExpr* p = IRExpr_RdTmp(*ptr);
+   addStmtToIRSB(sb, IRStmt_Store(Iend_LE, p, mk64(size)));
+   IRTemp pd = binop64(sb, Iop_Add64, p, mk64(8));
+   value = atom(sb, value, ty);
+   if (ty == Ity_I1) {
+      IRExpr* b = atom(sb, IRExpr_Unop(Iop_1Uto8, value), Ity_I8);
+      addStmtToIRSB(sb, IRStmt_Store(Iend_LE, IRExpr_RdTmp(pd), b));
+   } else if (ty == Ity_I128) {
+      IRExpr* lo = atom(sb, IRExpr_Unop(Iop_128to64, value), Ity_I64);
+      IRExpr* hi = atom(sb, IRExpr_Unop(Iop_128HIto64, value), Ity_I64);
+      addStmtToIRSB(sb, IRStmt_Store(Iend_LE, IRExpr_RdTmp(pd), lo));
+      IRTemp ph = binop64(sb, Iop_Add64, p, mk64(16));
+      addStmtToIRSB(sb, IRStmt_Store(Iend_LE, IRExpr_RdTmp(ph), hi));
+   } else {
+      addStmtToIRSB(sb, IRStmt_Store(Iend_LE, IRExpr_RdTmp(pd), value));
+   }
+   *ptr = binop64(sb, Iop_Add64, p, mk64(8 + size));
+   addStmtToIRSB(sb, IRStmt_Store(Iend_LE, mk64((ULong)(HWord)&g_ptr),
+                                  IRExpr_RdTmp(*ptr)));
+   g_value_sites++;
+}
+
+/* Appends two words (a CALL or RET site's rsp and target). */
+static void log_two_words(IRSB* sb, IRTemp* ptr, IRExpr* a, IRExpr* b)
+{
+   if (*ptr == IRTemp_INVALID)
+      *ptr = load64(sb, &g_ptr);
+   IRExpr* p = IRExpr_RdTmp(*ptr);
+   addStmtToIRSB(sb, IRStmt_Store(Iend_LE, p, atom(sb, a, Ity_I64)));
+   IRTemp p8 = binop64(sb, Iop_Add64, p, mk64(8));
+   addStmtToIRSB(sb, IRStmt_Store(Iend_LE, IRExpr_RdTmp(p8), atom(sb, b, Ity_I64)));
+   *ptr = binop64(sb, Iop_Add64, p, mk64(16));
+   addStmtToIRSB(sb, IRStmt_Store(Iend_LE, mk64((ULong)(HWord)&g_ptr),
+                                  IRExpr_RdTmp(*ptr)));
 }
 
 /* g_icount += n */
@@ -596,20 +1015,117 @@ static IRExpr* cas_success(IRSB* sb, const IRCAS* cas, IRType ty)
    return IRExpr_RdTmp(both);
 }
 
-static void emit_block_def(UInt id, UInt nsites)
+static void emit_block_def(UInt id, UInt nsites, ULong guest_addr)
 {
-   SizeT n = OMNI_WORD_BYTES + 8 + (SizeT)nsites * OMNI_SITE_DEF_BYTES;
+   SizeT n = OMNI_WORD_BYTES + OMNI_BLOCK_DEF_FIXED_BYTES +
+             (SizeT)nsites * OMNI_SITE_DEF_BYTES + g_ir_len;
    UChar* p = ensure(n);
    put_u64(p, OMNI_EXT_WORD(OMNI_EXT_BLOCK_DEF, n - OMNI_WORD_BYTES));
    put_u32(p + 8, id);
    put_u32(p + 12, nsites);
-   p += 16;
+   put_u64(p + 16, guest_addr);
+   put_u64(p + 24, g_icount);
+   put_u32(p + 32, (UInt)g_ir_len);
+   put_u32(p + 36, 0);
+   p += OMNI_WORD_BYTES + OMNI_BLOCK_DEF_FIXED_BYTES;
    for (UInt i = 0; i < nsites; i++, p += OMNI_SITE_DEF_BYTES) {
       put_u64(p, g_sites[i].pc);
       put_u32(p + 8, g_sites[i].offset);
-      put_u32(p + 12, g_sites[i].size);
+      put_u32(p + 12, g_sites[i].size | (g_sites[i].kind << OMNI_SITE_KIND_SHIFT));
    }
-   g_ptr = p;
+   VG_(memcpy)(p, g_ir, g_ir_len);
+   g_ptr = p + g_ir_len;
+   g_ir_bytes += g_ir_len;
+}
+
+static void add_site(UInt* nsites, ULong pc, UInt offset, UInt size, UInt kind)
+{
+   tl_assert(*nsites < OMNI_MAX_SITES);
+   g_sites[*nsites].pc = pc;
+   g_sites[*nsites].offset = offset;
+   g_sites[*nsites].size = size;
+   g_sites[*nsites].kind = kind;
+   (*nsites)++;
+}
+
+/* The sites of sbIn, in static order (stream.h). Stores beyond the inline
+   byte budget get no site (a helper logs them); VALUE, CALL and RET sites
+   must always be inline, so their bytes are reserved first. */
+static UInt plan_sites(const IRSB* sbIn)
+{
+   UInt reserved = OMNI_WORD_BYTES;   /* the block marker */
+   for (Int i = 0; i < sbIn->stmts_used; i++) {
+      const IRStmt* st = sbIn->stmts[i];
+      if (st->tag == Ist_WrTmp && !replayable(st->Ist.WrTmp.data))
+         reserved += 8 + value_bytes(typeOfIRTemp(sbIn->tyenv, st->Ist.WrTmp.tmp));
+      else if (st->tag == Ist_LLSC)
+         reserved += 8 + value_bytes(typeOfIRTemp(sbIn->tyenv, st->Ist.LLSC.result));
+      else if (st->tag == Ist_Dirty) {
+         const IRDirty* d = st->Ist.Dirty.details;
+         if (d->tmp != IRTemp_INVALID)
+            reserved += 8 + value_bytes(typeOfIRTemp(sbIn->tyenv, d->tmp));
+         FOR_EACH_FX_PIECE(d, { (void)offset; reserved += 8 + size; })
+      }
+   }
+   if (sbIn->jumpkind == Ijk_Call || sbIn->jumpkind == Ijk_Ret)
+      reserved += 16;
+   if (reserved > OMNI_INLINE_MAX)
+      VG_(tool_panic)("omni: a superblock logs more values than the inline budget");
+
+   UInt nsites = 0, k = 0, inline_bytes = reserved;
+   Bool budget_full = False;
+   ULong pc = 0;
+   for (Int i = 0; i < sbIn->stmts_used; i++) {
+      const IRStmt* st = sbIn->stmts[i];
+      switch (st->tag) {
+      case Ist_IMark:
+         k++;
+         pc = st->Ist.IMark.addr;
+         break;
+      case Ist_WrTmp:
+         if (!replayable(st->Ist.WrTmp.data))
+            add_site(&nsites, pc, k, value_bytes(typeOfIRTemp(sbIn->tyenv, st->Ist.WrTmp.tmp)),
+                     OMNI_SITE_VALUE);
+         break;
+      case Ist_LLSC:
+         add_site(&nsites, pc, k, value_bytes(typeOfIRTemp(sbIn->tyenv, st->Ist.LLSC.result)),
+                  OMNI_SITE_VALUE);
+         break;
+      case Ist_Dirty: {
+         const IRDirty* d = st->Ist.Dirty.details;
+         if (d->tmp != IRTemp_INVALID)
+            add_site(&nsites, pc, k, value_bytes(typeOfIRTemp(sbIn->tyenv, d->tmp)),
+                     OMNI_SITE_VALUE);
+         FOR_EACH_FX_PIECE(d, { (void)offset; add_site(&nsites, pc, k, size, OMNI_SITE_VALUE); })
+         break;
+      }
+      case Ist_Store: {
+         if (budget_full)
+            break;
+         UInt size = sizeofIRType(typeOfIRExpr(sbIn->tyenv, st->Ist.Store.data));
+         if (inline_bytes + 8 + size > OMNI_INLINE_MAX) {
+            budget_full = True;
+            break;
+         }
+         inline_bytes += 8 + size;
+         add_site(&nsites, pc, k, size, OMNI_SITE_STORE);
+         break;
+      }
+      default:
+         break;
+      }
+   }
+   if (sbIn->jumpkind == Ijk_Call)
+      add_site(&nsites, pc, k, 16, OMNI_SITE_CALL);
+   else if (sbIn->jumpkind == Ijk_Ret)
+      add_site(&nsites, pc, k, 16, OMNI_SITE_RET);
+   return nsites;
+}
+
+/* Jumps after which the guest registers are exactly what the IR left. */
+static Bool plain_jump(IRJumpKind jk)
+{
+   return jk == Ijk_Boring || jk == Ijk_Call || jk == Ijk_Ret;
 }
 
 static IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
@@ -621,53 +1137,21 @@ static IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
    if (gWordTy != Ity_I64 || hWordTy != Ity_I64)
       VG_(tool_panic)("omni: only amd64 guests and hosts are supported");
 
-   /* Pass 1: the inline store sites, in static order, within the byte
-      budget. Stores past the budget go through the helper. */
-   UInt nsites = 0;
-   UInt inline_bytes = OMNI_WORD_BYTES;   /* the block marker */
-   Bool budget_full = False;
-   {
-      UInt k = 0;
-      ULong pc = 0;
-      for (Int i = 0; i < sbIn->stmts_used; i++) {
-         const IRStmt* st = sbIn->stmts[i];
-         if (st->tag == Ist_IMark) {
-            k++;
-            pc = st->Ist.IMark.addr;
-         } else if (st->tag == Ist_Store && !budget_full) {
-            UInt size = sizeofIRType(typeOfIRExpr(sbIn->tyenv,
-                                                  st->Ist.Store.data));
-            if (inline_bytes + 8 + size > OMNI_INLINE_MAX) {
-               budget_full = True;
-               continue;
-            }
-            inline_bytes += 8 + size;
-            tl_assert(nsites < OMNI_MAX_SITES);
-            g_sites[nsites].pc = pc;
-            g_sites[nsites].offset = k;
-            g_sites[nsites].size = size;
-            nsites++;
-         }
-      }
-   }
-
-   UInt block_id = 0;
-   if (nsites > 0) {
-      if (g_next_block_id > OMNI_BLOCK_ID_MAX)
-         VG_(tool_panic)("omni: out of block ids (more than 2^25 superblocks "
-                         "with stores were translated); the stream format "
-                         "cannot name more");
-      block_id = g_next_block_id++;
-      g_sites_defined += nsites;
-      emit_block_def(block_id, nsites);
-   }
+   UInt nsites = plan_sites(sbIn);
+   if (g_next_block_id > OMNI_BLOCK_ID_MAX)
+      VG_(tool_panic)("omni: out of block ids (more than 2^25 superblocks "
+                      "were translated); the stream format cannot name more");
+   UInt block_id = g_next_block_id++;
+   g_sites_defined += nsites;
+   ir_block(sbIn);
+   emit_block_def(block_id, nsites, (ULong)closure->nraddr);
 
    IRSB* sbOut = deepCopyIRSBExceptStmts(sbIn);
 
    UInt k = 0;          /* ordinal of the current instruction */
    UInt flushed = 0;    /* instructions already added to g_icount */
    ULong pc = 0;        /* address of the current instruction */
-   UInt site = 0;       /* inline sites seen so far */
+   UInt site = 0;       /* sites seen so far */
    /* A temp holding the current value of g_ptr, or IRTemp_INVALID when it
       must be reloaded (after any dirty call, which may flush). */
    IRTemp ptr = IRTemp_INVALID;
@@ -679,18 +1163,47 @@ static IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
       case Ist_AbiHint:
       case Ist_Put:
       case Ist_PutI:
-      case Ist_WrTmp:
       case Ist_LoadG:
       case Ist_MBE:
          addStmtToIRSB(sbOut, st);
+         break;
+
+      case Ist_WrTmp:
+         addStmtToIRSB(sbOut, st);
+         if (!replayable(st->Ist.WrTmp.data)) {
+            tl_assert(site < nsites && g_sites[site].kind == OMNI_SITE_VALUE);
+            site++;
+            log_value(sbOut, &ptr, IRExpr_RdTmp(st->Ist.WrTmp.tmp),
+                      typeOfIRTemp(sbIn->tyenv, st->Ist.WrTmp.tmp));
+         }
          break;
 
       case Ist_IMark:
          k++;
          pc = st->Ist.IMark.addr;
          addStmtToIRSB(sbOut, st);
+         if (k == 1) {
+            /* (a) a register snapshot when due; it reads the whole guest
+               state, which is in memory at a block entry */
+            IRTemp ic = load64(sbOut, &g_icount);
+            IRTemp due = load64(sbOut, &g_next_snap);
+            IRTemp take = newIRTemp(sbOut->tyenv, Ity_I1);
+            addStmtToIRSB(sbOut, IRStmt_WrTmp(take, IRExpr_Binop(
+               Iop_CmpLE64U, IRExpr_RdTmp(due), IRExpr_RdTmp(ic))));
+            IRDirty* snap = unsafeIRDirty_0_N(
+               1, "omni_snapshot", VG_(fnptr_to_fnentry)(&omni_snapshot),
+               mkIRExprVec_1(mk64((ULong)closure->nraddr)));
+            snap->guard = IRExpr_RdTmp(take);
+            snap->nFxState = 1;
+            snap->fxState[0].fx = Ifx_Read;
+            snap->fxState[0].offset = 0;
+            snap->fxState[0].size = sizeof(VexGuestAMD64State);
+            snap->fxState[0].nRepeats = 0;
+            snap->fxState[0].repeatLen = 0;
+            addStmtToIRSB(sbOut, IRStmt_Dirty(snap));
+         }
          if (k == 1 && nsites > 0) {
-            /* (a) flush if past the soft limit */
+            /* (b) flush if past the soft limit */
             IRTemp p0 = load64(sbOut, &g_ptr);
             IRTemp over = newIRTemp(sbOut->tyenv, Ity_I1);
             addStmtToIRSB(sbOut, IRStmt_WrTmp(over, IRExpr_Binop(
@@ -700,7 +1213,7 @@ static IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
                mkIRExprVec_0());
             d->guard = IRExpr_RdTmp(over);
             addStmtToIRSB(sbOut, IRStmt_Dirty(d));
-            /* (b) block marker; g_icount is still the count at entry */
+            /* (c) block marker; g_icount is still the count at entry */
             IRTemp ic = load64(sbOut, &g_icount);
             IRTemp low = binop64(sbOut, Iop_And64, IRExpr_RdTmp(ic),
                                  mk64(OMNI_BLOCK_TIME_MASK));
@@ -723,8 +1236,9 @@ static IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
          IRExpr* addr = st->Ist.Store.addr;
          IRExpr* data = st->Ist.Store.data;
          UInt size = sizeofIRType(typeOfIRExpr(sbIn->tyenv, data));
-         if (site < nsites) {
-            tl_assert(g_sites[site].offset == k && g_sites[site].size == size);
+         if (site < nsites && g_sites[site].kind == OMNI_SITE_STORE &&
+             g_sites[site].offset == k) {
+            tl_assert(g_sites[site].size == size);
             site++;
             if (ptr == IRTemp_INVALID)
                ptr = load64(sbOut, &g_ptr);
@@ -765,6 +1279,10 @@ static IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
 
       case Ist_LLSC:
          addStmtToIRSB(sbOut, st);
+         tl_assert(site < nsites && g_sites[site].kind == OMNI_SITE_VALUE);
+         site++;
+         log_value(sbOut, &ptr, IRExpr_RdTmp(st->Ist.LLSC.result),
+                   typeOfIRTemp(sbIn->tyenv, st->Ist.LLSC.result));
          if (st->Ist.LLSC.storedata != NULL) {
             UInt size = sizeofIRType(typeOfIRExpr(sbIn->tyenv,
                                                   st->Ist.LLSC.storedata));
@@ -777,15 +1295,30 @@ static IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
       case Ist_Dirty: {
          const IRDirty* d = st->Ist.Dirty.details;
          addStmtToIRSB(sbOut, st);
-         if ((d->mFx == Ifx_Write || d->mFx == Ifx_Modify) && d->mSize > 0)
+         ptr = IRTemp_INVALID;   /* the helper may have flushed */
+         if (d->tmp != IRTemp_INVALID) {
+            tl_assert(site < nsites && g_sites[site].kind == OMNI_SITE_VALUE);
+            site++;
+            log_value(sbOut, &ptr, IRExpr_RdTmp(d->tmp), typeOfIRTemp(sbIn->tyenv, d->tmp));
+         }
+         FOR_EACH_FX_PIECE(d, {
+            tl_assert(site < nsites && g_sites[site].kind == OMNI_SITE_VALUE);
+            site++;
+            log_value(sbOut, &ptr, IRExpr_Get((Int)offset, int_type(size)), int_type(size));
+         })
+         if ((d->mFx == Ifx_Write || d->mFx == Ifx_Modify) && d->mSize > 0) {
             add_log_write(sbOut, k - flushed, pc, d->mAddr, d->mSize, d->guard);
-         ptr = IRTemp_INVALID;
+            ptr = IRTemp_INVALID;
+         }
          break;
       }
 
       case Ist_Exit:
          add_icount(sbOut, k - flushed);
          flushed = k;
+         if (!plain_jump(st->Ist.Exit.jk))
+            addStmtToIRSB(sbOut, IRStmt_StoreG(Iend_LE, mk64((ULong)(HWord)&g_next_snap),
+                                               mk64(0), st->Ist.Exit.guard));
          addStmtToIRSB(sbOut, st);
          break;
 
@@ -794,8 +1327,18 @@ static IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
          VG_(tool_panic)("omni: unhandled IRStmt");
       }
    }
+   if (sbIn->jumpkind == Ijk_Call || sbIn->jumpkind == Ijk_Ret) {
+      tl_assert(site < nsites && (g_sites[site].kind == OMNI_SITE_CALL ||
+                                  g_sites[site].kind == OMNI_SITE_RET));
+      site++;
+      log_two_words(sbOut, &ptr,
+                    IRExpr_Get(__builtin_offsetof(VexGuestAMD64State, guest_RSP), Ity_I64),
+                    sbIn->next);
+   }
    tl_assert(site == nsites);
    add_icount(sbOut, k - flushed);
+   if (!plain_jump(sbIn->jumpkind))
+      addStmtToIRSB(sbOut, IRStmt_Store(Iend_LE, mk64((ULong)(HWord)&g_next_snap), mk64(0)));
    return sbOut;
 }
 
@@ -843,6 +1386,13 @@ static void omni_post_clo_init(void)
          omni_config_error("cannot move --omni-free-fd out of the client's range", NULL);
    }
    g_syscall_time = VG_(calloc)("omni.syscall_time", VG_N_THREADS, sizeof(ULong));
+   g_ir = VG_(malloc)("omni.ir", OMNI_IR_MAX);
+   /* Replay needs every guest register exact at each instruction boundary
+      (no Put dropped because a later one overwrites it), and one call or
+      return per superblock end (no chasing into call targets). */
+   VG_(clo_vex_control).iropt_register_updates_default = VexRegUpdAllregsAtEachInsn;
+   VG_(clo_px_file_backed) = VexRegUpdAllregsAtEachInsn;
+   VG_(clo_vex_control).guest_chase = False;
    VG_(atfork)(NULL, NULL, omni_atfork_child);
 }
 
@@ -869,6 +1419,8 @@ static void omni_fini(Int exitcode)
                 g_helper_sites);
       VG_(umsg)("omni: %llu bytes written in %llu flushes\n",
                 g_bytes_out, g_flushes);
+      VG_(umsg)("omni: %llu register snapshots, %llu value sites, %llu IR bytes\n",
+                g_snapshots, g_value_sites, g_ir_bytes);
    }
 }
 
@@ -896,6 +1448,7 @@ static void omni_pre_clo_init(void)
    VG_(track_die_mem_brk)(omni_die_mem_brk);
    VG_(track_post_mem_write)(omni_post_mem_write);
    VG_(track_start_client_code)(omni_start_client_code);
+   VG_(track_pre_deliver_signal)(omni_pre_deliver_signal);
    VG_(track_pre_thread_ll_create)(omni_pre_thread_ll_create);
    VG_(track_pre_thread_ll_exit)(omni_pre_thread_ll_exit);
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "omni/index/calls.h"
 #include "omni/index/chunk.h"
 #include "omni/index/db.h"
 
@@ -56,6 +57,18 @@ struct OutputRow {
   std::vector<uint8_t> data;
 };
 
+struct SnapshotRow {
+  uint32_t tid;
+  uint64_t time;
+  std::vector<uint8_t> state;   // VexGuestAMD64State bytes
+  std::vector<uint8_t> values;  // varint time delta, varint size, bytes...
+};
+
+struct CallChunkRow {
+  uint32_t id;
+  uint64_t time_first, time_last, calls;
+};
+
 class IndexReader {
  public:
   // Opens <trace_dir>/index.db; throws an actionable Error when it is
@@ -82,12 +95,40 @@ class IndexReader {
   // The initial contents (time 0) of the page at `page_addr`, if recorded.
   std::optional<std::vector<uint8_t>> initial_page(uint64_t page_addr);
 
+  // Register replay. The IR (stream.h encoding) of the latest translation of
+  // the block entered at `addr`, made at or before `time`.
+  // Also says when that translation was made, and when the next translation
+  // of the same address was (UINT64_MAX: none).
+  struct BlockIr {
+    uint64_t time, next_time;
+    std::vector<uint8_t> ir;
+  };
+  std::optional<BlockIr> block_ir(uint64_t addr, uint64_t time);
+  // Thread `tid`'s latest register snapshot at or before `time`.
+  std::optional<SnapshotRow> snapshot_before(uint32_t tid, uint64_t time);
+  // Every snapshot as (tid, time), in time order.
+  std::vector<std::pair<uint32_t, uint64_t>> snapshot_list();
+  // The thread running at `time` (the last one to start at or before it).
+  std::optional<uint32_t> thread_at(uint64_t time);
+  // When `tid`, running at `time`, next stopped for another thread (none: it
+  // ran on to the end).
+  std::optional<uint64_t> run_end(uint32_t tid, uint64_t time);
+
+  // Calls. All call chunks by id (time ranges only).
+  const std::vector<CallChunkRow>& call_chunks();
+  std::vector<CallRow> load_calls(uint32_t chunk);
+  // Ids of the call chunks holding calls to `target`, ascending.
+  std::vector<uint32_t> call_chunks_to(uint64_t target);
+
  private:
   std::string trace_dir_;
   std::unique_ptr<Database> db_;
   std::unique_ptr<Statement> index_rows_, chunk_data_, meta_;
   std::vector<ChunkRow> chunks_;
   bool chunks_loaded_ = false;
+  std::unique_ptr<Statement> block_ir_, block_next_, snapshot_, thread_at_, run_end_, call_data_;
+  std::vector<CallChunkRow> call_chunks_;
+  bool call_chunks_loaded_ = false;
 };
 
 }  // namespace omni::index

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "omni/index/reader.h"
+#include "omni/replay/memory.h"
 #include "omni/symbols/symbols.h"
 
 namespace omni::query {
@@ -77,17 +78,6 @@ std::optional<uint64_t> syscall_number(std::string_view name);
 // Each write to stdout/stderr: {"time", "tid", "fd", "data" (hex), "text"}.
 uint64_t output(index::IndexReader& reader, Format format, std::ostream& out);
 
-// Memory at a moment: the bytes of [addr, addr + size) at time `time` (after
-// every write at or before it), and which of them were mapped then.
-struct MemoryImage {
-  uint64_t addr, size, time;
-  std::vector<uint8_t> bytes;
-  std::vector<bool> mapped;
-  std::set<std::string> file_missing;  // mapped files that could not be read now, or
-                                       // whose build-id is not the recorded one
-};
-MemoryImage read_memory(index::IndexReader& reader, uint64_t addr, uint64_t size, uint64_t time);
-
 // "end", "output:N" (the Nth write to stdout/stderr), "output~TEXT" (the first
 // that contains TEXT), or an instruction count.
 uint64_t resolve_time(index::IndexReader& reader, const std::string& at);
@@ -100,6 +90,17 @@ struct ReadQuery {
   Format format = Format::Json;
 };
 uint64_t read(index::IndexReader& reader, const ReadQuery& query, std::ostream& out);
+
+// Registers of a thread after instruction `at`: {"at", "tid", "rip",
+// "function", "file", "line", "rax".."r15", "rflags", "fs_base", "xmm0".."xmm15"
+// (memory-order hex), "note" (when the thread was not running then),
+// "replayed" (instructions re-executed from the nearest snapshot)}.
+struct RegistersQuery {
+  std::string at = "end";
+  std::optional<uint32_t> tid;  // default: the thread running then
+  Format format = Format::Json;
+};
+uint64_t registers(index::IndexReader& reader, const RegistersQuery& query, std::ostream& out);
 
 // What the recording and its index hold, as text or one JSON object.
 void dump(const std::string& trace_dir, bool json, std::ostream& out);

@@ -13,6 +13,9 @@ struct RecordOptions {
   std::string output_dir;            // empty: a new directory under recordings_root()
   std::string valgrind_lib;          // empty: <dir of this executable>/valgrind
   int zstd_level = -1;
+  // A register snapshot at least every N instructions: --registers replays
+  // at most this many (smaller: faster queries, larger recordings).
+  uint64_t snapshot_interval = 32768;
   bool quiet = false;                // no "omni: recording to ..." line on stderr
 };
 

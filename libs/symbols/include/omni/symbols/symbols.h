@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +53,40 @@ struct VariablePart {
   TypeInfo type;
 };
 
+// A formal parameter of a function, in declaration order.
+struct Parameter {
+  std::string name;  // empty for an unnamed parameter
+  TypeInfo type;
+};
+
+// What find_local needs to know about one frame of a stopped thread.
+struct FrameContext {
+  // The frame's pc: for the innermost frame where it stands, for the others
+  // the address of the call instruction (so that it lies inside the caller).
+  uint64_t pc = 0;
+  // Canonical frame address: the rsp just before the call that entered this
+  // function, i.e. rsp at the function's entry + 8.
+  uint64_t cfa = 0;
+  // x86-64 DWARF register numbers: 0 rax, 1 rdx, 2 rcx, 3 rbx, 4 rsi, 5 rdi,
+  // 6 rbp, 7 rsp, 8-15 r8-r15, 16 rip, 17-32 xmm0-15 (the low 8 bytes).
+  // nullopt (or an empty function) when the value is unknown for this frame.
+  std::function<std::optional<uint64_t>(int dwarf_regno)> reg;
+};
+
+// Where a local variable or parameter lives in one frame, and its type.
+struct LocalValue {
+  enum class Where {
+    Memory,    // at `address`
+    Register,  // in a register: `bytes` holds its value
+    Value,     // no storage (a computed value or a constant): `bytes` holds it
+  };
+  Where where = Where::Memory;
+  uint64_t address = 0;        // Where::Memory: run-time address
+  std::vector<uint8_t> bytes;  // Register / Value: little-endian, type.size bytes
+  TypeInfo type;
+  std::string name;
+};
+
 class Symbolizer {
  public:
   Symbolizer();
@@ -77,6 +112,42 @@ class Symbolizer {
   // bounds, not a struct or array).
   std::optional<VariablePart> resolve_expression(int object, std::string_view name,
                                                  std::string_view accessors);
+
+  // Run-time entry address of the function `name` (STT_FUNC or STT_GNU_IFUNC
+  // in the ELF symbol table; a global definition is preferred to a weak or
+  // local one); nullopt when `object` defines no such function.
+  std::optional<uint64_t> find_function(int object, std::string_view name);
+
+  // The formal parameters, in order, of the function (DW_TAG_subprogram)
+  // containing run-time address `entry_pc` (normally its entry address, as
+  // find_function gives it). Empty when there is no DWARF for it.
+  std::vector<Parameter> parameters(int object, uint64_t entry_pc);
+
+  // Whether that function takes variable arguments (`...`); false when there
+  // is no DWARF for it.
+  bool is_variadic(int object, uint64_t entry_pc);
+
+  // The functions executing at run-time address `pc`, innermost first: each
+  // inlined instance containing pc (inlined = true), then the function that
+  // holds them (inlined = false). The first entry's file/line are those of
+  // pc; each further entry's are those of the call site (DW_AT_call_file /
+  // DW_AT_call_line) of the entry before it. Without DWARF: locate(object,
+  // pc) alone when that names a function, else empty.
+  std::vector<Location> inline_chain(int object, uint64_t pc);
+
+  // The local variable or parameter `name` visible at ctx.pc (innermost
+  // lexical scope first, out to the function's own locals and parameters),
+  // its DWARF location evaluated in `ctx`. nullopt when no such name is in
+  // scope (or there is no DWARF for ctx.pc). Throws Error when the variable
+  // is optimized out at ctx.pc, or its location needs a register ctx does
+  // not know or a DWARF operation this evaluator does not support
+  // (DW_OP_piece, DW_OP_entry_value, DW_OP_deref, thread-local storage...).
+  std::optional<LocalValue> find_local(int object, std::string_view name, const FrameContext& ctx);
+
+  // Names of the locals and parameters visible at run-time address `pc`, in
+  // the order find_local searches them (innermost scope first); empty when
+  // there is no DWARF for pc.
+  std::vector<std::string> local_names(int object, uint64_t pc);
 
  private:
   struct Impl;

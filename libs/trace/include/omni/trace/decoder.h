@@ -38,6 +38,24 @@ struct SyscallEvent {
   bool has_result;  // false for calls that do not return (exit, exit_group, execve)
 };
 
+// A call or return, at the end of a superblock.
+struct BranchEvent {
+  uint64_t time;  // of the call / ret instruction
+  uint32_t tid;
+  uint64_t pc;      // of the call / ret instruction
+  uint64_t rsp;     // after it: at a call, rsp points at the return address
+  uint64_t target;  // where it went
+};
+
+// A superblock's definition: its VEX IR in stream.h's OMNI_IR encoding.
+struct BlockDefEvent {
+  uint32_t id;
+  uint64_t addr;  // guest address of its entry
+  uint64_t time;  // when it was translated
+  const uint8_t* ir;  // valid only during the callback
+  size_t ir_size;
+};
+
 class EventSink {
  public:
   virtual ~EventSink() = default;
@@ -53,6 +71,13 @@ class EventSink {
                          const uint8_t* /*data*/, size_t /*size*/) {}
   // Memory contents present before the first instruction (see stream.h).
   virtual void on_initial(uint64_t /*addr*/, const uint8_t* /*data*/, size_t /*size*/) {}
+  // Register replay: superblock IR, register snapshots and the values the IR
+  // alone does not determine (see stream.h). Data valid during the callback.
+  virtual void on_block_def(const BlockDefEvent&) {}
+  virtual void on_snapshot(uint64_t /*time*/, uint32_t /*tid*/, const uint8_t* /*state*/, size_t /*size*/) {}
+  virtual void on_value(uint64_t /*time*/, uint32_t /*tid*/, const uint8_t* /*data*/, size_t /*size*/) {}
+  virtual void on_call(const BranchEvent&) {}
+  virtual void on_return(const BranchEvent&) {}
 };
 
 // Incremental decoder: feed() the stream in pieces of any size (records may
@@ -74,6 +99,7 @@ class StreamDecoder {
     uint64_t pc;
     uint32_t offset;
     uint32_t size;
+    uint32_t kind;  // OMNI_SITE_*
   };
   struct Block {
     std::vector<Site> sites;

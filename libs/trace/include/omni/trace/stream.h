@@ -40,11 +40,32 @@
  * that execs ends its stream without an OMNI_EXT_EXIT record.
  *
  * A second recorder (e.g. one replaying an rr trace) need not use blocks at
- * all: OMNI_EXT_WRITE carries time, pc, address and bytes explicitly. */
+ * all: OMNI_EXT_WRITE carries time, pc, address and bytes explicitly.
+ *
+ * Sites. A block's sites come in static order; each has a kind:
+ *   OMNI_SITE_STORE  the STORE record above.
+ *   OMNI_SITE_VALUE  a value the replayer cannot compute from the block's IR
+ *                    (an IR temporary made by an operation omni_op_supported()
+ *                    rejects, a dirty helper's result or the guest state it
+ *                    wrote): u64 word = size (bit 63 clear), then `size`
+ *                    bytes.
+ *   OMNI_SITE_CALL   the block ends in a call: u64 rsp after the call (it
+ *                    points at the return address), u64 call target.
+ *   OMNI_SITE_RET    the block ends in a return: u64 rsp after the return,
+ *                    u64 return target.
+ *
+ * Registers. Every superblock's IR (as Valgrind executed it, with every guest
+ * register up to date at each instruction boundary) is in its BLOCK_DEF; a
+ * SNAPSHOT of the whole guest state is taken at the entry of a block whenever
+ * a thread starts running client code (after a syscall, a signal, a thread
+ * switch) and at least every snapshot interval instructions. Registers at any
+ * instruction come from re-executing the IR from the thread's latest
+ * snapshot, with memory from the recorded writes and the VALUE sites' bytes
+ * where the IR alone does not tell. */
 #ifndef OMNI_TRACE_STREAM_H
 #define OMNI_TRACE_STREAM_H
 
-#define OMNI_STREAM_VERSION 2u
+#define OMNI_STREAM_VERSION 3u
 
 /* The stream opens with a 16-byte preamble: these 8 bytes, then u32
    OMNI_STREAM_VERSION, then u32 zero. */
@@ -74,7 +95,10 @@
 
 /* Extended record types and their payloads (u32/u64 little-endian). */
 enum {
-  /* u32 block id, u32 site count, then per site: u64 pc, u32 offset, u32 size */
+  /* A superblock was translated: u32 block id, u32 site count, u64 guest
+     address (the one the guest's RIP holds on entry), u64 time of the
+     translation, u32 IR bytes, u32 zero, then per site: u64 pc, u32 offset,
+     u32 (size | kind << 24), then the IR (OMNI_IR_* encoding below). */
   OMNI_EXT_BLOCK_DEF = 1,
   /* A write not covered by inline sites (CAS, guarded store, dirty helper).
      u64 time, u64 pc, u64 addr, then the bytes written. */
@@ -112,8 +136,63 @@ enum {
      page at most per record, pages of zeros left out. u64 addr, then the
      bytes. Not a write: memory at time 0 is these bytes, else the mapped
      file's, else zero. */
-  OMNI_EXT_INITIAL = 12
+  OMNI_EXT_INITIAL = 12,
+  /* A thread's whole guest state at a block entry: u64 time (instructions
+     retired before the block), u32 tid, u32 size, then `size` bytes of
+     Valgrind's VexGuestAMD64State (guest_RIP set to the block's address). */
+  OMNI_EXT_SNAPSHOT = 13
 };
+
+#define OMNI_BLOCK_DEF_FIXED_BYTES 32u
+#define OMNI_SNAPSHOT_FIXED_BYTES 16u
+
+enum {
+  OMNI_SITE_STORE = 0,
+  OMNI_SITE_VALUE = 1,
+  OMNI_SITE_CALL = 2,
+  OMNI_SITE_RET = 3
+};
+#define OMNI_SITE_KIND_SHIFT 24
+#define OMNI_SITE_SIZE_MASK 0xffffffu
+
+/* The IR encoding of a BLOCK_DEF (VEX's IRSB, Valgrind 3.19's enums).
+ * Integers are unsigned LEB128 ("uleb") unless sized; enum values are written
+ * as their offset from the first enumerator (IRType - Ity_INVALID, IROp -
+ * Iop_INVALID, IRExprTag - Iex_Binder, IRStmtTag - Ist_NoOp, IRConstTag -
+ * Ico_U1, IRJumpKind - Ijk_INVALID, IREffect - Ifx_None, IREndness -
+ * Iend_LE, IRLoadGOp - ILGop_INVALID, IRMBusEvent - Imbe_Fence).
+ *   block := uleb ntemps, u8 type[ntemps], uleb nstmts, stmt[nstmts],
+ *            expr next, u8 jumpkind, uleb offsIP
+ *   expr  := u8 tag, then by tag: Get uleb offset, u8 type | GetI descr,
+ *            expr ix, sleb bias | RdTmp uleb tmp | Qop/Triop/Binop/Unop
+ *            uleb op, 4/3/2/1 expr | Load u8 end, u8 type, expr addr |
+ *            Const const | ITE expr cond, expr iftrue, expr iffalse |
+ *            CCall str name, u8 retty, uleb nargs, expr args | VECRET, GSPTR
+ *   const := u8 tag, then its value: U1/U8 1 byte, U16 2, U32/F32/F32i 4,
+ *            U64/F64/F64i 8, U128 2, V128 2, V256 4 (little-endian;
+ *            U128/V128/V256 hold one bit per byte, as in VEX)
+ *   descr := uleb base, u8 elemTy, uleb nElems
+ *   str   := uleb length, bytes
+ *   stmt  := u8 tag, then by tag: NoOp | IMark u64 addr, uleb len, u8 delta |
+ *            AbiHint expr base, sleb len, expr nia | Put uleb offset, expr |
+ *            PutI descr, expr ix, sleb bias, expr data | WrTmp uleb tmp,
+ *            expr | Store u8 end, expr addr, expr data | StoreG u8 end,
+ *            expr addr, expr data, expr guard | LoadG u8 end, u8 cvt,
+ *            uleb dst, expr addr, expr alt, expr guard | CAS uleb oldHi+1
+ *            (0: none), uleb oldLo, u8 end, expr addr, u8 double, [expr
+ *            expdHi], expr expdLo, [expr dataHi], expr dataLo | LLSC u8 end,
+ *            uleb result, expr addr, u8 store, [expr storedata] | Dirty expr
+ *            guard, str name, uleb nargs, expr args, uleb tmp+1 (0: none),
+ *            u8 mFx, [expr mAddr, uleb mSize when mFx is not None], uleb
+ *            nFxState, each: u8 fx, uleb offset, uleb size, uleb nRepeats,
+ *            uleb repeatLen | MBE u8 event | Exit expr guard, const dst,
+ *            u8 jumpkind, uleb offsIP
+ * VALUE sites, in the order the IR makes them: each WrTmp whose expression is
+ * a Unop/Binop/Triop/Qop with an op omni_op_supported() rejects, or a CCall
+ * omni_ccall_supported() rejects; an LLSC's result; each Dirty's result temp,
+ * then, for every fxState entry it writes or modifies, every repeat, the
+ * guest-state bytes [offset + r * repeatLen, + size) after the call, in
+ * pieces of 8, then 4, 2, 1 bytes. */
 
 #define OMNI_SYSCALL_BYTES 88u
 #define OMNI_SYSCALL_NO_RESULT 1ull /* the call did not return (exit, exit_group) */

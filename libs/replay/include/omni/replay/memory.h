@@ -1,0 +1,24 @@
+// Memory of a recording at any moment, rebuilt from the index.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "omni/index/reader.h"
+
+namespace omni::replay {
+
+// Memory at a moment: the bytes of [addr, addr + size) at time `time` (after
+// every write at or before it), and which of them were mapped then.
+struct MemoryImage {
+  uint64_t addr, size, time;
+  std::vector<uint8_t> bytes;
+  std::vector<bool> mapped;
+  std::set<std::string> file_missing;  // mapped files that could not be read now, or
+                                       // whose build-id is not the recorded one
+};
+MemoryImage read_memory(index::IndexReader& reader, uint64_t addr, uint64_t size, uint64_t time);
+
+}  // namespace omni::replay

@@ -1,0 +1,455 @@
+#include "omni/replay/replay.h"
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstring>
+#include <map>
+#include <unordered_map>
+
+#include "ir.h"
+#include "omni/base/error.h"
+#include "omni/replay/memory.h"
+#include "omni/replay/ops.h"
+extern "C" {
+#include "libvex_guest_amd64.h"
+}
+
+namespace omni::replay {
+
+const char* const kGprNames[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                                   "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+
+size_t gpr_offset(int index) { return offsetof(VexGuestAMD64State, guest_RAX) + 8 * static_cast<size_t>(index); }
+size_t xmm_offset(int index) { return offsetof(VexGuestAMD64State, guest_YMM0) + 32 * static_cast<size_t>(index); }
+size_t fs_base_offset() { return offsetof(VexGuestAMD64State, guest_FS_CONST); }
+
+uint64_t Registers::u64(size_t offset) const {
+  uint64_t v = 0;
+  if (offset + 8 <= state.size()) std::memcpy(&v, state.data() + offset, 8);
+  return v;
+}
+uint64_t Registers::rip() const { return u64(offsetof(VexGuestAMD64State, guest_RIP)); }
+uint64_t Registers::rsp() const { return u64(offsetof(VexGuestAMD64State, guest_RSP)); }
+
+uint64_t Registers::rflags() const {
+  uint64_t thunk[4] = {u64(offsetof(VexGuestAMD64State, guest_CC_OP)),
+                       u64(offsetof(VexGuestAMD64State, guest_CC_DEP1)),
+                       u64(offsetof(VexGuestAMD64State, guest_CC_DEP2)),
+                       u64(offsetof(VexGuestAMD64State, guest_CC_NDEP))};
+  uint64_t flags = eval_ccall("amd64g_calculate_rflags_all", thunk, 4);
+  if (u64(offsetof(VexGuestAMD64State, guest_DFLAG)) == ~uint64_t{0}) flags |= 1u << 10;
+  if (u64(offsetof(VexGuestAMD64State, guest_IDFLAG)) & 1) flags |= 1u << 21;
+  if (u64(offsetof(VexGuestAMD64State, guest_ACFLAG)) & 1) flags |= 1u << 18;
+  return flags | 2;  // bit 1 always reads as one
+}
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr size_t kStateSize = sizeof(VexGuestAMD64State);
+
+bool plain_jump(IRJumpKind jk) { return jk == Ijk_Boring || jk == Ijk_Call || jk == Ijk_Ret; }
+
+// Memory as replay sees it: pages fetched from the index on first touch,
+// then changed by the replayed stores. Within one stretch of a thread nothing
+// else writes memory (Valgrind runs one thread at a time; kernel writes come
+// at syscalls, which end a stretch), so an untouched page is the same at any
+// time of the stretch. It is fetched as of the instruction before the current
+// one: the index already holds the current instruction's own stores, which a
+// load earlier in that instruction must not see. Pages a helper wrote are
+// fetched again including the current instruction (the helper's bytes).
+class Overlay {
+ public:
+  Overlay(index::IndexReader& reader, const uint64_t& now) : reader_(reader), now_(now) {}
+
+  void read(uint64_t addr, void* out, size_t n) {
+    auto* dst = static_cast<uint8_t*>(out);
+    while (n > 0) {
+      size_t in_page = std::min<uint64_t>(n, kPage - (addr & (kPage - 1)));
+      std::memcpy(dst, page(addr) + (addr & (kPage - 1)), in_page);
+      addr += in_page;
+      dst += in_page;
+      n -= in_page;
+    }
+  }
+  void write(uint64_t addr, const void* in, size_t n) {
+    auto* src = static_cast<const uint8_t*>(in);
+    while (n > 0) {
+      size_t in_page = std::min<uint64_t>(n, kPage - (addr & (kPage - 1)));
+      std::memcpy(page(addr) + (addr & (kPage - 1)), src, in_page);
+      addr += in_page;
+      src += in_page;
+      n -= in_page;
+    }
+  }
+  // Memory a helper wrote (its bytes are in the index as write events):
+  // fetched again when next touched.
+  void invalidate(uint64_t addr, size_t n) {
+    for (uint64_t p = addr & ~(kPage - 1); p < addr + n; p += kPage) {
+      pages_.erase(p);
+      MemoryImage image = read_memory(reader_, p, kPage, now_);
+      auto bytes = std::make_unique<std::array<uint8_t, kPage>>();
+      std::memcpy(bytes->data(), image.bytes.data(), kPage);
+      pages_.emplace(p, std::move(bytes));
+    }
+  }
+
+ private:
+  uint8_t* page(uint64_t addr) {
+    uint64_t base = addr & ~(kPage - 1);
+    auto it = pages_.find(base);
+    if (it == pages_.end()) {
+      MemoryImage image = read_memory(reader_, base, kPage, now_ ? now_ - 1 : 0);
+      auto bytes = std::make_unique<std::array<uint8_t, kPage>>();
+      std::memcpy(bytes->data(), image.bytes.data(), kPage);
+      it = pages_.emplace(base, std::move(bytes)).first;
+    }
+    return it->second->data();
+  }
+
+  index::IndexReader& reader_;
+  const uint64_t& now_;
+  std::unordered_map<uint64_t, std::unique_ptr<std::array<uint8_t, kPage>>> pages_;
+};
+
+// The recorded values a stretch of replay consumes, in order.
+class Values {
+ public:
+  Values(const std::vector<uint8_t>& blob, uint64_t time) : p_(blob.data()), end_(blob.data() + blob.size()), time_(time) {}
+
+  Value take(uint64_t now, size_t size) {
+    uint64_t delta = varint(), n = varint();
+    time_ += delta;
+    if (time_ != now || n != size || static_cast<size_t>(end_ - p_) < n)
+      fail("replay diverged from the recording at instruction {} (expected a {}-byte value there, the "
+           "recording has {} bytes at {})",
+           now, size, n, time_);
+    Value v;
+    std::memcpy(v.b, p_, std::min<size_t>(n, sizeof v.b));
+    p_ += n;
+    return v;
+  }
+
+ private:
+  uint64_t varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p_ >= end_) fail("replay needs more recorded values than the index holds (index corrupt?)");
+      uint8_t b = *p_++;
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    fail("index is corrupt (replay values)");
+  }
+  const uint8_t* p_;
+  const uint8_t* end_;
+  uint64_t time_;
+};
+
+}  // namespace
+
+struct Replayer::Impl {
+  index::IndexReader& reader;
+  // Decoded blocks by entry address, each valid for [from, until): the
+  // translation in use over that span of time.
+  struct Version {
+    uint64_t from, until;
+    std::shared_ptr<Block> block;
+  };
+  std::unordered_map<uint64_t, std::vector<Version>> blocks;
+
+  explicit Impl(index::IndexReader& r) : reader(r) {}
+
+  std::shared_ptr<Block> block_at(uint64_t addr, uint64_t time) {
+    auto& versions = blocks[addr];
+    for (const Version& v : versions)
+      if (v.from <= time && time < v.until) return v.block;
+    auto ir = reader.block_ir(addr, time);
+    if (!ir) fail("replay: no recorded code at {:#x} (instruction {})", addr, time);
+    auto block = std::make_shared<Block>(decode_block(ir->ir.data(), ir->ir.size(), addr));
+    versions.push_back({ir->time, ir->next_time, block});
+    return block;
+  }
+
+  // One stretch of replay.
+  struct Run {
+    Impl& impl;
+    std::vector<uint8_t> state;
+    uint64_t now;
+    uint64_t limit;
+    Overlay memory;
+    Values values;
+    std::vector<Value> temps;
+    const Block* block = nullptr;
+    std::string note;
+    bool left_ir = false;  // the stretch ended at a syscall, client request...
+
+    Run(Impl& i, const index::SnapshotRow& snap, uint64_t lim)
+        : impl(i), state(snap.state), now(snap.time), limit(lim), memory(i.reader, now),
+          values(snap.values, snap.time) {
+      if (state.size() != kStateSize)
+        fail("register snapshot of {} bytes, this omni expects {}; record again with this omni", state.size(),
+             kStateSize);
+    }
+
+    uint64_t get64(size_t off) const {
+      uint64_t v;
+      std::memcpy(&v, state.data() + off, 8);
+      return v;
+    }
+    void put(size_t off, const Value& v, size_t n) {
+      if (off + n > state.size()) fail("replay: guest state offset {} out of range", off);
+      std::memcpy(state.data() + off, v.b, n);
+    }
+
+    Value load(uint64_t addr, IRType ty) {
+      Value v;
+      memory.read(addr, v.b, type_bytes(ty));
+      return v;
+    }
+
+    size_t array_offset(const RegArray& d, const Value& ix, int32_t bias) {
+      int64_t i = static_cast<int32_t>(ix.u64() & 0xffffffff) + static_cast<int64_t>(bias);
+      int64_t n = d.n;
+      i = ((i % n) + n) % n;
+      return d.base + static_cast<size_t>(i) * type_bytes(d.elem);
+    }
+
+    IRType type_of(int32_t e) const { return block->exprs[e].ty; }
+
+    Value eval(int32_t index) {
+      const Expr& e = block->exprs[index];
+      const uint32_t* args = block->arg_list.data() + e.args;
+      switch (e.tag) {
+        case Iex_Get: {
+          Value v;
+          size_t n = type_bytes(e.ty);
+          if (e.offset + n > state.size()) fail("replay: guest state offset {} out of range", e.offset);
+          std::memcpy(v.b, state.data() + e.offset, n);
+          if (e.ty == Ity_I1) v.b[0] &= 1;
+          return v;
+        }
+        case Iex_GetI: {
+          size_t off = array_offset(e.descr, eval(args[0]), e.bias);
+          Value v;
+          std::memcpy(v.b, state.data() + off, type_bytes(e.descr.elem));
+          return v;
+        }
+        case Iex_RdTmp: return temps[e.offset];
+        case Iex_Const: return e.con;
+        case Iex_Load: return load(eval(args[0]).u64(), e.ty);
+        case Iex_ITE: return (eval(args[0]).b[0] & 1) ? eval(args[1]) : eval(args[2]);
+        case Iex_Qop:
+        case Iex_Triop:
+        case Iex_Binop:
+        case Iex_Unop: {
+          Value in[4];
+          for (uint32_t i = 0; i < e.nargs; ++i) in[i] = eval(args[i]);
+          return eval_op(e.op, in, e.nargs);
+        }
+        case Iex_CCall: {
+          uint64_t in[16];
+          for (uint32_t i = 0; i < e.nargs; ++i) in[i] = eval(args[i]).u64();
+          Value v = Value::of(eval_ccall(e.name.c_str(), in, e.nargs));
+          return v;
+        }
+        default: fail("replay: cannot evaluate expression tag {:#x}", static_cast<unsigned>(e.tag));
+      }
+    }
+
+    // Executes `b` from its entry. Returns false when the stop time came
+    // first (the state is then exactly that of time `limit`).
+    bool exec(const Block& b, IRJumpKind& jk) {
+      block = &b;
+      temps.assign(b.temps.size(), Value{});
+      for (const Stmt& s : b.stmts) {
+        switch (s.tag) {
+          case Ist_NoOp:
+          case Ist_AbiHint:
+          case Ist_MBE: break;
+          case Ist_IMark:
+            if (now >= limit) {
+              Value rip = Value::of(s.addr);
+              put(offsetof(VexGuestAMD64State, guest_RIP), rip, 8);
+              return false;
+            }
+            ++now;
+            break;
+          case Ist_Put: {
+            Value v = eval(s.e[0]);
+            put(s.offset, v, type_bytes(type_of(s.e[0])));
+            break;
+          }
+          case Ist_PutI: {
+            size_t off = array_offset(s.descr, eval(s.e[0]), s.bias);
+            put(off, eval(s.e[1]), type_bytes(s.descr.elem));
+            break;
+          }
+          case Ist_WrTmp: {
+            const Expr& e = b.exprs[s.e[0]];
+            IRType ty = b.temps[s.tmp];
+            if (!e.supported)
+              temps[s.tmp] = values.take(now, type_bytes(ty));
+            else
+              temps[s.tmp] = eval(s.e[0]);
+            break;
+          }
+          case Ist_Store: {
+            uint64_t addr = eval(s.e[0]).u64();
+            Value v = eval(s.e[1]);
+            memory.write(addr, v.b, type_bytes(type_of(s.e[1])));
+            break;
+          }
+          case Ist_StoreG:
+            if (eval(s.e[2]).b[0] & 1) {
+              uint64_t addr = eval(s.e[0]).u64();
+              Value v = eval(s.e[1]);
+              memory.write(addr, v.b, type_bytes(type_of(s.e[1])));
+            }
+            break;
+          case Ist_LoadG: {
+            if (!(eval(s.e[2]).b[0] & 1)) {
+              temps[s.tmp] = eval(s.e[1]);
+              break;
+            }
+            uint64_t addr = eval(s.e[0]).u64();
+            Value v;
+            switch (s.cvt) {
+              case ILGop_IdentV128: memory.read(addr, v.b, 16); break;
+              case ILGop_Ident64: memory.read(addr, v.b, 8); break;
+              case ILGop_Ident32: memory.read(addr, v.b, 4); break;
+              case ILGop_16Uto32: memory.read(addr, v.b, 2); break;
+              case ILGop_8Uto32: memory.read(addr, v.b, 1); break;
+              case ILGop_16Sto32: {
+                int16_t x;
+                memory.read(addr, &x, 2);
+                v = Value::of(static_cast<uint32_t>(static_cast<int32_t>(x)));
+                break;
+              }
+              case ILGop_8Sto32: {
+                int8_t x;
+                memory.read(addr, &x, 1);
+                v = Value::of(static_cast<uint32_t>(static_cast<int32_t>(x)));
+                break;
+              }
+              default: fail("replay: guarded load conversion {:#x}", static_cast<unsigned>(s.cvt));
+            }
+            temps[s.tmp] = v;
+            break;
+          }
+          case Ist_CAS: {
+            uint64_t addr = eval(s.e[0]).u64();
+            IRType ty = type_of(s.e[4]);
+            size_t n = type_bytes(ty);
+            Value old_lo = load(addr, ty), old_hi;
+            bool hi = s.tmp_hi != 0;
+            if (hi) old_hi = load(addr + n, ty);
+            temps[s.tmp] = old_lo;
+            if (hi) temps[s.tmp_hi - 1] = old_hi;
+            bool equal = std::memcmp(old_lo.b, eval(s.e[2]).b, n) == 0;
+            if (hi) equal = equal && std::memcmp(old_hi.b, eval(s.e[1]).b, n) == 0;
+            if (equal) {
+              memory.write(addr, eval(s.e[4]).b, n);
+              if (hi) memory.write(addr + n, eval(s.e[3]).b, n);
+            }
+            break;
+          }
+          case Ist_LLSC: temps[s.tmp] = values.take(now, type_bytes(b.temps[s.tmp])); break;
+          case Ist_Dirty: {
+            if (s.tmp) temps[s.tmp - 1] = values.take(now, type_bytes(b.temps[s.tmp - 1]));
+            for (auto [off, size] : s.fx_pieces) put(off, values.take(now, size), size);
+            if ((s.mfx == Ifx_Write || s.mfx == Ifx_Modify) && s.msize > 0)
+              memory.invalidate(eval(s.e[1]).u64(), s.msize);
+            break;
+          }
+          case Ist_Exit:
+            if (eval(s.e[0]).b[0] & 1) {
+              put(s.offset, s.dst, 8);
+              jk = s.jk;
+              return true;
+            }
+            break;
+          default: fail("replay: cannot execute statement tag {:#x}", static_cast<unsigned>(s.tag));
+        }
+      }
+      put(b.offs_ip, eval(b.next), 8);
+      jk = b.jumpkind;
+      return true;
+    }
+
+    void go() {
+      while (now < limit) {
+        uint64_t rip = get64(offsetof(VexGuestAMD64State, guest_RIP));
+        auto b = impl.block_at(rip, now);
+        IRJumpKind jk = Ijk_Boring;
+        if (!exec(*b, jk)) return;
+        if (!plain_jump(jk)) {
+          left_ir = true;
+          if (now < limit)
+            note = jk == Ijk_Sys_syscall ? "the thread is in a system call"
+                                         : "the thread left recorded code (signal, client request or fault)";
+          return;
+        }
+      }
+    }
+  };
+
+  Registers replay(uint32_t tid, uint64_t time) {
+    auto snap = reader.snapshot_before(tid, time);
+    if (!snap) fail("thread {} has no register snapshot at or before instruction {}", tid, time);
+    std::optional<uint64_t> end = reader.run_end(tid, snap->time);
+    uint64_t limit = end ? std::min(time, *end) : time;
+    Run run(*this, *snap, limit);
+    run.go();
+    Registers out{time, tid, snap->time, run.now - snap->time, run.note, std::move(run.state)};
+    if (out.note.empty() && run.now < time) out.note = "the thread was not running (another thread was)";
+    return out;
+  }
+};
+
+Replayer::Replayer(index::IndexReader& reader) : impl_(std::make_unique<Impl>(reader)) {}
+Replayer::~Replayer() = default;
+
+Registers Replayer::registers_at(uint64_t time, std::optional<uint32_t> tid) {
+  if (!tid) tid = impl_->reader.thread_at(time);
+  if (!tid) tid = 1;
+  return impl_->replay(*tid, time);
+}
+
+uint64_t Replayer::verify(uint64_t max_pairs) {
+  auto list = impl_->reader.snapshot_list();
+  std::map<uint32_t, uint64_t> previous;
+  uint64_t checked = 0;
+  // Fields not part of the program's state (Valgrind's bookkeeping).
+  auto ignored = [](size_t off) {
+    return off < offsetof(VexGuestAMD64State, guest_RAX) ||
+           (off >= offsetof(VexGuestAMD64State, guest_EMNOTE) && off < offsetof(VexGuestAMD64State, guest_GS_CONST)) ||
+           off >= offsetof(VexGuestAMD64State, guest_IP_AT_SYSCALL);
+  };
+  for (auto [tid, time] : list) {
+    if (checked >= max_pairs) break;
+    auto prev = previous.find(tid);
+    bool pair = prev != previous.end() && prev->second < time;
+    uint64_t from = pair ? prev->second : 0;
+    previous[tid] = time;
+    if (!pair) continue;
+    std::optional<uint64_t> end = impl_->reader.run_end(tid, from);
+    if (end && *end < time) continue;  // another thread ran between
+    auto snap = impl_->reader.snapshot_before(tid, from);
+    auto expect = impl_->reader.snapshot_before(tid, time);
+    Impl::Run run(*impl_, *snap, time);
+    run.go();
+    if (run.now != time || run.left_ir) continue;  // something outside the IR came between
+    for (size_t off = 0; off < kStateSize; ++off) {
+      if (ignored(off) || run.state[off] == expect->state[off]) continue;
+      fail("replay of thread {} from instruction {} to {} differs from the snapshot at guest state offset {} "
+           "(replayed {:#04x}, recorded {:#04x})",
+           tid, from, time, off, run.state[off], expect->state[off]);
+    }
+    ++checked;
+  }
+  return checked;
+}
+
+}  // namespace omni::replay
