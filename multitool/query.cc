@@ -16,6 +16,7 @@ struct QueryArgs {
   bool output = false;
   std::string read;
   bool registers = false;
+  bool stack = false;
   std::optional<uint32_t> tid;
   std::string at = "end";
   std::optional<uint64_t> from, to, last;
@@ -36,6 +37,8 @@ Action register_query(CLI::App& app) {
       "  omni query --read 0x4c2040:64 --at output:3  ... when the 3rd output write happened\n"
       "  omni query --read g_x --at output~total=     ... when output containing TEXT was written\n"
       "  omni query --registers --at 5000000 [--tid 2] rip, rsp, all GPRs, rflags, fs_base, xmm0-15\n"
+      "  omni query --stack --at output:2             the call stack when the 2nd output was written\n"
+      "  omni query --where-written g_counter --stack each write with the call stack at that moment\n"
       "  omni query --output                          each write to stdout/stderr, with its text\n"
       "  omni query --syscalls [--name read]          every system call, args and result\n"
       "Times are instruction counts (see `omni dump`).");
@@ -47,7 +50,8 @@ Action register_query(CLI::App& app) {
   app.add_flag("--output", args->output, "Each write to stdout/stderr: time, tid, fd, bytes, text");
   app.add_option("--read", args->read, "ADDRESS[:LENGTH] or VARIABLE[:LENGTH]: the bytes at --at");
   app.add_flag("--registers", args->registers, "A thread's registers at --at (re-executed from a snapshot)");
-  app.add_option("--tid", args->tid, "With --registers: this thread (default: the one running then)");
+  app.add_flag("--stack", args->stack, "A thread's call stack at --at, innermost first (with --where-written: each write's stack)");
+  app.add_option("--tid", args->tid, "With --registers/--stack: this thread (default: the one running then)");
   app.add_option("--at", args->at, "With --read/--registers: a time, end (default), output:N or output~TEXT");
   app.add_option("--from", args->from, "Only writes at or after this time");
   app.add_option("--to", args->to, "Only writes at or before this time");
@@ -56,12 +60,13 @@ Action register_query(CLI::App& app) {
       ->check(CLI::IsMember({"json", "table"}));
   return [args](Io& io) {
     int modes =
-        !args->where_written.empty() + args->syscalls + args->output + !args->read.empty() + args->registers;
+        !args->where_written.empty() + args->syscalls + args->output + !args->read.empty() + args->registers + (args->stack && args->where_written.empty());
     if (modes != 1)
-      fail("{}: give one of --where-written ADDRESS, --read ADDRESS, --registers, --syscalls, --output (see "
+      fail("{}: give one of --where-written ADDRESS, --read ADDRESS, --registers, --stack, --syscalls, --output (see "
            "`omni query --help`)",
            modes ? "one question at a time" : "nothing to ask");
-    if (args->tid && !args->registers) fail("--tid goes with --registers");
+    if (args->tid && !args->registers && !args->stack) fail("--tid goes with --registers or --stack");
+    bool write_stacks = args->stack && !args->where_written.empty();
     if (args->syscall_name && !args->syscalls) fail("--name goes with --syscalls");
     if ((args->from || args->to || args->last) && args->where_written.empty())
       fail("--from, --to and --last go with --where-written");
@@ -81,6 +86,10 @@ Action register_query(CLI::App& app) {
       query::registers(reader, {args->at, args->tid, format}, io.out);
       return 0;
     }
+    if (args->stack && !write_stacks) {
+      query::stack(reader, {args->at, args->tid, format}, io.out);
+      return 0;
+    }
     if (args->output) {
       query::output(reader, format, io.out);
       return 0;
@@ -90,6 +99,7 @@ Action register_query(CLI::App& app) {
     q.from = args->from;
     q.to = args->to;
     q.last = args->last;
+    q.stack = write_stacks;
     q.format = format;
     query::where_written(reader, q, io.out);
     return 0;

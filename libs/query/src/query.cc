@@ -102,7 +102,8 @@ struct Match {
   std::string hex;
 };
 
-void print_json(const index::Event& e, const std::string& hex, RecordingSymbols& symbols, std::string& line) {
+void print_json(const index::Event& e, const std::string& hex, RecordingSymbols& symbols, std::string& line,
+                const std::string* stack) {
   auto location = symbols.locate(e.pc, e.time);
   JsonObject object(line);
   object.field("time", e.time).field("tid", e.tid).field("pc", hex_address(e.pc));
@@ -114,6 +115,7 @@ void print_json(const index::Event& e, const std::string& hex, RecordingSymbols&
   else object.null("line");
   object.field("addr", hex_address(e.addr)).field("size", e.size).field("data", hex);
   object.field("origin", e.by_kernel ? "kernel" : "cpu");
+  if (stack) object.raw("stack", *stack);
   object.close();
   line += '\n';
 }
@@ -175,8 +177,23 @@ uint64_t where_written(index::IndexReader& reader, const WhereWrittenQuery& quer
                        "size", "data", "where");
   auto emit = [&](const Match& m) {
     line.clear();
-    if (query.format == Format::Json) print_json(m.event, m.hex, symbols, line);
-    else print_table_row(m.event, m.hex, symbols, line);
+    std::string stack;
+    if (query.stack) {
+      // A kernel write happened in a syscall: the stack is the caller's.
+      auto frames = stack_at(reader, m.event.time, m.event.tid, nullptr, m.event.pc);
+      stack = frames_json(frames, symbols, m.event.time);
+    }
+    if (query.format == Format::Json) {
+      print_json(m.event, m.hex, symbols, line, query.stack ? &stack : nullptr);
+    } else {
+      print_table_row(m.event, m.hex, symbols, line);
+      if (query.stack) {
+        for (const StackFrame& f : stack_at(reader, m.event.time, m.event.tid, nullptr, m.event.pc)) {
+          auto where = symbols.locate(f.pc, m.event.time);
+          line += fmt::format("{:>20} {:#x} {}\n", "", f.pc, where && !where->function.empty() ? where->function : "??");
+        }
+      }
+    }
     out << line;
     ++printed;
   };

@@ -11,8 +11,10 @@
 #include <libelf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "omni/base/error.h"
 
@@ -203,6 +205,371 @@ std::optional<uint64_t> dwarf_variable_size(Dwfl_Module* module, std::string_vie
   return std::nullopt;
 }
 
+// ---- frames: scopes, inline chains, locals ---------------------------------
+
+// The malloc'd array dwarf_getscopes / dwarf_getscopes_die return.
+struct ScopeArray {
+  Dwarf_Die* dies = nullptr;
+  int count = 0;
+  ScopeArray() = default;
+  ScopeArray(const ScopeArray&) = delete;
+  ScopeArray& operator=(const ScopeArray&) = delete;
+  ~ScopeArray() { std::free(dies); }
+};
+
+bool is_function_tag(int tag) { return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine; }
+
+// The lexical scopes containing `pc` (innermost first; after an inlined
+// instance come the scopes of its abstract definition, which is what name
+// lookup wants). Sets `bias` to the module's DWARF bias. Empty without DWARF.
+void lexical_scopes(Dwfl_Module* module, uint64_t pc, ScopeArray& out, Dwarf_Addr& bias) {
+  bias = 0;
+  Dwarf_Die* cu = dwfl_module_addrdie(module, pc, &bias);
+  if (cu == nullptr) return;
+  out.count = std::max(0, dwarf_getscopes(cu, pc - bias, &out.dies));
+}
+
+// The DIEs physically containing `pc`, innermost first: lexical blocks,
+// inlined instances and finally the out-of-line function that holds them
+// (then the CU). Empty without DWARF.
+void physical_scopes(Dwfl_Module* module, uint64_t pc, ScopeArray& out, Dwarf_Addr& bias) {
+  ScopeArray lexical;
+  lexical_scopes(module, pc, lexical, bias);
+  if (lexical.count <= 0) return;
+  out.count = std::max(0, dwarf_getscopes_die(&lexical.dies[0], &out.dies));
+}
+
+// File `index` of the line table of `die`'s CU, made absolute with the CU's
+// compilation directory as locate() does; empty if unknown.
+std::string cu_file(Dwarf_Die* die, Dwarf_Word index) {
+  Dwarf_Die cu;
+  if (dwarf_diecu(die, &cu, nullptr, nullptr) == nullptr) return {};
+  Dwarf_Files* files = nullptr;
+  size_t count = 0;
+  if (dwarf_getsrcfiles(&cu, &files, &count) != 0 || index >= count) return {};
+  const char* file = dwarf_filesrc(files, index, nullptr, nullptr);
+  if (file == nullptr) return {};
+  std::string out(file);
+  Dwarf_Attribute attr;
+  const char* comp_dir = dwarf_formstring(dwarf_attr(&cu, DW_AT_comp_dir, &attr));
+  if (file[0] != '/' && comp_dir != nullptr && comp_dir[0] == '/') out = std::string(comp_dir) + "/" + file;
+  return out;
+}
+
+std::string register_name(uint64_t regno) {
+  static constexpr const char* kNames[] = {"rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp", "r8",
+                                           "r9",  "r10", "r11", "r12", "r13", "r14", "r15", "rip"};
+  if (regno < std::size(kNames)) return kNames[regno];
+  if (regno >= 17 && regno <= 32) return fmt::format("xmm{}", regno - 17);
+  return fmt::format("DWARF register {}", regno);
+}
+
+// Little-endian bytes of `value`, `size` of them (sign- or zero-extended
+// past 8).
+std::vector<uint8_t> le_bytes(uint64_t value, uint64_t size, bool sign_extend) {
+  std::vector<uint8_t> out(size, (sign_extend && (value >> 63) != 0) ? 0xff : 0);
+  for (uint64_t i = 0; i < size && i < 8; ++i) out[i] = static_cast<uint8_t>(value >> (8 * i));
+  return out;
+}
+
+// Evaluates DWARF location expressions of one frame. `what` names the
+// variable in messages.
+class LocationEvaluator {
+ public:
+  struct Result {
+    LocalValue::Where where = LocalValue::Where::Memory;
+    uint64_t value = 0;          // Memory: the address; Value (stack): the value
+    uint64_t regno = 0;          // Register
+    std::vector<uint8_t> bytes;  // Value from DW_OP_implicit_value
+    bool implicit = false;
+  };
+
+  LocationEvaluator(const FrameContext& ctx, Dwarf_Addr bias, std::string what,
+                    std::function<uint64_t()> frame_base)
+      : ctx_(ctx), bias_(bias), what_(std::move(what)), frame_base_(std::move(frame_base)) {}
+
+  uint64_t reg(uint64_t regno) const {
+    std::optional<uint64_t> value;
+    if (ctx_.reg && regno <= 0xffff) value = ctx_.reg(static_cast<int>(regno));
+    if (!value)
+      fail("{} lives in (or relative to) register {}, whose value is not known in this frame (pc {:#x})", what_,
+           register_name(regno), ctx_.pc);
+    return *value;
+  }
+
+  Result run(Dwarf_Attribute* attr, const Dwarf_Op* ops, size_t count) const {
+    std::vector<uint64_t> stack;
+    auto pop = [&]() {
+      if (stack.empty()) fail("{}: malformed DWARF location at pc {:#x} (stack underflow)", what_, ctx_.pc);
+      uint64_t value = stack.back();
+      stack.pop_back();
+      return value;
+    };
+    // Register, stack-value and implicit-value locations are complete on
+    // their own; what may follow them is DW_OP_piece, which is refused.
+    auto must_be_last = [&](size_t i) {
+      if (i + 1 == count) return;
+      if (ops[i + 1].atom == DW_OP_piece || ops[i + 1].atom == DW_OP_bit_piece) refuse_pieces();
+      fail("{}: malformed DWARF location at pc {:#x} (operations after a complete location)", what_, ctx_.pc);
+    };
+    for (size_t i = 0; i < count; ++i) {
+      const Dwarf_Op& op = ops[i];
+      uint8_t atom = op.atom;
+      if (atom >= DW_OP_lit0 && atom <= DW_OP_lit31) {
+        stack.push_back(atom - DW_OP_lit0);
+        continue;
+      }
+      if (atom >= DW_OP_breg0 && atom <= DW_OP_breg31) {
+        stack.push_back(reg(atom - DW_OP_breg0) + op.number);
+        continue;
+      }
+      if ((atom >= DW_OP_reg0 && atom <= DW_OP_reg31) || atom == DW_OP_regx) {
+        must_be_last(i);
+        Result result;
+        result.where = LocalValue::Where::Register;
+        result.regno = atom == DW_OP_regx ? op.number : uint64_t{atom} - DW_OP_reg0;
+        return result;
+      }
+      switch (atom) {
+        case DW_OP_addr: stack.push_back(op.number + bias_); break;
+        case DW_OP_addrx:
+        case DW_OP_GNU_addr_index:
+        case DW_OP_constx:
+        case DW_OP_GNU_const_index: {
+          Dwarf_Attribute indexed;
+          Dwarf_Addr address = 0;
+          if (dwarf_getlocation_attr(attr, &op, &indexed) != 0 || dwarf_formaddr(&indexed, &address) != 0)
+            fail("{}: cannot read the address its DWARF location refers to: {}", what_, dwarf_errmsg(-1));
+          bool relocated = atom == DW_OP_addrx || atom == DW_OP_GNU_addr_index;
+          stack.push_back(relocated ? address + bias_ : address);
+          break;
+        }
+        case DW_OP_const1u:
+        case DW_OP_const2u:
+        case DW_OP_const4u:
+        case DW_OP_const8u:
+        case DW_OP_constu:
+        // libdw stores the signed constants sign-extended in `number`.
+        case DW_OP_const1s:
+        case DW_OP_const2s:
+        case DW_OP_const4s:
+        case DW_OP_const8s:
+        case DW_OP_consts: stack.push_back(op.number); break;
+        case DW_OP_fbreg:
+          if (!frame_base_)
+            fail("{}: its location is relative to a frame base, but there is none here (pc {:#x})", what_, ctx_.pc);
+          stack.push_back(frame_base_() + op.number);
+          break;
+        case DW_OP_call_frame_cfa: stack.push_back(ctx_.cfa); break;
+        case DW_OP_bregx: stack.push_back(reg(op.number) + op.number2); break;
+        case DW_OP_plus_uconst: stack.push_back(pop() + op.number); break;
+        case DW_OP_dup: {
+          uint64_t top = pop();
+          stack.insert(stack.end(), {top, top});
+          break;
+        }
+        case DW_OP_drop: pop(); break;
+        case DW_OP_over:
+        case DW_OP_pick: {
+          uint64_t depth = atom == DW_OP_over ? 1 : op.number;
+          if (depth >= stack.size()) fail("{}: malformed DWARF location at pc {:#x} (stack underflow)", what_, ctx_.pc);
+          stack.push_back(stack[stack.size() - 1 - depth]);
+          break;
+        }
+        case DW_OP_swap: {
+          uint64_t a = pop(), b = pop();
+          stack.insert(stack.end(), {a, b});
+          break;
+        }
+        case DW_OP_rot: {
+          uint64_t a = pop(), b = pop(), c = pop();
+          stack.insert(stack.end(), {a, c, b});
+          break;
+        }
+        case DW_OP_neg: stack.push_back(-pop()); break;
+        case DW_OP_not: stack.push_back(~pop()); break;
+        case DW_OP_abs: {
+          auto value = static_cast<int64_t>(pop());
+          stack.push_back(static_cast<uint64_t>(value < 0 ? -value : value));
+          break;
+        }
+        case DW_OP_plus:
+        case DW_OP_minus:
+        case DW_OP_mul:
+        case DW_OP_and:
+        case DW_OP_or:
+        case DW_OP_xor:
+        case DW_OP_shl:
+        case DW_OP_shr:
+        case DW_OP_shra:
+        case DW_OP_div:
+        case DW_OP_mod: {
+          uint64_t b = pop(), a = pop();
+          stack.push_back(binary(atom, a, b));
+          break;
+        }
+        case DW_OP_nop: break;
+        case DW_OP_stack_value: {
+          must_be_last(i);
+          Result result;
+          result.where = LocalValue::Where::Value;
+          result.value = pop();
+          return result;
+        }
+        case DW_OP_implicit_value: {
+          must_be_last(i);
+          Dwarf_Block block;
+          if (dwarf_getlocation_implicit_value(attr, &op, &block) != 0)
+            fail("{}: cannot read its DW_OP_implicit_value: {}", what_, dwarf_errmsg(-1));
+          Result result;
+          result.where = LocalValue::Where::Value;
+          result.implicit = true;
+          result.bytes.assign(block.data, block.data + block.length);
+          return result;
+        }
+        case DW_OP_piece:
+        case DW_OP_bit_piece: refuse_pieces();
+        case DW_OP_entry_value:
+        case DW_OP_GNU_entry_value:
+          fail("{} is not available at pc {:#x}: its value there is only described as the value a register had on "
+               "entry to the function (DW_OP_entry_value), which is not supported",
+               what_, ctx_.pc);
+        case DW_OP_deref:
+        case DW_OP_deref_size:
+        case DW_OP_xderef:
+        case DW_OP_xderef_size:
+        case DW_OP_deref_type:
+        case DW_OP_GNU_deref_type:
+          fail("{}: its location at pc {:#x} needs a read of memory (DW_OP_deref), which is not supported", what_,
+               ctx_.pc);
+        case DW_OP_form_tls_address:
+        case DW_OP_GNU_push_tls_address:
+          fail("{} is thread-local; thread-local variables are not supported", what_);
+        case DW_OP_implicit_pointer:
+        case DW_OP_GNU_implicit_pointer:
+          fail("{} is an optimized-out pointer at pc {:#x} (DW_OP_implicit_pointer); not supported", what_, ctx_.pc);
+        default:
+          fail("{}: its location at pc {:#x} uses DWARF operation {:#04x}, which is not supported", what_, ctx_.pc,
+               atom);
+      }
+    }
+    if (stack.empty()) fail("{}: malformed DWARF location at pc {:#x} (empty stack)", what_, ctx_.pc);
+    Result result;
+    result.where = LocalValue::Where::Memory;
+    result.value = stack.back();
+    return result;
+  }
+
+ private:
+  [[noreturn]] void refuse_pieces() const {
+    fail("{} is split into pieces at pc {:#x} (DW_OP_piece: parts in different registers or memory); such "
+         "variables are not supported",
+         what_, ctx_.pc);
+  }
+
+  uint64_t binary(uint8_t atom, uint64_t a, uint64_t b) const {
+    switch (atom) {
+      case DW_OP_plus: return a + b;
+      case DW_OP_minus: return a - b;
+      case DW_OP_mul: return a * b;
+      case DW_OP_and: return a & b;
+      case DW_OP_or: return a | b;
+      case DW_OP_xor: return a ^ b;
+      case DW_OP_shl: return b >= 64 ? 0 : a << b;
+      case DW_OP_shr: return b >= 64 ? 0 : a >> b;
+      case DW_OP_shra: return static_cast<uint64_t>(static_cast<int64_t>(a) >> (b >= 64 ? 63 : b));
+      default: break;
+    }
+    if (b == 0) fail("{}: malformed DWARF location at pc {:#x} (division by zero)", what_, ctx_.pc);
+    if (atom == DW_OP_div) {
+      if (static_cast<int64_t>(b) == -1) return -a;  // avoids INT64_MIN / -1
+      return static_cast<uint64_t>(static_cast<int64_t>(a) / static_cast<int64_t>(b));
+    }
+    return a % b;  // DW_OP_mod is unsigned
+  }
+
+  const FrameContext& ctx_;
+  Dwarf_Addr bias_;
+  std::string what_;
+  std::function<uint64_t()> frame_base_;
+};
+
+// Parameters of a function, by its DIE (or its abstract origin's, which
+// lists them all even where an out-of-line copy omits some).
+struct FunctionInfo {
+  std::vector<Parameter> parameters;
+  bool variadic = false;
+};
+
+FunctionInfo function_info(Dwarf_Die* function) {
+  Dwarf_Die origin;
+  Dwarf_Attribute attr;
+  Dwarf_Die* declaring = function;
+  if (dwarf_attr(function, DW_AT_abstract_origin, &attr) != nullptr && dwarf_formref_die(&attr, &origin) != nullptr)
+    declaring = &origin;
+  FunctionInfo info;
+  Dwarf_Die child;
+  if (dwarf_child(declaring, &child) != 0) return info;
+  do {
+    int tag = dwarf_tag(&child);
+    if (tag == DW_TAG_formal_parameter) {
+      const char* name = dwarf_diename(&child);
+      info.parameters.push_back(Parameter{name ? name : "", describe(type_of(&child))});
+    } else if (tag == DW_TAG_unspecified_parameters) {
+      info.variadic = true;
+    }
+  } while (dwarf_siblingof(&child, &child) == 0);
+  return info;
+}
+
+// What is visible at one pc: names in search order, with their DIEs.
+struct ScopeInfo {
+  std::vector<std::pair<std::string, Dwarf_Die>> visible;
+  std::optional<Dwarf_Die> frame_function;  // the out-of-line function: its DW_AT_frame_base
+  std::string function_name;                // the innermost function, for messages
+  Dwarf_Addr bias = 0;
+};
+
+ScopeInfo scope_info(Dwfl_Module* module, uint64_t pc) {
+  ScopeInfo info;
+  ScopeArray scopes;
+  lexical_scopes(module, pc, scopes, info.bias);
+  std::unordered_set<std::string> seen;
+  auto add_children = [&](Dwarf_Die* scope, int wanted) {
+    Dwarf_Die child;
+    if (dwarf_child(scope, &child) != 0) return;
+    do {
+      if (dwarf_tag(&child) != wanted) continue;
+      const char* name = dwarf_diename(&child);
+      if (name == nullptr || !seen.insert(name).second) continue;
+      info.visible.emplace_back(name, child);
+    } while (dwarf_siblingof(&child, &child) == 0);
+  };
+  for (int i = 0; i < scopes.count; ++i) {
+    Dwarf_Die* scope = &scopes.dies[i];
+    int tag = dwarf_tag(scope);
+    add_children(scope, DW_TAG_variable);
+    if (!is_function_tag(tag)) continue;
+    // The function's own scope: its locals, then its parameters; the
+    // scopes outside a function hold no locals.
+    add_children(scope, DW_TAG_formal_parameter);
+    if (const char* name = dwarf_diename(scope)) info.function_name = name;
+    break;
+  }
+  if (scopes.count > 0) {
+    ScopeArray physical;
+    int count = dwarf_getscopes_die(&scopes.dies[0], &physical.dies);
+    physical.count = std::max(0, count);
+    for (int i = 0; i < physical.count; ++i) {
+      if (dwarf_tag(&physical.dies[i]) == DW_TAG_subprogram) {
+        info.frame_function = physical.dies[i];
+        break;
+      }
+    }
+  }
+  return info;
+}
+
 }  // namespace
 
 std::optional<ElfInfo> read_elf_info(const std::string& path) {
@@ -242,6 +609,10 @@ struct Symbolizer::Impl {
     Dwfl_Module* module = nullptr; // owned by dwfl; null if the file is unusable
     std::unordered_map<uint64_t, std::optional<Location>> locations;
     std::unordered_map<std::string, std::optional<Variable>> variables;
+    std::unordered_map<std::string, std::optional<uint64_t>> functions;
+    std::unordered_map<uint64_t, FunctionInfo> function_infos;  // by pc asked about
+    std::unordered_map<uint64_t, std::vector<Location>> inline_chains;
+    std::unordered_map<uint64_t, ScopeInfo> scopes;
 
     Object() = default;
     Object(const Object&) = delete;
@@ -262,6 +633,9 @@ struct Symbolizer::Impl {
   }
 
   static std::optional<Location> compute_location(Dwfl_Module* module, uint64_t pc);
+  static std::vector<Location> compute_inline_chain(Dwfl_Module* module, uint64_t pc);
+  const FunctionInfo& function_info_at(Object& target, uint64_t pc);
+  const ScopeInfo& scope_info_at(Object& target, uint64_t pc);
 };
 
 std::optional<Location> Symbolizer::Impl::compute_location(Dwfl_Module* module, uint64_t pc) {
@@ -465,6 +839,249 @@ std::optional<VariablePart> Symbolizer::resolve_expression(int object, std::stri
   }
   TypeInfo info = describe(declared);
   return VariablePart{offset, info.size, info};
+}
+
+std::vector<Location> Symbolizer::Impl::compute_inline_chain(Dwfl_Module* module, uint64_t pc) {
+  ScopeArray scopes;
+  Dwarf_Addr bias = 0;
+  physical_scopes(module, pc, scopes, bias);
+  std::vector<Location> chain;
+  // The innermost entry stands at pc itself: the line table says where.
+  std::string file;
+  int line = 0;
+  if (auto here = compute_location(module, pc)) {
+    file = here->file;
+    line = here->line;
+  }
+  for (int i = 0; i < scopes.count; ++i) {
+    Dwarf_Die* scope = &scopes.dies[i];
+    int tag = dwarf_tag(scope);
+    if (!is_function_tag(tag)) continue;
+    const char* name = dwarf_diename(scope);
+    chain.push_back(Location{name ? name : "", file, line, tag == DW_TAG_inlined_subroutine});
+    if (tag == DW_TAG_subprogram) break;
+    // The next entry out stands at this instance's call site.
+    Dwarf_Attribute attr;
+    Dwarf_Word value = 0;
+    file.clear();
+    line = 0;
+    if (dwarf_attr(scope, DW_AT_call_file, &attr) != nullptr && dwarf_formudata(&attr, &value) == 0)
+      file = cu_file(scope, value);
+    if (dwarf_attr(scope, DW_AT_call_line, &attr) != nullptr && dwarf_formudata(&attr, &value) == 0)
+      line = static_cast<int>(value);
+  }
+  if (chain.empty()) {
+    // No DWARF for pc: the ELF symbol, if any, is all there is.
+    if (auto location = compute_location(module, pc); location && !location->function.empty())
+      chain.push_back(*location);
+  }
+  return chain;
+}
+
+const FunctionInfo& Symbolizer::Impl::function_info_at(Object& target, uint64_t pc) {
+  auto cached = target.function_infos.find(pc);
+  if (cached != target.function_infos.end()) return cached->second;
+  FunctionInfo info;
+  ScopeArray scopes;
+  Dwarf_Addr bias = 0;
+  physical_scopes(target.module, pc, scopes, bias);
+  for (int i = 0; i < scopes.count; ++i) {
+    if (dwarf_tag(&scopes.dies[i]) == DW_TAG_subprogram) {
+      info = function_info(&scopes.dies[i]);
+      break;
+    }
+  }
+  return target.function_infos.emplace(pc, std::move(info)).first->second;
+}
+
+const ScopeInfo& Symbolizer::Impl::scope_info_at(Object& target, uint64_t pc) {
+  auto cached = target.scopes.find(pc);
+  if (cached != target.scopes.end()) return cached->second;
+  return target.scopes.emplace(pc, scope_info(target.module, pc)).first->second;
+}
+
+std::optional<uint64_t> Symbolizer::find_function(int object, std::string_view name) {
+  Impl::Object& target = impl_->object(object);
+  if (target.module == nullptr) return std::nullopt;
+  std::string key(name);
+  auto cached = target.functions.find(key);
+  if (cached != target.functions.end()) return cached->second;
+
+  std::optional<uint64_t> best;
+  int best_rank = 0;
+  int count = dwfl_module_getsymtab(target.module);
+  for (int i = 1; i < count; ++i) {  // entry 0 is the null symbol
+    GElf_Sym sym;
+    GElf_Addr address = 0;  // bias already applied by libdwfl
+    GElf_Word shndx = 0;
+    const char* sym_name =
+        dwfl_module_getsym_info(target.module, i, &sym, &address, &shndx, nullptr, nullptr);
+    if (sym_name == nullptr || name != sym_name || shndx == SHN_UNDEF) continue;
+    int type = GELF_ST_TYPE(sym.st_info);
+    if (type != STT_FUNC && type != STT_GNU_IFUNC) continue;
+    int rank = binding_rank(GELF_ST_BIND(sym.st_info));
+    if (rank <= best_rank) continue;
+    best = address;
+    best_rank = rank;
+    if (rank == binding_rank(STB_GLOBAL)) break;
+  }
+  target.functions.emplace(std::move(key), best);
+  return best;
+}
+
+std::vector<Parameter> Symbolizer::parameters(int object, uint64_t entry_pc) {
+  Impl::Object& target = impl_->object(object);
+  if (target.module == nullptr) return {};
+  return impl_->function_info_at(target, entry_pc).parameters;
+}
+
+bool Symbolizer::is_variadic(int object, uint64_t entry_pc) {
+  Impl::Object& target = impl_->object(object);
+  if (target.module == nullptr) return false;
+  return impl_->function_info_at(target, entry_pc).variadic;
+}
+
+std::vector<Location> Symbolizer::inline_chain(int object, uint64_t pc) {
+  Impl::Object& target = impl_->object(object);
+  if (target.module == nullptr) return {};
+  auto cached = target.inline_chains.find(pc);
+  if (cached != target.inline_chains.end()) return cached->second;
+  return target.inline_chains.emplace(pc, Impl::compute_inline_chain(target.module, pc)).first->second;
+}
+
+std::vector<std::string> Symbolizer::local_names(int object, uint64_t pc) {
+  Impl::Object& target = impl_->object(object);
+  if (target.module == nullptr) return {};
+  std::vector<std::string> names;
+  for (const auto& [name, die] : impl_->scope_info_at(target, pc).visible) names.push_back(name);
+  return names;
+}
+
+std::optional<LocalValue> Symbolizer::find_local(int object, std::string_view name, const FrameContext& ctx) {
+  Impl::Object& target = impl_->object(object);
+  if (target.module == nullptr) return std::nullopt;
+  const ScopeInfo& scope = impl_->scope_info_at(target, ctx.pc);
+  auto found = std::find_if(scope.visible.begin(), scope.visible.end(),
+                            [&](const auto& entry) { return entry.first == name; });
+  if (found == scope.visible.end()) return std::nullopt;
+  Dwarf_Die die = found->second;
+
+  LocalValue local;
+  local.name = found->first;
+  local.type = describe(type_of(&die));
+  const std::string what = fmt::format("'{}' (in {})", local.name,
+                                       scope.function_name.empty() ? "?" : scope.function_name);
+  const uint64_t dwarf_pc = ctx.pc - scope.bias;
+  // Register and computed values carry the value itself; beyond 8 bytes a
+  // register read cannot hold it.
+  auto value_size = [&]() -> uint64_t {
+    if (local.type.size > 8)
+      fail("{} is a {}-byte {} held in a register or computed at pc {:#x}; only values of up to 8 bytes are "
+           "supported there",
+           what, local.type.size, local.type.name, ctx.pc);
+    return local.type.size == 0 ? 8 : local.type.size;
+  };
+
+  Dwarf_Attribute attr;
+  if (dwarf_attr_integrate(&die, DW_AT_location, &attr) != nullptr) {
+    Dwarf_Op* ops = nullptr;
+    size_t count = 0;
+    int n = dwarf_getlocation_addr(&attr, dwarf_pc, &ops, &count, 1);
+    if (n < 0) fail("{}: cannot read its DWARF location: {}", what, dwarf_errmsg(-1));
+    if (n == 0 || count == 0) fail("{} is optimized out at pc {:#x}", what, ctx.pc);
+
+    Dwarf_Addr bias = scope.bias;
+    std::optional<Dwarf_Die> frame_function = scope.frame_function;
+    // DW_AT_frame_base, evaluated only when the location uses DW_OP_fbreg.
+    auto frame_base = [&ctx, &what, frame_function, dwarf_pc, bias]() -> uint64_t {
+      Dwarf_Die function;
+      Dwarf_Attribute base_attr;
+      if (frame_function) function = *frame_function;
+      if (!frame_function || dwarf_attr_integrate(&function, DW_AT_frame_base, &base_attr) == nullptr)
+        fail("{}: its location is relative to the frame base, but its function has none", what);
+      Dwarf_Op* base_ops = nullptr;
+      size_t base_count = 0;
+      int found_base = dwarf_getlocation_addr(&base_attr, dwarf_pc, &base_ops, &base_count, 1);
+      if (found_base <= 0 || base_count == 0)
+        fail("{}: the frame base of its function is not known at pc {:#x}", what, ctx.pc);
+      LocationEvaluator evaluator(ctx, bias, "the frame base of " + what, nullptr);
+      auto base = evaluator.run(&base_attr, base_ops, base_count);
+      switch (base.where) {
+        case LocalValue::Where::Memory: return base.value;
+        case LocalValue::Where::Register: return evaluator.reg(base.regno);  // the register holds the base
+        case LocalValue::Where::Value:
+          if (base.implicit) fail("{}: unsupported frame base (DW_OP_implicit_value)", what);
+          return base.value;
+      }
+      return 0;
+    };
+    LocationEvaluator evaluator(ctx, bias, what, frame_base);
+    auto result = evaluator.run(&attr, ops, count);
+    local.where = result.where;
+    switch (result.where) {
+      case LocalValue::Where::Memory: local.address = result.value; break;
+      case LocalValue::Where::Register: {
+        uint64_t size = value_size();
+        local.bytes = le_bytes(evaluator.reg(result.regno), size, false);
+        break;
+      }
+      case LocalValue::Where::Value:
+        if (result.implicit) {
+          local.bytes = std::move(result.bytes);
+          if (local.type.size != 0) local.bytes.resize(local.type.size, 0);
+        } else {
+          local.bytes = le_bytes(result.value, value_size(), false);
+        }
+        break;
+    }
+    return local;
+  }
+
+  if (dwarf_attr_integrate(&die, DW_AT_const_value, &attr) != nullptr) {
+    local.where = LocalValue::Where::Value;
+    Dwarf_Block block;
+    Dwarf_Sword signed_value = 0;
+    Dwarf_Word unsigned_value = 0;
+    switch (dwarf_whatform(&attr)) {
+      case DW_FORM_block:
+      case DW_FORM_block1:
+      case DW_FORM_block2:
+      case DW_FORM_block4:
+      case DW_FORM_data16:
+        if (dwarf_formblock(&attr, &block) != 0) fail("{}: cannot read its constant value: {}", what, dwarf_errmsg(-1));
+        local.bytes.assign(block.data, block.data + block.length);
+        if (local.type.size != 0) local.bytes.resize(local.type.size, 0);
+        break;
+      case DW_FORM_sdata:
+      case DW_FORM_implicit_const:
+        if (dwarf_formsdata(&attr, &signed_value) != 0)
+          fail("{}: cannot read its constant value: {}", what, dwarf_errmsg(-1));
+        local.bytes = le_bytes(static_cast<uint64_t>(signed_value), local.type.size ? local.type.size : 8, true);
+        break;
+      case DW_FORM_data1:
+      case DW_FORM_data2:
+      case DW_FORM_data4:
+      case DW_FORM_data8:
+      case DW_FORM_udata:
+        if (dwarf_formudata(&attr, &unsigned_value) != 0)
+          fail("{}: cannot read its constant value: {}", what, dwarf_errmsg(-1));
+        local.bytes = le_bytes(unsigned_value, local.type.size ? local.type.size : 8, false);
+        break;
+      default: fail("{}: its constant value has a DWARF form that is not supported", what);
+    }
+    return local;
+  }
+
+  if (dwarf_hasattr_integrate(&die, DW_AT_declaration)) {
+    // `extern T name;` inside a function: the definition is a global.
+    if (auto variable = find_variable(object, local.name)) {
+      local.where = LocalValue::Where::Memory;
+      local.address = variable->address;
+      return local;
+    }
+    fail("{} is declared extern here but not defined in this object", what);
+  }
+  fail("{} is optimized out at pc {:#x}", what, ctx.pc);
 }
 
 }  // namespace omni::symbols

@@ -11,6 +11,7 @@
 
 #include "omni/index/reader.h"
 #include "omni/replay/memory.h"
+#include "omni/replay/replay.h"
 #include "omni/symbols/symbols.h"
 
 namespace omni::query {
@@ -58,6 +59,7 @@ struct WhereWrittenQuery {
   std::string target;
   std::optional<uint64_t> from, to;  // inclusive time bounds
   std::optional<uint64_t> last;      // only the last N matches
+  bool stack = false;                // add each write's call stack ("stack")
   Format format = Format::Json;
 };
 
@@ -101,6 +103,28 @@ struct RegistersQuery {
   Format format = Format::Json;
 };
 uint64_t registers(index::IndexReader& reader, const RegistersQuery& query, std::ostream& out);
+
+// The call stack of a thread after instruction `at`, innermost first, from
+// the recorded calls and returns: {"at", "tid", "frames": [{"pc",
+// "function", "file", "line", "inline", "since" (time the frame was
+// entered; null for the outermost)}]}.
+struct StackQuery {
+  std::string at = "end";
+  std::optional<uint32_t> tid;
+  Format format = Format::Json;
+};
+uint64_t stack(index::IndexReader& reader, const StackQuery& query, std::ostream& out);
+
+struct StackFrame {
+  uint64_t pc;                   // innermost: where the thread is; others: the call instruction
+  std::optional<uint64_t> since; // when the frame was entered (its call's time)
+  std::optional<uint64_t> cfa;   // its canonical frame address (rsp before the call)
+};
+// pc0: the innermost frame's pc when known (else replayed with `replayer`).
+std::vector<StackFrame> stack_at(index::IndexReader& reader, uint64_t time, std::optional<uint32_t> tid,
+                                 replay::Replayer* replayer, std::optional<uint64_t> pc0 = std::nullopt);
+// The "frames" list of --stack.
+std::string frames_json(const std::vector<StackFrame>& frames, RecordingSymbols& symbols, uint64_t time);
 
 // What the recording and its index hold, as text or one JSON object.
 void dump(const std::string& trace_dir, bool json, std::ostream& out);
