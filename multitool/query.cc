@@ -17,6 +17,7 @@ struct QueryArgs {
   std::string read;
   bool registers = false;
   bool stack = false;
+  std::string calls;
   std::optional<uint32_t> tid;
   std::string at = "end";
   std::optional<uint64_t> from, to, last;
@@ -39,6 +40,7 @@ Action register_query(CLI::App& app) {
       "  omni query --registers --at 5000000 [--tid 2] rip, rsp, all GPRs, rflags, fs_base, xmm0-15\n"
       "  omni query --stack --at output:2             the call stack when the 2nd output was written\n"
       "  omni query --where-written g_counter --stack each write with the call stack at that moment\n"
+      "  omni query --calls parse_header [--last 3]   every call: times in/out, caller, args, return\n"
       "  omni query --output                          each write to stdout/stderr, with its text\n"
       "  omni query --syscalls [--name read]          every system call, args and result\n"
       "Times are instruction counts (see `omni dump`).");
@@ -50,26 +52,28 @@ Action register_query(CLI::App& app) {
   app.add_flag("--output", args->output, "Each write to stdout/stderr: time, tid, fd, bytes, text");
   app.add_option("--read", args->read, "ADDRESS[:LENGTH] or VARIABLE[:LENGTH]: the bytes at --at");
   app.add_flag("--registers", args->registers, "A thread's registers at --at (re-executed from a snapshot)");
+  app.add_option("--calls", args->calls, "FUNCTION (name or entry address): every call of it, with args");
   app.add_flag("--stack", args->stack, "A thread's call stack at --at, innermost first (with --where-written: each write's stack)");
   app.add_option("--tid", args->tid, "With --registers/--stack: this thread (default: the one running then)");
   app.add_option("--at", args->at, "With --read/--registers: a time, end (default), output:N or output~TEXT");
-  app.add_option("--from", args->from, "Only writes at or after this time");
-  app.add_option("--to", args->to, "Only writes at or before this time");
-  app.add_option("--last", args->last, "Only the last N writes")->check(CLI::PositiveNumber);
+  app.add_option("--from", args->from, "Only writes (or calls) at or after this time");
+  app.add_option("--to", args->to, "Only writes (or calls) at or before this time");
+  app.add_option("--last", args->last, "Only the last N writes (or calls)")->check(CLI::PositiveNumber);
   app.add_option("--format", args->format, "json (default) or table")
       ->check(CLI::IsMember({"json", "table"}));
   return [args](Io& io) {
     int modes =
-        !args->where_written.empty() + args->syscalls + args->output + !args->read.empty() + args->registers + (args->stack && args->where_written.empty());
+        !args->where_written.empty() + args->syscalls + args->output + !args->read.empty() + args->registers + (args->stack && args->where_written.empty()) +
+        !args->calls.empty();
     if (modes != 1)
-      fail("{}: give one of --where-written ADDRESS, --read ADDRESS, --registers, --stack, --syscalls, --output (see "
+      fail("{}: give one of --where-written ADDRESS, --read ADDRESS, --registers, --stack, --calls FUNCTION, --syscalls, --output (see "
            "`omni query --help`)",
            modes ? "one question at a time" : "nothing to ask");
     if (args->tid && !args->registers && !args->stack) fail("--tid goes with --registers or --stack");
     bool write_stacks = args->stack && !args->where_written.empty();
     if (args->syscall_name && !args->syscalls) fail("--name goes with --syscalls");
-    if ((args->from || args->to || args->last) && args->where_written.empty())
-      fail("--from, --to and --last go with --where-written");
+    if ((args->from || args->to || args->last) && args->where_written.empty() && args->calls.empty())
+      fail("--from, --to and --last go with --where-written or --calls");
     index::IndexReader reader(resolve_trace_dir(args->trace_dir));
     if (reader.meta_int("stream_complete").value_or(1) == 0)
       io.err << "omni: warning: the recording was cut short; answers cover events up to the cut\n";
@@ -84,6 +88,10 @@ Action register_query(CLI::App& app) {
     }
     if (args->registers) {
       query::registers(reader, {args->at, args->tid, format}, io.out);
+      return 0;
+    }
+    if (!args->calls.empty()) {
+      query::calls(reader, {args->calls, args->from, args->to, args->last, format}, io.out);
       return 0;
     }
     if (args->stack && !write_stacks) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <random>
 #include <string>
 #include <type_traits>
@@ -19,6 +20,7 @@
 #include "omni/base/error.h"
 #include "omni/replay/ops.h"
 extern "C" {
+#include "libvex_emnote.h"
 #include "omni/trace/replay_ops.h"
 }
 
@@ -77,7 +79,8 @@ Value random_vec(unsigned bytes) {
     uint64_t c = edgy();
     if (rng()() % 3 == 0) {  // bytes near the signed/unsigned boundaries
       c = 0;
-      for (int k = 0; k < 8; ++k) c |= uint64_t{static_cast<uint8_t>(0x7E + rng()() % 4)} << (8 * k);
+      for (int k = 0; k < 8; ++k)
+        c |= uint64_t{static_cast<uint8_t>(0x7E + rng()() % 4)} << (8 * k);
     }
     std::memcpy(v.b + 8 * i, &c, 8);
   }
@@ -106,7 +109,9 @@ std::string hex(const Value& v, unsigned bytes) {
   return s;
 }
 
-bool same(const Value& a, const Value& b, unsigned bytes) { return std::memcmp(a.b, b.b, bytes) == 0; }
+bool same(const Value& a, const Value& b, unsigned bytes) {
+  return std::memcmp(a.b, b.b, bytes) == 0;
+}
 
 constexpr uint64_t mask_of(unsigned bits) { return bits >= 64 ? ~0ull : (1ull << bits) - 1; }
 
@@ -140,21 +145,25 @@ uint32_t bits32(float f) {
 // halves (rounding ties), random bit patterns and ordinary values.
 uint64_t any_f64() {
   static const uint64_t special[] = {
-      0x0000000000000000, 0x8000000000000000, 0x7FF0000000000000, 0xFFF0000000000000, 0x7FF8000000000000,
-      0x7FF4000000000abc, 0x0000000000000001, 0x800FFFFFFFFFFFFF, 0x3FF0000000000000, 0xBFE0000000000000,
-      0x43E0000000000000, 0xC3E0000000000000, 0x41E0000000000000, 0xC1E0000000000000, 0x41DFFFFFFFC00000,
-      0x4004000000000000, 0xC00C000000000000, 0x3FF8000000000000, 0x7FEFFFFFFFFFFFFF, 0x4330000000000001};
+      0x0000000000000000, 0x8000000000000000, 0x7FF0000000000000, 0xFFF0000000000000,
+      0x7FF8000000000000, 0x7FF4000000000abc, 0x0000000000000001, 0x800FFFFFFFFFFFFF,
+      0x3FF0000000000000, 0xBFE0000000000000, 0x43E0000000000000, 0xC3E0000000000000,
+      0x41E0000000000000, 0xC1E0000000000000, 0x41DFFFFFFFC00000, 0x4004000000000000,
+      0xC00C000000000000, 0x3FF8000000000000, 0x7FEFFFFFFFFFFFFF, 0x4330000000000001};
   auto& r = rng();
   switch (r() % 4) {
     case 0: return special[r() % (sizeof special / sizeof *special)];
     case 1: return r();
     case 2: return bits64(static_cast<double>(static_cast<int64_t>(r() % 4001) - 2000) / 4);
-    default: return bits64(std::ldexp(static_cast<double>(r() >> 11), static_cast<int>(r() % 140) - 100) *
-                           ((r() & 1) ? -1 : 1));
+    default:
+      return bits64(std::ldexp(static_cast<double>(r() >> 11), static_cast<int>(r() % 140) - 100) *
+                    ((r() & 1) ? -1 : 1));
   }
 }
 
-bool is_nan64(uint64_t b) { return (b & 0x7FF0000000000000) == 0x7FF0000000000000 && (b & 0x000FFFFFFFFFFFFF); }
+bool is_nan64(uint64_t b) {
+  return (b & 0x7FF0000000000000) == 0x7FF0000000000000 && (b & 0x000FFFFFFFFFFFFF);
+}
 
 // Runs f with the x87/SSE rounding mode set to the IRRoundingMode rm.
 template <class F>
@@ -320,8 +329,9 @@ OMNI_SETCC(set_l, "setl")
 OMNI_SETCC(set_nl, "setnl")
 OMNI_SETCC(set_le, "setle")
 OMNI_SETCC(set_nle, "setnle")
-uint64_t (*const kSetcc[16])(uint64_t) = {set_o, set_no, set_b, set_nb, set_z, set_nz, set_be, set_nbe,
-                                          set_s, set_ns, set_p, set_np, set_l, set_nl, set_le, set_nle};
+uint64_t (*const kSetcc[16])(uint64_t) = {set_o,  set_no,  set_b,  set_nb, set_z, set_nz,
+                                          set_be, set_nbe, set_s,  set_ns, set_p, set_np,
+                                          set_l,  set_nl,  set_le, set_nle};
 
 // ---------------------------------------------------------------------------
 // Thunks as VEX's amd64 front end builds them (guest_amd64_toIR.c), with the
@@ -361,14 +371,22 @@ struct FlagCase {
 
 std::vector<FlagCase> flag_cases() {
   std::vector<FlagCase> cs;
-  const NativeFn add[] = {n_add8, n_add16, n_add32, n_add64}, sub[] = {n_sub8, n_sub16, n_sub32, n_sub64},
-                 adc[] = {n_adc8, n_adc16, n_adc32, n_adc64}, sbb[] = {n_sbb8, n_sbb16, n_sbb32, n_sbb64},
-                 and_[] = {n_and8, n_and16, n_and32, n_and64}, or_[] = {n_or8, n_or16, n_or32, n_or64},
-                 xor_[] = {n_xor8, n_xor16, n_xor32, n_xor64}, inc[] = {n_inc8, n_inc16, n_inc32, n_inc64},
-                 dec[] = {n_dec8, n_dec16, n_dec32, n_dec64}, shl[] = {n_shl8, n_shl16, n_shl32, n_shl64},
-                 shr[] = {n_shr8, n_shr16, n_shr32, n_shr64}, sar[] = {n_sar8, n_sar16, n_sar32, n_sar64},
-                 rol[] = {n_rol8, n_rol16, n_rol32, n_rol64}, ror[] = {n_ror8, n_ror16, n_ror32, n_ror64},
-                 mul[] = {n_mul8, n_mul16, n_mul32, n_mul64}, imul[] = {n_imul1_8, n_imul16, n_imul32, n_imul64};
+  const NativeFn add[] = {n_add8, n_add16, n_add32, n_add64},
+                 sub[] = {n_sub8, n_sub16, n_sub32, n_sub64},
+                 adc[] = {n_adc8, n_adc16, n_adc32, n_adc64},
+                 sbb[] = {n_sbb8, n_sbb16, n_sbb32, n_sbb64},
+                 and_[] = {n_and8, n_and16, n_and32, n_and64},
+                 or_[] = {n_or8, n_or16, n_or32, n_or64},
+                 xor_[] = {n_xor8, n_xor16, n_xor32, n_xor64},
+                 inc[] = {n_inc8, n_inc16, n_inc32, n_inc64},
+                 dec[] = {n_dec8, n_dec16, n_dec32, n_dec64},
+                 shl[] = {n_shl8, n_shl16, n_shl32, n_shl64},
+                 shr[] = {n_shr8, n_shr16, n_shr32, n_shr64},
+                 sar[] = {n_sar8, n_sar16, n_sar32, n_sar64},
+                 rol[] = {n_rol8, n_rol16, n_rol32, n_rol64},
+                 ror[] = {n_ror8, n_ror16, n_ror32, n_ror64},
+                 mul[] = {n_mul8, n_mul16, n_mul32, n_mul64},
+                 imul[] = {n_imul1_8, n_imul16, n_imul32, n_imul64};
   auto none = [](uint64_t) -> uint64_t { return 0; };
   for (unsigned bits : {8u, 16u, 32u, 64u}) {
     const unsigned i = size_index(bits);
@@ -385,7 +403,9 @@ std::vector<FlagCase> flag_cases() {
     cs.push_back({"sbb", bits, sbb[i], [=](uint64_t a, uint64_t b, uint64_t fin, uint64_t) {
                     return Thunk{OpSbb + i, a & m, (b & m) ^ (fin & kC), fin & kC};
                   }, none});
-    auto logic = [=](uint64_t, uint64_t, uint64_t, uint64_t res) { return Thunk{OpLogic + i, res & m, 0, 0}; };
+    auto logic = [=](uint64_t, uint64_t, uint64_t, uint64_t res) {
+      return Thunk{OpLogic + i, res & m, 0, 0};
+    };
     auto af = [](uint64_t) { return kA; };
     cs.push_back({"and", bits, and_[i], logic, af});
     cs.push_back({"or", bits, or_[i], logic, af});
@@ -406,9 +426,12 @@ std::vector<FlagCase> flag_cases() {
     cs.push_back({"shr", bits, shr[i], [=](uint64_t a, uint64_t n, uint64_t, uint64_t res) {
                     return Thunk{OpShr + i, res & m, ((a & m) >> (n - 1)) & m, 0};
                   }, shift_undef, maxc});
-    cs.push_back({"sar", bits, sar[i], [=](uint64_t a, uint64_t n, uint64_t, uint64_t res) {
-                    return Thunk{OpShr + i, res & m, static_cast<uint64_t>(sext(a, bits) >> (n - 1)) & m, 0};
-                  }, shift_undef, maxc});
+    cs.push_back(
+        {"sar", bits, sar[i],
+         [=](uint64_t a, uint64_t n, uint64_t, uint64_t res) {
+           return Thunk{OpShr + i, res & m, static_cast<uint64_t>(sext(a, bits) >> (n - 1)) & m, 0};
+         },
+         shift_undef, maxc});
     // Rotates by any count the CPU masks to non-zero (8/16-bit ones rotate
     // by it modulo the width); they keep S Z A P, OF only for one-bit ones.
     const unsigned maxr = bits == 64 ? 63 : 31;
@@ -428,8 +451,9 @@ std::vector<FlagCase> flag_cases() {
                     return Thunk{OpSmul + i, a & m, b & m, 0};
                   }, mul_undef});
   }
-  const NativeFn andn[] = {n_andn32, n_andn64}, blsi[] = {n_blsi32, n_blsi64}, blsmsk[] = {n_blsmsk32, n_blsmsk64},
-                 blsr[] = {n_blsr32, n_blsr64}, adcx[] = {n_adcx32, n_adcx64}, adox[] = {n_adox32, n_adox64};
+  const NativeFn andn[] = {n_andn32, n_andn64}, blsi[] = {n_blsi32, n_blsi64},
+                 blsmsk[] = {n_blsmsk32, n_blsmsk64}, blsr[] = {n_blsr32, n_blsr64},
+                 adcx[] = {n_adcx32, n_adcx64}, adox[] = {n_adox32, n_adox64};
   for (unsigned k = 0; k < 2; ++k) {
     const unsigned bits = k ? 64 : 32;
     const uint64_t m = mask_of(bits);
@@ -516,8 +540,8 @@ TEST_CASE("ops: amd64g_calculate_condition matches setcc for all 16 conditions")
   int checked = 0;
   for (const FlagCase& c : cases) {
     const std::string w = c.what;
-    if (!(w == "add" || w == "sub" || w == "adc" || w == "sbb" || w == "and" || w == "xor" || w == "inc" ||
-          w == "dec"))
+    if (!(w == "add" || w == "sub" || w == "adc" || w == "sbb" || w == "and" || w == "xor" ||
+          w == "inc" || w == "dec"))
       continue;
     CAPTURE(c.what);
     CAPTURE(c.bits);
@@ -561,7 +585,8 @@ TEST_CASE("ops: flags helpers reject what VEX would not ask") {
   const uint64_t bad_cond[5] = {16, OpCopy, 0, 0, 0};
   CHECK_THROWS_AS(eval_ccall("amd64g_calculate_condition", bad_cond, 5), omni::Error);
   CHECK_THROWS_AS(eval_ccall("amd64g_calculate_rflags_all", bad_op, 3), omni::Error);
-  CHECK_THROWS_AS(eval_ccall("amd64g_calculate_RCR", bad_op, 4), omni::Error);
+  const uint64_t bad_size[4] = {1, 1, 0, 3};
+  CHECK_THROWS_AS(eval_ccall("amd64g_calculate_RCR", bad_size, 4), omni::Error);
   CHECK_THROWS_AS(eval_ccall("amd64g_calculate_rflags_allx", bad_op, 4), omni::Error);
   CHECK_FALSE(omni_ccall_supported("amd64g_calculate_rflags"));
   CHECK_FALSE(omni_ccall_supported(""));
@@ -586,8 +611,13 @@ TEST_CASE("ops: every operation omni_op_supported accepts is implemented, and on
       IRType t = Ity_INVALID;
       CHECK_NOTHROW(t = result_type(op));
       // Bytes beyond the result type are zero; I1 is 0 or 1.
-      const unsigned size = t == Ity_I1 ? 1 : t == Ity_I8 ? 1 : t == Ity_I16 ? 2 : (t == Ity_I32 || t == Ity_F32) ? 4
-                            : (t == Ity_I64 || t == Ity_F64) ? 8 : (t == Ity_I128 || t == Ity_V128) ? 16 : 32;
+      const unsigned size = t == Ity_I1                        ? 1
+                            : t == Ity_I8                      ? 1
+                            : t == Ity_I16                     ? 2
+                            : (t == Ity_I32 || t == Ity_F32)   ? 4
+                            : (t == Ity_I64 || t == Ity_F64)   ? 8
+                            : (t == Ity_I128 || t == Ity_V128) ? 16
+                                                               : 32;
       for (unsigned i = size; i < 32; ++i) CHECK(r.b[i] == 0);
       if (t == Ity_I1) CHECK(r.b[0] <= 1);
       // Random arguments do not make it throw either (division by zero
@@ -608,18 +638,125 @@ TEST_CASE("ops: every operation omni_op_supported accepts is implemented, and on
 }
 
 TEST_CASE("ops: every clean helper omni_ccall_supported accepts is implemented") {
-  const char* names[] = {"amd64g_calculate_condition", "amd64g_calculate_rflags_all", "amd64g_calculate_rflags_c"};
-  for (const char* name : names) {
-    CAPTURE(name);
-    REQUIRE(omni_ccall_supported(name));
-    const unsigned nargs = std::strcmp(name, "amd64g_calculate_condition") == 0 ? 5 : 4;
-    const uint64_t zero[5] = {0, 0, 0, 0, 0};
-    CHECK_NOTHROW(eval_ccall(name, zero, nargs));
+  const struct {
+    const char* name;
+    unsigned nargs;
+  } helpers[] = {{"amd64g_calculate_condition", 5}, {"amd64g_calculate_rflags_all", 4},
+                 {"amd64g_calculate_rflags_c", 4},   {"amd64g_calculate_RCL", 4},
+                 {"amd64g_calculate_RCR", 4},        {"amd64g_calculate_pext", 2},
+                 {"amd64g_calculate_pdep", 2},       {"amd64g_calc_crc32b", 2},
+                 {"amd64g_calc_crc32w", 2},          {"amd64g_calc_crc32l", 2},
+                 {"amd64g_calc_crc32q", 2},          {"amd64g_create_mxcsr", 1},
+                 {"amd64g_check_ldmxcsr", 1},        {"amd64g_create_fpucw", 1},
+                 {"amd64g_check_fldcw", 1}};
+  for (const auto& h : helpers) {
+    CAPTURE(h.name);
+    REQUIRE(omni_ccall_supported(h.name));
+    const uint64_t args[5] = {0, 0, 0, 8, 0};  // 8: the RCL/RCR operand size
+    CHECK_NOTHROW(eval_ccall(h.name, args, h.nargs));
+    CHECK_THROWS_AS(eval_ccall(h.name, args, h.nargs + 1), omni::Error);
+    // A prefix or an extension of a supported name is not supported.
+    const std::string n = h.name;
+    CHECK_FALSE(omni_ccall_supported(n.substr(0, n.size() - 1).c_str()));
+    CHECK_FALSE(omni_ccall_supported((n + "x").c_str()));
   }
-  // Other helpers VEX's amd64 front end calls are not supported (yet).
-  for (const char* name : {"amd64g_calculate_RCL", "amd64g_calculate_RCR", "amd64g_calculate_pext",
-                           "amd64g_calc_crc32b", "amd64g_create_mxcsr", "amd64g_calculate_FXAM"})
+  // Other helpers VEX's amd64 front end calls are not supported.
+  for (const char* name :
+       {"amd64g_calculate_mmx_pmaddwd", "amd64g_calculate_mmx_psadbw", "amd64g_calculate_pclmul",
+        "amd64g_calc_mpsadbw", "amd64g_calculate_sse_phminposuw", "amd64g_calculate_FXAM"}) {
     CHECK_FALSE(omni_ccall_supported(name));
+    const uint64_t args[5] = {};
+    CHECK_THROWS_AS(eval_ccall(name, args, 2), omni::Error);
+  }
+}
+
+namespace {
+
+OMNI_SIZES(OMNI_SHIFT, n_rcl, "rcl")
+OMNI_SIZES(OMNI_SHIFT, n_rcr, "rcr")
+
+__attribute__((target("bmi2"))) uint64_t n_pext(uint64_t a, uint64_t m) { return _pext_u64(a, m); }
+__attribute__((target("bmi2"))) uint64_t n_pdep(uint64_t a, uint64_t m) { return _pdep_u64(a, m); }
+__attribute__((target("sse4.2"))) uint64_t n_crc32(unsigned bits, uint64_t crc, uint64_t v) {
+  switch (bits) {
+    case 8: return _mm_crc32_u8(static_cast<uint32_t>(crc), static_cast<uint8_t>(v));
+    case 16: return _mm_crc32_u16(static_cast<uint32_t>(crc), static_cast<uint16_t>(v));
+    case 32: return _mm_crc32_u32(static_cast<uint32_t>(crc), static_cast<uint32_t>(v));
+    default: return _mm_crc32_u64(crc, v);
+  }
+}
+
+uint64_t helper(const char* name, std::initializer_list<uint64_t> args) {
+  return eval_ccall(name, args.begin(), static_cast<unsigned>(args.size()));
+}
+
+}  // namespace
+
+TEST_CASE("ops: amd64g_calculate_RCL/RCR match rcl/rcr") {
+  const NativeFn rcl[] = {n_rcl8, n_rcl16, n_rcl32, n_rcl64},
+                 rcr[] = {n_rcr8, n_rcr16, n_rcr32, n_rcr64};
+  for (int it = 0; it < 20000; ++it) {
+    const unsigned k = static_cast<unsigned>(rng()() % 4), bits = 8u << k;
+    const uint64_t a = edgy() & mask_of(bits), fin = (rng()() & kStatus) | 0x202;
+    const uint64_t n = rng()() % 80;
+    if ((n & (bits == 64 ? 63 : 31)) == 0) continue;  // the CPU then leaves every flag alone
+    const uint64_t sz = bits / 8;
+    CAPTURE(bits);
+    CAPTURE(a);
+    CAPTURE(n);
+    CAPTURE(fin);
+    // OF is defined for one-bit rotates only; the rest of the flags stay.
+    const uint64_t mask = kStatus & ~(n == 1 ? 0 : kO);
+    for (int left = 0; left < 2; ++left) {
+      const Native want = (left ? rcl : rcr)[k](a, n, fin);
+      const char* name = left ? "amd64g_calculate_RCL" : "amd64g_calculate_RCR";
+      CHECK(helper(name, {a, n, fin & kStatus, sz}) == (want.res & mask_of(bits)));
+      CHECK((helper(name, {a, n, fin & kStatus, 0 - sz}) & mask) == (want.flags & mask));
+    }
+  }
+}
+
+TEST_CASE("ops: pext/pdep, crc32 and the control-word helpers match the CPU") {
+  __builtin_cpu_init();
+  const bool bmi2 = __builtin_cpu_supports("bmi2"), sse42 = __builtin_cpu_supports("sse4.2");
+  for (int it = 0; it < 20000; ++it) {
+    const uint64_t a = edgy(), m = edgy() ^ (rng()() & rng()()), crc = rng()() & 0xFFFFFFFF;
+    CAPTURE(a);
+    CAPTURE(m);
+    if (bmi2) {
+      CHECK(helper("amd64g_calculate_pext", {a, m}) == n_pext(a, m));
+      CHECK(helper("amd64g_calculate_pdep", {a, m}) == n_pdep(a, m));
+    }
+    if (sse42) {
+      CHECK(helper("amd64g_calc_crc32b", {crc, a & 0xFF}) == n_crc32(8, crc, a));
+      CHECK(helper("amd64g_calc_crc32w", {crc, a & 0xFFFF}) == n_crc32(16, crc, a));
+      CHECK(helper("amd64g_calc_crc32l", {crc, a & 0xFFFFFFFF}) == n_crc32(32, crc, a));
+      CHECK(helper("amd64g_calc_crc32q", {crc, a}) == n_crc32(64, crc, a));
+    }
+  }
+  // stmxcsr/fnstcw after fesetround give what create_mxcsr/create_fpucw
+  // build from the IRRoundingMode, and the checks read the mode back.
+  for (unsigned rm = 0; rm < 4; ++rm) {
+    const uint32_t csr = with_rounding(rm, [] { return _mm_getcsr(); });
+    const uint16_t cw = with_rounding(rm, [] {
+      uint16_t w;
+      __asm__ volatile("fnstcw %0" : "=m"(w));
+      return w;
+    });
+    CHECK(helper("amd64g_create_mxcsr", {rm}) == (csr & ~0x3Fu));
+    CHECK(helper("amd64g_create_fpucw", {rm}) == cw);
+    CHECK(helper("amd64g_check_ldmxcsr", {csr}) == rm);
+    CHECK(helper("amd64g_check_fldcw", {cw}) == rm);
+  }
+  // Settings VEX does not emulate come back as emulation warnings.
+  CHECK(helper("amd64g_check_ldmxcsr", {0x1F80 | (1u << 15)}) == (uint64_t{EmWarn_X86_fz} << 32));
+  CHECK(helper("amd64g_check_ldmxcsr", {0x1F80 | (1u << 6) | (2u << 13)}) ==
+        ((uint64_t{EmWarn_X86_daz} << 32) | 2));
+  CHECK(helper("amd64g_check_ldmxcsr", {0x1D80}) == (uint64_t{EmWarn_X86_sseExns} << 32));
+  CHECK(helper("amd64g_check_fldcw", {0x037E}) == (uint64_t{EmWarn_X86_x87exns} << 32));
+  CHECK(helper("amd64g_check_fldcw", {0x027F | (3u << 10)}) ==
+        ((uint64_t{EmWarn_X86_x87precision} << 32) | 3));
+  CHECK(helper("amd64g_create_mxcsr", {7}) == (0x1F80 | (3u << 13)));
 }
 
 // ---------------------------------------------------------------------------
@@ -649,18 +786,19 @@ TEST_CASE("ops: integer arithmetic, logic and comparisons match C") {
       CHECK(u2(at(Iop_ExpCmpNE8), a, b) == (a != b));
       CHECK(u1(at(Iop_CmpNEZ8), a) == (a != 0));
       CHECK(u1(at(Iop_Left8), a) == ((a | (0 - a)) & m));
-      const bool s = bits != 64 || true;
-      (void)s;
       const unsigned __int128 pu = static_cast<unsigned __int128>(a) * b;
       const __int128 ps = static_cast<__int128>(sext(a, bits)) * sext(b, bits);
-      const Value mu = op2(at(Iop_MullU8), val(a), val(b)), ms = op2(at(Iop_MullS8), val(a), val(b));
+      const Value mu = op2(at(Iop_MullU8), val(a), val(b)),
+                  ms = op2(at(Iop_MullS8), val(a), val(b));
       const unsigned wide = 2 * bits;
       if (wide <= 64) {
         CHECK(mu.u64() == static_cast<uint64_t>(pu));
         CHECK(ms.u64() == (static_cast<uint64_t>(ps) & mask_of(wide)));
       } else {
         CHECK(same(mu, val(static_cast<uint64_t>(pu), static_cast<uint64_t>(pu >> 64)), 32));
-        CHECK(same(ms, val(static_cast<uint64_t>(ps), static_cast<uint64_t>(static_cast<unsigned __int128>(ps) >> 64)),
+        CHECK(same(ms,
+                   val(static_cast<uint64_t>(ps),
+                       static_cast<uint64_t>(static_cast<unsigned __int128>(ps) >> 64)),
                    32));
       }
     }
@@ -676,8 +814,9 @@ TEST_CASE("ops: integer arithmetic, logic and comparisons match C") {
     CHECK(u2(Iop_Max32U, a32, b32) == (a32 > b32 ? a32 : b32));
     CHECK(u1(Iop_CmpwNEZ32, a32) == (a32 ? 0xFFFFFFFFull : 0));
     CHECK(u1(Iop_CmpwNEZ64, x) == (x ? ~0ull : 0));
-    CHECK(u2(Iop_CmpORD64S, x, y) ==
-          (static_cast<int64_t>(x) < static_cast<int64_t>(y) ? 8u : static_cast<int64_t>(x) > static_cast<int64_t>(y) ? 4u : 2u));
+    CHECK(u2(Iop_CmpORD64S, x, y) == (static_cast<int64_t>(x) < static_cast<int64_t>(y)   ? 8u
+                                      : static_cast<int64_t>(x) > static_cast<int64_t>(y) ? 4u
+                                                                                          : 2u));
     CHECK(u2(Iop_CmpORD32U, a32, b32) == (a32 < b32 ? 8u : a32 > b32 ? 4u : 2u));
     if (x != 0) {
       CHECK(u1(Iop_Clz64, x) == static_cast<uint64_t>(__builtin_clzll(x)));
@@ -701,21 +840,25 @@ TEST_CASE("ops: integer shifts match the x86 shift instructions VEX emits") {
   // VEX compiles Shl/Shr/Sar 8/16/32 to 32-bit shifts and 64 to 64-bit
   // ones; the CPU masks the count to 5 (6) bits. The native 8/16-bit shift
   // instructions mask the same way, so they are the truth for every count.
-  const NativeFn shl[] = {n_shl8, n_shl16, n_shl32, n_shl64}, shr[] = {n_shr8, n_shr16, n_shr32, n_shr64},
+  const NativeFn shl[] = {n_shl8, n_shl16, n_shl32, n_shl64},
+                 shr[] = {n_shr8, n_shr16, n_shr32, n_shr64},
                  sar[] = {n_sar8, n_sar16, n_sar32, n_sar64};
   for (int it = 0; it < 5000; ++it) {
     const uint64_t x = edgy();
     for (unsigned k = 0; k < 4; ++k) {
       const unsigned bits = 8u << k;
       const uint64_t a = x & mask_of(bits);
-      for (uint64_t n : {uint64_t{0}, uint64_t{1}, rng()() % 256, rng()() % 70, uint64_t{bits - 1}, uint64_t{bits},
-                         uint64_t{32}, uint64_t{63}, uint64_t{64}, uint64_t{255}}) {
+      for (uint64_t n : {uint64_t{0}, uint64_t{1}, rng()() % 256, rng()() % 70, uint64_t{bits - 1},
+                         uint64_t{bits}, uint64_t{32}, uint64_t{63}, uint64_t{64}, uint64_t{255}}) {
         CAPTURE(bits);
         CAPTURE(a);
         CAPTURE(n);
-        CHECK(u2(static_cast<IROp>(Iop_Shl8 + k), a, n) == (shl[k](a, n, 0x202).res & mask_of(bits)));
-        CHECK(u2(static_cast<IROp>(Iop_Shr8 + k), a, n) == (shr[k](a, n, 0x202).res & mask_of(bits)));
-        CHECK(u2(static_cast<IROp>(Iop_Sar8 + k), a, n) == (sar[k](a, n, 0x202).res & mask_of(bits)));
+        CHECK(u2(static_cast<IROp>(Iop_Shl8 + k), a, n) ==
+              (shl[k](a, n, 0x202).res & mask_of(bits)));
+        CHECK(u2(static_cast<IROp>(Iop_Shr8 + k), a, n) ==
+              (shr[k](a, n, 0x202).res & mask_of(bits)));
+        CHECK(u2(static_cast<IROp>(Iop_Sar8 + k), a, n) ==
+              (sar[k](a, n, 0x202).res & mask_of(bits)));
       }
     }
   }
@@ -761,7 +904,8 @@ TEST_CASE("ops: integer conversions and 1-bit operations match C casts") {
     CHECK(u1(Iop_V128to32, x) == b32);
     CHECK(same(op1(Iop_32UtoV128, val(b32)), val(b32), 32));
     CHECK(same(op2(Iop_SetV128lo64, val(x, y), val(~x)), val(~x, y), 32));
-    CHECK(same(op2(Iop_SetV128lo32, val(x, y), val(~x & 0xFFFFFFFF)), val((x & ~0xFFFFFFFFull) | (~x & 0xFFFFFFFF), y), 32));
+    CHECK(same(op2(Iop_SetV128lo32, val(x, y), val(~x & 0xFFFFFFFF)),
+               val((x & ~0xFFFFFFFFull) | (~x & 0xFFFFFFFF), y), 32));
     CHECK(same(op1(Iop_ZeroHI64ofV128, val(x, y)), val(x), 32));
     CHECK(same(op1(Iop_ZeroHI96ofV128, val(x, y)), val(b32), 32));
     const uint64_t bit = x & 1, bit2 = y & 1;
@@ -787,29 +931,36 @@ TEST_CASE("ops: divisions match C and unsigned __int128") {
     CAPTURE(x);
     CAPTURE(y);
     // DivModU64to32: only cases where div does not fault (quotient fits).
-    if (x / d32 <= 0xFFFFFFFFull) CHECK(u2(Iop_DivModU64to32, x, d32) == (((x % d32) << 32) | (x / d32)));
+    if (x / d32 <= 0xFFFFFFFFull)
+      CHECK(u2(Iop_DivModU64to32, x, d32) == (((x % d32) << 32) | (x / d32)));
     const int64_t sx = static_cast<int64_t>(x);
     const int32_t sd = static_cast<int32_t>(d32);
     if (!(sd == -1 && sx == INT64_MIN)) {
       const int64_t q = sx / sd, r = sx % sd;
       if (q >= INT32_MIN && q <= INT32_MAX)
-        CHECK(u2(Iop_DivModS64to32, x, d32) == ((static_cast<uint64_t>(r) << 32) | static_cast<uint32_t>(q)));
+        CHECK(u2(Iop_DivModS64to32, x, d32) ==
+              ((static_cast<uint64_t>(r) << 32) | static_cast<uint32_t>(q)));
     }
     const uint64_t hi = edgy() % d64;  // keeps the quotient within 64 bits
     const unsigned __int128 n = (static_cast<unsigned __int128>(hi) << 64) | x;
     CHECK(same(op2(Iop_DivModU128to64, val(x, hi), val(d64)),
                val(static_cast<uint64_t>(n / d64), static_cast<uint64_t>(n % d64)), 32));
-    const __int128 sn = static_cast<__int128>((static_cast<unsigned __int128>(static_cast<uint64_t>(sext(hi, 16))) << 64) | x);
+    const __int128 sn = static_cast<__int128>(
+        (static_cast<unsigned __int128>(static_cast<uint64_t>(sext(hi, 16))) << 64) | x);
     const int64_t sd64 = static_cast<int64_t>(d64);
     if (sd64 != -1) {
       const __int128 q = sn / sd64, r = sn % sd64;
       if (q >= INT64_MIN && q <= INT64_MAX)
-        CHECK(same(op2(Iop_DivModS128to64, val(static_cast<uint64_t>(sn), static_cast<uint64_t>(static_cast<unsigned __int128>(sn) >> 64)), val(d64)),
+        CHECK(same(op2(Iop_DivModS128to64,
+                       val(static_cast<uint64_t>(sn),
+                           static_cast<uint64_t>(static_cast<unsigned __int128>(sn) >> 64)),
+                       val(d64)),
                    val(static_cast<uint64_t>(q), static_cast<uint64_t>(r)), 32));
     }
     CHECK(u2(Iop_DivU64, x, d64) == x / d64);
     CHECK(u2(Iop_DivU32, x & 0xFFFFFFFF, d32) == static_cast<uint32_t>(x) / d32);
-    if (!(sd64 == -1 && sx == INT64_MIN)) CHECK(u2(Iop_DivS64, x, d64) == static_cast<uint64_t>(sx / sd64));
+    if (!(sd64 == -1 && sx == INT64_MIN))
+      CHECK(u2(Iop_DivS64, x, d64) == static_cast<uint64_t>(sx / sd64));
     const int32_t sx32 = static_cast<int32_t>(x);
     if (!(sd == -1 && sx32 == INT32_MIN))
       CHECK(u2(Iop_DivS32, x & 0xFFFFFFFF, d32) == static_cast<uint32_t>(sx32 / sd));
@@ -819,9 +970,9 @@ TEST_CASE("ops: divisions match C and unsigned __int128") {
   }
   // Division by zero is never asked (the guest faults first); it must not
   // crash the replayer.
-  for (IROp op : {Iop_DivU32, Iop_DivS32, Iop_DivU64, Iop_DivS64, Iop_DivModU64to32, Iop_DivModS64to32,
-                  Iop_DivModU128to64, Iop_DivModS128to64, Iop_DivModU64to64, Iop_DivModS64to64,
-                  Iop_DivModU32to32, Iop_DivModS32to32})
+  for (IROp op : {Iop_DivU32, Iop_DivS32, Iop_DivU64, Iop_DivS64, Iop_DivModU64to32,
+                  Iop_DivModS64to32, Iop_DivModU128to64, Iop_DivModS128to64, Iop_DivModU64to64,
+                  Iop_DivModS64to64, Iop_DivModU32to32, Iop_DivModS32to32})
     CHECK_NOTHROW(op2(op, val(123, 4), val(0)));
   CHECK_NOTHROW(op2(Iop_DivS64, val(1ull << 63), val(~0ull)));
   CHECK_NOTHROW(op2(Iop_DivModS128to64, val(0, 1ull << 63), val(~0ull)));
@@ -861,7 +1012,8 @@ TEST_CASE("ops: F64 arithmetic matches SSE, in round to nearest whatever the IR 
   }
 }
 
-TEST_CASE("ops: floating-point conversions honour the rounding mode like the CPU under fesetround") {
+TEST_CASE(
+    "ops: floating-point conversions honour the rounding mode like the CPU under fesetround") {
   for (int it = 0; it < 20000; ++it) {
     const uint64_t a = any_f64();
     const int64_t i = static_cast<int64_t>(edgy());
@@ -872,12 +1024,14 @@ TEST_CASE("ops: floating-point conversions honour the rounding mode like the CPU
     volatile double vd = f64(a);
     volatile int64_t vi = i;
     // cvtsd2si: out-of-range and NaN give the "integer indefinite" value.
-    const int64_t want64 = with_rounding(rm, [&] { return static_cast<int64_t>(_mm_cvtsd_si64(_mm_set_sd(vd))); });
+    const int64_t want64 =
+        with_rounding(rm, [&] { return static_cast<int64_t>(_mm_cvtsd_si64(_mm_set_sd(vd))); });
     const int32_t want32 = with_rounding(rm, [&] { return _mm_cvtsd_si32(_mm_set_sd(vd)); });
     CHECK(op2(Iop_F64toI64S, val(rm), val(a)).u64() == static_cast<uint64_t>(want64));
     CHECK(op2(Iop_F64toI32S, val(rm), val(a)).u64() == static_cast<uint32_t>(want32));
-    if (std::fabs(f64(a)) < 9e18) CHECK(static_cast<int64_t>(op2(Iop_F64toI64S, val(rm), val(a)).u64()) ==
-                                        with_rounding(rm, [&] { return static_cast<int64_t>(std::llrint(vd)); }));
+    if (std::fabs(f64(a)) < 9e18)
+      CHECK(static_cast<int64_t>(op2(Iop_F64toI64S, val(rm), val(a)).u64()) ==
+            with_rounding(rm, [&] { return static_cast<int64_t>(std::llrint(vd)); }));
     const double wantd = with_rounding(rm, [&] { return static_cast<double>(vi); });
     CHECK(op2(Iop_I64StoF64, val(rm), val(static_cast<uint64_t>(i))).u64() == bits64(wantd));
     const float wantf = with_rounding(rm, [&] { return static_cast<float>(vi); });
@@ -886,10 +1040,12 @@ TEST_CASE("ops: floating-point conversions honour the rounding mode like the CPU
     volatile int32_t vi32 = i32;
     const float wantf32 = with_rounding(rm, [&] { return static_cast<float>(vi32); });
     CHECK(op2(Iop_I32StoF32, val(rm), val(static_cast<uint32_t>(i32))).u64() == bits32(wantf32));
-    CHECK(op1(Iop_I32StoF64, val(static_cast<uint32_t>(i32))).u64() == bits64(static_cast<double>(i32)));
+    CHECK(op1(Iop_I32StoF64, val(static_cast<uint32_t>(i32))).u64() ==
+          bits64(static_cast<double>(i32)));
     const float narrowed = with_rounding(rm, [&] { return static_cast<float>(vd); });
     const uint64_t got32 = op2(Iop_F64toF32, val(rm), val(a)).u64();
-    CHECK((got32 == bits32(narrowed) || (std::isnan(narrowed) && std::isnan(f32(static_cast<uint32_t>(got32))))));
+    CHECK((got32 == bits32(narrowed) ||
+           (std::isnan(narrowed) && std::isnan(f32(static_cast<uint32_t>(got32))))));
     const double rounded = with_rounding(rm, [&] { return std::nearbyint(vd); });
     const uint64_t gotr = op2(Iop_RoundF64toInt, val(rm), val(a)).u64();
     CHECK((gotr == bits64(rounded) || (is_nan64(gotr) && std::isnan(rounded))));
@@ -897,15 +1053,19 @@ TEST_CASE("ops: floating-point conversions honour the rounding mode like the CPU
     volatile float vf = fa;
     const float roundedf = with_rounding(rm, [&] { return std::nearbyintf(vf); });
     const uint64_t gotrf = op2(Iop_RoundF32toInt, val(rm), val(bits32(fa))).u64();
-    CHECK((gotrf == bits32(roundedf) || (std::isnan(roundedf) && std::isnan(f32(static_cast<uint32_t>(gotrf))))));
+    CHECK((gotrf == bits32(roundedf) ||
+           (std::isnan(roundedf) && std::isnan(f32(static_cast<uint32_t>(gotrf))))));
     const uint64_t widened = op1(Iop_F32toF64, val(bits32(fa))).u64();
     CHECK((widened == bits64(static_cast<double>(fa)) || (std::isnan(fa) && is_nan64(widened))));
     // F32 arithmetic is defined with the rounding mode honoured.
     const float fb = static_cast<float>(f64(any_f64()));
     volatile float vfb = fb;
-    const float sum = with_rounding(rm, [&] { return vf + vfb; }), quot = with_rounding(rm, [&] { return vf / vfb; });
-    if (!std::isnan(sum)) CHECK(op3(Iop_AddF32, val(rm), val(bits32(fa)), val(bits32(fb))).u64() == bits32(sum));
-    if (!std::isnan(quot)) CHECK(op3(Iop_DivF32, val(rm), val(bits32(fa)), val(bits32(fb))).u64() == bits32(quot));
+    const float sum = with_rounding(rm, [&] { return vf + vfb; }),
+                quot = with_rounding(rm, [&] { return vf / vfb; });
+    if (!std::isnan(sum))
+      CHECK(op3(Iop_AddF32, val(rm), val(bits32(fa)), val(bits32(fb))).u64() == bits32(sum));
+    if (!std::isnan(quot))
+      CHECK(op3(Iop_DivF32, val(rm), val(bits32(fa)), val(bits32(fb))).u64() == bits32(quot));
   }
   // The rounding mode is restored afterwards.
   CHECK(std::fegetround() == FE_TONEAREST);
@@ -922,8 +1082,10 @@ namespace {
 
 using Native2 = __m128i (*)(__m128i, __m128i);
 
-#define OMNI_N2(name, expr) \
-  __attribute__((target("sse4.2,ssse3"))) __m128i name(__m128i a, __m128i b) { return expr; }
+#define OMNI_N2(name, expr)                                                                     \
+  __attribute__((target("sse4.2,ssse3"))) __m128i name(__m128i a, [[maybe_unused]] __m128i b) { \
+    return expr;                                                                                \
+  }
 OMNI_N2(n_add8x16, _mm_add_epi8(a, b))
 OMNI_N2(n_add16x8, _mm_add_epi16(a, b))
 OMNI_N2(n_add32x4, _mm_add_epi32(a, b))
@@ -1106,11 +1268,23 @@ Value fp_vec(unsigned bytes, bool f64_lanes) {
     if (f64_lanes) {
       c = any_f64();
     } else {
-      c = (uint64_t{bits32(static_cast<float>(f64(any_f64())))} << 32) | bits32(static_cast<float>(f64(any_f64())));
+      c = (uint64_t{bits32(static_cast<float>(f64(any_f64())))} << 32) |
+          bits32(static_cast<float>(f64(any_f64())));
     }
     std::memcpy(v.b + 8 * i, &c, 8);
   }
   return v;
+}
+
+bool lane_is_nan(const Value& v, unsigned offset, bool f64_lane) {
+  if (f64_lane) {
+    uint64_t t;
+    std::memcpy(&t, v.b + offset, 8);
+    return is_nan64(t);
+  }
+  uint32_t t;
+  std::memcpy(&t, v.b + offset, 4);
+  return std::isnan(f32(t));
 }
 
 }  // namespace
@@ -1122,24 +1296,24 @@ TEST_CASE("ops: 64/128/256-bit SIMD lane operations match SSE intrinsics") {
   for (const VecCase& c : vec_cases()) {
     CAPTURE(c.op);
     const bool f64_lanes = c.op == Iop_Add64Fx2 || c.op == Iop_Div64Fx2 || c.op == Iop_Max64Fx2 ||
-                           c.op == Iop_CmpLT64Fx2 || c.op == Iop_CmpUN64Fx2 || c.op == Iop_Add64F0x2 ||
-                           c.op == Iop_Mul64F0x2 || c.op == Iop_Max64F0x2 || c.op == Iop_CmpLT64F0x2;
+                           c.op == Iop_CmpLT64Fx2 || c.op == Iop_CmpUN64Fx2 ||
+                           c.op == Iop_Add64F0x2 || c.op == Iop_Mul64F0x2 ||
+                           c.op == Iop_Max64F0x2 || c.op == Iop_CmpLT64F0x2;
     for (int it = 0; it < 2000; ++it) {
-      Value a = c.fp ? fp_vec(32, f64_lanes) : random_vec(32), b = c.fp ? fp_vec(32, f64_lanes) : random_vec(32);
+      Value a = c.fp ? fp_vec(32, f64_lanes) : random_vec(32),
+            b = c.fp ? fp_vec(32, f64_lanes) : random_vec(32);
       if (c.fp) {  // avoid NaN meeting NaN in a lane
         const unsigned lane = f64_lanes ? 8 : 4;
-        for (unsigned i = 0; i < 32; i += lane) {
-          const bool an = f64_lanes ? is_nan64(val(0).u64() | [&] { uint64_t t; std::memcpy(&t, a.b + i, 8); return t; }())
-                                    : std::isnan(f32([&] { uint32_t t; std::memcpy(&t, a.b + i, 4); return t; }()));
-          const bool bn = f64_lanes ? is_nan64([&] { uint64_t t; std::memcpy(&t, b.b + i, 8); return t; }())
-                                    : std::isnan(f32([&] { uint32_t t; std::memcpy(&t, b.b + i, 4); return t; }()));
-          if (an && bn) std::memset(b.b + i, 0, lane);
-        }
+        for (unsigned i = 0; i < 32; i += lane)
+          if (lane_is_nan(a, i, f64_lanes) && lane_is_nan(b, i, f64_lanes))
+            std::memset(b.b + i, 0, lane);
       }
       if (c.op == Iop_PermOrZero8x16)  // indices VEX defines: bit 7 or 0..15
         for (unsigned i = 0; i < 16; ++i) b.b[i] &= 0x8F;
       const Value rm = val(rng()() % 4);
-      auto run = [&](IROp op, const Value& x, const Value& y) { return c.triop ? op3(op, rm, x, y) : op2(op, x, y); };
+      auto run = [&](IROp op, const Value& x, const Value& y) {
+        return c.triop ? op3(op, rm, x, y) : op2(op, x, y);
+      };
       Value a16 = a, b16 = b;
       std::memset(a16.b + 16, 0, 16);
       std::memset(b16.b + 16, 0, 16);
@@ -1187,8 +1361,10 @@ TEST_CASE("ops: SIMD shifts, movemask, conversions and packing match SSE") {
     CHECK(same(op2(Iop_ShrN64x2, a16, val(n)), vec(_mm_srl_epi64(x, cnt)), 32));
     CHECK(same(op2(Iop_SarN16x8, a16, val(n)), vec(_mm_sra_epi16(x, cnt)), 32));
     CHECK(same(op2(Iop_SarN32x4, a16, val(n)), vec(_mm_sra_epi32(x, cnt)), 32));
-    CHECK(op2(Iop_ShlN16x4, val(a.u64()), val(n)).u64() == static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_sll_epi16(x, cnt))));
-    CHECK(op2(Iop_SarN32x2, val(a.u64()), val(n)).u64() == static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_sra_epi32(x, cnt))));
+    CHECK(op2(Iop_ShlN16x4, val(a.u64()), val(n)).u64() ==
+          static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_sll_epi16(x, cnt))));
+    CHECK(op2(Iop_SarN32x2, val(a.u64()), val(n)).u64() ==
+          static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_sra_epi32(x, cnt))));
     {
       Value w;
       const __m128i hi = xmm(a, 1);
@@ -1200,7 +1376,8 @@ TEST_CASE("ops: SIMD shifts, movemask, conversions and packing match SSE") {
     // SarN8x16 and SarN64x2 are VEX helpers that take the amount modulo the
     // lane width: per-lane arithmetic shifts.
     Value s8, s64;
-    for (unsigned i = 0; i < 16; ++i) s8.b[i] = static_cast<uint8_t>(static_cast<int8_t>(a.b[i]) >> (n & 7));
+    for (unsigned i = 0; i < 16; ++i)
+      s8.b[i] = static_cast<uint8_t>(static_cast<int8_t>(a.b[i]) >> (n & 7));
     for (unsigned i = 0; i < 2; ++i) {
       int64_t l;
       std::memcpy(&l, a.b + 8 * i, 8);
@@ -1211,10 +1388,13 @@ TEST_CASE("ops: SIMD shifts, movemask, conversions and packing match SSE") {
     CHECK(same(op2(Iop_SarN64x2, a16, val(n)), s64, 32));
     // movemask.
     CHECK(op1(Iop_GetMSBs8x16, a16).u64() == static_cast<uint64_t>(_mm_movemask_epi8(x)));
-    CHECK(op1(Iop_GetMSBs8x8, val(a.u64())).u64() == (static_cast<uint64_t>(_mm_movemask_epi8(x)) & 0xFF));
+    CHECK(op1(Iop_GetMSBs8x8, val(a.u64())).u64() ==
+          (static_cast<uint64_t>(_mm_movemask_epi8(x)) & 0xFF));
     // CmpNEZ lanes.
-    CHECK(same(op1(Iop_CmpNEZ8x16, a16), vec(_mm_xor_si128(_mm_cmpeq_epi8(x, _mm_setzero_si128()), _mm_set1_epi8(-1))), 32));
-    CHECK(same(op1(Iop_CmpNEZ32x4, a16), vec(_mm_xor_si128(_mm_cmpeq_epi32(x, _mm_setzero_si128()), _mm_set1_epi8(-1))), 32));
+    CHECK(same(op1(Iop_CmpNEZ8x16, a16),
+               vec(_mm_xor_si128(_mm_cmpeq_epi8(x, _mm_setzero_si128()), _mm_set1_epi8(-1))), 32));
+    CHECK(same(op1(Iop_CmpNEZ32x4, a16),
+               vec(_mm_xor_si128(_mm_cmpeq_epi32(x, _mm_setzero_si128()), _mm_set1_epi8(-1))), 32));
     CHECK(same(op1(Iop_NotV128, a16), vec(_mm_xor_si128(x, _mm_set1_epi8(-1))), 32));
     // Lane plumbing.
     Value hl;
@@ -1248,7 +1428,8 @@ TEST_CASE("ops: SIMD shifts, movemask, conversions and packing match SSE") {
 }
 
 TEST_CASE("ops: SIMD floating point follows SSE's NaN and signed-zero rules") {
-  const uint64_t qnan_a = 0x7FF8000000000111, snan_b = 0x7FF0000000000222, neg0 = 0x8000000000000000;
+  const uint64_t qnan_a = 0x7FF8000000000111, snan_b = 0x7FF0000000000222,
+                 neg0 = 0x8000000000000000;
   const Value a = val(qnan_a, neg0), b = val(snan_b, 0);
   // addsd/addpd: the first operand's NaN wins, a signalling NaN comes out
   // quieted.

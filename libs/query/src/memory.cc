@@ -49,17 +49,11 @@ uint64_t resolve_time(index::IndexReader& reader, const std::string& at) {
   return value;
 }
 
-namespace {
-
-// The value of a scalar as JSON, from its DWARF type; null for aggregates or
-// when a byte was not mapped.
-std::string decode_value(const symbols::TypeInfo& type, const MemoryImage& image) {
+std::string decode_scalar(const symbols::TypeInfo& type, const uint8_t* bytes, size_t size) {
   using Kind = symbols::TypeInfo::Kind;
-  if (type.size == 0 || type.size > 8 || image.size < type.size) return "null";
-  for (uint64_t i = 0; i < type.size; ++i)
-    if (!image.mapped[i]) return "null";
+  if (type.size == 0 || type.size > 8 || size < type.size) return "null";
   uint64_t raw = 0;
-  std::memcpy(&raw, image.bytes.data(), type.size);
+  std::memcpy(&raw, bytes, type.size);
   int shift = static_cast<int>(64 - 8 * type.size);
   int64_t sign_extended = shift == 64 ? 0 : static_cast<int64_t>(raw << shift) >> shift;
   switch (type.kind) {
@@ -73,10 +67,10 @@ std::string decode_value(const symbols::TypeInfo& type, const MemoryImage& image
         double d;
         if (type.size == 4) {
           float f;
-          std::memcpy(&f, image.bytes.data(), 4);
+          std::memcpy(&f, bytes, 4);
           d = f;
         } else {
-          std::memcpy(&d, image.bytes.data(), 8);
+          std::memcpy(&d, bytes, 8);
         }
         // JSON has no NaN or infinity: those become strings.
         if (std::isnan(d)) return "\"nan\"";
@@ -86,6 +80,16 @@ std::string decode_value(const symbols::TypeInfo& type, const MemoryImage& image
       return "null";
     default: return "null";
   }
+}
+
+namespace {
+
+// The value of a scalar as JSON, from its DWARF type; null for aggregates or
+// when a byte was not mapped.
+std::string decode_value(const symbols::TypeInfo& type, const MemoryImage& image) {
+  for (uint64_t i = 0; i < type.size && i < image.size; ++i)
+    if (!image.mapped[i]) return "null";
+  return decode_scalar(type, image.bytes.data(), image.size);
 }
 
 }  // namespace

@@ -48,6 +48,21 @@ std::optional<RecordingSymbols::Resolved> RecordingSymbols::resolve(std::string_
   return std::nullopt;
 }
 
+std::optional<uint64_t> RecordingSymbols::find_function(std::string_view name) {
+  for (const Object& o : objects_)
+    if (auto entry = symbolizer_.find_function(o.handle, name)) return entry;
+  return std::nullopt;
+}
+
+std::optional<int> RecordingSymbols::object_at(uint64_t pc, uint64_t time) {
+  for (const Object& o : objects_) {
+    if (pc < o.row.start || pc >= o.row.end) continue;
+    if (time < o.row.time_loaded || (o.row.time_unloaded && time >= *o.row.time_unloaded)) continue;
+    return o.handle;
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 std::optional<uint64_t> parse_number(std::string_view text) {

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstring>
 #include <map>
 
 #include "omni/base/error.h"
@@ -192,6 +194,200 @@ uint64_t stack(index::IndexReader& reader, const StackQuery& query, std::ostream
   out << line;
   out.flush();
   return 1;
+}
+
+}  // namespace omni::query
+
+namespace omni::query {
+
+namespace {
+
+// The text a `char *` points to at `time` (up to 256 bytes, to its NUL).
+std::optional<std::string> c_string(const symbols::TypeInfo& type, const std::vector<uint8_t>& bytes,
+                                    index::IndexReader& reader, uint64_t time) {
+  if (type.kind != symbols::TypeInfo::Kind::Pointer || bytes.size() < 8) return std::nullopt;
+  if (type.name != "char *" && type.name != "const char *" && type.name != "unsigned char *") return std::nullopt;
+  uint64_t addr;
+  std::memcpy(&addr, bytes.data(), 8);
+  if (addr == 0) return std::nullopt;
+  replay::MemoryImage image = replay::read_memory(reader, addr, 256, time);
+  std::string text;
+  for (size_t i = 0; i < image.size && image.mapped[i] && image.bytes[i]; ++i) text += static_cast<char>(image.bytes[i]);
+  if (!image.mapped[0]) return std::nullopt;
+  return text;
+}
+
+// Argument values by the SysV x86-64 calling convention: integer-class
+// scalars in rdi, rsi, rdx, rcx, r8, r9 then the stack; float/double in
+// xmm0-7 then the stack; aggregates of more than 16 bytes by memory on the
+// stack (reported by address); smaller aggregates in integer registers.
+std::string args_json(const std::vector<symbols::Parameter>& params, const replay::Registers& regs,
+                      index::IndexReader& reader, uint64_t time) {
+  static const int kArgGpr[6] = {7, 6, 2, 1, 8, 9};  // rdi rsi rdx rcx r8 r9 (kGprNames order)
+  using Kind = symbols::TypeInfo::Kind;
+  size_t gpr = 0, xmm = 0;
+  uint64_t stack = regs.rsp() + 8;  // first stack argument, above the return address
+  std::string list = "[";
+  auto from_stack = [&](uint64_t size, std::vector<uint8_t>& bytes) {
+    replay::MemoryImage image = replay::read_memory(reader, stack, std::max<uint64_t>(size, 1), time);
+    bytes = image.bytes;
+    stack += (size + 7) & ~uint64_t{7};
+  };
+  for (const symbols::Parameter& p : params) {
+    std::string item;
+    JsonObject o(item);
+    o.field("name", p.name).field("type", p.type.name);
+    std::vector<uint8_t> bytes;
+    bool aggregate = p.type.kind == Kind::Struct || p.type.kind == Kind::Union || p.type.kind == Kind::Array;
+    if (aggregate && p.type.size > 16) {
+      o.field("address", hex_address(stack));
+      stack += (p.type.size + 7) & ~uint64_t{7};
+      o.null("value");
+    } else if (p.type.kind == Kind::Float && (p.type.size == 4 || p.type.size == 8)) {
+      if (xmm < 8) {
+        const uint8_t* x = regs.state.data() + replay::xmm_offset(static_cast<int>(xmm++));
+        bytes.assign(x, x + p.type.size);
+      } else {
+        from_stack(p.type.size, bytes);
+      }
+      o.raw("value", decode_scalar(p.type, bytes.data(), bytes.size()));
+    } else {
+      uint64_t words = aggregate ? (p.type.size + 7) / 8 : 1;
+      if (gpr + words <= 6) {
+        for (uint64_t w = 0; w < words; ++w) {
+          uint64_t v = regs.u64(replay::gpr_offset(kArgGpr[gpr++]));
+          bytes.insert(bytes.end(), reinterpret_cast<uint8_t*>(&v), reinterpret_cast<uint8_t*>(&v) + 8);
+        }
+      } else {
+        from_stack(words * 8, bytes);
+      }
+      if (aggregate) {
+        bytes.resize(p.type.size);
+        o.field("data", hex_bytes(bytes.data(), bytes.size()));
+        o.null("value");
+      } else {
+        o.raw("value", decode_scalar(p.type, bytes.data(), bytes.size()));
+        if (auto text = c_string(p.type, bytes, reader, time)) o.field("string", *text);
+      }
+    }
+    o.close();
+    if (list.size() > 1) list += ',';
+    list += item;
+  }
+  return list + "]";
+}
+
+// The return value from rax or xmm0 by the return type (rax as an
+// unsigned integer without DWARF; null for void).
+std::string return_json(const std::optional<symbols::TypeInfo>& type, const replay::Registers& after) {
+  using Kind = symbols::TypeInfo::Kind;
+  if (!type) return fmt::format("{}", after.u64(replay::gpr_offset(0)));
+  if (type->kind == Kind::Float) return decode_scalar(*type, after.state.data() + replay::xmm_offset(0), 16);
+  if (type->kind == Kind::Struct || type->kind == Kind::Union || type->kind == Kind::Array) return "null";
+  uint64_t rax = after.u64(replay::gpr_offset(0));
+  return decode_scalar(*type, reinterpret_cast<const uint8_t*>(&rax), 8);
+}
+
+// "name=value, ..." for the table format, from the JSON list.
+std::string args_text(const std::string& json) {
+  std::string text;
+  size_t pos = 0;
+  while ((pos = json.find("\"name\":\"", pos)) != std::string::npos) {
+    pos += 8;
+    size_t end = json.find('"', pos);
+    std::string name = json.substr(pos, end - pos);
+    size_t value = json.find("\"value\":", end);
+    size_t string_at = json.find("\"string\":", end);
+    size_t next = json.find("\"name\":", end);
+    std::string shown;
+    if (string_at != std::string::npos && (next == std::string::npos || string_at < next)) {
+      size_t close = json.find('}', string_at);
+      shown = json.substr(string_at + 9, close - string_at - 9);
+    } else if (value != std::string::npos) {
+      size_t close = json.find_first_of(",}", value + 8);
+      shown = json.substr(value + 8, close - value - 8);
+      if (shown == "null") {
+        size_t data = json.find("\"data\":\"", end);
+        if (data != std::string::npos && (next == std::string::npos || data < next))
+          shown = "{" + json.substr(data + 8, json.find('"', data + 8) - data - 8) + "}";
+      }
+    }
+    if (!text.empty()) text += ", ";
+    text += name + "=" + shown;
+    pos = end;
+  }
+  return text;
+}
+
+}  // namespace
+
+uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream& out) {
+  RecordingSymbols symbols(reader);
+  std::optional<uint64_t> entry;
+  std::string_view name = query.function;
+  if (name.size() > 2 && name[0] == '0' && (name[1] == 'x' || name[1] == 'X')) {
+    uint64_t v = 0;
+    auto [end, error] = std::from_chars(name.data() + 2, name.data() + name.size(), v, 16);
+    if (error == std::errc() && end == name.data() + name.size()) entry = v;
+  }
+  if (!entry) entry = symbols.find_function(name);
+  if (!entry) fail("no function named '{}' in the recorded program or its libraries", query.function);
+  uint64_t from = query.from.value_or(0), to = query.to.value_or(UINT64_MAX);
+  if (from > to) fail("--from {} is after --to {}", from, to);
+
+  std::vector<index::CallRow> rows;
+  for (uint32_t chunk : reader.call_chunks_to(*entry))
+    for (const index::CallRow& row : reader.load_calls(chunk))
+      if (row.target == *entry && row.time >= from && row.time <= to) rows.push_back(row);
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.time < b.time; });
+  if (query.last && rows.size() > *query.last) rows.erase(rows.begin(), rows.end() - *query.last);
+
+  replay::Replayer replayer(reader);
+  std::vector<symbols::Parameter> params;
+  std::optional<symbols::TypeInfo> return_type;
+  std::string function_name = query.function;
+  if (auto object = symbols.object_at(*entry, rows.empty() ? 0 : rows.front().time)) {
+    params = symbols.symbolizer().parameters(*object, *entry);
+    return_type = symbols.symbolizer().return_type(*object, *entry);
+    if (auto where = symbols.symbolizer().locate(*object, *entry); where && !where->function.empty())
+      function_name = where->function;
+  }
+  std::string line;
+  if (query.format == Format::Table)
+    out << fmt::format("{:>12} {:>12} {:>4}  {}\n", "time", "end_time", "tid", "call");
+  for (const index::CallRow& row : rows) {
+    replay::Registers at_entry = replayer.registers_at(row.time, row.tid);
+    std::string args = args_json(params, at_entry, reader, row.time);
+    std::optional<replay::Registers> after;
+    if (row.end_time) after = replayer.registers_at(row.end_time, row.tid);
+    auto caller = symbols.locate(row.pc, row.time);
+    line.clear();
+    if (query.format == Format::Json) {
+      JsonObject o(line);
+      o.field("time", row.time);
+      if (row.end_time) o.field("end_time", row.end_time);
+      else o.null("end_time");
+      o.field("tid", row.tid).field("function", function_name).field("entry", hex_address(*entry));
+      if (caller && !caller->function.empty()) o.field("caller", caller->function);
+      else o.null("caller");
+      o.field("pc", hex_address(row.pc));
+      o.raw("args", args);
+      if (after) o.raw("return", return_json(return_type, *after));
+      else o.null("return");
+      o.close();
+      line += '\n';
+    } else {
+      line = fmt::format("{:>12} {:>12} {:>4}  {}(", row.time, row.end_time ? fmt::format("{}", row.end_time) : "-",
+                         row.tid, function_name);
+      line += args_text(args) + ")";
+      if (after) line += " = " + return_json(return_type, *after);
+      if (caller && !caller->function.empty()) line += " from " + caller->function;
+      line += '\n';
+    }
+    out << line;
+  }
+  out.flush();
+  return rows.size();
 }
 
 }  // namespace omni::query

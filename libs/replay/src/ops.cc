@@ -29,6 +29,7 @@
 
 #include "omni/base/error.h"
 extern "C" {
+#include "libvex_emnote.h"
 #include "omni/trace/replay_ops.h"
 }
 
@@ -114,7 +115,8 @@ Value zip(const Value& a, const Value& b, unsigned bytes, F f) {
 template <class T, class F>
 Value each(const Value& a, unsigned bytes, F f) {
   Value r;
-  for (unsigned i = 0; i < bytes / sizeof(T); ++i) set_lane<T>(r, i, static_cast<T>(f(lane<T>(a, i))));
+  for (unsigned i = 0; i < bytes / sizeof(T); ++i)
+    set_lane<T>(r, i, static_cast<T>(f(lane<T>(a, i))));
   return r;
 }
 
@@ -154,7 +156,8 @@ Value vmulhi(const Value& a, const Value& b, unsigned bytes) {
 }
 template <class T>
 Value vavg(const Value& a, const Value& b, unsigned bytes) {
-  return zip<T>(a, b, bytes, [](T x, T y) { return static_cast<T>((uint32_t{x} + uint32_t{y} + 1) >> 1); });
+  return zip<T>(a, b, bytes,
+                [](T x, T y) { return static_cast<T>((uint32_t{x} + uint32_t{y} + 1) >> 1); });
 }
 template <class T>
 Value vmax(const Value& a, const Value& b, unsigned bytes) {
@@ -183,7 +186,8 @@ Value vcmpnez(const Value& a, unsigned bytes) {
 // zero (Shl/Shr) or copies of the sign bit (Sar). T unsigned.
 template <class T>
 Value vshl(const Value& a, uint64_t n, unsigned bytes) {
-  return each<T>(a, bytes, [n](T x) { return n >= sizeof(T) * 8 ? T{0} : static_cast<T>(uint64_t{x} << n); });
+  return each<T>(a, bytes,
+                 [n](T x) { return n >= sizeof(T) * 8 ? T{0} : static_cast<T>(uint64_t{x} << n); });
 }
 template <class T>
 Value vshr(const Value& a, uint64_t n, unsigned bytes) {
@@ -225,7 +229,8 @@ Value reverse_in(const Value& a, unsigned chunk_bytes, unsigned bytes) {
   const unsigned per = chunk_bytes / sizeof(T);
   Value r;
   for (unsigned c = 0; c < bytes / chunk_bytes; ++c)
-    for (unsigned i = 0; i < per; ++i) set_lane<T>(r, c * per + i, lane<T>(a, c * per + per - 1 - i));
+    for (unsigned i = 0; i < per; ++i)
+      set_lane<T>(r, c * per + i, lane<T>(a, c * per + per - 1 - i));
   return r;
 }
 
@@ -511,7 +516,8 @@ uint64_t widen_mul(uint64_t a, uint64_t b, unsigned bits, bool is_signed) {
 // ---------------------------------------------------------------------------
 
 IRType result_type(IROp op) {
-  if (!omni_op_supported(op)) fail("replay: IR operation {:#x} is not supported", static_cast<unsigned>(op));
+  if (!omni_op_supported(op))
+    fail("replay: IR operation {:#x} is not supported", static_cast<unsigned>(op));
   switch (op) {
     case Iop_Add8: case Iop_Sub8: case Iop_Mul8: case Iop_Or8: case Iop_And8: case Iop_Xor8:
     case Iop_Shl8: case Iop_Shr8: case Iop_Sar8: case Iop_Not8: case Iop_Left8:
@@ -679,7 +685,8 @@ Value eval(IROp op, const Value* a) {
     case Iop_Ctz64: case Iop_CtzNat64: return Value::of(ctz(x, 64));
     case Iop_Ctz32: case Iop_CtzNat32: return Value::of(ctz(x & 0xFFFFFFFF, 32));
     case Iop_PopCount64: return Value::of(static_cast<uint64_t>(__builtin_popcountll(x)));
-    case Iop_PopCount32: return Value::of(static_cast<uint64_t>(__builtin_popcountll(x & 0xFFFFFFFF)));
+    case Iop_PopCount32:
+      return Value::of(static_cast<uint64_t>(__builtin_popcountll(x & 0xFFFFFFFF)));
     case Iop_CmpLT32S: return bit(sext(x, 32) < sext(y, 32));
     case Iop_CmpLT64S: return bit(static_cast<int64_t>(x) < static_cast<int64_t>(y));
     case Iop_CmpLE32S: return bit(sext(x, 32) <= sext(y, 32));
@@ -695,23 +702,33 @@ Value eval(IROp op, const Value* a) {
     case Iop_Left8: case Iop_Left16: case Iop_Left32: case Iop_Left64:
       return uint(x | (0 - x), 8u << (op - Iop_Left8));
     case Iop_Max32U: return uint((x & 0xFFFFFFFF) > (y & 0xFFFFFFFF) ? x : y, 32);
-    case Iop_CmpORD32U: return Value::of(cmp_ord((x & 0xFFFFFFFF) < (y & 0xFFFFFFFF), (x & 0xFFFFFFFF) > (y & 0xFFFFFFFF)));
+    case Iop_CmpORD32U:
+      return Value::of(
+          cmp_ord((x & 0xFFFFFFFF) < (y & 0xFFFFFFFF), (x & 0xFFFFFFFF) > (y & 0xFFFFFFFF)));
     case Iop_CmpORD64U: return Value::of(cmp_ord(x < y, x > y));
-    case Iop_CmpORD32S: return Value::of(cmp_ord(sext(x, 32) < sext(y, 32), sext(x, 32) > sext(y, 32)));
+    case Iop_CmpORD32S:
+      return Value::of(cmp_ord(sext(x, 32) < sext(y, 32), sext(x, 32) > sext(y, 32)));
     case Iop_CmpORD64S:
-      return Value::of(cmp_ord(static_cast<int64_t>(x) < static_cast<int64_t>(y), static_cast<int64_t>(x) > static_cast<int64_t>(y)));
-    case Iop_DivU32: return uint(udiv<uint32_t>(static_cast<uint32_t>(x), static_cast<uint32_t>(y)), 32);
+      return Value::of(cmp_ord(static_cast<int64_t>(x) < static_cast<int64_t>(y),
+                               static_cast<int64_t>(x) > static_cast<int64_t>(y)));
+    case Iop_DivU32:
+      return uint(udiv<uint32_t>(static_cast<uint32_t>(x), static_cast<uint32_t>(y)), 32);
     case Iop_DivS32:
-      return uint(static_cast<uint32_t>(sdiv<int32_t, uint32_t>(static_cast<int32_t>(x), static_cast<int32_t>(y))), 32);
+      return uint(static_cast<uint32_t>(
+                      sdiv<int32_t, uint32_t>(static_cast<int32_t>(x), static_cast<int32_t>(y))),
+                  32);
     case Iop_DivU64: return Value::of(udiv<uint64_t>(x, y));
-    case Iop_DivS64: return Value::of(static_cast<uint64_t>(sdiv<int64_t, uint64_t>(static_cast<int64_t>(x), static_cast<int64_t>(y))));
+    case Iop_DivS64:
+      return Value::of(static_cast<uint64_t>(
+          sdiv<int64_t, uint64_t>(static_cast<int64_t>(x), static_cast<int64_t>(y))));
     case Iop_DivModU64to32: {
       const uint64_t d = y & 0xFFFFFFFF;
       return Value::of((umod<uint64_t>(x, d) << 32) | (udiv<uint64_t>(x, d) & 0xFFFFFFFF));
     }
     case Iop_DivModS64to32: {
       const int64_t n = static_cast<int64_t>(x), d = sext(y, 32);
-      const uint64_t q = static_cast<uint64_t>(sdiv<int64_t, uint64_t>(n, d)), r = static_cast<uint64_t>(smod<int64_t>(n, d));
+      const uint64_t q = static_cast<uint64_t>(sdiv<int64_t, uint64_t>(n, d)),
+                     r = static_cast<uint64_t>(smod<int64_t>(n, d));
       return Value::of((r << 32) | (q & 0xFFFFFFFF));
     }
     case Iop_DivModU32to32: {
@@ -720,20 +737,24 @@ Value eval(IROp op, const Value* a) {
     }
     case Iop_DivModS32to32: {
       const int32_t n = static_cast<int32_t>(x), d = static_cast<int32_t>(y);
-      return Value::of((uint64_t{static_cast<uint32_t>(smod(n, d))} << 32) | static_cast<uint32_t>(sdiv<int32_t, uint32_t>(n, d)));
+      return Value::of((uint64_t{static_cast<uint32_t>(smod(n, d))} << 32) |
+                       static_cast<uint32_t>(sdiv<int32_t, uint32_t>(n, d)));
     }
     case Iop_DivModU128to64: {
       const unsigned __int128 n = u128_of(a[0]);
-      return pair64(static_cast<uint64_t>(udiv<unsigned __int128>(n, y)), static_cast<uint64_t>(umod<unsigned __int128>(n, y)));
+      return pair64(static_cast<uint64_t>(udiv<unsigned __int128>(n, y)),
+                    static_cast<uint64_t>(umod<unsigned __int128>(n, y)));
     }
     case Iop_DivModS128to64: {
       const __int128 n = static_cast<__int128>(u128_of(a[0])), d = static_cast<int64_t>(y);
-      return pair64(static_cast<uint64_t>(sdiv<__int128, unsigned __int128>(n, d)), static_cast<uint64_t>(smod<__int128>(n, d)));
+      return pair64(static_cast<uint64_t>(sdiv<__int128, unsigned __int128>(n, d)),
+                    static_cast<uint64_t>(smod<__int128>(n, d)));
     }
     case Iop_DivModU64to64: return pair64(udiv(x, y), umod(x, y));
     case Iop_DivModS64to64: {
       const int64_t n = static_cast<int64_t>(x), d = static_cast<int64_t>(y);
-      return pair64(static_cast<uint64_t>(sdiv<int64_t, uint64_t>(n, d)), static_cast<uint64_t>(smod(n, d)));
+      return pair64(static_cast<uint64_t>(sdiv<int64_t, uint64_t>(n, d)),
+                    static_cast<uint64_t>(smod(n, d)));
     }
 
     // ---- integer conversions ----
@@ -863,15 +884,19 @@ Value eval(IROp op, const Value* a) {
       return r;
     }
     case Iop_QNarrowBin16Sto8Ux8:
-      return narrow<int16_t, uint8_t>(a[0], a[1], 8, [](int16_t v) { return saturate<uint8_t>(v); });
+      return narrow<int16_t, uint8_t>(a[0], a[1], 8,
+                                      [](int16_t v) { return saturate<uint8_t>(v); });
     case Iop_QNarrowBin16Sto8Sx8:
       return narrow<int16_t, int8_t>(a[0], a[1], 8, [](int16_t v) { return saturate<int8_t>(v); });
     case Iop_QNarrowBin32Sto16Sx4:
-      return narrow<int32_t, int16_t>(a[0], a[1], 8, [](int32_t v) { return saturate<int16_t>(v); });
+      return narrow<int32_t, int16_t>(a[0], a[1], 8,
+                                      [](int32_t v) { return saturate<int16_t>(v); });
     case Iop_NarrowBin16to8x8:
-      return narrow<uint16_t, uint8_t>(a[0], a[1], 8, [](uint16_t v) { return static_cast<uint8_t>(v); });
+      return narrow<uint16_t, uint8_t>(a[0], a[1], 8,
+                                       [](uint16_t v) { return static_cast<uint8_t>(v); });
     case Iop_NarrowBin32to16x4:
-      return narrow<uint32_t, uint16_t>(a[0], a[1], 8, [](uint32_t v) { return static_cast<uint16_t>(v); });
+      return narrow<uint32_t, uint16_t>(a[0], a[1], 8,
+                                        [](uint32_t v) { return static_cast<uint16_t>(v); });
     case Iop_PermOrZero8x8: {
       Value r;
       for (unsigned i = 0; i < 8; ++i) r.b[i] = (a[1].b[i] & 0x80) ? 0 : a[0].b[a[1].b[i] & 7];
@@ -902,9 +927,12 @@ Value eval(IROp op, const Value* a) {
       return r;
     }
     case Iop_NotV128: return each<uint64_t>(a[0], 16, [](uint64_t v) { return ~v; });
-    case Iop_AndV128: return zip<uint64_t>(a[0], a[1], 16, [](uint64_t p, uint64_t q) { return p & q; });
-    case Iop_OrV128: return zip<uint64_t>(a[0], a[1], 16, [](uint64_t p, uint64_t q) { return p | q; });
-    case Iop_XorV128: return zip<uint64_t>(a[0], a[1], 16, [](uint64_t p, uint64_t q) { return p ^ q; });
+    case Iop_AndV128:
+      return zip<uint64_t>(a[0], a[1], 16, [](uint64_t p, uint64_t q) { return p & q; });
+    case Iop_OrV128:
+      return zip<uint64_t>(a[0], a[1], 16, [](uint64_t p, uint64_t q) { return p | q; });
+    case Iop_XorV128:
+      return zip<uint64_t>(a[0], a[1], 16, [](uint64_t p, uint64_t q) { return p ^ q; });
     case Iop_CmpNEZ8x16: return vcmpnez<uint8_t>(a[0], 16);
     case Iop_CmpNEZ16x8: return vcmpnez<uint16_t>(a[0], 16);
     case Iop_CmpNEZ32x4: return vcmpnez<uint32_t>(a[0], 16);
@@ -962,17 +990,22 @@ Value eval(IROp op, const Value* a) {
     case Iop_SarN32x4: return vsar<int32_t>(a[0], y & 0xFF, 16);
     case Iop_SarN64x2: return vsar<int64_t>(a[0], y & 63, 16);
     case Iop_QNarrowBin16Sto8Ux16:
-      return narrow<int16_t, uint8_t>(a[0], a[1], 16, [](int16_t v) { return saturate<uint8_t>(v); });
+      return narrow<int16_t, uint8_t>(a[0], a[1], 16,
+                                      [](int16_t v) { return saturate<uint8_t>(v); });
     case Iop_QNarrowBin16Sto8Sx16:
       return narrow<int16_t, int8_t>(a[0], a[1], 16, [](int16_t v) { return saturate<int8_t>(v); });
     case Iop_QNarrowBin32Sto16Ux8:
-      return narrow<int32_t, uint16_t>(a[0], a[1], 16, [](int32_t v) { return saturate<uint16_t>(v); });
+      return narrow<int32_t, uint16_t>(a[0], a[1], 16,
+                                       [](int32_t v) { return saturate<uint16_t>(v); });
     case Iop_QNarrowBin32Sto16Sx8:
-      return narrow<int32_t, int16_t>(a[0], a[1], 16, [](int32_t v) { return saturate<int16_t>(v); });
+      return narrow<int32_t, int16_t>(a[0], a[1], 16,
+                                      [](int32_t v) { return saturate<int16_t>(v); });
     case Iop_NarrowBin16to8x16:
-      return narrow<uint16_t, uint8_t>(a[0], a[1], 16, [](uint16_t v) { return static_cast<uint8_t>(v); });
+      return narrow<uint16_t, uint8_t>(a[0], a[1], 16,
+                                       [](uint16_t v) { return static_cast<uint8_t>(v); });
     case Iop_NarrowBin32to16x8:
-      return narrow<uint32_t, uint16_t>(a[0], a[1], 16, [](uint32_t v) { return static_cast<uint16_t>(v); });
+      return narrow<uint32_t, uint16_t>(a[0], a[1], 16,
+                                        [](uint32_t v) { return static_cast<uint16_t>(v); });
     case Iop_InterleaveHI8x16: return interleave<uint8_t>(a[0], a[1], 16, true);
     case Iop_InterleaveHI16x8: return interleave<uint16_t>(a[0], a[1], 16, true);
     case Iop_InterleaveHI32x4: return interleave<uint32_t>(a[0], a[1], 16, true);
@@ -989,7 +1022,8 @@ Value eval(IROp op, const Value* a) {
     case Iop_Perm32x4: case Iop_Perm32x8: {
       const unsigned n = op == Iop_Perm32x4 ? 4 : 8;
       Value r;
-      for (unsigned i = 0; i < n; ++i) set_lane<uint32_t>(r, i, lane<uint32_t>(a[0], lane<uint32_t>(a[1], i) & (n - 1)));
+      for (unsigned i = 0; i < n; ++i)
+        set_lane<uint32_t>(r, i, lane<uint32_t>(a[0], lane<uint32_t>(a[1], i) & (n - 1)));
       return r;
     }
     case Iop_PwExtUSMulQAdd8x16: {  // pmaddubsw: left bytes unsigned, right signed
@@ -1070,9 +1104,12 @@ Value eval(IROp op, const Value* a) {
       std::memcpy(r.b + 16, a[0].b, 16);
       return r;
     }
-    case Iop_AndV256: return zip<uint64_t>(a[0], a[1], 32, [](uint64_t p, uint64_t q) { return p & q; });
-    case Iop_OrV256: return zip<uint64_t>(a[0], a[1], 32, [](uint64_t p, uint64_t q) { return p | q; });
-    case Iop_XorV256: return zip<uint64_t>(a[0], a[1], 32, [](uint64_t p, uint64_t q) { return p ^ q; });
+    case Iop_AndV256:
+      return zip<uint64_t>(a[0], a[1], 32, [](uint64_t p, uint64_t q) { return p & q; });
+    case Iop_OrV256:
+      return zip<uint64_t>(a[0], a[1], 32, [](uint64_t p, uint64_t q) { return p | q; });
+    case Iop_XorV256:
+      return zip<uint64_t>(a[0], a[1], 32, [](uint64_t p, uint64_t q) { return p ^ q; });
     case Iop_NotV256: return each<uint64_t>(a[0], 32, [](uint64_t v) { return ~v; });
     case Iop_CmpNEZ8x32: return vcmpnez<uint8_t>(a[0], 32);
     case Iop_CmpNEZ16x16: return vcmpnez<uint16_t>(a[0], 32);
@@ -1146,15 +1183,18 @@ Value eval(IROp op, const Value* a) {
     case Iop_F32toI32Sx8: return sse_rm(cvtps2dq_rm, a[1], x, 32);
 
     default:
-      fail("replay: IR operation {:#x} is listed as supported but not implemented", static_cast<unsigned>(op));
+      fail("replay: IR operation {:#x} is listed as supported but not implemented",
+           static_cast<unsigned>(op));
   }
 }
 
 }  // namespace
 
 Value eval_op(IROp op, const Value* args, unsigned nargs) {
-  if (!omni_op_supported(op)) fail("replay: IR operation {:#x} is not supported", static_cast<unsigned>(op));
-  if (nargs > 4) fail("replay: IR operation {:#x} given {} arguments", static_cast<unsigned>(op), nargs);
+  if (!omni_op_supported(op))
+    fail("replay: IR operation {:#x} is not supported", static_cast<unsigned>(op));
+  if (nargs > 4)
+    fail("replay: IR operation {:#x} given {} arguments", static_cast<unsigned>(op), nargs);
   Value a[4];
   for (unsigned i = 0; i < nargs; ++i) a[i] = args[i];
   Value r = eval(op, a);
@@ -1182,9 +1222,12 @@ enum CcOp : uint64_t {
   kBlsr32 = 59, kBlsr64 = 60, kAdcx32 = 61, kAdcx64 = 62, kAdox32 = 63, kAdox64 = 64,
 };
 
-constexpr uint64_t kC = 1u << 0, kP = 1u << 2, kA = 1u << 4, kZ = 1u << 6, kS = 1u << 7, kO = 1u << 11;
+constexpr uint64_t kC = 1u << 0, kP = 1u << 2, kA = 1u << 4, kZ = 1u << 6, kS = 1u << 7,
+                   kO = 1u << 11;
 
-uint64_t parity(uint64_t res) { return (__builtin_popcount(static_cast<unsigned>(res & 0xFF)) & 1) ? 0 : kP; }
+uint64_t parity(uint64_t res) {
+  return (__builtin_popcount(static_cast<unsigned>(res & 0xFF)) & 1) ? 0 : kP;
+}
 
 // P, Z and S of a result of `bits` bits.
 uint64_t pzs(uint64_t res, unsigned bits) {
@@ -1291,19 +1334,134 @@ uint64_t condition(uint64_t cond, uint64_t op, uint64_t d1, uint64_t d2, uint64_
   return (v ? 1 : 0) ^ (cond & 1);
 }
 
+// rcl/rcr (amd64g_calculate_RCL/RCR): rotate `arg` (sz bytes) through the
+// carry by rot_amt; returns the rotated value, or, when sz is negative, the
+// flags: rflags_in with CF and OF replaced. As in VEX, OF is computed
+// whatever the count (the CPU defines it for counts of 1 only).
+uint64_t rotate_through_carry(bool left, uint64_t arg, uint64_t amount, uint64_t rflags_in,
+                              uint64_t sz_in) {
+  const bool want_flags = static_cast<int64_t>(sz_in) < 0;
+  const uint64_t sz = want_flags ? 0 - sz_in : sz_in;
+  if (sz != 1 && sz != 2 && sz != 4 && sz != 8)
+    fail("replay: rotate through carry of {} bytes", sz);
+  const unsigned bits = static_cast<unsigned>(8 * sz);
+  uint64_t count = amount & (sz == 8 ? 0x3F : 0x1F);
+  if (sz < 8) count %= bits + 1;
+  const uint64_t m = mask_of(bits), top = bits - 1;
+  uint64_t cf = rflags_in & kC, of = 0;
+  if (left) {
+    for (; count > 0; --count) {
+      const uint64_t out = (arg >> top) & 1;
+      arg = m & ((arg << 1) | cf);
+      cf = out;
+    }
+    of = ((arg >> top) ^ cf) & 1;
+  } else {
+    of = ((arg >> top) ^ cf) & 1;
+    for (; count > 0; --count) {
+      const uint64_t out = arg & 1;
+      arg = ((arg >> 1) & mask_of(bits - 1)) | (cf << top);
+      cf = out;
+    }
+  }
+  if (!want_flags) return arg;
+  return (rflags_in & ~(kC | kO)) | cf | (of << 11);
+}
+
+uint64_t pext(uint64_t src, uint64_t mask) {
+  uint64_t dst = 0, out = 1;
+  for (uint64_t bit = 1; bit != 0; bit <<= 1)
+    if (mask & bit) {
+      if (src & bit) dst |= out;
+      out <<= 1;
+    }
+  return dst;
+}
+
+uint64_t pdep(uint64_t src, uint64_t mask) {
+  uint64_t dst = 0, in = 1;
+  for (uint64_t bit = 1; bit != 0; bit <<= 1)
+    if (mask & bit) {
+      if (src & in) dst |= bit;
+      in <<= 1;
+    }
+  return dst;
+}
+
+// CRC-32C (Castagnoli, reflected), `bits` bits of v into crc.
+uint64_t crc32c(uint64_t crc, uint64_t v, unsigned bits) {
+  crc ^= v & mask_of(bits);
+  for (unsigned i = 0; i < bits; ++i) crc = (crc >> 1) ^ ((crc & 1) ? 0x82F63B78ull : 0);
+  return crc;
+}
+
+// ldmxcsr/fldcw checks: the rounding mode, and in the upper half the
+// emulation warning VEX reports for settings it does not emulate.
+uint64_t check_mxcsr(uint64_t mxcsr) {
+  VexEmNote ew = EmNote_NONE;
+  if ((mxcsr & 0x1F80) != 0x1F80)
+    ew = EmWarn_X86_sseExns;
+  else if (mxcsr & (1u << 15))
+    ew = EmWarn_X86_fz;
+  else if (mxcsr & (1u << 6))
+    ew = EmWarn_X86_daz;
+  return (uint64_t{static_cast<uint32_t>(ew)} << 32) | ((mxcsr >> 13) & 3);
+}
+
+uint64_t check_fpucw(uint64_t cw) {
+  VexEmNote ew = EmNote_NONE;
+  if ((cw & 0x3F) != 0x3F)
+    ew = EmWarn_X86_x87exns;
+  else if (((cw >> 8) & 3) != 3)
+    ew = EmWarn_X86_x87precision;
+  return (uint64_t{static_cast<uint32_t>(ew)} << 32) | ((cw >> 10) & 3);
+}
+
+struct Helper {
+  std::string_view name;
+  unsigned nargs;
+  uint64_t (*fn)(const uint64_t*);
+};
+
+const Helper kHelpers[] = {
+    {"amd64g_calculate_condition", 5,
+     [](const uint64_t* a) { return condition(a[0], a[1], a[2], a[3], a[4]); }},
+    {"amd64g_calculate_rflags_all", 4,
+     [](const uint64_t* a) { return rflags_all(a[0], a[1], a[2], a[3]); }},
+    {"amd64g_calculate_rflags_c", 4,
+     [](const uint64_t* a) -> uint64_t {
+       if (a[0] == kCopy) return a[1] & kC;
+       if (a[0] >= kLogicB && a[0] < kLogicB + 4) return 0;
+       return rflags_all(a[0], a[1], a[2], a[3]) & kC;
+     }},
+    {"amd64g_calculate_RCL", 4,
+     [](const uint64_t* a) { return rotate_through_carry(true, a[0], a[1], a[2], a[3]); }},
+    {"amd64g_calculate_RCR", 4,
+     [](const uint64_t* a) { return rotate_through_carry(false, a[0], a[1], a[2], a[3]); }},
+    {"amd64g_calculate_pext", 2, [](const uint64_t* a) { return pext(a[0], a[1]); }},
+    {"amd64g_calculate_pdep", 2, [](const uint64_t* a) { return pdep(a[0], a[1]); }},
+    {"amd64g_calc_crc32b", 2, [](const uint64_t* a) { return crc32c(a[0], a[1], 8); }},
+    {"amd64g_calc_crc32w", 2, [](const uint64_t* a) { return crc32c(a[0], a[1], 16); }},
+    {"amd64g_calc_crc32l", 2, [](const uint64_t* a) { return crc32c(a[0], a[1], 32); }},
+    {"amd64g_calc_crc32q", 2,
+     [](const uint64_t* a) { return crc32c(crc32c(a[0], a[1], 32), a[1] >> 32, 32); }},
+    {"amd64g_create_mxcsr", 1, [](const uint64_t* a) { return 0x1F80 | ((a[0] & 3) << 13); }},
+    {"amd64g_check_ldmxcsr", 1, [](const uint64_t* a) { return check_mxcsr(a[0]); }},
+    {"amd64g_create_fpucw", 1, [](const uint64_t* a) { return 0x037F | ((a[0] & 3) << 10); }},
+    {"amd64g_check_fldcw", 1, [](const uint64_t* a) { return check_fpucw(a[0]); }},
+};
+
 }  // namespace
 
 uint64_t eval_ccall(const char* name, const uint64_t* args, unsigned nargs) {
   if (!omni_ccall_supported(name)) fail("replay: helper {} is not supported", name);
-  const std::string_view n(name);
-  const unsigned want = n == "amd64g_calculate_condition" ? 5 : 4;
-  if (nargs != want) fail("replay: helper {} takes {} arguments, given {}", name, want, nargs);
-  if (n == "amd64g_calculate_condition") return condition(args[0], args[1], args[2], args[3], args[4]);
-  if (n == "amd64g_calculate_rflags_all") return rflags_all(args[0], args[1], args[2], args[3]);
-  // amd64g_calculate_rflags_c
-  if (args[0] == kCopy) return args[1] & kC;
-  if (args[0] >= kLogicB && args[0] < kLogicB + 4) return 0;
-  return rflags_all(args[0], args[1], args[2], args[3]) & kC;
+  for (const Helper& h : kHelpers) {
+    if (h.name != name) continue;
+    if (nargs != h.nargs)
+      fail("replay: helper {} takes {} arguments, given {}", name, h.nargs, nargs);
+    return h.fn(args);
+  }
+  fail("replay: helper {} is listed as supported but not implemented", name);
 }
 
 }  // namespace omni::replay

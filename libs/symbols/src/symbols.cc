@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -499,6 +500,7 @@ class LocationEvaluator {
 struct FunctionInfo {
   std::vector<Parameter> parameters;
   bool variadic = false;
+  std::optional<TypeInfo> return_type;  // none: void, or no DWARF
 };
 
 FunctionInfo function_info(Dwarf_Die* function) {
@@ -508,6 +510,7 @@ FunctionInfo function_info(Dwarf_Die* function) {
   if (dwarf_attr(function, DW_AT_abstract_origin, &attr) != nullptr && dwarf_formref_die(&attr, &origin) != nullptr)
     declaring = &origin;
   FunctionInfo info;
+  if (dwarf_hasattr(declaring, DW_AT_type)) info.return_type = describe(type_of(declaring));
   Dwarf_Die child;
   if (dwarf_child(declaring, &child) != 0) return info;
   do {
@@ -530,10 +533,21 @@ struct ScopeInfo {
   Dwarf_Addr bias = 0;
 };
 
-ScopeInfo scope_info(Dwfl_Module* module, uint64_t pc) {
+ScopeInfo scope_info(Dwfl_Module* module, uint64_t pc, int depth) {
   ScopeInfo info;
+  // The physical nesting: for depth 0 the scopes up to the innermost
+  // function; for depth k those after the (k-1)-th function-like DIE (the
+  // blocks around its call site) up to the k-th. The abstract definition of
+  // an inlined function is never searched: its names come with the concrete
+  // instance.
   ScopeArray scopes;
-  lexical_scopes(module, pc, scopes, info.bias);
+  physical_scopes(module, pc, scopes, info.bias);
+  int first = 0;
+  int functions_seen = 0;
+  while (first < scopes.count && functions_seen < depth) {
+    if (is_function_tag(dwarf_tag(&scopes.dies[first]))) ++functions_seen;
+    ++first;
+  }
   std::unordered_set<std::string> seen;
   auto add_children = [&](Dwarf_Die* scope, int wanted) {
     Dwarf_Die child;
@@ -545,9 +559,10 @@ ScopeInfo scope_info(Dwfl_Module* module, uint64_t pc) {
       info.visible.emplace_back(name, child);
     } while (dwarf_siblingof(&child, &child) == 0);
   };
-  for (int i = 0; i < scopes.count; ++i) {
+  for (int i = first; i < scopes.count; ++i) {
     Dwarf_Die* scope = &scopes.dies[i];
     int tag = dwarf_tag(scope);
+    if (tag == DW_TAG_compile_unit || tag == DW_TAG_partial_unit) break;  // depth beyond the chain
     add_children(scope, DW_TAG_variable);
     if (!is_function_tag(tag)) continue;
     // The function's own scope: its locals, then its parameters; the
@@ -556,15 +571,10 @@ ScopeInfo scope_info(Dwfl_Module* module, uint64_t pc) {
     if (const char* name = dwarf_diename(scope)) info.function_name = name;
     break;
   }
-  if (scopes.count > 0) {
-    ScopeArray physical;
-    int count = dwarf_getscopes_die(&scopes.dies[0], &physical.dies);
-    physical.count = std::max(0, count);
-    for (int i = 0; i < physical.count; ++i) {
-      if (dwarf_tag(&physical.dies[i]) == DW_TAG_subprogram) {
-        info.frame_function = physical.dies[i];
-        break;
-      }
+  for (int i = 0; i < scopes.count; ++i) {
+    if (dwarf_tag(&scopes.dies[i]) == DW_TAG_subprogram) {
+      info.frame_function = scopes.dies[i];
+      break;
     }
   }
   return info;
@@ -612,7 +622,7 @@ struct Symbolizer::Impl {
     std::unordered_map<std::string, std::optional<uint64_t>> functions;
     std::unordered_map<uint64_t, FunctionInfo> function_infos;  // by pc asked about
     std::unordered_map<uint64_t, std::vector<Location>> inline_chains;
-    std::unordered_map<uint64_t, ScopeInfo> scopes;
+    std::map<std::pair<uint64_t, int>, ScopeInfo> scopes;  // by pc and inline depth
 
     Object() = default;
     Object(const Object&) = delete;
@@ -635,7 +645,7 @@ struct Symbolizer::Impl {
   static std::optional<Location> compute_location(Dwfl_Module* module, uint64_t pc);
   static std::vector<Location> compute_inline_chain(Dwfl_Module* module, uint64_t pc);
   const FunctionInfo& function_info_at(Object& target, uint64_t pc);
-  const ScopeInfo& scope_info_at(Object& target, uint64_t pc);
+  const ScopeInfo& scope_info_at(Object& target, uint64_t pc, int depth);
 };
 
 std::optional<Location> Symbolizer::Impl::compute_location(Dwfl_Module* module, uint64_t pc) {
@@ -894,10 +904,12 @@ const FunctionInfo& Symbolizer::Impl::function_info_at(Object& target, uint64_t 
   return target.function_infos.emplace(pc, std::move(info)).first->second;
 }
 
-const ScopeInfo& Symbolizer::Impl::scope_info_at(Object& target, uint64_t pc) {
-  auto cached = target.scopes.find(pc);
+const ScopeInfo& Symbolizer::Impl::scope_info_at(Object& target, uint64_t pc, int depth) {
+  if (depth < 0) fail("symbols: invalid inline depth {}", depth);
+  auto key = std::make_pair(pc, depth);
+  auto cached = target.scopes.find(key);
   if (cached != target.scopes.end()) return cached->second;
-  return target.scopes.emplace(pc, scope_info(target.module, pc)).first->second;
+  return target.scopes.emplace(key, scope_info(target.module, pc, depth)).first->second;
 }
 
 std::optional<uint64_t> Symbolizer::find_function(int object, std::string_view name) {
@@ -935,6 +947,12 @@ std::vector<Parameter> Symbolizer::parameters(int object, uint64_t entry_pc) {
   return impl_->function_info_at(target, entry_pc).parameters;
 }
 
+std::optional<TypeInfo> Symbolizer::return_type(int object, uint64_t entry_pc) {
+  Impl::Object& target = impl_->object(object);
+  if (target.module == nullptr) return std::nullopt;
+  return impl_->function_info_at(target, entry_pc).return_type;
+}
+
 bool Symbolizer::is_variadic(int object, uint64_t entry_pc) {
   Impl::Object& target = impl_->object(object);
   if (target.module == nullptr) return false;
@@ -949,18 +967,18 @@ std::vector<Location> Symbolizer::inline_chain(int object, uint64_t pc) {
   return target.inline_chains.emplace(pc, Impl::compute_inline_chain(target.module, pc)).first->second;
 }
 
-std::vector<std::string> Symbolizer::local_names(int object, uint64_t pc) {
+std::vector<std::string> Symbolizer::local_names(int object, uint64_t pc, int inline_depth) {
   Impl::Object& target = impl_->object(object);
   if (target.module == nullptr) return {};
   std::vector<std::string> names;
-  for (const auto& [name, die] : impl_->scope_info_at(target, pc).visible) names.push_back(name);
+  for (const auto& [name, die] : impl_->scope_info_at(target, pc, inline_depth).visible) names.push_back(name);
   return names;
 }
 
 std::optional<LocalValue> Symbolizer::find_local(int object, std::string_view name, const FrameContext& ctx) {
   Impl::Object& target = impl_->object(object);
   if (target.module == nullptr) return std::nullopt;
-  const ScopeInfo& scope = impl_->scope_info_at(target, ctx.pc);
+  const ScopeInfo& scope = impl_->scope_info_at(target, ctx.pc, ctx.inline_depth);
   auto found = std::find_if(scope.visible.begin(), scope.visible.end(),
                             [&](const auto& entry) { return entry.first == name; });
   if (found == scope.visible.end()) return std::nullopt;

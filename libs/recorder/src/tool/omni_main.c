@@ -451,14 +451,35 @@ static void omni_snapshot(ULong block_addr)
    g_snapshots++;
 }
 
+/* CLONE_CHILD_CLEARTID / set_tid_address: when a thread exits, the kernel
+   zeroes a word of its (pthread_join waits on it) without any hook telling
+   the tool. Per Valgrind thread id: that word's address, 0 for none. */
+static Addr* g_clear_tid;      /* VG_N_THREADS entries, from post_clo_init */
+static Addr* g_pending_ctid;   /* a clone's child_tid, by the parent */
+
 static void omni_pre_thread_ll_create(ThreadId parent, ThreadId child)
 {
    emit_two_u32_time(OMNI_EXT_THREAD_CREATE, parent, child, g_icount);
+   if (parent < VG_N_THREADS && child < VG_N_THREADS) {
+      g_clear_tid[child] = g_pending_ctid[parent];
+      g_pending_ctid[parent] = 0;
+   }
 }
 
 static void omni_pre_thread_ll_exit(ThreadId tid)
 {
    emit_two_u32_time(OMNI_EXT_THREAD_EXIT, tid, 0, g_icount);
+   if (tid < VG_N_THREADS && g_clear_tid[tid] != 0) {
+      /* The word is not zero yet: write the record's bytes directly. */
+      UChar* p = ensure(OMNI_WORD_BYTES + OMNI_WRITE_FIXED_BYTES + 4);
+      put_u64(p, OMNI_EXT_WORD(OMNI_EXT_SYSCALL_WRITE, OMNI_WRITE_FIXED_BYTES + 4));
+      put_u64(p + 8, g_icount);
+      put_u64(p + 16, (ULong)VG_(get_IP)(tid));
+      put_u64(p + 24, g_clear_tid[tid]);
+      put_u32(p + 32, 0);
+      g_ptr = p + 36;
+      g_clear_tid[tid] = 0;
+   }
 }
 
 /* A successful execve replaces the process without running fini: hand out
@@ -508,6 +529,11 @@ static void omni_pre_syscall(ThreadId tid, UInt syscallno, UWord* args,
                              UInt nArgs)
 {
    g_syscall_time[tid] = g_icount;
+   if (syscallno == __NR_clone && nArgs >= 4 && tid < VG_N_THREADS) {
+      g_pending_ctid[tid] = (args[0] & VKI_CLONE_CHILD_CLEARTID) ? (Addr)args[3] : 0;
+   } else if (syscallno == __NR_set_tid_address && nArgs >= 1 && tid < VG_N_THREADS) {
+      g_clear_tid[tid] = (Addr)args[0];
+   }
    if (syscallno == __NR_execve || syscallno == __NR_execveat) {
       emit_syscall(tid, g_icount, syscallno, args, nArgs, 0,
                    OMNI_SYSCALL_NO_RESULT);
@@ -1387,6 +1413,8 @@ static void omni_post_clo_init(void)
    }
    g_syscall_time = VG_(calloc)("omni.syscall_time", VG_N_THREADS, sizeof(ULong));
    g_ir = VG_(malloc)("omni.ir", OMNI_IR_MAX);
+   g_clear_tid = VG_(calloc)("omni.clear_tid", VG_N_THREADS, sizeof(Addr));
+   g_pending_ctid = VG_(calloc)("omni.pending_ctid", VG_N_THREADS, sizeof(Addr));
    /* Replay needs every guest register exact at each instruction boundary
       (no Put dropped because a later one overwrites it), and one call or
       return per superblock end (no chasing into call targets). */

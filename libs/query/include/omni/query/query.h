@@ -32,6 +32,11 @@ class RecordingSymbols {
     std::optional<symbols::TypeInfo> type;  // none without DWARF
   };
   std::optional<Resolved> resolve(std::string_view name, std::string_view accessors);
+  // A function's run-time entry, searched in load order.
+  std::optional<uint64_t> find_function(std::string_view name);
+  // The object mapped at pc at `time` (a Symbolizer handle).
+  std::optional<int> object_at(uint64_t pc, uint64_t time);
+  symbols::Symbolizer& symbolizer() { return symbolizer_; }
 
  private:
   struct Object {
@@ -125,6 +130,23 @@ std::vector<StackFrame> stack_at(index::IndexReader& reader, uint64_t time, std:
                                  replay::Replayer* replayer, std::optional<uint64_t> pc0 = std::nullopt);
 // The "frames" list of --stack.
 std::string frames_json(const std::vector<StackFrame>& frames, RecordingSymbols& symbols, uint64_t time);
+
+// Every call of a function, in time order: {"time" (of the call
+// instruction), "end_time" (of the return; null when it had not returned
+// when the recording ended), "tid", "function", "entry", "caller", "pc" (the
+// call instruction), "args": [{"name", "type", "value"}], "return"}.
+// Arguments and the return value come from the registers replayed at entry
+// and after the return, by the SysV x86-64 ABI and the function's DWARF.
+struct CallsQuery {
+  std::string function;  // a name, or an address
+  std::optional<uint64_t> from, to, last;
+  Format format = Format::Json;
+};
+uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream& out);
+
+// A scalar's value as JSON text from its DWARF type (numbers, true/false,
+// "0x..." for pointers, "nan"/"inf" strings); "null" for aggregates.
+std::string decode_scalar(const symbols::TypeInfo& type, const uint8_t* bytes, size_t size);
 
 // What the recording and its index hold, as text or one JSON object.
 void dump(const std::string& trace_dir, bool json, std::ostream& out);

@@ -71,6 +71,10 @@ struct FrameContext {
   // 6 rbp, 7 rsp, 8-15 r8-r15, 16 rip, 17-32 xmm0-15 (the low 8 bytes).
   // nullopt (or an empty function) when the value is unknown for this frame.
   std::function<std::optional<uint64_t>(int dwarf_regno)> reg;
+  // Which function executing at pc the frame stands for, as an index into
+  // inline_chain(object, pc): 0 the innermost (an inlined instance if pc is
+  // in one), up to the out-of-line function that holds them all.
+  int inline_depth = 0;
 };
 
 // Where a local variable or parameter lives in one frame, and its type.
@@ -123,6 +127,9 @@ class Symbolizer {
   // find_function gives it). Empty when there is no DWARF for it.
   std::vector<Parameter> parameters(int object, uint64_t entry_pc);
 
+  // That function's return type; nullopt for void or without DWARF.
+  std::optional<TypeInfo> return_type(int object, uint64_t entry_pc);
+
   // Whether that function takes variable arguments (`...`); false when there
   // is no DWARF for it.
   bool is_variadic(int object, uint64_t entry_pc);
@@ -135,19 +142,21 @@ class Symbolizer {
   // pc) alone when that names a function, else empty.
   std::vector<Location> inline_chain(int object, uint64_t pc);
 
-  // The local variable or parameter `name` visible at ctx.pc (innermost
-  // lexical scope first, out to the function's own locals and parameters),
-  // its DWARF location evaluated in `ctx`. nullopt when no such name is in
-  // scope (or there is no DWARF for ctx.pc). Throws Error when the variable
+  // The local variable or parameter `name` visible at ctx.pc in function
+  // ctx.inline_depth of the inline chain (innermost lexical scope first, out
+  // to that function's own locals and parameters), its DWARF location
+  // evaluated in `ctx`. nullopt when no such name is in scope (or there is
+  // no DWARF for ctx.pc, or no such inline depth). Throws Error when the variable
   // is optimized out at ctx.pc, or its location needs a register ctx does
   // not know or a DWARF operation this evaluator does not support
   // (DW_OP_piece, DW_OP_entry_value, DW_OP_deref, thread-local storage...).
   std::optional<LocalValue> find_local(int object, std::string_view name, const FrameContext& ctx);
 
-  // Names of the locals and parameters visible at run-time address `pc`, in
-  // the order find_local searches them (innermost scope first); empty when
-  // there is no DWARF for pc.
-  std::vector<std::string> local_names(int object, uint64_t pc);
+  // Names of the locals and parameters visible at run-time address `pc` in
+  // function `inline_depth` of its inline chain, in the order find_local
+  // searches them (innermost scope first); empty when there is no DWARF for
+  // pc.
+  std::vector<std::string> local_names(int object, uint64_t pc, int inline_depth = 0);
 
  private:
   struct Impl;

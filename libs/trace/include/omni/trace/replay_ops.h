@@ -214,7 +214,19 @@ static inline int omni_ccall_supported(const char* name)
 {
    return omni_name_is_(name, "amd64g_calculate_condition")
        || omni_name_is_(name, "amd64g_calculate_rflags_all")
-       || omni_name_is_(name, "amd64g_calculate_rflags_c");
+       || omni_name_is_(name, "amd64g_calculate_rflags_c")
+       || omni_name_is_(name, "amd64g_calculate_RCL")
+       || omni_name_is_(name, "amd64g_calculate_RCR")
+       || omni_name_is_(name, "amd64g_calculate_pext")
+       || omni_name_is_(name, "amd64g_calculate_pdep")
+       || omni_name_is_(name, "amd64g_calc_crc32b")
+       || omni_name_is_(name, "amd64g_calc_crc32w")
+       || omni_name_is_(name, "amd64g_calc_crc32l")
+       || omni_name_is_(name, "amd64g_calc_crc32q")
+       || omni_name_is_(name, "amd64g_create_mxcsr")
+       || omni_name_is_(name, "amd64g_check_ldmxcsr")
+       || omni_name_is_(name, "amd64g_create_fpucw")
+       || omni_name_is_(name, "amd64g_check_fldcw");
 }
 
 #endif

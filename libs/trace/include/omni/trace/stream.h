@@ -65,7 +65,7 @@
 #ifndef OMNI_TRACE_STREAM_H
 #define OMNI_TRACE_STREAM_H
 
-#define OMNI_STREAM_VERSION 3u
+#define OMNI_STREAM_VERSION 4u
 
 /* The stream opens with a 16-byte preamble: these 8 bytes, then u32
    OMNI_STREAM_VERSION, then u32 zero. */
