@@ -15,6 +15,7 @@ struct QueryArgs {
   std::optional<std::string> syscall_name;
   bool output = false;
   std::string read;
+  uint32_t frame = 0;
   bool registers = false;
   bool stack = false;
   std::string calls;
@@ -37,6 +38,7 @@ Action register_query(CLI::App& app) {
       "  omni query --read g_config --at 5000000      memory at a moment, with type and value\n"
       "  omni query --read 0x4c2040:64 --at output:3  ... when the 3rd output write happened\n"
       "  omni query --read g_x --at output~total=     ... when output containing TEXT was written\n"
+      "  omni query --read local:count --at T --frame 1  a local or parameter of a call-stack frame\n"
       "  omni query --registers --at 5000000 [--tid 2] rip, rsp, all GPRs, rflags, fs_base, xmm0-15\n"
       "  omni query --stack --at output:2             the call stack when the 2nd output was written\n"
       "  omni query --where-written g_counter --stack each write with the call stack at that moment\n"
@@ -51,6 +53,7 @@ Action register_query(CLI::App& app) {
   app.add_option("--name", args->syscall_name, "With --syscalls: only this call (read, openat...)");
   app.add_flag("--output", args->output, "Each write to stdout/stderr: time, tid, fd, bytes, text");
   app.add_option("--read", args->read, "ADDRESS[:LENGTH] or VARIABLE[:LENGTH]: the bytes at --at");
+  app.add_option("--frame", args->frame, "With --read local:NAME: the call-stack frame (0 innermost, see --stack)");
   app.add_flag("--registers", args->registers, "A thread's registers at --at (re-executed from a snapshot)");
   app.add_option("--calls", args->calls, "FUNCTION (name or entry address): every call of it, with args");
   app.add_flag("--stack", args->stack, "A thread's call stack at --at, innermost first (with --where-written: each write's stack)");
@@ -69,7 +72,9 @@ Action register_query(CLI::App& app) {
       fail("{}: give one of --where-written ADDRESS, --read ADDRESS, --registers, --stack, --calls FUNCTION, --syscalls, --output (see "
            "`omni query --help`)",
            modes ? "one question at a time" : "nothing to ask");
-    if (args->tid && !args->registers && !args->stack) fail("--tid goes with --registers or --stack");
+    if (args->tid && !args->registers && !args->stack && args->read.rfind("local:", 0) != 0)
+      fail("--tid goes with --registers, --stack or --read local:NAME");
+    if (args->frame && args->read.rfind("local:", 0) != 0) fail("--frame goes with --read local:NAME");
     bool write_stacks = args->stack && !args->where_written.empty();
     if (args->syscall_name && !args->syscalls) fail("--name goes with --syscalls");
     if ((args->from || args->to || args->last) && args->where_written.empty() && args->calls.empty())
@@ -83,7 +88,7 @@ Action register_query(CLI::App& app) {
       return 0;
     }
     if (!args->read.empty()) {
-      query::read(reader, {args->read, args->at, format}, io.out);
+      query::read(reader, {args->read, args->at, format, args->frame, args->tid}, io.out);
       return 0;
     }
     if (args->registers) {

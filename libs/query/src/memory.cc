@@ -94,11 +94,90 @@ std::string decode_value(const symbols::TypeInfo& type, const MemoryImage& image
 
 }  // namespace
 
+namespace {
+
+// DWARF x86-64 register numbers → kGprNames order (rax rcx rdx rbx rsp rbp
+// rsi rdi r8..r15).
+std::optional<uint64_t> dwarf_register(const replay::Registers& regs, int regno) {
+  static const int kGpr[8] = {0, 2, 1, 3, 6, 7, 5, 4};  // rax rdx rcx rbx rsi rdi rbp rsp
+  if (regno >= 0 && regno < 8) return regs.u64(replay::gpr_offset(kGpr[regno]));
+  if (regno >= 8 && regno < 16) return regs.u64(replay::gpr_offset(regno));
+  if (regno == 16) return regs.rip();
+  if (regno >= 17 && regno < 33) return regs.u64(replay::xmm_offset(regno - 17));
+  return std::nullopt;
+}
+
+struct Local {
+  Range range;               // for a variable in memory
+  std::vector<uint8_t> bytes;  // for one in a register or computed
+  bool in_memory = true;
+  std::string function;
+};
+
+Local find_local(index::IndexReader& reader, RecordingSymbols& symbols, const ReadQuery& query,
+                 std::string_view name, uint64_t time) {
+  replay::Replayer replayer(reader);
+  std::optional<uint32_t> tid = query.tid ? query.tid : reader.thread_at(time);
+  std::vector<StackFrame> frames = stack_at(reader, time, tid, &replayer);
+  if (query.frame >= frames.size())
+    fail("--frame {}: the thread has {} frames at {} (see --stack)", query.frame, frames.size(), time);
+  const StackFrame& frame = frames[query.frame];
+  auto object = symbols.object_at(frame.pc, time);
+  if (!object) fail("frame {} (pc {:#x}) is in no recorded object", query.frame, frame.pc);
+  if (!frame.cfa) fail("frame {} has no recorded call, so its frame address is unknown", query.frame);
+  std::optional<replay::Registers> regs;
+  if (query.frame == 0) regs = replayer.registers_at(time, tid);
+  symbols::FrameContext ctx;
+  ctx.pc = frame.pc;
+  ctx.cfa = *frame.cfa;
+  // Registers are known for the innermost frame only (callee-saved ones of
+  // outer frames are not unwound): their locals are found through the CFA.
+  if (regs) ctx.reg = [&](int regno) { return dwarf_register(*regs, regno); };
+  auto local = symbols.symbolizer().find_local(*object, name, ctx);
+  auto where = symbols.locate(frame.pc, time);
+  std::string function = where ? where->function : "";
+  if (!local) {
+    std::string known;
+    for (const std::string& n : symbols.symbolizer().local_names(*object, frame.pc))
+      known += (known.empty() ? "" : ", ") + n;
+    fail("no local or parameter '{}' in {} at frame {}{}", name, function.empty() ? "??" : function, query.frame,
+         known.empty() ? std::string(" (no DWARF there)") : "; known there: " + known);
+  }
+  Local out;
+  out.function = function;
+  out.range.variable = "local:" + std::string(name);
+  out.range.type = local->type;
+  if (local->where == symbols::LocalValue::Where::Memory) {
+    out.range.addr = local->address;
+    out.range.length = std::max<uint64_t>(local->type.size, 1);
+  } else {
+    out.in_memory = false;
+    out.bytes = local->bytes;
+    out.range.length = out.bytes.size();
+  }
+  return out;
+}
+
+}  // namespace
+
 uint64_t read(index::IndexReader& reader, const ReadQuery& query, std::ostream& out) {
   RecordingSymbols symbols(reader);
-  Range range = parse_range(query.target, symbols);
   uint64_t time = resolve_time(reader, query.at);
-  MemoryImage image = read_memory(reader, range.addr, range.length, time);
+  Range range;
+  std::optional<Local> local;
+  if (query.target.rfind("local:", 0) == 0) {
+    local = find_local(reader, symbols, query, std::string_view(query.target).substr(6), time);
+    range = local->range;
+  } else {
+    if (query.frame != 0 || query.tid) fail("--frame and --tid go with --read local:NAME");
+    range = parse_range(query.target, symbols);
+  }
+  MemoryImage image;
+  if (local && !local->in_memory) {
+    image = MemoryImage{0, local->bytes.size(), time, local->bytes, std::vector<bool>(local->bytes.size(), true), {}};
+  } else {
+    image = read_memory(reader, range.addr, range.length, time);
+  }
 
   std::string data;
   std::string unmapped = "[";
@@ -115,9 +194,13 @@ uint64_t read(index::IndexReader& reader, const ReadQuery& query, std::ostream& 
   std::string line;
   if (query.format == Format::Json) {
     JsonObject o(line);
-    o.field("at", time).field("addr", hex_address(image.addr)).field("size", image.size).field("data", data);
+    o.field("at", time);
+    if (local && !local->in_memory) o.null("addr");
+    else o.field("addr", hex_address(image.addr));
+    o.field("size", image.size).field("data", data);
     o.raw("unmapped", unmapped);
     if (!range.variable.empty()) o.field("variable", range.variable);
+    if (local) o.field("frame", query.frame).field("function", local->function);
     if (range.type) {
       o.field("type", range.type->name);
       o.raw("value", decode_value(*range.type, image));

@@ -91,10 +91,15 @@ uint64_t resolve_time(index::IndexReader& reader, const std::string& at);
 
 // {"at", "addr", "size", "data" (hex, "--" for an unmapped byte), "unmapped":
 // [{"addr", "size"}]}.
+// "local:NAME" reads a local variable or parameter of call-stack frame
+// `frame` (0 innermost) of the thread running at `at` (or `tid`), located by
+// its DWARF location against the replayed registers and the frame's CFA.
 struct ReadQuery {
-  std::string target;  // as for where-written
+  std::string target;  // as for where-written, or local:NAME
   std::string at = "end";
   Format format = Format::Json;
+  uint32_t frame = 0;
+  std::optional<uint32_t> tid;
 };
 uint64_t read(index::IndexReader& reader, const ReadQuery& query, std::ostream& out);
 
