@@ -119,26 +119,41 @@ Local find_local(index::IndexReader& reader, RecordingSymbols& symbols, const Re
   replay::Replayer replayer(reader);
   std::optional<uint32_t> tid = query.tid ? query.tid : reader.thread_at(time);
   std::vector<StackFrame> frames = stack_at(reader, time, tid, &replayer);
-  if (query.frame >= frames.size())
-    fail("--frame {}: the thread has {} frames at {} (see --stack)", query.frame, frames.size(), time);
-  const StackFrame& frame = frames[query.frame];
+  // --frame counts the entries of --stack's "frames", inlined functions
+  // included: find the physical frame and the inline depth within it.
+  size_t physical = 0;
+  int depth = 0;
+  uint32_t left = query.frame;
+  for (; physical < frames.size(); ++physical) {
+    auto obj = symbols.object_at(frames[physical].pc, time);
+    size_t n = obj ? std::max<size_t>(symbols.symbolizer().inline_chain(*obj, frames[physical].pc).size(), 1) : 1;
+    if (left < n) {
+      depth = static_cast<int>(left);
+      break;
+    }
+    left -= static_cast<uint32_t>(n);
+  }
+  if (physical >= frames.size())
+    fail("--frame {}: the thread has fewer frames at {} (see --stack)", query.frame, time);
+  const StackFrame& frame = frames[physical];
   auto object = symbols.object_at(frame.pc, time);
   if (!object) fail("frame {} (pc {:#x}) is in no recorded object", query.frame, frame.pc);
   if (!frame.cfa) fail("frame {} has no recorded call, so its frame address is unknown", query.frame);
   std::optional<replay::Registers> regs;
-  if (query.frame == 0) regs = replayer.registers_at(time, tid);
+  if (physical == 0) regs = replayer.registers_at(time, tid);
   symbols::FrameContext ctx;
   ctx.pc = frame.pc;
   ctx.cfa = *frame.cfa;
+  ctx.inline_depth = depth;
   // Registers are known for the innermost frame only (callee-saved ones of
   // outer frames are not unwound): their locals are found through the CFA.
   if (regs) ctx.reg = [&](int regno) { return dwarf_register(*regs, regno); };
   auto local = symbols.symbolizer().find_local(*object, name, ctx);
-  auto where = symbols.locate(frame.pc, time);
-  std::string function = where ? where->function : "";
+  auto chain = symbols.symbolizer().inline_chain(*object, frame.pc);
+  std::string function = static_cast<size_t>(depth) < chain.size() ? chain[depth].function : "";
   if (!local) {
     std::string known;
-    for (const std::string& n : symbols.symbolizer().local_names(*object, frame.pc))
+    for (const std::string& n : symbols.symbolizer().local_names(*object, frame.pc, depth))
       known += (known.empty() ? "" : ", ") + n;
     fail("no local or parameter '{}' in {} at frame {}{}", name, function.empty() ? "??" : function, query.frame,
          known.empty() ? std::string(" (no DWARF there)") : "; known there: " + known);

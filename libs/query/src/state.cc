@@ -110,21 +110,36 @@ std::vector<index::CallRow> active_calls(index::IndexReader& reader, uint32_t ti
   return out;
 }
 
+// The functions executing at pc, innermost first: inlined instances, then
+// the function that holds them.
+std::vector<symbols::Location> functions_at(RecordingSymbols& symbols, uint64_t pc, uint64_t time) {
+  std::vector<symbols::Location> chain;
+  if (auto object = symbols.object_at(pc, time)) chain = symbols.symbolizer().inline_chain(*object, pc);
+  if (chain.empty()) {
+    if (auto where = symbols.locate(pc, time)) chain.push_back(*where);
+  }
+  return chain;
+}
+
 std::string frame_json(RecordingSymbols& symbols, uint64_t pc, uint64_t time, std::optional<uint64_t> since) {
+  std::vector<symbols::Location> chain = functions_at(symbols, pc, time);
+  if (chain.empty()) chain.emplace_back();
   std::string f;
-  JsonObject o(f);
-  o.field("pc", hex_address(pc));
-  auto where = symbols.locate(pc, time);
-  if (where && !where->function.empty()) o.field("function", where->function);
-  else o.null("function");
-  if (where && !where->file.empty()) o.field("file", where->file);
-  else o.null("file");
-  if (where && where->line) o.field("line", where->line);
-  else o.null("line");
-  o.field("inline", where && where->inlined);
-  if (since) o.field("since", *since);
-  else o.null("since");
-  o.close();
+  for (const symbols::Location& where : chain) {
+    if (!f.empty()) f += ',';
+    JsonObject o(f);
+    o.field("pc", hex_address(pc));
+    if (!where.function.empty()) o.field("function", where.function);
+    else o.null("function");
+    if (!where.file.empty()) o.field("file", where.file);
+    else o.null("file");
+    if (where.line) o.field("line", where.line);
+    else o.null("line");
+    o.field("inline", where.inlined);
+    if (since) o.field("since", *since);
+    else o.null("since");
+    o.close();
+  }
   return f;
 }
 
@@ -184,11 +199,14 @@ uint64_t stack(index::IndexReader& reader, const StackQuery& query, std::ostream
   } else {
     line = fmt::format("at {} thread {}:\n", time, tid);
     for (size_t i = 0; i < frames.size(); ++i) {
-      auto where = symbols.locate(frames[i].pc, time);
-      line += fmt::format("  #{:<2} {:#x} {}", i, frames[i].pc,
-                          where && !where->function.empty() ? where->function : "??");
-      if (where && !where->file.empty()) line += fmt::format(" at {}:{}", where->file, where->line);
-      line += '\n';
+      std::vector<symbols::Location> chain = functions_at(symbols, frames[i].pc, time);
+      if (chain.empty()) chain.emplace_back();
+      for (const symbols::Location& where : chain) {
+        line += fmt::format("  #{:<2} {:#x} {}{}", i, frames[i].pc, where.function.empty() ? "??" : where.function,
+                            where.inlined ? " [inlined]" : "");
+        if (!where.file.empty()) line += fmt::format(" at {}:{}", where.file, where.line);
+        line += '\n';
+      }
     }
   }
   out << line;
