@@ -29,7 +29,9 @@ namespace omni::index {
 namespace {
 
 constexpr size_t kChunkRawLimit = 4u << 20;
-constexpr size_t kQueueDepth = 4;
+// The decoding thread runs ahead of compression by at most this many raw
+// bytes (about four chunks); small jobs (snapshots, blocks) hardly count.
+constexpr size_t kQueueBytes = 4 * kChunkRawLimit;
 
 std::string prot_text(uint32_t prot) {
   std::string text = "---";
@@ -88,11 +90,12 @@ class Compressor {
     worker_.join();
   }
 
-  // Blocks while kQueueDepth jobs wait; finished jobs are bounded too, since
+  // Blocks while kQueueBytes of jobs wait; finished jobs are bounded too, since
   // the submitting thread takes them after every submit.
   void submit(Job job) {
     std::unique_lock lock(mutex_);
-    cv_.wait(lock, [&] { return pending_.size() < kQueueDepth || error_; });
+    cv_.wait(lock, [&] { return pending_bytes_ < kQueueBytes || error_; });
+    pending_bytes_ += job.data.size() + job.data2.size();
     pending_.push_back(std::move(job));
     cv_.notify_all();
   }
@@ -118,9 +121,11 @@ class Compressor {
         if (pending_.empty()) return;
         job = std::move(pending_.front());
         pending_.pop_front();
+        pending_bytes_ -= job.data.size() + job.data2.size();
         busy_ = true;
       }
       try {
+        if (job.kind == Kind::WriteChunk) job.data2 = encode_finals(job.data, job.time_first);
         job.data = compress_chunk(job.data, level_);
         if (!job.data2.empty()) job.data2 = compress_chunk(job.data2, level_);
       } catch (...) {
@@ -138,6 +143,7 @@ class Compressor {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<Job> pending_, done_;
+  size_t pending_bytes_ = 0;
   bool busy_ = false, stop_ = false;
   std::exception_ptr error_;
   std::thread worker_;
@@ -173,7 +179,8 @@ class Builder : public trace::EventSink {
         insert_block_(db, "INSERT INTO blocks VALUES (?,?,?,?)"),
         insert_snapshot_(db, "INSERT INTO snapshots VALUES (?,?,?,?,?)"),
         insert_call_chunk_(db, "INSERT INTO call_chunks VALUES (?,?,?,?,?)"),
-        insert_call_target_(db, "INSERT INTO call_targets VALUES (?,?)") {
+        insert_call_target_(db, "INSERT INTO call_targets VALUES (?,?)"),
+        insert_finals_(db, "INSERT INTO chunk_finals VALUES (?,?)") {
     threads_[1].time_created = 0;
   }
 
@@ -402,6 +409,7 @@ class Builder : public trace::EventSink {
         for (uint64_t target : job.targets) insert_call_target_.bind(1, target).bind(2, job.id).run();
         continue;
       }
+      if (!job.data2.empty()) insert_finals_.bind(1, job.id).bind_blob(2, job.data2.data(), job.data2.size()).run();
       insert_chunk_.bind(1, job.id)
           .bind(2, job.time_first)
           .bind(3, job.time_last)
@@ -530,7 +538,7 @@ class Builder : public trace::EventSink {
   const IndexOptions& options_;
   Compressor compressor_;
   Statement insert_chunk_, insert_index_, insert_map_, insert_syscall_, insert_output_,
-      insert_initial_, insert_run_, insert_block_, insert_snapshot_, insert_call_chunk_, insert_call_target_;
+      insert_initial_, insert_run_, insert_block_, insert_snapshot_, insert_call_chunk_, insert_call_target_, insert_finals_;
   std::map<uint32_t, OpenSnapshot> snapshots_;
   std::map<uint32_t, std::vector<OpenCall>> call_stacks_;
   std::map<uint32_t, PendingCalls> pending_calls_;

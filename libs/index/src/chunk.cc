@@ -2,6 +2,9 @@
 
 #include <zstd.h>
 
+#include <algorithm>
+#include <unordered_map>
+
 #include "omni/base/error.h"
 #include "varint.h"
 
@@ -81,13 +84,30 @@ std::string compress_chunk(const std::string& raw, int level) {
 }
 
 DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first) {
+  DecodedChunk chunk;
+  decode_chunk_into(blob, size, time_first, chunk);
+  return chunk;
+}
+
+void decode_chunk_into(const void* blob, size_t size, uint64_t time_first, DecodedChunk& chunk) {
   unsigned long long raw_size = ZSTD_getFrameContentSize(blob, size);
   if (raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN)
     fail("index chunk is corrupt (not a zstd frame)");
-  std::vector<uint8_t> raw(raw_size);
+  // Reused between calls on one thread: no page faults for a fresh buffer.
+  thread_local std::vector<uint8_t> raw;
+  raw.resize(raw_size);
   size_t n = ZSTD_decompress(raw.data(), raw.size(), blob, size);
   if (ZSTD_isError(n) || n != raw_size) fail("index chunk is corrupt (zstd: {})", ZSTD_getErrorName(n));
+  decode_raw_chunk(raw.data(), raw.size(), time_first, chunk);
+}
 
+void decode_raw_chunk(const uint8_t* raw_data, size_t raw_size, uint64_t time_first, DecodedChunk& chunk) {
+  struct {
+    const uint8_t* p;
+    size_t n;
+    const uint8_t* data() const { return p; }
+    size_t size() const { return n; }
+  } raw{raw_data, raw_size};
   VarintReader header{raw.data(), raw.data() + raw.size(), "chunk header"};
   uint64_t count = header.varint();
   uint64_t lengths[6];
@@ -104,7 +124,6 @@ DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first) {
   const uint8_t* data = columns[5].p;
   uint64_t data_size = lengths[5];
 
-  DecodedChunk chunk;
   chunk.events.resize(count);
   chunk.data.assign(data, data + data_size);
   uint64_t time = time_first, pc = 0, addr = 0, offset = 0;
@@ -126,7 +145,62 @@ DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first) {
     offset += e.size;
     if (offset > data_size) fail("index chunk is corrupt (data column)");
   }
-  return chunk;
+}
+
+// Per granule: varint granule delta (the first from 0), u8 mask of the
+// bytes written, then those bytes in address order.
+std::string encode_finals(const std::string& raw_chunk, uint64_t time_first) {
+  thread_local DecodedChunk chunk;
+  decode_raw_chunk(reinterpret_cast<const uint8_t*>(raw_chunk.data()), raw_chunk.size(), time_first, chunk);
+  // Later writes overwrite earlier ones; few distinct granules per chunk.
+  std::unordered_map<uint64_t, GranuleFinal> finals;
+  finals.reserve(4096);
+  for (const Event& e : chunk.events) {
+    const uint8_t* data = chunk.data.data() + e.data_offset;
+    for (uint64_t a = e.addr; a < e.addr + e.size; ++a) {
+      GranuleFinal& f = finals[a >> 3];
+      f.bytes[a & 7] = data[a - e.addr];
+      f.mask |= static_cast<uint8_t>(1u << (a & 7));
+    }
+  }
+  std::vector<std::pair<uint64_t, GranuleFinal>> sorted(finals.begin(), finals.end());
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::string out;
+  uint64_t previous = 0;
+  for (const auto& [g, f] : sorted) {
+    put_varint(out, g - previous);
+    previous = g;
+    out.push_back(static_cast<char>(f.mask));
+    for (int b = 0; b < 8; ++b)
+      if (f.mask & (1u << b)) out.push_back(static_cast<char>(f.bytes[b]));
+  }
+  return out;
+}
+
+std::vector<GranuleFinal> decode_finals(const void* blob, size_t size) {
+  unsigned long long raw_size = ZSTD_getFrameContentSize(blob, size);
+  if (raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN)
+    fail("index chunk finals are corrupt (not a zstd frame); run `omni index` again");
+  std::vector<uint8_t> raw(raw_size);
+  size_t n = ZSTD_decompress(raw.data(), raw.size(), blob, size);
+  if (ZSTD_isError(n) || n != raw_size) fail("index chunk finals are corrupt (zstd: {})", ZSTD_getErrorName(n));
+  VarintReader in{raw.data(), raw.data() + raw.size(), "chunk finals"};
+  std::vector<GranuleFinal> out;
+  uint64_t g = 0;
+  while (in.p < in.end) {
+    GranuleFinal f{};
+    g += in.varint();
+    f.granule = g;
+    if (in.p >= in.end) fail("index chunk finals are truncated; run `omni index` again");
+    f.mask = *in.p++;
+    for (int b = 0; b < 8; ++b)
+      if (f.mask & (1u << b)) {
+        if (in.p >= in.end) fail("index chunk finals are truncated; run `omni index` again");
+        f.bytes[b] = *in.p++;
+      }
+    out.push_back(f);
+  }
+  return out;
 }
 
 }  // namespace omni::index

@@ -123,6 +123,30 @@ std::vector<uint32_t> IndexReader::chunks_writing(uint64_t addr, uint64_t length
   return out;
 }
 
+std::map<uint64_t, std::vector<uint32_t>> IndexReader::chunks_by_granule(uint64_t page) {
+  std::map<uint64_t, std::vector<uint32_t>> out;
+  const unsigned granules_per_page_shift = kPageShift - kGranuleShift;
+  index_rows_->bind(1, page).bind(2, page);
+  while (index_rows_->step()) {
+    uint32_t base = static_cast<uint32_t>(index_rows_->column_int(1)) * kChunksPerSegment;
+    auto blob = static_cast<const uint8_t*>(index_rows_->column_blob(2));
+    VarintReader r{blob, blob + index_rows_->column_bytes(2), "address index entry"};
+    while (r.p < r.end) {
+      uint64_t granule = (page << granules_per_page_shift) | r.varint();
+      uint64_t count = r.varint();
+      uint32_t chunk = base;
+      auto& list = out[granule];
+      for (uint64_t k = 0; k < count; ++k) {
+        chunk += static_cast<uint32_t>(r.varint());
+        list.push_back(chunk);
+      }
+    }
+  }
+  index_rows_->reset();
+  for (auto& [granule, list] : out) std::sort(list.begin(), list.end());
+  return out;
+}
+
 std::vector<SyscallRow> IndexReader::syscalls(std::optional<uint64_t> nr) {
   Statement q(*db_, nr ? "SELECT time,tid,nr,a0,a1,a2,a3,a4,a5,result FROM syscalls WHERE nr = ? ORDER BY time, seq"
                        : "SELECT time,tid,nr,a0,a1,a2,a3,a4,a5,result FROM syscalls ORDER BY time, seq");
@@ -173,15 +197,29 @@ std::optional<std::vector<uint8_t>> IndexReader::initial_page(uint64_t page_addr
 }
 
 DecodedChunk IndexReader::load_chunk(uint32_t id) {
+  DecodedChunk chunk;
+  load_chunk_into(id, chunk);
+  return chunk;
+}
+
+std::vector<GranuleFinal> IndexReader::load_finals(uint32_t id) {
+  if (!finals_) finals_ = std::make_unique<Statement>(*db_, "SELECT data FROM chunk_finals WHERE id = ?");
+  finals_->bind(1, id);
+  std::vector<GranuleFinal> out;
+  if (finals_->step()) out = decode_finals(finals_->column_blob(0), finals_->column_bytes(0));
+  finals_->reset();
+  return out;
+}
+
+void IndexReader::load_chunk_into(uint32_t id, DecodedChunk& chunk) {
   chunk_data_->bind(1, id);
   if (!chunk_data_->step()) {
     chunk_data_->reset();
     fail("index is corrupt: chunk {} is missing; run `omni index` again", id);
   }
   uint64_t time_first = chunk_data_->column_u64(0);
-  DecodedChunk chunk = decode_chunk(chunk_data_->column_blob(1), chunk_data_->column_bytes(1), time_first);
+  decode_chunk_into(chunk_data_->column_blob(1), chunk_data_->column_bytes(1), time_first, chunk);
   chunk_data_->reset();
-  return chunk;
 }
 
 namespace {

@@ -3,7 +3,7 @@
 -- in. Bump user_version (and kSchemaVersion in db.h) on any change: omni
 -- refuses to read an index of another version and asks for `omni index` again.
 PRAGMA application_id = 1330466377;  -- 0x4F4D4E49, "OMNI"
-PRAGMA user_version = 5;
+PRAGMA user_version = 6;
 
 -- Facts about the recording and the index: program, exit_code or signal,
 -- instructions, writes, complete (1 once the index was fully built),
@@ -102,6 +102,14 @@ CREATE TABLE chunks (
   events     INTEGER NOT NULL,
   raw_bytes  INTEGER NOT NULL,
   data       BLOB NOT NULL
+);
+
+-- For each chunk, what every 8-byte granule it wrote held after its last
+-- write there (zstd frame; encoding in docs/index-format.md): memory at a
+-- time after the chunk comes from this instead of decoding the chunk.
+CREATE TABLE chunk_finals (
+  id   INTEGER PRIMARY KEY,
+  data BLOB NOT NULL
 );
 
 -- Address index: which chunks wrote which 8-byte granules. One row per 4 KiB

@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <memory>
+#include <unordered_map>
+
+#include "omni/index/builder.h"
 
 #include "omni/base/error.h"
 #include "omni/symbols/symbols.h"
@@ -48,21 +52,6 @@ void unmap(AddressSpace& space, uint64_t start, uint64_t end) {
   }
 }
 
-AddressSpace address_space_at(index::IndexReader& reader, uint64_t time) {
-  AddressSpace space;
-  for (const index::MapRow& row : reader.maps(time)) {
-    uint64_t end = row.start + row.length;
-    if (row.event == "munmap" || row.event == "brk-shrink") {
-      unmap(space, row.start, end);
-    } else if (row.event == "startup" || row.event == "mmap" || row.event == "brk-grow") {
-      unmap(space, row.start, end);
-      space.emplace(row.start, Mapping{end, row.time, row.event == "startup", row.prot.size() > 1 && row.prot[1] == 'w',
-                                       row.path, row.offset});
-    }
-  }
-  return space;
-}
-
 // The mapping holding `addr` (its start and description), or null.
 const AddressSpace::value_type* mapping_of(const AddressSpace& space, uint64_t addr) {
   auto it = space.upper_bound(addr);
@@ -72,88 +61,225 @@ const AddressSpace::value_type* mapping_of(const AddressSpace& space, uint64_t a
   return &*it;
 }
 
+// A decoded chunk with its events sorted by the granules they touch.
+struct ChunkView {
+  index::DecodedChunk chunk;
+  std::vector<std::pair<uint64_t, uint32_t>> by_granule;  // (granule, event index), sorted
+};
+
+constexpr size_t kChunkCache = 64;
+
 }  // namespace
 
-MemoryImage read_memory(index::IndexReader& reader, uint64_t addr, uint64_t size, uint64_t time) {
-  if (size == 0 || size > (64u << 20)) fail("--read size must be between 1 byte and 64 MiB");
-  MemoryImage image{addr, size, time, std::vector<uint8_t>(size, 0), std::vector<bool>(size, false), {}};
-  AddressSpace space = address_space_at(reader, time);
+struct MemoryReader::Impl {
+  index::IndexReader& reader;
+  std::vector<index::MapRow> maps;  // every address-space change, in order
+  // The address space after maps[0, applied): valid for times in
+  // [maps[applied - 1].time, maps[applied].time).
+  AddressSpace space;
+  size_t applied = 0;
+  bool space_valid = false;
+  std::unordered_map<uint64_t, std::map<uint64_t, std::vector<uint32_t>>> pages;  // address index by page
+  std::unordered_map<uint32_t, std::shared_ptr<ChunkView>> chunks;
+  std::vector<uint32_t> chunk_order;  // oldest first, for eviction
+  std::unordered_map<uint32_t, std::vector<index::GranuleFinal>> finals_cache;
+  std::map<uint64_t, std::optional<std::vector<uint8_t>>> initial;
+  std::map<std::string, std::FILE*> files;
+  std::map<std::string, std::string> recorded_build_ids;
 
-  // Which mapping holds each byte (its start), and the bytes still to settle.
-  std::vector<const AddressSpace::value_type*> owner(size, nullptr);
-  std::vector<bool> settled(size, false);
-  uint64_t unsettled = 0;
-  for (uint64_t i = 0; i < size; ++i) {
-    owner[i] = mapping_of(space, addr + i);
-    image.mapped[i] = owner[i] != nullptr;
-    if (owner[i]) ++unsettled;
+  explicit Impl(index::IndexReader& r) : reader(r), maps(r.maps(static_cast<uint64_t>(INT64_MAX))) {
+    for (const index::ObjectRow& object : reader.objects())
+      if (!object.build_id.empty()) recorded_build_ids[object.path] = object.build_id;
+  }
+  ~Impl() {
+    for (auto& [path, f] : files)
+      if (f) std::fclose(f);
   }
 
-  // The latest write at or before `time`, walking back chunk by chunk: a hot
-  // address is settled by the newest chunk and nothing older is read.
-  std::vector<uint32_t> ids = reader.chunks_writing(addr, size);
-  const auto& chunks = reader.chunks();
-  for (auto it = ids.rbegin(); it != ids.rend() && unsettled > 0; ++it) {
-    if (*it >= chunks.size()) fail("index is corrupt: chunk {} is missing; run `omni index` again", *it);
-    if (chunks[*it].time_first > time) continue;
-    index::DecodedChunk chunk = reader.load_chunk(*it);
-    for (auto e = chunk.events.rbegin(); e != chunk.events.rend() && unsettled > 0; ++e) {
-      if (e->time > time || e->addr >= addr + size || e->addr + e->size <= addr) continue;
-      uint64_t first = std::max(e->addr, addr), last = std::min(e->addr + e->size, addr + size);
-      for (uint64_t a = first; a < last; ++a) {
-        uint64_t i = a - addr;
-        if (settled[i] || !owner[i] || e->time < owner[i]->second.since) continue;
-        image.bytes[i] = chunk.data[e->data_offset + (a - e->addr)];
-        settled[i] = true;
-        --unsettled;
+  const AddressSpace& space_at(uint64_t time) {
+    size_t wanted = 0;
+    while (wanted < maps.size() && maps[wanted].time <= time) ++wanted;
+    if (!space_valid || wanted < applied) {
+      space.clear();
+      applied = 0;
+      space_valid = true;
+    }
+    for (; applied < wanted; ++applied) {
+      const index::MapRow& row = maps[applied];
+      uint64_t end = row.start + row.length;
+      if (row.event == "munmap" || row.event == "brk-shrink") {
+        unmap(space, row.start, end);
+      } else if (row.event == "startup" || row.event == "mmap" || row.event == "brk-grow") {
+        unmap(space, row.start, end);
+        space.emplace(row.start, Mapping{end, row.time, row.event == "startup",
+                                         row.prot.size() > 1 && row.prot[1] == 'w', row.path, row.offset});
       }
     }
+    return space;
   }
 
-  // Bytes never written since their mapping appeared hold its starting
-  // contents: the recorded initial page for memory writable at startup, else
-  // the mapped file's bytes, else zero.
-  std::map<uint64_t, std::optional<std::vector<uint8_t>>> pages;
-  std::map<std::string, std::FILE*> files;
-  // An ELF file whose build-id is no longer the recorded one (a library
-  // upgraded since) is not the recorded file: its bytes are not used.
-  std::map<std::string, std::string> recorded_build_ids;
-  for (const index::ObjectRow& object : reader.objects())
-    if (!object.build_id.empty()) recorded_build_ids[object.path] = object.build_id;
-  auto open_recorded = [&](const std::string& path) -> std::FILE* {
+  const std::vector<uint32_t>* granule_chunks(uint64_t granule) {
+    uint64_t page = granule >> (index::kPageShift - index::kGranuleShift);
+    auto it = pages.find(page);
+    if (it == pages.end()) it = pages.emplace(page, reader.chunks_by_granule(page)).first;
+    auto g = it->second.find(granule);
+    return g == it->second.end() ? nullptr : &g->second;
+  }
+
+  const std::vector<index::GranuleFinal>& finals(uint32_t id) {
+    auto it = finals_cache.find(id);
+    if (it != finals_cache.end()) return it->second;
+    if (finals_cache.size() >= 512) finals_cache.clear();
+    return finals_cache.emplace(id, reader.load_finals(id)).first->second;
+  }
+
+  std::shared_ptr<ChunkView> chunk(uint32_t id) {
+    auto it = chunks.find(id);
+    if (it != chunks.end()) return it->second;
+    std::shared_ptr<ChunkView> view;
+    if (chunk_order.size() >= kChunkCache) {
+      // Recycle the oldest view's storage (3 MB of events: no page faults).
+      auto old = chunks.find(chunk_order.front());
+      if (old->second.use_count() == 1) view = old->second;
+      chunks.erase(old);
+      chunk_order.erase(chunk_order.begin());
+    }
+    if (!view) view = std::make_shared<ChunkView>();
+    reader.load_chunk_into(id, view->chunk);
+    const auto& events = view->chunk.events;
+    view->by_granule.clear();
+    for (uint32_t i = 0; i < events.size(); ++i) {
+      const index::Event& e = events[i];
+      uint64_t first = e.addr >> index::kGranuleShift;
+      uint64_t last = (e.addr + (e.size ? e.size - 1 : 0)) >> index::kGranuleShift;
+      for (uint64_t g = first; g <= last; ++g) view->by_granule.emplace_back(g, i);
+    }
+    std::sort(view->by_granule.begin(), view->by_granule.end());
+    chunk_order.push_back(id);
+    chunks.emplace(id, view);
+    return view;
+  }
+
+  std::FILE* open_recorded(const std::string& path) {
+    auto f = files.find(path);
+    if (f != files.end()) return f->second;
+    // An ELF file whose build-id is no longer the recorded one (a library
+    // upgraded since) is not the recorded file: its bytes are not used.
+    std::FILE* file = nullptr;
     auto recorded = recorded_build_ids.find(path);
+    bool same = true;
     if (recorded != recorded_build_ids.end()) {
       auto now = symbols::read_elf_info(path);
-      if (!now || now->build_id != recorded->second) return nullptr;
+      same = now && now->build_id == recorded->second;
     }
-    return std::fopen(path.c_str(), "rbe");
-  };
-  for (uint64_t i = 0; i < size && unsettled > 0; ++i) {
-    if (settled[i] || !owner[i]) continue;
-    uint64_t a = addr + i, start = owner[i]->first;
-    const Mapping* m = &owner[i]->second;
-    if (m->startup && m->writable_at_start) {
-      uint64_t page = a & ~(kPage - 1);
-      auto found = pages.find(page);
-      if (found == pages.end()) found = pages.emplace(page, reader.initial_page(page)).first;
-      if (found->second && a - page < found->second->size()) image.bytes[i] = (*found->second)[a - page];
-    } else if (!m->path.empty()) {
-      auto f = files.find(m->path);
-      if (f == files.end()) f = files.emplace(m->path, open_recorded(m->path)).first;
-      if (!f->second) {
-        image.file_missing.insert(m->path);
-      } else {
-        int c = EOF;
-        if (std::fseek(f->second, static_cast<long>(m->offset + (a - start)), SEEK_SET) == 0)
-          c = std::fgetc(f->second);
-        // Past the end of the file a mapping reads as zeros.
-        image.bytes[i] = c == EOF ? 0 : static_cast<uint8_t>(c);
+    if (same) file = std::fopen(path.c_str(), "rbe");
+    files.emplace(path, file);
+    return file;
+  }
+
+  MemoryImage read(uint64_t addr, uint64_t size, uint64_t time) {
+    if (size == 0 || size > (64u << 20)) fail("--read size must be between 1 byte and 64 MiB");
+    MemoryImage image{addr, size, time, std::vector<uint8_t>(size, 0), std::vector<bool>(size, false), {}};
+    const AddressSpace& now = space_at(time);
+    std::vector<const AddressSpace::value_type*> owner(size, nullptr);
+    std::vector<bool> settled(size, false);
+    for (uint64_t i = 0; i < size; ++i) {
+      owner[i] = mapping_of(now, addr + i);
+      image.mapped[i] = owner[i] != nullptr;
+    }
+
+    // Granule by granule, the latest write at or before `time`: only the
+    // chunks that wrote the granule are read, newest first, and only the
+    // granule's own events in them.
+    const auto& chunk_rows = reader.chunks();
+    uint64_t last = addr + size - 1;
+    for (uint64_t g = addr >> index::kGranuleShift; g <= (last >> index::kGranuleShift); ++g) {
+      uint64_t lo = std::max(g << index::kGranuleShift, addr), hi = std::min((g << index::kGranuleShift) + 7, last);
+      uint64_t unsettled = 0, since = UINT64_MAX;
+      for (uint64_t a = lo; a <= hi; ++a)
+        if (owner[a - addr]) {
+          ++unsettled;
+          since = std::min(since, owner[a - addr]->second.since);
+        }
+      if (unsettled == 0) continue;
+      const std::vector<uint32_t>* ids = granule_chunks(g);
+      if (!ids) continue;
+      // Chunk ids ascend with time: start at the last one beginning at or
+      // before `time`.
+      auto start = std::upper_bound(ids->begin(), ids->end(), time, [&](uint64_t t, uint32_t id) {
+        return id < chunk_rows.size() && t < chunk_rows[id].time_first;
+      });
+      for (auto it = std::make_reverse_iterator(start); it != ids->rend() && unsettled > 0; ++it) {
+        if (*it >= chunk_rows.size()) fail("index is corrupt: chunk {} is missing; run `omni index` again", *it);
+        if (chunk_rows[*it].time_last < since) break;  // older than every mapping here
+        if (chunk_rows[*it].time_last <= time && chunk_rows[*it].time_first >= since) {
+          // The whole chunk is at or before `time` and after the mappings
+          // appeared: its final contents of the granule are the answer.
+          const auto& list = finals(*it);
+          auto f = std::lower_bound(list.begin(), list.end(), g,
+                                    [](const index::GranuleFinal& x, uint64_t v) { return x.granule < v; });
+          if (f == list.end() || f->granule != g) continue;
+          for (uint64_t a = lo; a <= hi; ++a) {
+            uint64_t i = a - addr;
+            if (settled[i] || !owner[i] || !(f->mask & (1u << (a & 7)))) continue;
+            image.bytes[i] = f->bytes[a & 7];
+            settled[i] = true;
+            --unsettled;
+          }
+          continue;
+        }
+        auto view = chunk(*it);
+        auto range = std::equal_range(view->by_granule.begin(), view->by_granule.end(), std::make_pair(g, 0u),
+                                      [](const auto& a, const auto& b) { return a.first < b.first; });
+        for (auto e = std::make_reverse_iterator(range.second); e != std::make_reverse_iterator(range.first) && unsettled > 0; ++e) {
+          const index::Event& ev = view->chunk.events[e->second];
+          if (ev.time > time) continue;
+          uint64_t first = std::max(ev.addr, lo), end = std::min(ev.addr + ev.size - 1, hi);
+          for (uint64_t a = first; a <= end; ++a) {
+            uint64_t i = a - addr;
+            if (settled[i] || !owner[i] || ev.time < owner[i]->second.since) continue;
+            image.bytes[i] = view->chunk.data[ev.data_offset + (a - ev.addr)];
+            settled[i] = true;
+            --unsettled;
+          }
+        }
       }
     }
+
+    // Bytes never written since their mapping appeared hold its starting
+    // contents: the recorded initial page for memory writable at startup,
+    // else the mapped file's bytes, else zero.
+    for (uint64_t i = 0; i < size; ++i) {
+      if (settled[i] || !owner[i]) continue;
+      uint64_t a = addr + i, start = owner[i]->first;
+      const Mapping* m = &owner[i]->second;
+      if (m->startup && m->writable_at_start) {
+        uint64_t page = a & ~(kPage - 1);
+        auto found = initial.find(page);
+        if (found == initial.end()) found = initial.emplace(page, reader.initial_page(page)).first;
+        if (found->second && a - page < found->second->size()) image.bytes[i] = (*found->second)[a - page];
+      } else if (!m->path.empty()) {
+        std::FILE* f = open_recorded(m->path);
+        if (!f) {
+          image.file_missing.insert(m->path);
+        } else {
+          int c = EOF;
+          if (std::fseek(f, static_cast<long>(m->offset + (a - start)), SEEK_SET) == 0) c = std::fgetc(f);
+          // Past the end of the file a mapping reads as zeros.
+          image.bytes[i] = c == EOF ? 0 : static_cast<uint8_t>(c);
+        }
+      }
+    }
+    return image;
   }
-  for (auto& [path, f] : files)
-    if (f) std::fclose(f);
-  return image;
+};
+
+MemoryReader::MemoryReader(index::IndexReader& reader) : impl_(std::make_unique<Impl>(reader)) {}
+MemoryReader::~MemoryReader() = default;
+MemoryImage MemoryReader::read(uint64_t addr, uint64_t size, uint64_t time) { return impl_->read(addr, size, time); }
+
+MemoryImage read_memory(index::IndexReader& reader, uint64_t addr, uint64_t size, uint64_t time) {
+  return MemoryReader(reader).read(addr, size, time);
 }
 
 }  // namespace omni::replay

@@ -51,66 +51,71 @@ constexpr size_t kStateSize = sizeof(VexGuestAMD64State);
 
 bool plain_jump(IRJumpKind jk) { return jk == Ijk_Boring || jk == Ijk_Call || jk == Ijk_Ret; }
 
-// Memory as replay sees it: pages fetched from the index on first touch,
+// Memory as replay sees it: bytes fetched from the index when first loaded,
 // then changed by the replayed stores. Within one stretch of a thread nothing
 // else writes memory (Valgrind runs one thread at a time; kernel writes come
-// at syscalls, which end a stretch), so an untouched page is the same at any
-// time of the stretch. It is fetched as of the instruction before the current
-// one: the index already holds the current instruction's own stores, which a
-// load earlier in that instruction must not see. Pages a helper wrote are
-// fetched again including the current instruction (the helper's bytes).
+// at syscalls, which end a stretch), so a byte not yet touched is the same at
+// any time of the stretch. It is fetched as of the instruction before the
+// current one: the index already holds the current instruction's own stores,
+// which a load earlier in that instruction must not see. Bytes a helper wrote
+// are fetched again, including the current instruction (the helper's bytes).
+// Only the bytes loaded are fetched: a whole page can need hundreds of old
+// chunks (a hash table's entries were each last written at another time).
 class Overlay {
  public:
-  Overlay(index::IndexReader& reader, const uint64_t& now) : reader_(reader), now_(now) {}
+  Overlay(MemoryReader& reader, const uint64_t& now) : reader_(reader), now_(now) {}
 
   void read(uint64_t addr, void* out, size_t n) {
     auto* dst = static_cast<uint8_t*>(out);
-    while (n > 0) {
-      size_t in_page = std::min<uint64_t>(n, kPage - (addr & (kPage - 1)));
-      std::memcpy(dst, page(addr) + (addr & (kPage - 1)), in_page);
-      addr += in_page;
-      dst += in_page;
-      n -= in_page;
+    for (size_t i = 0; i < n; ++i) {
+      Page& p = page(addr + i);
+      size_t off = (addr + i) & (kPage - 1);
+      if (!p.known[off]) fetch(addr + i, n - i, now_ ? now_ - 1 : 0);
+      dst[i] = p.bytes[off];
     }
   }
   void write(uint64_t addr, const void* in, size_t n) {
     auto* src = static_cast<const uint8_t*>(in);
-    while (n > 0) {
-      size_t in_page = std::min<uint64_t>(n, kPage - (addr & (kPage - 1)));
-      std::memcpy(page(addr) + (addr & (kPage - 1)), src, in_page);
-      addr += in_page;
-      src += in_page;
-      n -= in_page;
+    for (size_t i = 0; i < n; ++i) {
+      Page& p = page(addr + i);
+      size_t off = (addr + i) & (kPage - 1);
+      p.bytes[off] = src[i];
+      p.known[off] = true;
     }
   }
-  // Memory a helper wrote (its bytes are in the index as write events):
-  // fetched again when next touched.
-  void invalidate(uint64_t addr, size_t n) {
-    for (uint64_t p = addr & ~(kPage - 1); p < addr + n; p += kPage) {
-      pages_.erase(p);
-      MemoryImage image = read_memory(reader_, p, kPage, now_);
-      auto bytes = std::make_unique<std::array<uint8_t, kPage>>();
-      std::memcpy(bytes->data(), image.bytes.data(), kPage);
-      pages_.emplace(p, std::move(bytes));
-    }
-  }
+  // Memory a helper wrote (its bytes are in the index as write events).
+  void invalidate(uint64_t addr, size_t n) { fetch(addr, n, now_); }
 
  private:
-  uint8_t* page(uint64_t addr) {
-    uint64_t base = addr & ~(kPage - 1);
-    auto it = pages_.find(base);
-    if (it == pages_.end()) {
-      MemoryImage image = read_memory(reader_, base, kPage, now_ ? now_ - 1 : 0);
-      auto bytes = std::make_unique<std::array<uint8_t, kPage>>();
-      std::memcpy(bytes->data(), image.bytes.data(), kPage);
-      it = pages_.emplace(base, std::move(bytes)).first;
+  struct Page {
+    std::array<uint8_t, kPage> bytes{};
+    std::array<bool, kPage> known{};
+  };
+  Page& page(uint64_t addr) {
+    auto& p = pages_[addr & ~(kPage - 1)];
+    if (!p) p = std::make_unique<Page>();
+    return *p;
+  }
+  // Fetches [addr, addr + n) as of `time`, up to the first byte already known.
+  void fetch(uint64_t addr, size_t n, uint64_t time) {
+    size_t len = 0;
+    while (len < n && len < 4096) {
+      Page& p = page(addr + len);
+      if (p.known[(addr + len) & (kPage - 1)] && time != now_) break;
+      ++len;
     }
-    return it->second->data();
+    if (len == 0) return;
+    MemoryImage image = reader_.read(addr, len, time);
+    for (size_t i = 0; i < len; ++i) {
+      Page& p = page(addr + i);
+      p.bytes[(addr + i) & (kPage - 1)] = image.bytes[i];
+      p.known[(addr + i) & (kPage - 1)] = true;
+    }
   }
 
-  index::IndexReader& reader_;
+  MemoryReader& reader_;
   const uint64_t& now_;
-  std::unordered_map<uint64_t, std::unique_ptr<std::array<uint8_t, kPage>>> pages_;
+  std::unordered_map<uint64_t, std::unique_ptr<Page>> pages_;
 };
 
 // The recorded values a stretch of replay consumes, in order.
@@ -151,6 +156,7 @@ class Values {
 
 struct Replayer::Impl {
   index::IndexReader& reader;
+  MemoryReader memory_reader{reader};
   // Decoded blocks by entry address, each valid for [from, until): the
   // translation in use over that span of time.
   struct Version {
@@ -186,7 +192,7 @@ struct Replayer::Impl {
     bool left_ir = false;  // the stretch ended at a syscall, client request...
 
     Run(Impl& i, const index::SnapshotRow& snap, uint64_t lim)
-        : impl(i), state(snap.state), now(snap.time), limit(lim), memory(i.reader, now),
+        : impl(i), state(snap.state), now(snap.time), limit(lim), memory(i.memory_reader, now),
           values(snap.values, snap.time) {
       if (state.size() != kStateSize)
         fail("register snapshot of {} bytes, this omni expects {}; record again with this omni", state.size(),

@@ -47,5 +47,21 @@ class ChunkEncoder {
 
 std::string compress_chunk(const std::string& raw, int level);
 DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first);
+// The same into `chunk`, reusing its storage.
+void decode_chunk_into(const void* blob, size_t size, uint64_t time_first, DecodedChunk& chunk);
+// The same from the uncompressed encoding.
+void decode_raw_chunk(const uint8_t* raw, size_t size, uint64_t time_first, DecodedChunk& chunk);
+
+// What each 8-byte granule a chunk wrote held after the chunk's last write
+// to it (table chunk_finals): memory at a time after the chunk is read from
+// these without decoding the chunk.
+struct GranuleFinal {
+  uint64_t granule;  // address >> 3
+  uint8_t mask;      // bit b: byte b was written in the chunk
+  uint8_t bytes[8];
+};
+// Raw encoding from a chunk's raw encoding; decoding from the zstd frame.
+std::string encode_finals(const std::string& raw_chunk, uint64_t time_first);
+std::vector<GranuleFinal> decode_finals(const void* blob, size_t size);
 
 }  // namespace omni::index

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -86,6 +87,12 @@ class IndexReader {
   // Ids of the chunks that wrote any byte of [addr, addr + length), ascending.
   std::vector<uint32_t> chunks_writing(uint64_t addr, uint64_t length);
   DecodedChunk load_chunk(uint32_t id);
+  void load_chunk_into(uint32_t id, DecodedChunk& chunk);
+  // The granules chunk `id` wrote and what they held after it, by granule.
+  std::vector<GranuleFinal> load_finals(uint32_t id);
+  // For each written 8-byte granule of the 4 KiB page `page` (an address
+  // >> 12): the chunks that wrote it, ascending.
+  std::map<uint64_t, std::vector<uint32_t>> chunks_by_granule(uint64_t page);
   // System calls in time order, optionally only those numbered `nr`.
   std::vector<SyscallRow> syscalls(std::optional<uint64_t> nr);
   // Output to stdout/stderr in time order; pieces of one write are joined.
@@ -126,7 +133,7 @@ class IndexReader {
   std::unique_ptr<Statement> index_rows_, chunk_data_, meta_;
   std::vector<ChunkRow> chunks_;
   bool chunks_loaded_ = false;
-  std::unique_ptr<Statement> block_ir_, block_next_, snapshot_, thread_at_, run_end_, call_data_;
+  std::unique_ptr<Statement> finals_, block_ir_, block_next_, snapshot_, thread_at_, run_end_, call_data_;
   std::vector<CallChunkRow> call_chunks_;
   bool call_chunks_loaded_ = false;
 };

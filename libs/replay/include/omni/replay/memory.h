@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -20,5 +21,19 @@ struct MemoryImage {
                                        // whose build-id is not the recorded one
 };
 MemoryImage read_memory(index::IndexReader& reader, uint64_t addr, uint64_t size, uint64_t time);
+
+// The same, for many reads: keeps the address space, the address index's
+// pages and recently decoded chunks (grouped by granule) between reads.
+// Not thread-safe.
+class MemoryReader {
+ public:
+  explicit MemoryReader(index::IndexReader& reader);
+  ~MemoryReader();
+  MemoryImage read(uint64_t addr, uint64_t size, uint64_t time);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace omni::replay
