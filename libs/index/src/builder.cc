@@ -67,6 +67,7 @@ class Compressor {
     std::string data2;  // a second blob (snapshot values); empty stays empty
     uint32_t tid = 0;
     std::vector<uint64_t> targets;  // call chunk: distinct targets
+    std::vector<std::pair<uint64_t, std::string>> finals;  // write chunk: chunk_finals rows by page
   };
   static Job make_job(Kind kind, uint32_t id, uint64_t time_first, uint64_t time_last, uint64_t events,
                       uint64_t raw_bytes) {
@@ -125,7 +126,7 @@ class Compressor {
         busy_ = true;
       }
       try {
-        if (job.kind == Kind::WriteChunk) job.data2 = encode_finals(job.data, job.time_first);
+        if (job.kind == Kind::WriteChunk) job.finals = encode_finals(job.data, job.time_first, level_);
         job.data = compress_chunk(job.data, level_);
         if (!job.data2.empty()) job.data2 = compress_chunk(job.data2, level_);
       } catch (...) {
@@ -180,7 +181,7 @@ class Builder : public trace::EventSink {
         insert_snapshot_(db, "INSERT INTO snapshots VALUES (?,?,?,?,?)"),
         insert_call_chunk_(db, "INSERT INTO call_chunks VALUES (?,?,?,?,?)"),
         insert_call_target_(db, "INSERT INTO call_targets VALUES (?,?)"),
-        insert_finals_(db, "INSERT INTO chunk_finals VALUES (?,?)") {
+        insert_finals_(db, "INSERT INTO chunk_finals VALUES (?,?,?)") {
     threads_[1].time_created = 0;
   }
 
@@ -409,7 +410,8 @@ class Builder : public trace::EventSink {
         for (uint64_t target : job.targets) insert_call_target_.bind(1, target).bind(2, job.id).run();
         continue;
       }
-      if (!job.data2.empty()) insert_finals_.bind(1, job.id).bind_blob(2, job.data2.data(), job.data2.size()).run();
+      for (const auto& [page, row] : job.finals)
+        insert_finals_.bind(1, job.id).bind(2, page).bind_blob(3, row.data(), row.size()).run();
       insert_chunk_.bind(1, job.id)
           .bind(2, job.time_first)
           .bind(3, job.time_last)

@@ -3,6 +3,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <array>
 #include <unordered_map>
 
 #include "omni/base/error.h"
@@ -147,9 +148,12 @@ void decode_raw_chunk(const uint8_t* raw_data, size_t raw_size, uint64_t time_fi
   }
 }
 
-// Per granule: varint granule delta (the first from 0), u8 mask of the
-// bytes written, then those bytes in address order.
-std::string encode_finals(const std::string& raw_chunk, uint64_t time_first) {
+// Per 4 KiB page: a byte 0 (raw) or 1 (zstd frame of the rest), then per
+// granule of the page: varint granule delta (the first from the page's
+// first granule), u8 mask of the bytes written, then those bytes in address
+// order. One small row per page, so a lookup reads a few hundred bytes.
+std::vector<std::pair<uint64_t, std::string>> encode_finals(const std::string& raw_chunk, uint64_t time_first,
+                                                            int level) {
   thread_local DecodedChunk chunk;
   decode_raw_chunk(reinterpret_cast<const uint8_t*>(raw_chunk.data()), raw_chunk.size(), time_first, chunk);
   // Later writes overwrite earlier ones; few distinct granules per chunk.
@@ -165,42 +169,79 @@ std::string encode_finals(const std::string& raw_chunk, uint64_t time_first) {
   }
   std::vector<std::pair<uint64_t, GranuleFinal>> sorted(finals.begin(), finals.end());
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::string out;
-  uint64_t previous = 0;
+  std::vector<std::pair<uint64_t, std::string>> pages;
+  std::string body;
+  uint64_t page = UINT64_MAX, previous = 0;
+  auto flush = [&] {
+    if (page == UINT64_MAX) return;
+    std::string row(1, '\0');
+    if (body.size() > 256) {
+      row[0] = 1;
+      row += compress_chunk(body, level);
+    } else {
+      row += body;
+    }
+    pages.emplace_back(page, std::move(row));
+    body.clear();
+  };
   for (const auto& [g, f] : sorted) {
-    put_varint(out, g - previous);
+    if ((g >> 9) != page) {
+      flush();
+      page = g >> 9;
+      previous = page << 9;
+    }
+    put_varint(body, g - previous);
     previous = g;
-    out.push_back(static_cast<char>(f.mask));
+    body.push_back(static_cast<char>(f.mask));
     for (int b = 0; b < 8; ++b)
-      if (f.mask & (1u << b)) out.push_back(static_cast<char>(f.bytes[b]));
+      if (f.mask & (1u << b)) body.push_back(static_cast<char>(f.bytes[b]));
   }
-  return out;
+  flush();
+  return pages;
 }
 
-std::vector<GranuleFinal> decode_finals(const void* blob, size_t size) {
-  unsigned long long raw_size = ZSTD_getFrameContentSize(blob, size);
-  if (raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN)
-    fail("index chunk finals are corrupt (not a zstd frame); run `omni index` again");
+std::vector<uint8_t> finals_page_body(const void* blob, size_t size) {
+  auto p = static_cast<const uint8_t*>(blob);
+  if (size == 0) fail("index chunk finals are corrupt (empty row); run `omni index` again");
+  if (p[0] == 0) return std::vector<uint8_t>(p + 1, p + size);
+  unsigned long long raw_size = ZSTD_getFrameContentSize(p + 1, size - 1);
+  if (p[0] != 1 || raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN || raw_size > (1u << 20))
+    fail("index chunk finals are corrupt; run `omni index` again");
   std::vector<uint8_t> raw(raw_size);
-  size_t n = ZSTD_decompress(raw.data(), raw.size(), blob, size);
+  size_t n = ZSTD_decompress(raw.data(), raw.size(), p + 1, size - 1);
   if (ZSTD_isError(n) || n != raw_size) fail("index chunk finals are corrupt (zstd: {})", ZSTD_getErrorName(n));
+  return raw;
+}
+
+namespace {
+constexpr auto kBitsSet = [] {
+  std::array<uint8_t, 256> t{};
+  for (int i = 0; i < 256; ++i) t[i] = static_cast<uint8_t>((i & 1) + (i >> 1 & 1) + (i >> 2 & 1) + (i >> 3 & 1) +
+                                                           (i >> 4 & 1) + (i >> 5 & 1) + (i >> 6 & 1) + (i >> 7 & 1));
+  return t;
+}();
+}  // namespace
+
+bool find_final(const std::vector<uint8_t>& raw, uint64_t granule, GranuleFinal& out) {
   VarintReader in{raw.data(), raw.data() + raw.size(), "chunk finals"};
-  std::vector<GranuleFinal> out;
-  uint64_t g = 0;
+  uint64_t g = granule & ~uint64_t{511};
   while (in.p < in.end) {
-    GranuleFinal f{};
     g += in.varint();
-    f.granule = g;
     if (in.p >= in.end) fail("index chunk finals are truncated; run `omni index` again");
-    f.mask = *in.p++;
-    for (int b = 0; b < 8; ++b)
-      if (f.mask & (1u << b)) {
-        if (in.p >= in.end) fail("index chunk finals are truncated; run `omni index` again");
-        f.bytes[b] = *in.p++;
-      }
-    out.push_back(f);
+    uint8_t mask = *in.p++;
+    int bytes = kBitsSet[mask];
+    if (g == granule) {
+      if (in.end - in.p < bytes) fail("index chunk finals are truncated; run `omni index` again");
+      out.granule = g;
+      out.mask = mask;
+      for (int b = 0; b < 8; ++b)
+        if (mask & (1u << b)) out.bytes[b] = *in.p++;
+      return true;
+    }
+    if (g > granule) return false;
+    in.p += bytes;
   }
-  return out;
+  return false;
 }
 
 }  // namespace omni::index

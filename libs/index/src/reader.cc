@@ -28,7 +28,7 @@ IndexReader::IndexReader(const std::string& trace_dir) : trace_dir_(trace_dir) {
   if (meta_int("complete").value_or(0) != 1)
     fail("the index of {} is incomplete; run `omni index {}`", trace_dir, trace_dir);
   index_rows_ = std::make_unique<Statement>(
-      *db_, "SELECT page, segment, granules FROM write_index WHERE page BETWEEN ? AND ?");
+      *db_, "SELECT page, segment, granules FROM write_index WHERE page BETWEEN ? AND ? ORDER BY page, segment");
   chunk_data_ = std::make_unique<Statement>(*db_, "SELECT time_first, data FROM chunks WHERE id = ?");
 }
 
@@ -143,7 +143,8 @@ std::map<uint64_t, std::vector<uint32_t>> IndexReader::chunks_by_granule(uint64_
     }
   }
   index_rows_->reset();
-  for (auto& [granule, list] : out) std::sort(list.begin(), list.end());
+  // Rows come in primary-key order (page, segment) and ids ascend within a
+  // segment: each list is already sorted.
   return out;
 }
 
@@ -202,11 +203,12 @@ DecodedChunk IndexReader::load_chunk(uint32_t id) {
   return chunk;
 }
 
-std::vector<GranuleFinal> IndexReader::load_finals(uint32_t id) {
-  if (!finals_) finals_ = std::make_unique<Statement>(*db_, "SELECT data FROM chunk_finals WHERE id = ?");
-  finals_->bind(1, id);
-  std::vector<GranuleFinal> out;
-  if (finals_->step()) out = decode_finals(finals_->column_blob(0), finals_->column_bytes(0));
+std::vector<uint8_t> IndexReader::load_finals(uint32_t id, uint64_t page) {
+  if (!finals_)
+    finals_ = std::make_unique<Statement>(*db_, "SELECT data FROM chunk_finals WHERE chunk = ? AND page = ?");
+  finals_->bind(1, id).bind(2, page);
+  std::vector<uint8_t> out;
+  if (finals_->step()) out = finals_page_body(finals_->column_blob(0), finals_->column_bytes(0));
   finals_->reset();
   return out;
 }

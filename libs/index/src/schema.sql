@@ -104,13 +104,15 @@ CREATE TABLE chunks (
   data       BLOB NOT NULL
 );
 
--- For each chunk, what every 8-byte granule it wrote held after its last
--- write there (zstd frame; encoding in docs/index-format.md): memory at a
--- time after the chunk comes from this instead of decoding the chunk.
+-- For each chunk and 4 KiB page it wrote, what every 8-byte granule it
+-- wrote there held after its last write (encoding in docs/index-format.md):
+-- memory at a time after the chunk comes from this instead of decoding it.
 CREATE TABLE chunk_finals (
-  id   INTEGER PRIMARY KEY,
-  data BLOB NOT NULL
-);
+  chunk INTEGER NOT NULL,
+  page  INTEGER NOT NULL,
+  data  BLOB NOT NULL,
+  PRIMARY KEY (chunk, page)
+) WITHOUT ROWID;
 
 -- Address index: which chunks wrote which 8-byte granules. One row per 4 KiB
 -- page and segment (a run of kChunksPerSegment chunks); `granules` lists, for

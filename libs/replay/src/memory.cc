@@ -82,7 +82,7 @@ struct MemoryReader::Impl {
   std::unordered_map<uint64_t, std::map<uint64_t, std::vector<uint32_t>>> pages;  // address index by page
   std::unordered_map<uint32_t, std::shared_ptr<ChunkView>> chunks;
   std::vector<uint32_t> chunk_order;  // oldest first, for eviction
-  std::unordered_map<uint32_t, std::vector<index::GranuleFinal>> finals_cache;
+  std::map<std::pair<uint32_t, uint64_t>, std::vector<uint8_t>> finals_cache;
   std::map<uint64_t, std::optional<std::vector<uint8_t>>> initial;
   std::map<std::string, std::FILE*> files;
   std::map<std::string, std::string> recorded_build_ids;
@@ -126,11 +126,12 @@ struct MemoryReader::Impl {
     return g == it->second.end() ? nullptr : &g->second;
   }
 
-  const std::vector<index::GranuleFinal>& finals(uint32_t id) {
-    auto it = finals_cache.find(id);
+  const std::vector<uint8_t>& finals(uint32_t id, uint64_t page) {
+    auto key = std::make_pair(id, page);
+    auto it = finals_cache.find(key);
     if (it != finals_cache.end()) return it->second;
-    if (finals_cache.size() >= 512) finals_cache.clear();
-    return finals_cache.emplace(id, reader.load_finals(id)).first->second;
+    if (finals_cache.size() >= 16384) finals_cache.clear();
+    return finals_cache.emplace(key, reader.load_finals(id, page)).first->second;
   }
 
   std::shared_ptr<ChunkView> chunk(uint32_t id) {
@@ -215,10 +216,9 @@ struct MemoryReader::Impl {
         if (chunk_rows[*it].time_last <= time && chunk_rows[*it].time_first >= since) {
           // The whole chunk is at or before `time` and after the mappings
           // appeared: its final contents of the granule are the answer.
-          const auto& list = finals(*it);
-          auto f = std::lower_bound(list.begin(), list.end(), g,
-                                    [](const index::GranuleFinal& x, uint64_t v) { return x.granule < v; });
-          if (f == list.end() || f->granule != g) continue;
+          index::GranuleFinal found;
+          if (!index::find_final(finals(*it, g >> (index::kPageShift - index::kGranuleShift)), g, found)) continue;
+          const index::GranuleFinal* f = &found;
           for (uint64_t a = lo; a <= hi; ++a) {
             uint64_t i = a - addr;
             if (settled[i] || !owner[i] || !(f->mask & (1u << (a & 7)))) continue;

@@ -60,8 +60,11 @@ struct GranuleFinal {
   uint8_t mask;      // bit b: byte b was written in the chunk
   uint8_t bytes[8];
 };
-// Raw encoding from a chunk's raw encoding; decoding from the zstd frame.
-std::string encode_finals(const std::string& raw_chunk, uint64_t time_first);
-std::vector<GranuleFinal> decode_finals(const void* blob, size_t size);
+// The rows (page, data) of a chunk, from its raw encoding (zstd `level` for
+// the larger rows); a row's granule list; one granule's entry in that list.
+std::vector<std::pair<uint64_t, std::string>> encode_finals(const std::string& raw_chunk, uint64_t time_first,
+                                                            int level);
+std::vector<uint8_t> finals_page_body(const void* blob, size_t size);
+bool find_final(const std::vector<uint8_t>& body, uint64_t granule, GranuleFinal& out);
 
 }  // namespace omni::index

@@ -88,8 +88,9 @@ class IndexReader {
   std::vector<uint32_t> chunks_writing(uint64_t addr, uint64_t length);
   DecodedChunk load_chunk(uint32_t id);
   void load_chunk_into(uint32_t id, DecodedChunk& chunk);
-  // The granules chunk `id` wrote and what they held after it, by granule.
-  std::vector<GranuleFinal> load_finals(uint32_t id);
+  // What the granules chunk `id` wrote in page `page` (address >> 12) held
+  // after it, encoded for find_final (empty: none).
+  std::vector<uint8_t> load_finals(uint32_t id, uint64_t page);
   // For each written 8-byte granule of the 4 KiB page `page` (an address
   // >> 12): the chunks that wrote it, ascending.
   std::map<uint64_t, std::vector<uint32_t>> chunks_by_granule(uint64_t page);
