@@ -148,35 +148,70 @@ void decode_raw_chunk(const uint8_t* raw_data, size_t raw_size, uint64_t time_fi
   }
 }
 
-// Per 4 KiB page: a byte 0 (raw) or 1 (zstd frame of the rest), then per
+void FinalsShadow::clear(uint64_t start, uint64_t end) {
+  if (end <= start) return;
+  for (auto it = pages_.begin(); it != pages_.end();) {
+    uint64_t base = it->first << 12;
+    if (base + 4096 <= start || base >= end) {
+      ++it;
+      continue;
+    }
+    if (start <= base && base + 4096 <= end) {
+      it = pages_.erase(it);
+      continue;
+    }
+    for (uint64_t a = std::max(start, base); a < std::min(end, base + 4096); ++a)
+      it->second->known[(a - base) >> 3] &= static_cast<uint8_t>(~(1u << (a & 7)));
+    ++it;
+  }
+}
+
+// Per 4 KiB page: a flags byte (kFinalsZstd: the rest is a zstd frame;
+// kFinalsComplete: a byte a granule's mask lacks was not written since the
+// memory was mapped), then per
 // granule of the page: varint granule delta (the first from the page's
-// first granule), u8 mask of the bytes written, then those bytes in address
-// order. One small row per page, so a lookup reads a few hundred bytes.
+// first granule), u8 mask of the bytes known, then those bytes in address
+// order. The bytes are the granule's after the chunk: those the chunk wrote
+// and those earlier chunks wrote since the memory was last (re)mapped, so
+// one row answers for the whole granule. One small row per page: a lookup
+// reads a few hundred bytes.
 std::vector<std::pair<uint64_t, std::string>> encode_finals(const std::string& raw_chunk, uint64_t time_first,
-                                                            int level) {
+                                                            int level, FinalsShadow& shadow) {
   thread_local DecodedChunk chunk;
   decode_raw_chunk(reinterpret_cast<const uint8_t*>(raw_chunk.data()), raw_chunk.size(), time_first, chunk);
-  // Later writes overwrite earlier ones; few distinct granules per chunk.
-  std::unordered_map<uint64_t, GranuleFinal> finals;
-  finals.reserve(4096);
+  if (shadow.pages_.size() > FinalsShadow::kMaxPages) {
+    // Forgetting only costs lookups: later rows no longer vouch for the
+    // bytes they lack.
+    shadow.pages_.clear();
+    shadow.lossy_ = true;
+  }
+  std::vector<uint64_t> touched;
+  touched.reserve(chunk.events.size());
   for (const Event& e : chunk.events) {
     const uint8_t* data = chunk.data.data() + e.data_offset;
-    for (uint64_t a = e.addr; a < e.addr + e.size; ++a) {
-      GranuleFinal& f = finals[a >> 3];
-      f.bytes[a & 7] = data[a - e.addr];
-      f.mask |= static_cast<uint8_t>(1u << (a & 7));
+    uint64_t a = e.addr;
+    while (a < e.addr + e.size) {
+      auto& page = shadow.pages_[a >> 12];
+      if (!page) page = std::make_unique<FinalsShadow::Page>();
+      uint64_t page_end = std::min(e.addr + e.size, ((a >> 12) + 1) << 12);
+      for (; a < page_end; ++a) {
+        uint32_t off = static_cast<uint32_t>(a & 4095);
+        page->bytes[off] = data[a - e.addr];
+        page->known[off >> 3] |= static_cast<uint8_t>(1u << (a & 7));
+      }
     }
+    for (uint64_t g = e.addr >> 3; g <= (e.addr + (e.size ? e.size - 1 : 0)) >> 3; ++g) touched.push_back(g);
   }
-  std::vector<std::pair<uint64_t, GranuleFinal>> sorted(finals.begin(), finals.end());
-  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
   std::vector<std::pair<uint64_t, std::string>> pages;
   std::string body;
   uint64_t page = UINT64_MAX, previous = 0;
   auto flush = [&] {
     if (page == UINT64_MAX) return;
-    std::string row(1, '\0');
+    std::string row(1, static_cast<char>(shadow.lossy_ ? 0 : kFinalsComplete));
     if (body.size() > 256) {
-      row[0] = 1;
+      row[0] = static_cast<char>(row[0] | kFinalsZstd);
       row += compress_chunk(body, level);
     } else {
       row += body;
@@ -184,28 +219,32 @@ std::vector<std::pair<uint64_t, std::string>> encode_finals(const std::string& r
     pages.emplace_back(page, std::move(row));
     body.clear();
   };
-  for (const auto& [g, f] : sorted) {
+  const FinalsShadow::Page* shadow_page = nullptr;
+  for (uint64_t g : touched) {
     if ((g >> 9) != page) {
       flush();
       page = g >> 9;
       previous = page << 9;
+      shadow_page = shadow.pages_.at(page).get();
     }
+    uint8_t mask = shadow_page->known[g & 511];
     put_varint(body, g - previous);
     previous = g;
-    body.push_back(static_cast<char>(f.mask));
+    body.push_back(static_cast<char>(mask));
     for (int b = 0; b < 8; ++b)
-      if (f.mask & (1u << b)) body.push_back(static_cast<char>(f.bytes[b]));
+      if (mask & (1u << b)) body.push_back(static_cast<char>(shadow_page->bytes[((g & 511) << 3) + b]));
   }
   flush();
   return pages;
 }
 
-std::vector<uint8_t> finals_page_body(const void* blob, size_t size) {
+std::vector<uint8_t> finals_page_body(const void* blob, size_t size, bool* complete) {
   auto p = static_cast<const uint8_t*>(blob);
   if (size == 0) fail("index chunk finals are corrupt (empty row); run `omni index` again");
-  if (p[0] == 0) return std::vector<uint8_t>(p + 1, p + size);
+  if (complete) *complete = (p[0] & kFinalsComplete) != 0;
+  if (!(p[0] & kFinalsZstd)) return std::vector<uint8_t>(p + 1, p + size);
   unsigned long long raw_size = ZSTD_getFrameContentSize(p + 1, size - 1);
-  if (p[0] != 1 || raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN || raw_size > (1u << 20))
+  if ((p[0] & ~(kFinalsZstd | kFinalsComplete)) != 0 || raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN || raw_size > (1u << 20))
     fail("index chunk finals are corrupt; run `omni index` again");
   std::vector<uint8_t> raw(raw_size);
   size_t n = ZSTD_decompress(raw.data(), raw.size(), p + 1, size - 1);

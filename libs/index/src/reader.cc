@@ -148,6 +148,50 @@ std::map<uint64_t, std::vector<uint32_t>> IndexReader::chunks_by_granule(uint64_
   return out;
 }
 
+std::vector<uint8_t> IndexReader::index_row(uint64_t page, uint32_t segment) {
+  if (!segment_row_)
+    segment_row_ = std::make_unique<Statement>(*db_, "SELECT granules FROM write_index WHERE page = ? AND segment = ?");
+  segment_row_->bind(1, page).bind(2, segment);
+  std::vector<uint8_t> out;
+  if (segment_row_->step()) {
+    auto blob = static_cast<const uint8_t*>(segment_row_->column_blob(0));
+    out.assign(blob, blob + segment_row_->column_bytes(0));
+  }
+  segment_row_->reset();
+  return out;
+}
+
+std::unordered_map<uint64_t, IndexReader::RowGranule> IndexReader::row_granules(const std::vector<uint8_t>& row,
+                                                                               uint64_t page) {
+  std::unordered_map<uint64_t, RowGranule> out;
+  VarintReader r{row.data(), row.data() + row.size(), "address index entry"};
+  while (r.p < r.end) {
+    uint64_t granule = (page << (kPageShift - kGranuleShift)) | r.varint();
+    uint64_t count = r.varint();
+    out[granule] = {static_cast<uint32_t>(r.p - row.data()), static_cast<uint32_t>(count)};
+    // Skip the deltas: a varint ends at a byte below 0x80.
+    for (uint64_t k = 0; k < count; ++k) {
+      while (r.p < r.end && (*r.p & 0x80)) ++r.p;
+      if (r.p >= r.end) fail("index is corrupt (address index entry truncated); run `omni index` again");
+      ++r.p;
+    }
+  }
+  return out;
+}
+
+std::vector<uint32_t> IndexReader::row_chunks(const std::vector<uint8_t>& row, RowGranule granule, uint32_t segment) {
+  if (granule.offset > row.size()) fail("index is corrupt (address index entry); run `omni index` again");
+  VarintReader r{row.data() + granule.offset, row.data() + row.size(), "address index entry"};
+  std::vector<uint32_t> out;
+  out.reserve(granule.count);
+  uint32_t chunk = segment * kChunksPerSegment;
+  for (uint32_t k = 0; k < granule.count; ++k) {
+    chunk += static_cast<uint32_t>(r.varint());
+    out.push_back(chunk);
+  }
+  return out;
+}
+
 std::vector<SyscallRow> IndexReader::syscalls(std::optional<uint64_t> nr) {
   Statement q(*db_, nr ? "SELECT time,tid,nr,a0,a1,a2,a3,a4,a5,result FROM syscalls WHERE nr = ? ORDER BY time, seq"
                        : "SELECT time,tid,nr,a0,a1,a2,a3,a4,a5,result FROM syscalls ORDER BY time, seq");
@@ -203,12 +247,13 @@ DecodedChunk IndexReader::load_chunk(uint32_t id) {
   return chunk;
 }
 
-std::vector<uint8_t> IndexReader::load_finals(uint32_t id, uint64_t page) {
+std::vector<uint8_t> IndexReader::load_finals(uint32_t id, uint64_t page, bool* complete) {
   if (!finals_)
     finals_ = std::make_unique<Statement>(*db_, "SELECT data FROM chunk_finals WHERE chunk = ? AND page = ?");
   finals_->bind(1, id).bind(2, page);
   std::vector<uint8_t> out;
-  if (finals_->step()) out = finals_page_body(finals_->column_blob(0), finals_->column_bytes(0));
+  if (complete) *complete = false;
+  if (finals_->step()) out = finals_page_body(finals_->column_blob(0), finals_->column_bytes(0), complete);
   finals_->reset();
   return out;
 }

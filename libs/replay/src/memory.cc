@@ -79,10 +79,19 @@ struct MemoryReader::Impl {
   AddressSpace space;
   size_t applied = 0;
   bool space_valid = false;
-  std::unordered_map<uint64_t, std::map<uint64_t, std::vector<uint32_t>>> pages;  // address index by page
+  struct Row {
+    std::vector<uint8_t> bytes;
+    std::unordered_map<uint64_t, index::IndexReader::RowGranule> where;
+    std::unordered_map<uint64_t, std::vector<uint32_t>> lists;  // decoded so far
+  };
+  std::map<std::pair<uint64_t, uint32_t>, Row> rows;  // address index by (page, segment)
   std::unordered_map<uint32_t, std::shared_ptr<ChunkView>> chunks;
   std::vector<uint32_t> chunk_order;  // oldest first, for eviction
-  std::map<std::pair<uint32_t, uint64_t>, std::vector<uint8_t>> finals_cache;
+  struct Finals {
+    std::vector<uint8_t> body;
+    bool complete = false;
+  };
+  std::map<std::pair<uint32_t, uint64_t>, Finals> finals_cache;
   std::map<uint64_t, std::optional<std::vector<uint8_t>>> initial;
   std::map<std::string, std::FILE*> files;
   std::map<std::string, std::string> recorded_build_ids;
@@ -118,20 +127,37 @@ struct MemoryReader::Impl {
     return space;
   }
 
-  const std::vector<uint32_t>* granule_chunks(uint64_t granule) {
+  // The chunks of one segment that wrote `granule` (null: none). A hot
+  // page's row lists a thousand chunks for each of its 512 granules: only
+  // the granules asked for are decoded.
+  const std::vector<uint32_t>* granule_chunks(uint64_t granule, uint32_t segment) {
     uint64_t page = granule >> (index::kPageShift - index::kGranuleShift);
-    auto it = pages.find(page);
-    if (it == pages.end()) it = pages.emplace(page, reader.chunks_by_granule(page)).first;
-    auto g = it->second.find(granule);
-    return g == it->second.end() ? nullptr : &g->second;
+    auto key = std::make_pair(page, segment);
+    auto it = rows.find(key);
+    if (it == rows.end()) {
+      if (rows.size() >= 4096) rows.clear();
+      Row row;
+      row.bytes = reader.index_row(page, segment);
+      row.where = index::IndexReader::row_granules(row.bytes, page);
+      it = rows.emplace(key, std::move(row)).first;
+    }
+    Row& row = it->second;
+    auto known = row.lists.find(granule);
+    if (known != row.lists.end()) return &known->second;
+    auto where = row.where.find(granule);
+    if (where == row.where.end()) return nullptr;
+    return &row.lists.emplace(granule, index::IndexReader::row_chunks(row.bytes, where->second, segment))
+                .first->second;
   }
 
-  const std::vector<uint8_t>& finals(uint32_t id, uint64_t page) {
+  const Finals& finals(uint32_t id, uint64_t page) {
     auto key = std::make_pair(id, page);
     auto it = finals_cache.find(key);
     if (it != finals_cache.end()) return it->second;
     if (finals_cache.size() >= 16384) finals_cache.clear();
-    return finals_cache.emplace(key, reader.load_finals(id, page)).first->second;
+    Finals f;
+    f.body = reader.load_finals(id, page, &f.complete);
+    return finals_cache.emplace(key, std::move(f)).first->second;
   }
 
   std::shared_ptr<ChunkView> chunk(uint32_t id) {
@@ -178,6 +204,30 @@ struct MemoryReader::Impl {
     return file;
   }
 
+  // Applies chunk `id`'s writes to granule g at or before `time`, newest
+  // first, to the bytes of [lo, hi] still unsettled.
+  void settle_from_chunk(uint32_t id, uint64_t g, uint64_t lo, uint64_t hi, uint64_t time, uint64_t addr,
+                         const std::vector<const AddressSpace::value_type*>& owner, std::vector<bool>& settled,
+                         uint64_t& unsettled, MemoryImage& image) {
+    if (unsettled == 0) return;
+    auto view = chunk(id);
+    auto range = std::equal_range(view->by_granule.begin(), view->by_granule.end(), std::make_pair(g, 0u),
+                                  [](const auto& x, const auto& y) { return x.first < y.first; });
+    for (auto e = std::make_reverse_iterator(range.second);
+         e != std::make_reverse_iterator(range.first) && unsettled > 0; ++e) {
+      const index::Event& ev = view->chunk.events[e->second];
+      if (ev.time > time) continue;
+      uint64_t first = std::max(ev.addr, lo), end = std::min(ev.addr + ev.size - 1, hi);
+      for (uint64_t a = first; a <= end; ++a) {
+        uint64_t i = a - addr;
+        if (settled[i] || !owner[i] || ev.time < owner[i]->second.since) continue;
+        image.bytes[i] = view->chunk.data[ev.data_offset + (a - ev.addr)];
+        settled[i] = true;
+        --unsettled;
+      }
+    }
+  }
+
   MemoryImage read(uint64_t addr, uint64_t size, uint64_t time) {
     if (size == 0 || size > (64u << 20)) fail("--read size must be between 1 byte and 64 MiB");
     MemoryImage image{addr, size, time, std::vector<uint8_t>(size, 0), std::vector<bool>(size, false), {}};
@@ -193,6 +243,12 @@ struct MemoryReader::Impl {
     // chunks that wrote the granule are read, newest first, and only the
     // granule's own events in them.
     const auto& chunk_rows = reader.chunks();
+    // The segment of the last chunk that began at or before `time`.
+    auto after = std::upper_bound(chunk_rows.begin(), chunk_rows.end(), time,
+                                  [](uint64_t t, const index::ChunkRow& c) { return t < c.time_first; });
+    int64_t last_segment =
+        after == chunk_rows.begin() ? -1 : static_cast<int64_t>(std::prev(after)->id / index::kChunksPerSegment);
+    uint32_t current = after == chunk_rows.begin() ? UINT32_MAX : std::prev(after)->id;
     uint64_t last = addr + size - 1;
     for (uint64_t g = addr >> index::kGranuleShift; g <= (last >> index::kGranuleShift); ++g) {
       uint64_t lo = std::max(g << index::kGranuleShift, addr), hi = std::min((g << index::kGranuleShift) + 7, last);
@@ -203,45 +259,48 @@ struct MemoryReader::Impl {
           since = std::min(since, owner[a - addr]->second.since);
         }
       if (unsettled == 0) continue;
-      const std::vector<uint32_t>* ids = granule_chunks(g);
-      if (!ids) continue;
-      // Chunk ids ascend with time: start at the last one beginning at or
-      // before `time`.
-      auto start = std::upper_bound(ids->begin(), ids->end(), time, [&](uint64_t t, uint32_t id) {
-        return id < chunk_rows.size() && t < chunk_rows[id].time_first;
-      });
-      for (auto it = std::make_reverse_iterator(start); it != ids->rend() && unsettled > 0; ++it) {
-        if (*it >= chunk_rows.size()) fail("index is corrupt: chunk {} is missing; run `omni index` again", *it);
-        if (chunk_rows[*it].time_last < since) break;  // older than every mapping here
-        if (chunk_rows[*it].time_last <= time && chunk_rows[*it].time_first >= since) {
-          // The whole chunk is at or before `time` and after the mappings
-          // appeared: its final contents of the granule are the answer.
-          index::GranuleFinal found;
-          if (!index::find_final(finals(*it, g >> (index::kPageShift - index::kGranuleShift)), g, found)) continue;
-          const index::GranuleFinal* f = &found;
-          for (uint64_t a = lo; a <= hi; ++a) {
-            uint64_t i = a - addr;
-            if (settled[i] || !owner[i] || !(f->mask & (1u << (a & 7)))) continue;
-            image.bytes[i] = f->bytes[a & 7];
-            settled[i] = true;
-            --unsettled;
+      // The chunk holding `time` first: it settles hot memory (the stack)
+      // without the address index, whose rows for hot pages are large.
+      if (current != UINT32_MAX) settle_from_chunk(current, g, lo, hi, time, addr, owner, settled, unsettled, image);
+      // Segment by segment, newest first: a hot granule's recent writes are
+      // in the last segment, and older segments' rows are never read.
+      bool older = false;  // reached writes older than the mappings
+      for (int64_t seg = last_segment; seg >= 0 && unsettled > 0 && !older; --seg) {
+        const std::vector<uint32_t>* ids = granule_chunks(g, static_cast<uint32_t>(seg));
+        if (!ids) continue;
+        // Chunk ids ascend with time: start at the last one beginning at or
+        // before `time`.
+        auto start = std::upper_bound(ids->begin(), ids->end(), time, [&](uint64_t t, uint32_t id) {
+          return id < chunk_rows.size() && t < chunk_rows[id].time_first;
+        });
+        for (auto it = std::make_reverse_iterator(start); it != ids->rend() && unsettled > 0; ++it) {
+          if (*it >= chunk_rows.size()) fail("index is corrupt: chunk {} is missing; run `omni index` again", *it);
+          if (chunk_rows[*it].time_last < since) {  // older than every mapping here
+            older = true;
+            break;
           }
-          continue;
-        }
-        auto view = chunk(*it);
-        auto range = std::equal_range(view->by_granule.begin(), view->by_granule.end(), std::make_pair(g, 0u),
-                                      [](const auto& a, const auto& b) { return a.first < b.first; });
-        for (auto e = std::make_reverse_iterator(range.second); e != std::make_reverse_iterator(range.first) && unsettled > 0; ++e) {
-          const index::Event& ev = view->chunk.events[e->second];
-          if (ev.time > time) continue;
-          uint64_t first = std::max(ev.addr, lo), end = std::min(ev.addr + ev.size - 1, hi);
-          for (uint64_t a = first; a <= end; ++a) {
-            uint64_t i = a - addr;
-            if (settled[i] || !owner[i] || ev.time < owner[i]->second.since) continue;
-            image.bytes[i] = view->chunk.data[ev.data_offset + (a - ev.addr)];
-            settled[i] = true;
-            --unsettled;
+          if (chunk_rows[*it].time_last <= time && chunk_rows[*it].time_first > since) {
+            // The whole chunk is at or before `time` and after the mappings
+            // appeared: the granule as the chunk left it (its own writes and
+            // earlier ones since the memory was mapped) is the answer.
+            index::GranuleFinal found;
+            const Finals& row = finals(*it, g >> (index::kPageShift - index::kGranuleShift));
+            if (!index::find_final(row.body, g, found)) continue;
+            for (uint64_t a = lo; a <= hi; ++a) {
+              uint64_t i = a - addr;
+              if (settled[i] || !owner[i] || !(found.mask & (1u << (a & 7)))) continue;
+              image.bytes[i] = found.bytes[a & 7];
+              settled[i] = true;
+              --unsettled;
+            }
+            // A complete row vouches that the other bytes were not written
+            // since the mapping appeared: they hold its starting contents.
+            if (row.complete) older = true;
+            if (older) break;
+            continue;
           }
+          if (*it == current) continue;  // read first, below the loop's setup
+          settle_from_chunk(*it, g, lo, hi, time, addr, owner, settled, unsettled, image);
         }
       }
     }

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -60,11 +62,35 @@ struct GranuleFinal {
   uint8_t mask;      // bit b: byte b was written in the chunk
   uint8_t bytes[8];
 };
+// The memory the chunks so far left, as far as their writes tell: fed with
+// every chunk in order, cleared where memory was unmapped or replaced. Its
+// size is bounded: past kMaxPages it forgets everything (later rows then
+// hold fewer bytes, and lookups walk further back). Not thread-safe.
+class FinalsShadow {
+ public:
+  void clear(uint64_t start, uint64_t end);
+
+ private:
+  friend std::vector<std::pair<uint64_t, std::string>> encode_finals(const std::string&, uint64_t, int,
+                                                                     FinalsShadow&);
+  static constexpr size_t kMaxPages = 1u << 16;  // 4.6 KiB each
+  struct Page {
+    uint8_t bytes[4096] = {};
+    uint8_t known[512] = {};  // bit b of entry g: byte b of granule g
+  };
+  std::unordered_map<uint64_t, std::unique_ptr<Page>> pages_;
+  bool lossy_ = false;  // pages were forgotten: rows no longer complete
+};
+
+inline constexpr uint8_t kFinalsZstd = 1;
+inline constexpr uint8_t kFinalsComplete = 2;
+
 // The rows (page, data) of a chunk, from its raw encoding (zstd `level` for
-// the larger rows); a row's granule list; one granule's entry in that list.
+// the larger rows), updating `shadow`; a row's granule list; one granule's
+// entry in that list.
 std::vector<std::pair<uint64_t, std::string>> encode_finals(const std::string& raw_chunk, uint64_t time_first,
-                                                            int level);
-std::vector<uint8_t> finals_page_body(const void* blob, size_t size);
+                                                            int level, FinalsShadow& shadow);
+std::vector<uint8_t> finals_page_body(const void* blob, size_t size, bool* complete = nullptr);
 bool find_final(const std::vector<uint8_t>& body, uint64_t granule, GranuleFinal& out);
 
 }  // namespace omni::index

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -90,10 +91,20 @@ class IndexReader {
   void load_chunk_into(uint32_t id, DecodedChunk& chunk);
   // What the granules chunk `id` wrote in page `page` (address >> 12) held
   // after it, encoded for find_final (empty: none).
-  std::vector<uint8_t> load_finals(uint32_t id, uint64_t page);
+  // `complete`: a byte missing from a granule's entry was not written since
+  // its memory was mapped.
+  std::vector<uint8_t> load_finals(uint32_t id, uint64_t page, bool* complete = nullptr);
   // For each written 8-byte granule of the 4 KiB page `page` (an address
   // >> 12): the chunks that wrote it, ascending.
   std::map<uint64_t, std::vector<uint32_t>> chunks_by_granule(uint64_t page);
+  // The address index row of one page and segment (empty: none); its
+  // granules' chunk lists, and one granule's list, in chunk id order.
+  std::vector<uint8_t> index_row(uint64_t page, uint32_t segment);
+  struct RowGranule {
+    uint32_t offset, count;  // where its chunk-id deltas start in the row
+  };
+  static std::unordered_map<uint64_t, RowGranule> row_granules(const std::vector<uint8_t>& row, uint64_t page);
+  static std::vector<uint32_t> row_chunks(const std::vector<uint8_t>& row, RowGranule granule, uint32_t segment);
   // System calls in time order, optionally only those numbered `nr`.
   std::vector<SyscallRow> syscalls(std::optional<uint64_t> nr);
   // Output to stdout/stderr in time order; pieces of one write are joined.
@@ -134,7 +145,7 @@ class IndexReader {
   std::unique_ptr<Statement> index_rows_, chunk_data_, meta_;
   std::vector<ChunkRow> chunks_;
   bool chunks_loaded_ = false;
-  std::unique_ptr<Statement> finals_, block_ir_, block_next_, snapshot_, thread_at_, run_end_, call_data_;
+  std::unique_ptr<Statement> segment_row_, finals_, block_ir_, block_next_, snapshot_, thread_at_, run_end_, call_data_;
   std::vector<CallChunkRow> call_chunks_;
   bool call_chunks_loaded_ = false;
 };
