@@ -54,3 +54,29 @@ TEST_CASE("errors: malformed address and unknown symbol") {
   // The same trace still answers good queries afterwards.
   CHECK_FALSE(where_written(rec.dir, "g_counter").empty());
 }
+
+TEST_CASE("errors: registers, stacks, calls and locals refuse bad requests in one line") {
+  auto rec = record("calls");
+  const std::string dir = rec.dir.string();
+  std::vector<std::vector<std::string>> bad = {
+      {"--registers", "--read", "g_total"},             // two questions
+      {"--registers", "--stack"},                       // two questions
+      {"--tid", "1", "--where-written", "g_total"},     // --tid without a state question
+      {"--frame", "1", "--read", "g_total"},            // --frame without local:
+      {"--calls", "no_such_function"},                 // unknown function
+      {"--read", "local:no_such_local", "--at", "end"}, // not in scope at the end
+      {"--registers", "--at", "12abc"},                 // malformed time
+      {"--stack", "--at", "output:99"},                 // no such output
+      {"--read", "local:i", "--at", "1", "--frame", "40"},  // no such frame
+  };
+  for (const auto& args : bad) {
+    std::vector<std::string> a = {"query", dir};
+    a.insert(a.end(), args.begin(), args.end());
+    CAPTURE(args.front());
+    RunResult r = run_omni(a);
+    check_error(r);
+    CHECK(r.out.empty());
+  }
+  // A thread that does not exist has no registers.
+  check_error(run_omni({"query", dir, "--registers", "--tid", "99"}));
+}

@@ -188,3 +188,37 @@ TEST_CASE("state: --calls arguments and return values equal what the subject pri
 }
 
 }  // namespace omni::test
+
+namespace omni::test {
+
+TEST_CASE("state: --where-written --stack gives each write's call stack, as the program's call structure has it") {
+  Recording r = record("calls");
+  RunResult q = run_omni({"query", r.dir.string(), "--where-written", "g_total", "--stack"});
+  REQUIRE(q.status == 0);
+  std::vector<Object> writes = parse_json_lines(q.out);
+  REQUIRE(writes.size() == 5);  // one += per scale() call
+  RunResult c = run_omni({"query", r.dir.string(), "--calls", "scale"});
+  std::vector<Object> calls = parse_json_lines(c.out);
+  REQUIRE(calls.size() == 5);
+  for (size_t k = 0; k < writes.size(); ++k) {
+    CAPTURE(k);
+    std::vector<std::string> names;
+    std::vector<int64_t> since;
+    for (const Value& f : writes[k]["stack"].array)
+      for (const auto& [key, value] : f.object) {
+        if (key == "function") names.push_back(value.is_string() ? value.s : "?");
+        if (key == "since") since.push_back(value.is_int() ? value.i : -1);
+      }
+    REQUIRE(names.size() >= 3);
+    CHECK(names[0] == "scale");
+    CHECK(names[1] == "outer");
+    CHECK(names[2] == "main");
+    CHECK(names.back() == "_start");
+    // The innermost frame began with the k-th call of scale, before the write.
+    CHECK(since[0] == calls[k]["time"].i);
+    CHECK(since[0] < writes[k]["time"].i);
+    CHECK(writes[k]["time"].i < calls[k]["end_time"].i);
+  }
+}
+
+}  // namespace omni::test
