@@ -222,3 +222,27 @@ TEST_CASE("state: --where-written --stack gives each write's call stack, as the 
 }
 
 }  // namespace omni::test
+
+namespace omni::test {
+
+TEST_CASE("state: at the end of a crashed run, rip is where gdb sees the SIGSEGV and the stack reaches _start") {
+  Recording r = record("crash", {}, 139);
+  RunResult g = run({"gdb", "-batch", "-nx", "-ex", "run", "-ex", "printf \"PC=%lx\\n\", $pc", "--args", r.prog.string()});
+  INFO("gdb: ", g.describe());
+  auto at = g.out.find("PC=");
+  REQUIRE(at != std::string::npos);
+  uint64_t gdb_pc = std::stoull(g.out.substr(at + 3), nullptr, 16);
+  Object regs = query_one(r.dir, {"--registers", "--at", "end"});
+  CHECK(parse_address(regs["rip"].s) == gdb_pc);
+  CHECK(regs["function"].s == "main");
+  Object stack = query_one(r.dir, {"--stack", "--at", "end"});
+  std::vector<std::string> names;
+  for (const Value& f : stack["frames"].array)
+    for (const auto& [key, value] : f.object)
+      if (key == "function") names.push_back(value.is_string() ? value.s : "?");
+  REQUIRE(names.size() >= 2);
+  CHECK(names.front() == "main");
+  CHECK(names.back() == "_start");
+}
+
+}  // namespace omni::test

@@ -244,9 +244,11 @@ class Builder : public trace::EventSink {
   }
   void on_thread_exit(uint64_t time, uint32_t tid) override {
     threads_[tid].time_exited = time;
+    // Frames still open when the thread ends never returned (end time 0):
+    // the stack at the thread's last instruction still shows them.
     auto& stack = call_stacks_[tid];
     while (!stack.empty()) {
-      end_call(stack.back().id, time);
+      end_call(stack.back().id, 0);
       stack.pop_back();
     }
   }

@@ -429,9 +429,76 @@ static void omni_start_client_code(ThreadId tid, ULong blocks_dispatched)
    note_thread(tid);
 }
 
+/* A fault stops a superblock mid-way, before generated code adds its
+   instruction count: per translation, for each instruction, how many of the
+   block's instructions before it are not yet in g_icount there. The block
+   running is in g_cur_block (stored at every block entry). */
+typedef struct {
+   ULong addr;
+   UInt uncounted;
+} ImarkCount;
+typedef struct {
+   ImarkCount* imarks;
+   UInt n;
+} BlockCounts;
+static BlockCounts* g_block_counts = NULL;  /* by block id */
+static UInt g_block_counts_size = 0;
+static ULong g_cur_block = 0;   /* 0 between blocks */
+
+static void remember_block_counts(UInt id, const IRSB* sb)
+{
+   if (id >= g_block_counts_size) {
+      UInt size = g_block_counts_size ? g_block_counts_size * 2 : 4096;
+      while (size <= id) size *= 2;
+      g_block_counts = VG_(realloc)("omni.block_counts", g_block_counts, size * sizeof(BlockCounts));
+      VG_(memset)(g_block_counts + g_block_counts_size, 0,
+                  (size - g_block_counts_size) * sizeof(BlockCounts));
+      g_block_counts_size = size;
+   }
+   UInt n = 0;
+   for (Int i = 0; i < sb->stmts_used; i++)
+      if (sb->stmts[i]->tag == Ist_IMark) n++;
+   BlockCounts* bc = &g_block_counts[id];
+   bc->imarks = n ? VG_(malloc)("omni.imarks", n * sizeof(ImarkCount)) : NULL;
+   bc->n = n;
+   UInt k = 0, flushed = 0;
+   for (Int i = 0; i < sb->stmts_used; i++) {
+      const IRStmt* st = sb->stmts[i];
+      if (st->tag == Ist_IMark) {
+         bc->imarks[k].addr = st->Ist.IMark.addr;
+         bc->imarks[k].uncounted = k - flushed;   /* instructions 1..k done, less those added */
+         k++;
+      } else if (st->tag == Ist_Exit) {
+         flushed = k;
+      }
+   }
+}
+
+/* A fault at an instruction of the running block (thread tid stopped
+   there): count the block's instructions before it, which generated code
+   never got to add. */
+static void count_faulting_block(ThreadId tid)
+{
+   if (g_cur_block == 0 || g_cur_block >= g_block_counts_size || tid == VG_INVALID_THREADID)
+      return;
+   const BlockCounts* bc = &g_block_counts[g_cur_block];
+   ULong ip = (ULong)VG_(get_IP)(tid);
+   for (UInt i = 1; i < bc->n; i++)   /* not the first: a fault there added nothing */
+      if (bc->imarks[i].addr == ip) {
+         g_icount += bc->imarks[i].uncounted;
+         break;
+      }
+   g_cur_block = 0;
+}
+
+/* A signal the program handles. (A fatal one never comes here: fini counts
+   that fault.) */
 static void omni_pre_deliver_signal(ThreadId tid, Int sigNo, Bool alt_stack)
 {
    g_next_snap = 0;
+   if (sigNo == VKI_SIGSEGV || sigNo == VKI_SIGBUS || sigNo == VKI_SIGFPE || sigNo == VKI_SIGILL ||
+       sigNo == VKI_SIGTRAP)
+      count_faulting_block(tid);
 }
 
 /* Dirty helper at a block entry: the running thread's whole guest state. */
@@ -1169,6 +1236,7 @@ static IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
                       "were translated); the stream format cannot name more");
    UInt block_id = g_next_block_id++;
    g_sites_defined += nsites;
+   remember_block_counts(block_id, sbIn);
    ir_block(sbIn);
    emit_block_def(block_id, nsites, (ULong)closure->nraddr);
 
@@ -1209,6 +1277,8 @@ static IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
          pc = st->Ist.IMark.addr;
          addStmtToIRSB(sbOut, st);
          if (k == 1) {
+            addStmtToIRSB(sbOut, IRStmt_Store(Iend_LE, mk64((ULong)(HWord)&g_cur_block),
+                                              mk64(block_id)));
             /* (a) a register snapshot when due; it reads the whole guest
                state, which is in memory at a block entry */
             IRTemp ic = load64(sbOut, &g_icount);
@@ -1342,6 +1412,9 @@ static IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
       case Ist_Exit:
          add_icount(sbOut, k - flushed);
          flushed = k;
+         /* Leaving the block: no fault can be in it any more. */
+         addStmtToIRSB(sbOut, IRStmt_StoreG(Iend_LE, mk64((ULong)(HWord)&g_cur_block), mk64(0),
+                                            st->Ist.Exit.guard));
          if (!plain_jump(st->Ist.Exit.jk))
             addStmtToIRSB(sbOut, IRStmt_StoreG(Iend_LE, mk64((ULong)(HWord)&g_next_snap),
                                                mk64(0), st->Ist.Exit.guard));
@@ -1363,6 +1436,7 @@ static IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
    }
    tl_assert(site == nsites);
    add_icount(sbOut, k - flushed);
+   addStmtToIRSB(sbOut, IRStmt_Store(Iend_LE, mk64((ULong)(HWord)&g_cur_block), mk64(0)));
    if (!plain_jump(sbIn->jumpkind))
       addStmtToIRSB(sbOut, IRStmt_Store(Iend_LE, mk64((ULong)(HWord)&g_next_snap), mk64(0)));
    return sbOut;
@@ -1426,6 +1500,10 @@ static void omni_post_clo_init(void)
 
 static void omni_fini(Int exitcode)
 {
+   /* No exit_group: the program died of a signal, most likely a fault in
+      the block that ran last. */
+   if (g_exitcode == -1)
+      count_faulting_block(g_last_tid);
    UChar* p = ensure(OMNI_WORD_BYTES + 16);
    put_u64(p, OMNI_EXT_WORD(OMNI_EXT_EXIT, 16));
    put_u64(p + 8, g_icount);
