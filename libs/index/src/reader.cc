@@ -123,31 +123,6 @@ std::vector<uint32_t> IndexReader::chunks_writing(uint64_t addr, uint64_t length
   return out;
 }
 
-std::map<uint64_t, std::vector<uint32_t>> IndexReader::chunks_by_granule(uint64_t page) {
-  std::map<uint64_t, std::vector<uint32_t>> out;
-  const unsigned granules_per_page_shift = kPageShift - kGranuleShift;
-  index_rows_->bind(1, page).bind(2, page);
-  while (index_rows_->step()) {
-    uint32_t base = static_cast<uint32_t>(index_rows_->column_int(1)) * kChunksPerSegment;
-    auto blob = static_cast<const uint8_t*>(index_rows_->column_blob(2));
-    VarintReader r{blob, blob + index_rows_->column_bytes(2), "address index entry"};
-    while (r.p < r.end) {
-      uint64_t granule = (page << granules_per_page_shift) | r.varint();
-      uint64_t count = r.varint();
-      uint32_t chunk = base;
-      auto& list = out[granule];
-      for (uint64_t k = 0; k < count; ++k) {
-        chunk += static_cast<uint32_t>(r.varint());
-        list.push_back(chunk);
-      }
-    }
-  }
-  index_rows_->reset();
-  // Rows come in primary-key order (page, segment) and ids ascend within a
-  // segment: each list is already sorted.
-  return out;
-}
-
 std::vector<uint8_t> IndexReader::index_row(uint64_t page, uint32_t segment) {
   if (!segment_row_)
     segment_row_ = std::make_unique<Statement>(*db_, "SELECT granules FROM write_index WHERE page = ? AND segment = ?");

@@ -69,10 +69,6 @@ uint64_t registers(index::IndexReader& reader, const RegistersQuery& query, std:
   return 1;
 }
 
-}  // namespace omni::query
-
-namespace omni::query {
-
 namespace {
 
 // Calls of thread `tid` active after instruction `time`, innermost first.
@@ -213,10 +209,6 @@ uint64_t stack(index::IndexReader& reader, const StackQuery& query, std::ostream
   out.flush();
   return 1;
 }
-
-}  // namespace omni::query
-
-namespace omni::query {
 
 namespace {
 

@@ -94,10 +94,8 @@ class IndexReader {
   // `complete`: a byte missing from a granule's entry was not written since
   // its memory was mapped.
   std::vector<uint8_t> load_finals(uint32_t id, uint64_t page, bool* complete = nullptr);
-  // For each written 8-byte granule of the 4 KiB page `page` (an address
-  // >> 12): the chunks that wrote it, ascending.
-  std::map<uint64_t, std::vector<uint32_t>> chunks_by_granule(uint64_t page);
-  // The address index row of one page and segment (empty: none); its
+  // The address index row of one 4 KiB page (an address >> 12) and segment
+  // (empty: none); its
   // granules' chunk lists, and one granule's list, in chunk id order.
   std::vector<uint8_t> index_row(uint64_t page, uint32_t segment);
   struct RowGranule {
