@@ -24,9 +24,6 @@ IndexReader::IndexReader(const std::string& trace_dir) : trace_dir_(trace_dir) {
   if (access(path.c_str(), R_OK) != 0) fail_errno("cannot read " + path);
   db_ = std::make_unique<Database>(path, Database::Mode::ReadOnly);
   check_schema(*db_);
-  // Map the file instead of copying each page read: queries read large
-  // blobs (chunks, address-index rows of hot pages) once each.
-  db_->exec("PRAGMA mmap_size = 68719476736");
   meta_ = std::make_unique<Statement>(*db_, "SELECT value FROM meta WHERE key = ?");
   if (meta_int("complete").value_or(0) != 1)
     fail("the index of {} is incomplete; run `omni index {}`", trace_dir, trace_dir);

@@ -70,7 +70,7 @@ static Long clo_free_fd = -1;
 static Long clo_slots = 16;
 /* A register snapshot at least every this many instructions: replaying to
    any instruction re-executes at most this many. */
-static Long clo_snapshot_interval = 32768;
+static Long clo_snapshot_interval = 16384;
 
 static Bool omni_process_cmd_line_option(const HChar* arg)
 {
@@ -99,7 +99,7 @@ static void omni_print_usage(void)
 "    --omni-buffer-kb=N        output buffer size in KiB [4096], at least 256\n"
 "    --omni-stats=yes|no       print recording statistics at exit [no]\n"
 "    --omni-snapshot-interval=N  register snapshot at least every N\n"
-"                              instructions [32768]\n"
+"                              instructions [16384]\n"
    );
 }
 

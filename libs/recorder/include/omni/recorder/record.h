@@ -15,7 +15,7 @@ struct RecordOptions {
   int zstd_level = -1;
   // A register snapshot at least every N instructions: --registers replays
   // at most this many (smaller: faster queries, larger recordings).
-  uint64_t snapshot_interval = 32768;
+  uint64_t snapshot_interval = 16384;
   bool quiet = false;                // no "omni: recording to ..." line on stderr
 };
 
