@@ -52,13 +52,13 @@ Action register_query(CLI::App& app) {
   app.add_flag("--syscalls", args->syscalls, "Every system call: number, name, args, result, time");
   app.add_option("--name", args->syscall_name, "With --syscalls: only this call (read, openat...)");
   app.add_flag("--output", args->output, "Each write to stdout/stderr: time, tid, fd, bytes, text");
-  app.add_option("--read", args->read, "ADDRESS[:LENGTH] or VARIABLE[:LENGTH]: the bytes at --at");
+  app.add_option("--read", args->read, "ADDRESS[:LENGTH], VARIABLE[:LENGTH] or local:NAME: the bytes at --at");
   app.add_option("--frame", args->frame, "With --read local:NAME: the call-stack frame (0 innermost, see --stack)");
   app.add_flag("--registers", args->registers, "A thread's registers at --at (re-executed from a snapshot)");
   app.add_option("--calls", args->calls, "FUNCTION (name or entry address): every call of it, with args");
   app.add_flag("--stack", args->stack, "A thread's call stack at --at, innermost first (with --where-written: each write's stack)");
-  app.add_option("--tid", args->tid, "With --registers/--stack: this thread (default: the one running then)");
-  app.add_option("--at", args->at, "With --read/--registers: a time, end (default), output:N or output~TEXT");
+  app.add_option("--tid", args->tid, "With --registers/--stack/--read local:NAME: this thread (default: the one running then)");
+  app.add_option("--at", args->at, "With --read/--registers/--stack: a time, end (default), output:N or output~TEXT");
   app.add_option("--from", args->from, "Only writes (or calls) at or after this time");
   app.add_option("--to", args->to, "Only writes (or calls) at or before this time");
   app.add_option("--last", args->last, "Only the last N writes (or calls)")->check(CLI::PositiveNumber);
