@@ -1,6 +1,5 @@
 #include "omni/index/calls.h"
-
-#include <zstd.h>
+#include "omni/index/chunk.h"
 
 #include "omni/base/error.h"
 #include "varint.h"
@@ -38,12 +37,8 @@ std::string encode_calls(const std::vector<CallRow>& rows) {
 }
 
 std::vector<CallRow> decode_calls(const void* blob, size_t size, uint64_t first_id) {
-  unsigned long long raw_size = ZSTD_getFrameContentSize(blob, size);
-  if (raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN)
-    fail("index call chunk is corrupt (not a zstd frame); run `omni index` again");
-  std::vector<uint8_t> raw(raw_size);
-  size_t n = ZSTD_decompress(raw.data(), raw.size(), blob, size);
-  if (ZSTD_isError(n) || n != raw_size) fail("index call chunk is corrupt (zstd: {})", ZSTD_getErrorName(n));
+  std::vector<uint8_t> raw;
+  decompress_frame(blob, size, "call chunk", raw);
   VarintReader in{raw.data(), raw.data() + raw.size(), "call chunk"};
   uint64_t count = in.varint();
   if (count > kCallsPerChunk) fail("index call chunk is corrupt (count); run `omni index` again");

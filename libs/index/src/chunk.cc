@@ -90,15 +90,21 @@ DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first) {
   return chunk;
 }
 
-void decode_chunk_into(const void* blob, size_t size, uint64_t time_first, DecodedChunk& chunk) {
+void decompress_frame(const void* blob, size_t size, const char* what, std::vector<uint8_t>& out,
+                      size_t max_bytes) {
   unsigned long long raw_size = ZSTD_getFrameContentSize(blob, size);
-  if (raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN)
-    fail("index chunk is corrupt (not a zstd frame)");
+  if (raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN || raw_size > max_bytes)
+    fail("index is corrupt ({} is not a zstd frame); run `omni index` again", what);
+  out.resize(raw_size);
+  size_t n = ZSTD_decompress(out.data(), out.size(), blob, size);
+  if (ZSTD_isError(n) || n != raw_size)
+    fail("index is corrupt ({}: {}); run `omni index` again", what, ZSTD_getErrorName(n));
+}
+
+void decode_chunk_into(const void* blob, size_t size, uint64_t time_first, DecodedChunk& chunk) {
   // Reused between calls on one thread: no page faults for a fresh buffer.
   thread_local std::vector<uint8_t> raw;
-  raw.resize(raw_size);
-  size_t n = ZSTD_decompress(raw.data(), raw.size(), blob, size);
-  if (ZSTD_isError(n) || n != raw_size) fail("index chunk is corrupt (zstd: {})", ZSTD_getErrorName(n));
+  decompress_frame(blob, size, "write chunk", raw);
   decode_raw_chunk(raw.data(), raw.size(), time_first, chunk);
 }
 
@@ -242,13 +248,11 @@ std::vector<uint8_t> finals_page_body(const void* blob, size_t size, bool* compl
   auto p = static_cast<const uint8_t*>(blob);
   if (size == 0) fail("index chunk finals are corrupt (empty row); run `omni index` again");
   if (complete) *complete = (p[0] & kFinalsComplete) != 0;
-  if (!(p[0] & kFinalsZstd)) return std::vector<uint8_t>(p + 1, p + size);
-  unsigned long long raw_size = ZSTD_getFrameContentSize(p + 1, size - 1);
-  if ((p[0] & ~(kFinalsZstd | kFinalsComplete)) != 0 || raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN || raw_size > (1u << 20))
+  if ((p[0] & ~(kFinalsZstd | kFinalsComplete)) != 0)
     fail("index chunk finals are corrupt; run `omni index` again");
-  std::vector<uint8_t> raw(raw_size);
-  size_t n = ZSTD_decompress(raw.data(), raw.size(), p + 1, size - 1);
-  if (ZSTD_isError(n) || n != raw_size) fail("index chunk finals are corrupt (zstd: {})", ZSTD_getErrorName(n));
+  if (!(p[0] & kFinalsZstd)) return std::vector<uint8_t>(p + 1, p + size);
+  std::vector<uint8_t> raw;
+  decompress_frame(p + 1, size - 1, "chunk finals", raw, size_t{1} << 20);
   return raw;
 }
 

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 
-#include <zstd.h>
 
 #include "omni/base/error.h"
 #include "omni/base/paths.h"
@@ -247,13 +246,8 @@ void IndexReader::load_chunk_into(uint32_t id, DecodedChunk& chunk) {
 namespace {
 
 std::vector<uint8_t> unzstd(const void* blob, size_t size, const char* what) {
-  unsigned long long raw_size = ZSTD_getFrameContentSize(blob, size);
-  if (raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN || raw_size > (1u << 30))
-    fail("index is corrupt ({} is not a zstd frame); run `omni index` again", what);
-  std::vector<uint8_t> raw(raw_size);
-  size_t n = ZSTD_decompress(raw.data(), raw.size(), blob, size);
-  if (ZSTD_isError(n) || n != raw_size)
-    fail("index is corrupt ({}: {}); run `omni index` again", what, ZSTD_getErrorName(n));
+  std::vector<uint8_t> raw;
+  decompress_frame(blob, size, what, raw);
   return raw;
 }
 

@@ -118,18 +118,12 @@ class Decoder {
       case Ico_F32i: bytes(v.b, 4); ty = Ity_F32; break;
       case Ico_F64: bytes(v.b, 8); ty = Ity_F64; break;
       case Ico_F64i: bytes(v.b, 8); ty = Ity_F64; break;
-      case Ico_U128: {
-        uint16_t bits;
-        bytes(&bits, 2);
-        spread_bits(v, bits, 16);
-        ty = Ity_I128;
-        break;
-      }
+      case Ico_U128:
       case Ico_V128: {
         uint16_t bits;
         bytes(&bits, 2);
         spread_bits(v, bits, 16);
-        ty = Ity_V128;
+        ty = tag == Ico_U128 ? Ity_I128 : Ity_V128;
         break;
       }
       case Ico_V256: {

@@ -48,6 +48,11 @@ class ChunkEncoder {
 };
 
 std::string compress_chunk(const std::string& raw, int level);
+// Decompresses one checksummed zstd frame of the index into `out` (resized;
+// its capacity is reused). `what` names the blob in the error thrown when
+// it is damaged or larger than `max_bytes`.
+void decompress_frame(const void* blob, size_t size, const char* what, std::vector<uint8_t>& out,
+                      size_t max_bytes = size_t{1} << 30);
 DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first);
 // The same into `chunk`, reusing its storage.
 void decode_chunk_into(const void* blob, size_t size, uint64_t time_first, DecodedChunk& chunk);
