@@ -190,20 +190,19 @@ uint64_t where_written(index::IndexReader& reader, const WhereWrittenQuery& quer
   if (query.format == Format::Table)
     out << fmt::format("{:>12} {:>4} {:>14} {:>14} {:>5} {:<34} {}\n", "time", "tid", "pc", "addr",
                        "size", "data", "where");
+  CallChunkCache call_chunks;
   auto emit = [&](const Match& m) {
     line.clear();
-    std::string stack;
-    if (query.stack) {
-      // A kernel write happened in a syscall: the stack is the caller's.
-      auto frames = stack_at(reader, m.event.time, m.event.tid, nullptr, m.event.pc);
-      stack = frames_json(frames, symbols, m.event.time);
-    }
+    // A kernel write happened in a syscall: the stack is the caller's.
+    std::vector<StackFrame> frames;
+    if (query.stack) frames = stack_at(reader, m.event.time, m.event.tid, nullptr, m.event.pc, &call_chunks);
     if (query.format == Format::Json) {
+      std::string stack = query.stack ? frames_json(frames, symbols, m.event.time) : "";
       print_json(m.event, m.hex, symbols, line, query.stack ? &stack : nullptr);
     } else {
       print_table_row(m.event, m.hex, symbols, line);
       if (query.stack) {
-        for (const StackFrame& f : stack_at(reader, m.event.time, m.event.tid, nullptr, m.event.pc)) {
+        for (const StackFrame& f : frames) {
           auto where = symbols.locate(f.pc, m.event.time);
           line += fmt::format("{:>20} {:#x} {}\n", "", f.pc, where && !where->function.empty() ? where->function : "??");
         }

@@ -72,9 +72,11 @@ uint64_t registers(index::IndexReader& reader, const RegistersQuery& query, std:
 namespace {
 
 // Calls of thread `tid` active after instruction `time`, innermost first.
-std::vector<index::CallRow> active_calls(index::IndexReader& reader, uint32_t tid, uint64_t time) {
+std::vector<index::CallRow> active_calls(index::IndexReader& reader, uint32_t tid, uint64_t time,
+                                         CallChunkCache& cache) {
   const auto& chunks = reader.call_chunks();
-  std::map<uint32_t, std::vector<index::CallRow>> loaded;
+  auto& loaded = cache.chunks;
+  if (loaded.size() > 256) loaded.clear();
   auto chunk_rows = [&](uint32_t id) -> const std::vector<index::CallRow>& {
     auto it = loaded.find(id);
     if (it == loaded.end()) it = loaded.emplace(id, reader.load_calls(id)).first;
@@ -151,10 +153,11 @@ std::string frames_json(const std::vector<StackFrame>& frames, RecordingSymbols&
 }
 
 std::vector<StackFrame> stack_at(index::IndexReader& reader, uint64_t time, std::optional<uint32_t> tid,
-                                 replay::Replayer* replayer, std::optional<uint64_t> pc0) {
+                                 replay::Replayer* replayer, std::optional<uint64_t> pc0, CallChunkCache* cache) {
   if (!tid) tid = reader.thread_at(time);
   if (!tid) tid = 1;
-  std::vector<index::CallRow> calls = active_calls(reader, *tid, time);
+  CallChunkCache own;
+  std::vector<index::CallRow> calls = active_calls(reader, *tid, time, cache ? *cache : own);
   std::vector<StackFrame> frames;
   // The innermost frame is where the thread is: its pc from the registers.
   uint64_t pc = calls.empty() ? 0 : calls.front().target;
@@ -214,13 +217,13 @@ namespace {
 
 // The text a `char *` points to at `time` (up to 256 bytes, to its NUL).
 std::optional<std::string> c_string(const symbols::TypeInfo& type, const std::vector<uint8_t>& bytes,
-                                    index::IndexReader& reader, uint64_t time) {
+                                    replay::MemoryReader& memory, uint64_t time) {
   if (type.kind != symbols::TypeInfo::Kind::Pointer || bytes.size() < 8) return std::nullopt;
   if (type.name != "char *" && type.name != "const char *" && type.name != "unsigned char *") return std::nullopt;
   uint64_t addr;
   std::memcpy(&addr, bytes.data(), 8);
   if (addr == 0) return std::nullopt;
-  replay::MemoryImage image = replay::read_memory(reader, addr, 256, time);
+  replay::MemoryImage image = memory.read(addr, 256, time);
   std::string text;
   for (size_t i = 0; i < image.size && image.mapped[i] && image.bytes[i]; ++i) text += static_cast<char>(image.bytes[i]);
   if (!image.mapped[0]) return std::nullopt;
@@ -232,14 +235,14 @@ std::optional<std::string> c_string(const symbols::TypeInfo& type, const std::ve
 // xmm0-7 then the stack; aggregates of more than 16 bytes by memory on the
 // stack (reported by address); smaller aggregates in integer registers.
 std::string args_json(const std::vector<symbols::Parameter>& params, const replay::Registers& regs,
-                      index::IndexReader& reader, uint64_t time) {
+                      replay::MemoryReader& memory, uint64_t time) {
   static const int kArgGpr[6] = {7, 6, 2, 1, 8, 9};  // rdi rsi rdx rcx r8 r9 (kGprNames order)
   using Kind = symbols::TypeInfo::Kind;
   size_t gpr = 0, xmm = 0;
   uint64_t stack = regs.rsp() + 8;  // first stack argument, above the return address
   std::string list = "[";
   auto from_stack = [&](uint64_t size, std::vector<uint8_t>& bytes) {
-    replay::MemoryImage image = replay::read_memory(reader, stack, std::max<uint64_t>(size, 1), time);
+    replay::MemoryImage image = memory.read(stack, std::max<uint64_t>(size, 1), time);
     bytes = image.bytes;
     stack += (size + 7) & ~uint64_t{7};
   };
@@ -277,7 +280,7 @@ std::string args_json(const std::vector<symbols::Parameter>& params, const repla
         o.null("value");
       } else {
         o.raw("value", decode_scalar(p.type, bytes.data(), bytes.size()));
-        if (auto text = c_string(p.type, bytes, reader, time)) o.field("string", *text);
+        if (auto text = c_string(p.type, bytes, memory, time)) o.field("string", *text);
       }
     }
     o.close();
@@ -353,6 +356,9 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
   if (query.last && rows.size() > *query.last) rows.erase(rows.begin(), rows.end() - *query.last);
 
   replay::Replayer replayer(reader);
+  // One reader for every call's stack arguments and strings: it keeps the
+  // address space, index rows and chunks between reads.
+  replay::MemoryReader memory(reader);
   std::vector<symbols::Parameter> params;
   std::optional<symbols::TypeInfo> return_type;
   std::string function_name = query.function;
@@ -367,7 +373,7 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
     out << fmt::format("{:>12} {:>12} {:>4}  {}\n", "time", "end_time", "tid", "call");
   for (const index::CallRow& row : rows) {
     replay::Registers at_entry = replayer.registers_at(row.time, row.tid);
-    std::string args = args_json(params, at_entry, reader, row.time);
+    std::string args = args_json(params, at_entry, memory, row.time);
     std::optional<replay::Registers> after;
     if (row.end_time) after = replayer.registers_at(row.end_time, row.tid);
     auto caller = symbols.locate(row.pc, row.time);

@@ -70,7 +70,11 @@ class Overlay {
     for (size_t i = 0; i < n; ++i) {
       Page& p = page(addr + i);
       size_t off = (addr + i) & (kPage - 1);
-      if (!p.known[off]) fetch(addr + i, n - i, now_ ? now_ - 1 : 0);
+      if (!p.known[off]) {
+        size_t run = 1;  // the unknown bytes from here on
+        while (i + run < n && !page(addr + i + run).known[(addr + i + run) & (kPage - 1)]) ++run;
+        load(addr + i, run, now_ ? now_ - 1 : 0);
+      }
       dst[i] = p.bytes[off];
     }
   }
@@ -84,7 +88,7 @@ class Overlay {
     }
   }
   // Memory a helper wrote (its bytes are in the index as write events).
-  void invalidate(uint64_t addr, size_t n) { fetch(addr, n, now_); }
+  void invalidate(uint64_t addr, size_t n) { load(addr, n, now_); }
 
  private:
   struct Page {
@@ -96,17 +100,10 @@ class Overlay {
     if (!p) p = std::make_unique<Page>();
     return *p;
   }
-  // Fetches [addr, addr + n) as of `time`, up to the first byte already known.
-  void fetch(uint64_t addr, size_t n, uint64_t time) {
-    size_t len = 0;
-    while (len < n && len < 4096) {
-      Page& p = page(addr + len);
-      if (p.known[(addr + len) & (kPage - 1)] && time != now_) break;
-      ++len;
-    }
-    if (len == 0) return;
-    MemoryImage image = reader_.read(addr, len, time);
-    for (size_t i = 0; i < len; ++i) {
+  // Sets [addr, addr + n) to memory as of `time`.
+  void load(uint64_t addr, size_t n, uint64_t time) {
+    MemoryImage image = reader_.read(addr, n, time);
+    for (size_t i = 0; i < n; ++i) {
       Page& p = page(addr + i);
       p.bytes[(addr + i) & (kPage - 1)] = image.bytes[i];
       p.known[(addr + i) & (kPage - 1)] = true;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -130,9 +131,14 @@ struct StackFrame {
   std::optional<uint64_t> since; // when the frame was entered (its call's time)
   std::optional<uint64_t> cfa;   // its canonical frame address (rsp before the call)
 };
+// Decoded call chunks, kept between the stack_at calls of one query.
+struct CallChunkCache {
+  std::map<uint32_t, std::vector<index::CallRow>> chunks;
+};
 // pc0: the innermost frame's pc when known (else replayed with `replayer`).
 std::vector<StackFrame> stack_at(index::IndexReader& reader, uint64_t time, std::optional<uint32_t> tid,
-                                 replay::Replayer* replayer, std::optional<uint64_t> pc0 = std::nullopt);
+                                 replay::Replayer* replayer, std::optional<uint64_t> pc0 = std::nullopt,
+                                 CallChunkCache* cache = nullptr);
 // The "frames" list of --stack.
 std::string frames_json(const std::vector<StackFrame>& frames, RecordingSymbols& symbols, uint64_t time);
 
