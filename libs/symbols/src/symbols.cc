@@ -81,6 +81,34 @@ int binding_rank(unsigned char binding) {
   }
 }
 
+// The defined symbol `name` of an accepted type (STT_*) in `module`'s symbol
+// table, a global definition before a weak one before a local one; its
+// address has the module's bias applied.
+struct FoundSymbol {
+  GElf_Sym sym;
+  GElf_Addr address;
+};
+template <typename TypeOk>
+std::optional<FoundSymbol> best_symbol(Dwfl_Module* module, std::string_view name, TypeOk type_ok) {
+  std::optional<FoundSymbol> best;
+  int best_rank = 0;
+  int count = dwfl_module_getsymtab(module);
+  for (int i = 1; i < count; ++i) {  // entry 0 is the null symbol
+    GElf_Sym sym;
+    GElf_Addr address = 0;  // bias already applied by libdwfl
+    GElf_Word shndx = 0;
+    const char* sym_name = dwfl_module_getsym_info(module, i, &sym, &address, &shndx, nullptr, nullptr);
+    if (sym_name == nullptr || name != sym_name || shndx == SHN_UNDEF) continue;
+    if (!type_ok(GELF_ST_TYPE(sym.st_info))) continue;
+    int rank = binding_rank(GELF_ST_BIND(sym.st_info));
+    if (rank <= best_rank) continue;
+    best = FoundSymbol{sym, address};
+    best_rank = rank;
+    if (rank == binding_rank(STB_GLOBAL)) break;
+  }
+  return best;
+}
+
 
 // The DIE of the file-scope variable `name` in `module`, with a type.
 std::optional<Dwarf_Die> dwarf_variable(Dwfl_Module* module, std::string_view name) {
@@ -751,22 +779,8 @@ std::optional<Variable> Symbolizer::find_variable(int object, std::string_view n
   if (cached != target.variables.end()) return cached->second;
 
   std::optional<Variable> best;
-  int best_rank = 0;
-  int count = dwfl_module_getsymtab(target.module);
-  for (int i = 1; i < count; ++i) {  // entry 0 is the null symbol
-    GElf_Sym sym;
-    GElf_Addr address = 0;  // bias already applied by libdwfl
-    GElf_Word shndx = 0;
-    const char* sym_name =
-        dwfl_module_getsym_info(target.module, i, &sym, &address, &shndx, nullptr, nullptr);
-    if (sym_name == nullptr || name != sym_name) continue;
-    if (GELF_ST_TYPE(sym.st_info) != STT_OBJECT || shndx == SHN_UNDEF) continue;
-    int rank = binding_rank(GELF_ST_BIND(sym.st_info));
-    if (rank <= best_rank) continue;
-    best = Variable{.address = address, .size = sym.st_size};
-    best_rank = rank;
-    if (rank == binding_rank(STB_GLOBAL)) break;
-  }
+  if (auto found = best_symbol(target.module, name, [](int type) { return type == STT_OBJECT; }))
+    best = Variable{.address = found->address, .size = found->sym.st_size};
   if (best && best->size == 0) {
     best->size = dwarf_variable_size(target.module, name).value_or(1);
   }
@@ -920,23 +934,8 @@ std::optional<uint64_t> Symbolizer::find_function(int object, std::string_view n
   if (cached != target.functions.end()) return cached->second;
 
   std::optional<uint64_t> best;
-  int best_rank = 0;
-  int count = dwfl_module_getsymtab(target.module);
-  for (int i = 1; i < count; ++i) {  // entry 0 is the null symbol
-    GElf_Sym sym;
-    GElf_Addr address = 0;  // bias already applied by libdwfl
-    GElf_Word shndx = 0;
-    const char* sym_name =
-        dwfl_module_getsym_info(target.module, i, &sym, &address, &shndx, nullptr, nullptr);
-    if (sym_name == nullptr || name != sym_name || shndx == SHN_UNDEF) continue;
-    int type = GELF_ST_TYPE(sym.st_info);
-    if (type != STT_FUNC && type != STT_GNU_IFUNC) continue;
-    int rank = binding_rank(GELF_ST_BIND(sym.st_info));
-    if (rank <= best_rank) continue;
-    best = address;
-    best_rank = rank;
-    if (rank == binding_rank(STB_GLOBAL)) break;
-  }
+  if (auto found = best_symbol(target.module, name, [](int type) { return type == STT_FUNC || type == STT_GNU_IFUNC; }))
+    best = found->address;
   target.functions.emplace(std::move(key), best);
   return best;
 }
