@@ -628,14 +628,19 @@ std::vector<SourceLoc> addr2line(const fs::path& prog, const std::vector<std::ui
 
 // ---- gdb oracle -----------------------------------------------------------
 
-WatchResult gdb_watch(const fs::path& prog, const std::vector<std::string>& args,
-                      const std::string& expr) {
+namespace {
+
+// One gdb run with `watch -l EXPR`; SOFTWARE makes gdb single-step instead of
+// using debug registers.
+WatchResult gdb_watch_once(const fs::path& prog, const std::vector<std::string>& args,
+                           const std::string& expr, bool software) {
   TempDir tmp;
   const std::string script =
       "set pagination off\n"
       "set confirm off\n"
       "set width 0\n"
-      "set print thread-events off\n"
+      "set print thread-events off\n" +
+      std::string(software ? "set can-use-hw-watchpoints 0\n" : "") +
       "watch -l " + expr + "\n"
       "commands\n"
       "silent\n"
@@ -654,7 +659,8 @@ WatchResult gdb_watch(const fs::path& prog, const std::vector<std::string>& args
                                    "--args", prog.string()};
   argv.insert(argv.end(), args.begin(), args.end());
   WatchResult w;
-  w.raw = run(argv, timeout(120));
+  // Software watchpoints single-step the whole program: give them more room.
+  w.raw = run(argv, timeout(software ? 600 : 120));
   if (w.raw.status != 0) throw std::runtime_error("gdb failed: " + w.raw.describe());
   w.inferior_out = read_file(tmp / "inferior.out");
   w.hardware = w.raw.out.find("Hardware watchpoint") != std::string::npos;
@@ -676,6 +682,21 @@ WatchResult gdb_watch(const fs::path& prog, const std::vector<std::string>& args
     }
   }
   if (pending) throw std::runtime_error("gdb oracle: dangling value:\n" + w.raw.out);
+  return w;
+}
+
+}  // namespace
+
+WatchResult gdb_watch(const fs::path& prog, const std::vector<std::string>& args,
+                      const std::string& expr) {
+  WatchResult w = gdb_watch_once(prog, args, expr, /*software=*/false);
+  // On some machines (AMD-based VMs) gdb sets a hardware watchpoint that never
+  // fires: the program runs to its end without a single stop. Software
+  // watchpoints have the same value-change semantics, so ask again with them.
+  if (w.hardware && w.hits.empty()) {
+    w = gdb_watch_once(prog, args, expr, /*software=*/true);
+    w.hardware_never_fired = true;
+  }
   return w;
 }
 

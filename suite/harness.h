@@ -141,13 +141,17 @@ struct WatchHit {
 struct WatchResult {
   std::vector<WatchHit> hits;
   bool hardware = false;  // gdb said "Hardware watchpoint"
+  // A hardware watchpoint was set but never fired (some VMs): these hits come
+  // from a second run with software watchpoints.
+  bool hardware_never_fired = false;
   RunResult raw;             // gdb's run (its own output only)
   std::string inferior_out;  // the program's stdout and stderr under gdb
 };
 
 // Runs `gdb -batch -nx` on PROG with a watchpoint `watch -l EXPR`; at each stop
 // it records the new value and the function, then continues. gdb reports only
-// stops where the watched value changed.
+// stops where the watched value changed. Where hardware watchpoints never fire,
+// it runs again with `set can-use-hw-watchpoints 0`.
 WatchResult gdb_watch(const fs::path& prog, const std::vector<std::string>& args,
                       const std::string& expr);
 

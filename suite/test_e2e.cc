@@ -32,7 +32,7 @@ std::vector<std::uint8_t> bytes_of(std::string_view s) { return {s.begin(), s.en
 
 }  // namespace
 
-TEST_CASE("e2e globals: value changes of g_counter equal the gdb hardware watchpoint sequence") {
+TEST_CASE("e2e globals: value changes of g_counter equal the gdb watchpoint sequence") {
   auto rec = record("globals");
   auto prog = rec.prog;
 

@@ -145,7 +145,7 @@ TEST_CASE("oracle: nm and addr2line on the globals subject") {
   CHECK(locs[1].line > locs[0].line);
 }
 
-TEST_CASE("oracle: gdb hardware watchpoint on g_counter agrees with the subject") {
+TEST_CASE("oracle: gdb watchpoint on g_counter agrees with the subject") {
   auto prog = subject("globals");
   RunResult native = run({prog.string()});
   REQUIRE(native.status == 0);
@@ -154,7 +154,14 @@ TEST_CASE("oracle: gdb hardware watchpoint on g_counter agrees with the subject"
 
   WatchResult w = gdb_watch(prog, {}, "g_counter");
   INFO(w.raw.describe());
-  CHECK(w.hardware);
+  // Hardware where it works; where it never fires, the oracle fell back to
+  // software watchpoints (which never say "Hardware watchpoint").
+  if (w.hardware_never_fired) {
+    MESSAGE("hardware watchpoints never fire on this machine; gdb used software watchpoints");
+    CHECK_FALSE(w.hardware);
+  } else {
+    CHECK(w.hardware);
+  }
   REQUIRE(w.hits.size() >= 2);
   // The sequence ends with the value the program prints, and that last change
   // is main's negation.
