@@ -5,6 +5,9 @@
 
 #include "commands.h"
 #include "omni/base/error.h"
+#include "omni/index/db.h"
+#include "omni/trace/container.h"
+#include "omni/trace/stream.h"
 
 namespace omni::cli {
 
@@ -14,6 +17,19 @@ std::string stem_subcommand(const std::string& argv0) {
   std::string base = argv0.substr(argv0.rfind('/') + 1);
   if (base.rfind("omni-", 0) == 0) return base.substr(5);
   return {};
+}
+
+// Errors are one line, and echo what the user gave: a newline or an escape
+// sequence in an argument must neither split the line nor reach the terminal.
+std::string one_line(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
+    else out += static_cast<char>(c);
+  }
+  return out;
 }
 
 }  // namespace
@@ -35,7 +51,10 @@ int run(std::vector<std::string> args, Io& io) {
       "take a trace directory as their first argument, or use the latest recording.",
       "omni"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "omni 0.1.0 (trace format 1, index format 1)");
+  // The versions come from the formats' owners, so they cannot go stale.
+  app.set_version_flag("--version", fmt::format("omni 0.1.0 (trace file format {}, event stream {}, index format {})",
+                                                trace::kContainerVersion, OMNI_STREAM_VERSION,
+                                                index::kSchemaVersion));
 
   std::map<CLI::App*, Action> actions;
   auto add = [&](const char* name, const char* description, Action (*reg)(CLI::App&)) {
@@ -85,7 +104,7 @@ int run(std::vector<std::string> args, Io& io) {
     }
     std::string what = e.what();
     if (what.empty()) what = "invalid command line";
-    io.err << "omni: error: " << what << " (see `omni --help`)\n";
+    io.err << "omni: error: " << one_line(what) << " (see `omni --help`)\n";
     return 1;
   }
 
@@ -94,11 +113,11 @@ int run(std::vector<std::string> args, Io& io) {
     return 1;
   } catch (const Error& e) {
     io.out.flush();
-    io.err << "omni: error: " << e.what() << '\n';
+    io.err << "omni: error: " << one_line(e.what()) << '\n';
     return 1;
   } catch (const std::exception& e) {
     io.out.flush();
-    io.err << "omni: error: " << e.what() << '\n';
+    io.err << "omni: error: " << one_line(e.what()) << '\n';
     return 1;
   }
 }

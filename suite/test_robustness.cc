@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -16,6 +17,8 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+#include <zstd.h>
 
 #include "omni_fixture.h"
 
@@ -608,4 +611,191 @@ TEST_CASE("robustness: index.db of another schema version or application is refu
   INFO(ix.describe());
   REQUIRE(ix.status == 0);
   CHECK_FALSE(where_written(rec.dir, "g_counter").empty());
+}
+
+// ---- hardening (issue 8): damaged metadata, lengths, FIFOs, locks, other users
+
+namespace {
+
+void put_le64(std::string& b, std::size_t at, std::uint64_t v) {
+  for (int k = 0; k < 8; ++k) b[at + k] = static_cast<char>(v >> (8 * k));
+}
+
+}  // namespace
+
+TEST_CASE("hardening: every flipped byte of the INFO and END frames is refused or harmless") {
+  Recording rec = unindexed_globals();
+  const std::string good = read_file(rec.dir / "trace.omni");
+  RunResult d0 = run_omni({"dump", rec.dir.string(), "--json"});
+  REQUIRE(d0.status == 0);
+  auto fr = frames_of(good);
+  REQUIRE(fr.front().kind == kInfo);
+  REQUIRE(fr.back().kind == kEnd);
+  int refused = 0, same = 0;
+  for (const Frame* f : {&fr.front(), &fr.back()}) {
+    for (std::size_t at = f->offset + 16; at < f->offset + 16 + f->size; ++at) {
+      std::string b = good;
+      b[at] = static_cast<char>(b[at] ^ 0x01);
+      write_file(rec.dir / "trace.omni", b);
+      CAPTURE(at);
+      RunResult d = run_omni({"dump", rec.dir.string(), "--json"});
+      // A clean error, or exactly the undamaged answer (a bit zstd does not
+      // depend on); never a different command line or exit status.
+      if (d.status == 0) {
+        CHECK(d.out == d0.out);
+        ++same;
+      } else {
+        check_error(d);
+        CHECK(d.err.find("corrupt") != std::string::npos);
+        ++refused;
+      }
+    }
+  }
+  MESSAGE(refused << " mutants refused, " << same << " read as the original");
+  CHECK(refused > 0);
+}
+
+TEST_CASE("hardening: a stream frame claiming a huge size is refused before allocating") {
+  Recording rec = unindexed_globals();
+  std::string b = read_file(rec.dir / "trace.omni");
+  auto fr = frames_of(b);
+  const Frame* stream = nullptr;
+  for (const auto& f : fr)
+    if (f.kind == kStream) stream = &f;
+  REQUIRE(stream);
+  for (std::uint64_t raw : {std::uint64_t{1} << 33, std::uint64_t{1} << 40, ~std::uint64_t{0}}) {
+    std::string m = b;
+    put_le64(m, stream->offset + 8, raw);
+    write_file(rec.dir / "trace.omni", m);
+    CAPTURE(raw);
+    // Limited to 1 GiB of address space: an allocation of the claimed size
+    // would fail with bad_alloc instead of the format's own error.
+    RunResult ix = run({"prlimit", "--as=1073741824", bin("omni").string(), "index", rec.dir.string()});
+    check_error(ix);
+    CHECK(ix.err.find("claims") != std::string::npos);
+    CHECK_FALSE(fs::exists(rec.dir / "index.db.tmp"));
+  }
+}
+
+TEST_CASE("hardening: a FIFO named trace.omni is refused, not waited on") {
+  TempDir t;
+  REQUIRE(::mkfifo((t / "trace.omni").c_str(), 0600) == 0);
+  RunOptions quick;
+  quick.timeout_s = 20;
+  for (const auto& args : std::vector<std::vector<std::string>>{{"dump", t.path().string()},
+                                                                {"index", t.path().string()}}) {
+    RunResult r = run_omni(args, quick);
+    CAPTURE(args[0]);
+    check_error(r);
+    CHECK(r.err.find("not a regular file") != std::string::npos);
+  }
+}
+
+TEST_CASE("hardening: a second omni index of the same trace is refused while one runs") {
+  Recording rec = record("globals");
+  const std::string before = read_file(rec.dir / "index.db");
+  // Hold the lock as a running `omni index` would.
+  int fd = ::open((rec.dir / "index.lock").c_str(), O_RDWR | O_CREAT, 0600);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_EX) == 0);
+  RunResult ix = run_omni({"index", rec.dir.string()});
+  check_error(ix);
+  CHECK(ix.err.find("another `omni index`") != std::string::npos);
+  // The good index is untouched and still answers.
+  CHECK(read_file(rec.dir / "index.db") == before);
+  CHECK_FALSE(fs::exists(rec.dir / "index.db.tmp"));
+  ::close(fd);
+  RunResult again = run_omni({"index", rec.dir.string()});
+  CHECK(again.status == 0);
+}
+
+TEST_CASE("hardening: -o into a directory of another user, or a linked recordings root, is refused") {
+  TempDir t;
+  // An empty, world-writable directory: made private.
+  fs::path open_dir = t / "open";
+  fs::create_directory(open_dir);
+  fs::permissions(open_dir, fs::perms::all);
+  RunResult r = run_omni({"record", "-o", open_dir.string(), "--", subject("globals").string()});
+  INFO(r.describe());
+  REQUIRE(r.status == 0);
+  CHECK(file_mode(open_dir) == 0700);
+  CHECK(file_mode(open_dir / "trace.omni") == 0600);
+
+  if (::geteuid() == 0) {
+    // Another user's empty directory: refused, nothing written into it.
+    fs::path theirs = t / "theirs";
+    fs::create_directory(theirs);
+    fs::permissions(theirs, fs::perms::all);
+    REQUIRE(::chown(theirs.c_str(), 65534, 65534) == 0);
+    RunResult o = run_omni({"record", "-o", theirs.string(), "--", subject("globals").string()});
+    check_error(o);
+    CHECK(o.err.find("another user") != std::string::npos);
+    CHECK(fs::is_empty(theirs));
+    CHECK(file_mode(theirs) == 0777);
+  } else {
+    MESSAGE("not root: cannot make a directory of another user; that part is skipped");
+  }
+
+  // $XDG_DATA_HOME/omni is a link: refused, and its target left as it was.
+  fs::path target = t / "target";
+  fs::create_directory(target);
+  fs::permissions(target, fs::perms::all);
+  fs::create_directory(t / "xdg");
+  fs::create_directory_symlink(target, t / "xdg" / "omni");
+  RunOptions env;
+  env.env["XDG_DATA_HOME"] = (t / "xdg").string();
+  RunResult l = run_omni({"record", subject("globals").string()}, env);
+  check_error(l);
+  CHECK(l.err.find("symbolic link") != std::string::npos);
+  CHECK(file_mode(target) == 0777);
+  CHECK(fs::is_empty(target));
+}
+
+TEST_CASE("hardening: an argument with a newline or an escape sequence gives a one-line error") {
+  Recording rec = record("globals");
+  RunResult q = run_omni({"query", rec.dir.string(), "--where-written", "no_such\nvar\x1b[31mred"});
+  check_error(q);
+  CHECK(q.err.find('\x1b') == std::string::npos);
+  CHECK(q.err.find("\\n") != std::string::npos);
+  RunResult bad = run_omni({"query", rec.dir.string(), "--bogus\noption"});
+  check_error(bad);
+}
+
+TEST_CASE("hardening: a trace of the previous file format (plain INFO/END frames) still reads") {
+  Recording rec = unindexed_globals();
+  RunResult d0 = run_omni({"dump", rec.dir.string(), "--json"});
+  REQUIRE(d0.status == 0);
+  const std::string good = read_file(rec.dir / "trace.omni");
+  REQUIRE(le32(good, 8) == 2);
+  // Rewrite it as version 1 wrote it: INFO and END as their plain text.
+  std::string old = good.substr(0, 16);
+  old[8] = 1;
+  for (const auto& f : frames_of(good)) {
+    std::string payload = good.substr(f.offset + 16, f.size);
+    if (f.kind != kStream) {
+      std::string text(f.raw, '\0');
+      REQUIRE(ZSTD_decompress(text.data(), text.size(), payload.data(), payload.size()) == f.raw);
+      payload = text;
+    }
+    std::string header(16, '\0');
+    for (int k = 0; k < 4; ++k) header[k] = static_cast<char>(f.kind >> (8 * k));
+    for (int k = 0; k < 4; ++k) header[4 + k] = static_cast<char>(payload.size() >> (8 * k));
+    put_le64(header, 8, f.kind == kStream ? f.raw : payload.size());
+    old += header + payload;
+  }
+  write_file(rec.dir / "trace.omni", old);
+  RunResult d1 = run_omni({"dump", rec.dir.string(), "--json"});
+  INFO(d1.describe());
+  REQUIRE(d1.status == 0);
+  // The same recording, but the file is larger with plain metadata.
+  Object o0 = parse_json_object(d0.out), o1 = parse_json_object(d1.out);
+  CHECK(o1["trace_bytes"].i > o0["trace_bytes"].i);
+  o0.erase("trace_bytes");
+  o1.erase("trace_bytes");
+  CHECK(Value{Value::Kind::Object, false, 0, 0, {}, {}, {o0.begin(), o0.end()}}.repr() ==
+        Value{Value::Kind::Object, false, 0, 0, {}, {}, {o1.begin(), o1.end()}}.repr());
+  RunResult ix = run_omni({"index", rec.dir.string()});
+  CHECK(ix.status == 0);
+  auto ws = where_written(rec.dir, "g_counter");
+  CHECK_FALSE(ws.empty());
 }

@@ -1,6 +1,7 @@
 #include "omni/base/paths.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -39,6 +40,42 @@ void mkdir_p(const std::string& path) {
   }
 }
 
+// A directory omni keeps recordings in must be a real directory (not a link
+// someone could point elsewhere), owned by us; it is made 0700 through the
+// descriptor, so a link swapped in meanwhile is never followed.
+void make_owned_private(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ELOOP || errno == ENOTDIR) {
+      struct stat st;
+      if (lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+        fail("{} is a symbolic link; omni keeps recordings only in a real directory (remove the "
+             "link, or pass -o DIR)",
+             path);
+      fail("{} is not a directory", path);
+    }
+    fail_errno("cannot open " + path);
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    ::close(fd);
+    fail_errno("cannot read " + path);
+  }
+  if (st.st_uid != geteuid()) {
+    ::close(fd);
+    fail("{} belongs to another user (uid {}); recordings hold a program's memory, so omni "
+         "writes them only into a directory of its own",
+         path, st.st_uid);
+  }
+  if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) != 0) {
+    int err = errno;
+    ::close(fd);
+    errno = err;
+    fail_errno("cannot make " + path + " private (chmod 0700)");
+  }
+  ::close(fd);
+}
+
 }  // namespace
 
 std::string recordings_root(bool create) {
@@ -52,7 +89,7 @@ std::string recordings_root(bool create) {
   }
   if (create) {
     mkdir_p(root);
-    chmod(root.c_str(), 0700);
+    make_owned_private(root);
   }
   return root;
 }
@@ -87,7 +124,7 @@ std::string self_exe_dir() {
 void make_private_dir(const std::string& path) {
   if (mkdir(path.c_str(), 0700) == 0) return;
   if (errno == EEXIST && is_empty_dir(path)) {
-    chmod(path.c_str(), 0700);
+    make_owned_private(path);
     return;
   }
   if (errno == EEXIST) fail("{} already exists and is not empty", path);

@@ -1,9 +1,12 @@
 #include "omni/index/builder.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <array>
 #include <condition_variable>
 #include <deque>
@@ -582,37 +585,77 @@ class Builder : public trace::EventSink {
 
 }  // namespace
 
+namespace {
+
+// One `omni index` per trace directory at a time: an flock on index.lock,
+// released when the process ends whatever the way. Owns the descriptor.
+class IndexLock {
+ public:
+  explicit IndexLock(const std::string& dir) {
+    std::string path = dir + "/index.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd_ < 0) fail_errno("cannot create " + path);
+    if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      int err = errno;
+      ::close(fd_);
+      if (err == EWOULDBLOCK)
+        fail("another `omni index` of {} is running; wait for it to finish", dir);
+      errno = err;
+      fail_errno("cannot lock " + path);
+    }
+  }
+  ~IndexLock() { ::close(fd_); }
+  IndexLock(const IndexLock&) = delete;
+  IndexLock& operator=(const IndexLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace
+
 IndexStats build_index(const IndexOptions& options,
                        const std::function<void(const IndexProgress&)>& progress) {
   std::string trace_path = options.trace_dir + "/" + kTraceFile;
   std::string final_path = options.trace_dir + "/" + kIndexFile;
   std::string tmp_path = final_path + ".tmp";
   trace::TraceReader reader(trace_path);
+  IndexLock lock(options.trace_dir);
+  // Only the lock holder gets here, so a leftover index.db.tmp is from an
+  // interrupted build: start again. The index stays in place until a
+  // complete one replaces it.
   unlink(tmp_path.c_str());
   IndexStats stats;
-  {
+  try {
+    // Private from creation (SQLite keeps an existing file's mode).
+    int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) fail_errno("cannot create " + tmp_path);
+    ::close(fd);
     Database db(tmp_path, Database::Mode::Create);
-    chmod(tmp_path.c_str(), 0600);
     // Crash safety comes from building in a temporary file and renaming it.
     db.exec("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;");
     create_schema(db);
     db.exec("BEGIN");
-    try {
-      Builder builder(db, options);
-      trace::StreamDecoder decoder(builder);
-      std::vector<uint8_t> block;
-      while (reader.next_stream(block)) {
-        decoder.feed(block.data(), block.size());
-        if (progress) progress({reader.bytes_read(), reader.file_bytes(), decoder.writes()});
-      }
-      stats = builder.finish(reader, decoder);
-      db.exec("COMMIT");
-    } catch (...) {
-      unlink(tmp_path.c_str());
-      throw;
+    Builder builder(db, options);
+    trace::StreamDecoder decoder(builder);
+    std::vector<uint8_t> block;
+    while (reader.next_stream(block)) {
+      decoder.feed(block.data(), block.size());
+      if (progress) progress({reader.bytes_read(), reader.file_bytes(), decoder.writes()});
     }
+    stats = builder.finish(reader, decoder);
+    db.exec("COMMIT");
+  } catch (...) {
+    // Nothing half-built stays behind (a full disk, a damaged trace).
+    unlink(tmp_path.c_str());
+    throw;
   }
-  if (rename(tmp_path.c_str(), final_path.c_str()) != 0) fail_errno("cannot create " + final_path);
+  if (rename(tmp_path.c_str(), final_path.c_str()) != 0) {
+    int err = errno;
+    unlink(tmp_path.c_str());
+    errno = err;
+    fail_errno("cannot create " + final_path);
+  }
   struct stat st;
   if (stat(final_path.c_str(), &st) == 0) stats.index_bytes = st.st_size;
   return stats;

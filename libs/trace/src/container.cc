@@ -1,8 +1,11 @@
 #include "omni/trace/container.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "omni/base/error.h"
@@ -72,10 +75,16 @@ std::vector<uint8_t> FrameCompressor::compress(const uint8_t* bytes, size_t size
 }
 
 TraceWriter::TraceWriter(const std::string& path, int zstd_level) : compressor_(zstd_level) {
-  // Close-on-exec: the recorded program must not inherit (or write into) its trace.
-  file_ = std::fopen(path.c_str(), "wbxe");
-  if (!file_) fail_errno("cannot create " + path);
-  chmod(path.c_str(), 0600);
+  // Private from creation (the trace holds the program's memory), never
+  // through a link, never an existing file; close-on-exec: the recorded
+  // program must not inherit (or write into) its trace.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) fail_errno("cannot create " + path);
+  file_ = fdopen(fd, "wb");
+  if (!file_) {
+    ::close(fd);
+    fail_errno("cannot create " + path);
+  }
   uint32_t version = kContainerVersion, zero = 0;
   std::fwrite(kMagic, 1, sizeof kMagic, file_);
   std::fwrite(&version, 4, 1, file_);
@@ -95,11 +104,16 @@ void TraceWriter::write_frame(FrameKind kind, const void* payload, size_t size, 
   file_bytes_ += sizeof header + size;
 }
 
-void TraceWriter::write_info(const KeyValues& info) {
-  std::string text = encode_key_values(info);
-  write_frame(FrameKind::Info, text.data(), text.size(), text.size());
+void TraceWriter::write_meta(FrameKind kind, const KeyValues& kv) {
+  // A zstd frame with its content checksum, like the stream: one flipped bit
+  // in the command line or the exit status is detected, never believed.
+  std::string text = encode_key_values(kv);
+  auto compressed = compressor_.compress(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+  write_frame(kind, compressed.data(), compressed.size(), text.size());
   flush();
 }
+
+void TraceWriter::write_info(const KeyValues& info) { write_meta(FrameKind::Info, info); }
 
 void TraceWriter::write_stream(const uint8_t* bytes, size_t size) {
   write_compressed_stream(compressor_.compress(bytes, size), size);
@@ -110,40 +124,51 @@ void TraceWriter::write_compressed_stream(const std::vector<uint8_t>& compressed
   raw_bytes_ += raw_size;
 }
 
-void TraceWriter::write_end(const KeyValues& end) {
-  std::string text = encode_key_values(end);
-  write_frame(FrameKind::End, text.data(), text.size(), text.size());
-  flush();
-}
+void TraceWriter::write_end(const KeyValues& end) { write_meta(FrameKind::End, end); }
 
 void TraceWriter::flush() {
   if (std::fflush(file_) != 0) fail_errno("cannot write the trace file");
 }
 
 TraceReader::TraceReader(const std::string& path) {
-  file_ = std::fopen(path.c_str(), "rbe");
-  if (!file_) fail_errno("cannot open " + path);
+  // Non-blocking, so that a FIFO or device named trace.omni is refused
+  // instead of blocking forever; only a regular file is a trace.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) fail_errno("cannot open " + path);
   struct stat st;
-  if (fstat(fileno(file_), &st) == 0) file_bytes_ = st.st_size;
+  if (fstat(fd, &st) != 0) {
+    ::close(fd);
+    fail_errno("cannot read " + path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail("{} is not a regular file, so not a trace", path);
+  }
+  file_bytes_ = st.st_size;
+  file_ = fdopen(fd, "rb");
+  if (!file_) {
+    ::close(fd);
+    fail_errno("cannot open " + path);
+  }
   dctx_ = ZSTD_createDCtx();
+  if (!dctx_) fail("out of memory for a zstd context");
   char magic[8];
-  uint32_t version = 0, zero = 0;
+  uint32_t zero = 0;
   if (std::fread(magic, 1, 8, file_) != 8 || std::memcmp(magic, kMagic, 8) != 0)
     fail("{} is not an omni trace file", path);
-  if (std::fread(&version, 4, 1, file_) != 1 || std::fread(&zero, 4, 1, file_) != 1)
+  if (std::fread(&version_, 4, 1, file_) != 1 || std::fread(&zero, 4, 1, file_) != 1)
     fail("{} is truncated", path);
-  if (version != kContainerVersion)
-    fail("{} has trace format version {}, this omni reads version {}; record it again with this omni",
-         path, version, kContainerVersion);
+  if (version_ != kContainerVersion && version_ != kContainerVersionPlainMeta)
+    fail("{} has trace format version {}, this omni reads versions {} and {}; record it again with "
+         "this omni",
+         path, version_, kContainerVersionPlainMeta, kContainerVersion);
   bytes_read_ = 16;
   uint32_t kind, size;
   uint64_t raw;
   if (!read_frame_header(kind, size, raw) || kind != static_cast<uint32_t>(FrameKind::Info))
     fail("{} has no recording information (recording did not start)", path);
-  std::string text(size, '\0');
-  if (std::fread(text.data(), 1, size, file_) != size) fail("{} is truncated", path);
-  bytes_read_ += size;
-  info_ = decode_key_values(text);
+  if (!read_payload(size)) fail("{} is truncated", path);
+  info_ = decode_key_values(meta_text(size, raw, "INFO"));
 }
 
 TraceReader::~TraceReader() {
@@ -167,6 +192,41 @@ bool TraceReader::read_frame_header(uint32_t& kind, uint32_t& size, uint64_t& ra
   return true;
 }
 
+bool TraceReader::read_payload(uint32_t size) {
+  // The size comes from the file: check it against what the file holds
+  // before allocating anything for it.
+  if (size > file_bytes_ - std::min(bytes_read_, file_bytes_)) return false;
+  compressed_.resize(size);
+  if (std::fread(compressed_.data(), 1, size, file_) != size) return false;
+  bytes_read_ += size;
+  return true;
+}
+
+void TraceReader::decompress(uint64_t raw, std::vector<uint8_t>& out, const char* what) {
+  auto* payload = compressed_.data();
+  size_t size = compressed_.size();
+  unsigned long long content = ZSTD_getFrameContentSize(payload, size);
+  if (raw > kMaxFrameRawBytes || content != raw)
+    fail("trace file is corrupt: the {} frame at byte {} claims {} bytes {}", what,
+         bytes_read_ - size, raw,
+         raw > kMaxFrameRawBytes ? "(more than any recorder writes)" : "but its data says otherwise");
+  out.resize(raw);
+  size_t n = ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(dctx_), out.data(), raw, payload, size);
+  if (ZSTD_isError(n) || n != raw)
+    fail("trace file is corrupt: the {} frame at byte {} does not decompress ({})", what,
+         bytes_read_ - size, ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong size");
+}
+
+std::string TraceReader::meta_text(uint32_t size, uint64_t raw, const char* what) {
+  if (version_ == kContainerVersionPlainMeta) {
+    if (raw != size) fail("trace file is corrupt: the {} frame's sizes disagree", what);
+    return std::string(compressed_.begin(), compressed_.end());
+  }
+  std::vector<uint8_t> text;
+  decompress(raw, text, what);
+  return std::string(text.begin(), text.end());
+}
+
 bool TraceReader::next_stream(std::vector<uint8_t>& out) { return next_frame(&out); }
 
 void TraceReader::skip_to_end() { next_frame(nullptr); }
@@ -185,27 +245,21 @@ bool TraceReader::next_frame(std::vector<uint8_t>* out) {
       bytes_read_ += size;
       continue;
     }
-    compressed_.resize(size);
-    if (std::fread(compressed_.data(), 1, size, file_) != size) {
+    if (!read_payload(size)) {
       truncated_ = true;
       return false;
     }
-    bytes_read_ += size;
     switch (static_cast<FrameKind>(kind)) {
-      case FrameKind::Stream: {
-        out->resize(raw);
-        size_t n = ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(dctx_), out->data(), raw,
-                                       compressed_.data(), size);
-        if (ZSTD_isError(n) || n != raw)
-          fail("trace file is corrupt: a stream frame at byte {} does not decompress ({})",
-               bytes_read_ - size, ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong size");
+      case FrameKind::Stream:
+        decompress(raw, *out, "stream");
         return true;
-      }
       case FrameKind::End:
-        end_ = decode_key_values(std::string(compressed_.begin(), compressed_.end()));
+        if (end_) fail("trace file is corrupt: a second END frame at byte {}", bytes_read_ - size);
+        end_ = decode_key_values(meta_text(size, raw, "END"));
         break;
       case FrameKind::Info:
-        break;
+        fail("trace file is corrupt: a second INFO frame at byte {}", bytes_read_ - size);
+
       default:
         fail("trace file is corrupt: unknown frame kind {}", kind);
     }

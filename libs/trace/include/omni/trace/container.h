@@ -4,10 +4,12 @@
 // and a recording cut short keeps every complete frame.
 //
 //   header: 8 bytes "OMNITRC\0", u32 kContainerVersion, u32 zero
-//   frame:  u32 kind, u32 payload bytes, u64 raw bytes (decompressed size
-//           for STREAM, else equal to payload), payload
+//   frame:  u32 kind, u32 payload bytes, u64 raw bytes (decompressed size),
+//           payload: one zstd frame with its content size and checksum
 //
-// INFO and END payloads are "key=value\n" lines (values without newlines).
+// INFO and END hold "key=value\n" lines (values without newlines). Version 1
+// kept them uncompressed and unchecked (raw bytes == payload bytes); it is
+// still read, since a recording cannot be made again.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +21,11 @@
 
 namespace omni::trace {
 
-inline constexpr uint32_t kContainerVersion = 1;
+inline constexpr uint32_t kContainerVersion = 2;
+inline constexpr uint32_t kContainerVersionPlainMeta = 1;
+// No recorder writes a larger frame (the tool's slots are 4 MB): a larger
+// claim is damage, refused before allocating for it.
+inline constexpr uint64_t kMaxFrameRawBytes = 256ull << 20;
 
 enum class FrameKind : uint32_t { Info = 1, Stream = 2, End = 3 };
 
@@ -61,6 +67,7 @@ class TraceWriter {
 
  private:
   void write_frame(FrameKind kind, const void* payload, size_t size, uint64_t raw);
+  void write_meta(FrameKind kind, const KeyValues& kv);
 
   std::FILE* file_;
   FrameCompressor compressor_;
@@ -95,12 +102,19 @@ class TraceReader {
 
  private:
   bool read_frame_header(uint32_t& kind, uint32_t& size, uint64_t& raw);
+  // Reads `size` payload bytes into compressed_; false if the file ends first.
+  bool read_payload(uint32_t size);
+  // Decompresses compressed_ (one checksummed zstd frame of `raw` bytes).
+  void decompress(uint64_t raw, std::vector<uint8_t>& out, const char* what);
+  // An INFO or END frame's text (compressed_), by the file's version.
+  std::string meta_text(uint32_t size, uint64_t raw, const char* what);
   // The next STREAM frame into *out; with out null, skips STREAM frames and
   // returns false at the end.
   bool next_frame(std::vector<uint8_t>* out);
 
   std::FILE* file_;
-  void* dctx_;  // ZSTD_DCtx
+  void* dctx_ = nullptr;  // ZSTD_DCtx
+  uint32_t version_ = 0;
   KeyValues info_;
   std::optional<KeyValues> end_;
   std::vector<uint8_t> compressed_;
