@@ -214,7 +214,7 @@ TEST_CASE("expressions: g_p->b, *g_p, g_tab[3].name agree with gdb's print at th
                             "printf \"OMNI itid=%d\\n\", g_p->it->id", "printf \"OMNI name3=%s\\n\", g_tab[3].name",
                             "printf \"OMNI itname=%s\\n\", g_p->it->name", "printf \"OMNI size=%d\\n\", (int)sizeof(*g_p)",
                             "printf \"OMNI boff=%d\\n\", (int)((char*)&g_p->b - (char*)g_p)",
-                            "printf \"OMNI p1a=%d\\n\", g_p[0].a"});
+                            "printf \"OMNI p1a=%d\\n\", g_p[0].a", "printf \"OMNI tabid=%d\\n\", g_tab->id"});
   auto want = [&](const std::string& key) {
     auto v = kv(gdb, "OMNI " + key);
     REQUIRE_MESSAGE(v, key << " in " << gdb);
@@ -229,6 +229,7 @@ TEST_CASE("expressions: g_p->b, *g_p, g_tab[3].name agree with gdb's print at th
   CHECK(std::to_string(read_at(rec.dir, "g_p->a", "output:2")["value"].i) == want("a"));
   CHECK(std::to_string(read_at(rec.dir, "g_p[0].a", "output:2")["value"].i) == want("p1a"));
   CHECK(std::to_string(read_at(rec.dir, "g_p->it->id", "output:2")["value"].i) == want("itid"));
+  CHECK(std::to_string(read_at(rec.dir, "g_tab->id", "output:2")["value"].i) == want("tabid"));
   // The pointer itself is what the program printed under omni.
   CHECK(read_at(rec.dir, "g_p", "output:2")["value"].s == *second);
 

@@ -47,7 +47,9 @@ std::optional<RecordingSymbols::Resolved> RecordingSymbols::resolve(std::string_
       return Resolved{part->address, part->size ? part->size : variable->size, part->type, part->pointer,
                       part->pointer_value};
     if (!accessors.empty() || derefs > 0)
-      fail("no DWARF type information for '{}' in {}; use ADDRESS:LENGTH", name, o.row.path);
+      fail("no DWARF type information for '{}' in {} (it was built without -g: install its debug package or "
+           "rebuild it with -g); or use ADDRESS:LENGTH",
+           name, o.row.path);
     return Resolved{variable->address, variable->size, std::nullopt, {}, 0};
   }
   return std::nullopt;

@@ -345,6 +345,7 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
     auto [end, error] = std::from_chars(name.data() + 2, name.data() + name.size(), v, 16);
     if (error == std::errc() && end == name.data() + name.size()) targets.push_back({v, query.function});
   }
+  const bool by_address = !targets.empty();
   if (targets.empty()) targets = symbols.find_functions(name);
   if (targets.empty())
     fail("no function named '{}' in the recorded program or its libraries{}", query.function,
@@ -380,7 +381,7 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
       d.return_type = symbols.symbolizer().return_type(*object, entry);
       // An address names the function there.
       if (auto where = symbols.symbolizer().locate(*object, entry);
-          d.function_name == query.function && name.rfind("0x", 0) == 0 && where && !where->function.empty())
+          by_address && where && !where->function.empty())
         d.function_name = where->function;
     }
   }
@@ -389,7 +390,7 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
     out << fmt::format("{:>12} {:>12} {:>4}  {}\n", "time", "end_time", "tid", "call");
   for (const auto& [row, t] : rows) {
     const auto& [params, return_type, function_name] = described[t];
-    const uint64_t* entry = &targets[t].entry;
+    const uint64_t* entry = &targets[t].entry;  // this row's function
     replay::Registers at_entry = replayer.registers_at(row.time, row.tid);
     std::string args = args_json(params, at_entry, memory, row.time);
     std::optional<replay::Registers> after;

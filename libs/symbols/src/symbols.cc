@@ -1052,6 +1052,17 @@ std::optional<VariablePart> Symbolizer::resolve_expression(int object, std::stri
   };
   // Replaces the pointer stored at `address` by what it points to.
   auto follow = [&](std::string_view wanted) {
+    if (tag_of() == DW_TAG_array_type && wanted.substr(0, 1) != "[") {
+      // As in C, an array used as a pointer is its first element (gdb takes
+      // "g_tab->id" and "*g_tab").
+      std::optional<Dwarf_Die> array = strip(declared);
+      std::optional<Dwarf_Die> element = type_of(&*array);
+      if (element) {
+        declared = element;
+        path += "[0]";
+        return;
+      }
+    }
     if (tag_of() != DW_TAG_pointer_type)
       fail("'{}': {} is a {}, not a pointer: no {}", expr, path, type_name(declared), wanted);
     std::optional<Dwarf_Die> pointer = strip(declared);
@@ -1156,8 +1167,9 @@ std::optional<VariablePart> Symbolizer::resolve_expression(int object, std::stri
     }
   }
   for (int k = 0; k < derefs; ++k) {
+    bool array = tag_of() == DW_TAG_array_type;
     follow("*");
-    path = "*" + path;
+    if (!array) path = "*" + path;
   }
   TypeInfo info = describe(declared);
   part.address = address;
