@@ -34,8 +34,10 @@ Action register_query(CLI::App& app) {
       "  omni query --where-written 0x4c2040:16       ... any byte of a 16-byte range\n"
       "  omni query --where-written g_counter         a global/static variable by name\n"
       "  omni query --where-written g_point.y         a field (or g_table[3], an element)\n"
+      "  omni query --where-written 'g_p->b' --at T   through a pointer, followed at T (default: the end)\n"
       "  omni query DIR --where-written g_counter --from 1000 --to 900000 --last 5\n"
       "  omni query --read g_config --at 5000000      memory at a moment, with type and value\n"
+      "  omni query --read '*g_p' | 'g_tab[3].name' | app::g_total   gdb-style expressions, C++ names\n"
       "  omni query --read 0x4c2040:64 --at output:3  ... when the 3rd output write happened\n"
       "  omni query --read g_x --at output~total=     ... when output containing TEXT was written\n"
       "  omni query --read local:count --at T --frame 1  a local or parameter of a call-stack frame\n"
@@ -43,6 +45,7 @@ Action register_query(CLI::App& app) {
       "  omni query --stack --at output:2             the call stack when the 2nd output was written\n"
       "  omni query --where-written g_counter --stack each write with the call stack at that moment\n"
       "  omni query --calls parse_header [--last 3]   every call: times in/out, caller, args, return\n"
+      "  omni query --calls 'check(int, std::string const&)'   one overload (check: all of them)\n"
       "  omni query --output                          each write to stdout/stderr, with its text\n"
       "  omni query --syscalls [--name read]          every system call, args and result\n"
       "Times are instruction counts (see `omni dump`).");
@@ -58,13 +61,16 @@ Action register_query(CLI::App& app) {
   app.add_option("--calls", args->calls, "FUNCTION (name or entry address): every call of it, with args");
   app.add_flag("--stack", args->stack, "A thread's call stack at --at, innermost first (with --where-written: each write's stack)");
   app.add_option("--tid", args->tid, "With --registers/--stack/--read local:NAME: this thread (default: the one running then)");
-  app.add_option("--at", args->at, "With --read/--registers/--stack: a time, end (default), output:N or output~TEXT");
+  CLI::Option* at = app.add_option(
+      "--at", args->at,
+      "With --read/--registers/--stack: a time, end (default), output:N or output~TEXT; with --where-written: when "
+      "pointers in its expression (g_p->b) are followed");
   app.add_option("--from", args->from, "Only writes (or calls) at or after this time");
   app.add_option("--to", args->to, "Only writes (or calls) at or before this time");
   app.add_option("--last", args->last, "Only the last N writes (or calls)")->check(CLI::PositiveNumber);
   app.add_option("--format", args->format, "json (default) or table")
       ->check(CLI::IsMember({"json", "table"}));
-  return [args](Io& io) {
+  return [args, at](Io& io) {
     int modes =
         !args->where_written.empty() + args->syscalls + args->output + !args->read.empty() + args->registers + (args->stack && args->where_written.empty()) +
         !args->calls.empty();
@@ -109,6 +115,7 @@ Action register_query(CLI::App& app) {
     }
     query::WhereWrittenQuery q;
     q.target = args->where_written;
+    if (at->count() > 0) q.at = args->at;
     q.from = args->from;
     q.to = args->to;
     q.last = args->last;

@@ -92,6 +92,19 @@ std::string decode_value(const symbols::TypeInfo& type, const MemoryImage& image
   return decode_scalar(type, image.bytes.data(), image.size);
 }
 
+// A char array's text: its bytes up to the first NUL (all of them without
+// one); nullopt for other types or when a byte of it was not mapped.
+std::optional<std::string> char_text(const symbols::TypeInfo& type, const MemoryImage& image) {
+  if (!type.chars) return std::nullopt;
+  std::string text;
+  for (uint64_t i = 0; i < image.size; ++i) {
+    if (!image.mapped[i]) return std::nullopt;
+    if (image.bytes[i] == 0) break;
+    text += static_cast<char>(image.bytes[i]);
+  }
+  return text;
+}
+
 }  // namespace
 
 namespace {
@@ -185,7 +198,7 @@ uint64_t read(index::IndexReader& reader, const ReadQuery& query, std::ostream& 
     range = local->range;
   } else {
     if (query.frame != 0 || query.tid) fail("--frame and --tid go with --read local:NAME");
-    range = parse_range(query.target, symbols);
+    range = parse_range(query.target, symbols, &reader, time);
   }
   MemoryImage image;
   if (local && !local->in_memory) {
@@ -219,6 +232,7 @@ uint64_t read(index::IndexReader& reader, const ReadQuery& query, std::ostream& 
     if (range.type) {
       o.field("type", range.type->name);
       o.raw("value", decode_value(*range.type, image));
+      if (auto text = char_text(*range.type, image)) o.field("string", *text);
     }
     if (!image.file_missing.empty()) {
       std::string missing = "[";
@@ -232,6 +246,13 @@ uint64_t read(index::IndexReader& reader, const ReadQuery& query, std::ostream& 
     line += '\n';
   } else {
     line = fmt::format("at {}: {} bytes at {:#x}\n", time, image.size, image.addr);
+    if (range.type) {
+      if (auto text = char_text(*range.type, image)) {
+        std::string quoted;
+        append_json_string(quoted, *text);
+        line += fmt::format("  {} = {}\n", range.variable, quoted);
+      }
+    }
     for (uint64_t row = 0; row < image.size; row += 16) {
       line += fmt::format("  {:#014x} ", image.addr + row);
       for (uint64_t i = row; i < std::min(row + 16, image.size); ++i)

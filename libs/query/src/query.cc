@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 #include <deque>
+#include <memory>
 
 #include "omni/base/error.h"
 #include "omni/query/json.h"
@@ -35,15 +36,21 @@ std::optional<symbols::Variable> RecordingSymbols::find_variable(std::string_vie
 }
 
 std::optional<RecordingSymbols::Resolved> RecordingSymbols::resolve(std::string_view name,
-                                                                    std::string_view accessors) {
+                                                                    std::string_view accessors, int derefs,
+                                                                    const symbols::PointerMemory* memory,
+                                                                    std::string_view expression) {
   for (const Object& o : objects_) {
     auto variable = symbolizer_.find_variable(o.handle, name);
     if (!variable) continue;
-    auto part = symbolizer_.resolve_expression(o.handle, name, accessors);
-    if (part) return Resolved{variable->address + part->offset, part->size ? part->size : variable->size, part->type};
-    if (!accessors.empty())
-      fail("no DWARF type information for '{}' in {}; use ADDRESS:LENGTH", name, o.row.path);
-    return Resolved{variable->address, variable->size, std::nullopt};
+    auto part = symbolizer_.resolve_expression(o.handle, name, accessors, derefs, memory, expression);
+    if (part)
+      return Resolved{part->address, part->size ? part->size : variable->size, part->type, part->pointer,
+                      part->pointer_value};
+    if (!accessors.empty() || derefs > 0)
+      fail("no DWARF type information for '{}' in {} (it was built without -g: install its debug package or "
+           "rebuild it with -g); or use ADDRESS:LENGTH",
+           name, o.row.path);
+    return Resolved{variable->address, variable->size, std::nullopt, {}, 0};
   }
   return std::nullopt;
 }
@@ -52,6 +59,35 @@ std::optional<uint64_t> RecordingSymbols::find_function(std::string_view name) {
   for (const Object& o : objects_)
     if (auto entry = symbolizer_.find_function(o.handle, name)) return entry;
   return std::nullopt;
+}
+
+std::vector<symbols::FunctionMatch> RecordingSymbols::find_functions(std::string_view name) {
+  for (const Object& o : objects_)
+    if (auto matches = symbolizer_.find_functions(o.handle, name); !matches.empty()) return matches;
+  return {};
+}
+
+std::string RecordingSymbols::missing_symbols_hint() {
+  std::vector<std::string> libraries;
+  for (size_t i = 0; i < objects_.size(); ++i) {
+    const Object& o = objects_[i];
+    if (symbolizer_.has_symbol_table(o.handle)) continue;
+    std::string file = o.row.path.substr(o.row.path.rfind('/') + 1);
+    if (i == 0)
+      return fmt::format("; the program {} has no symbol table (it was stripped), so the names it defines are "
+                         "unknown: install its debug package (its -dbgsym or -dbg package) or rebuild it with -g",
+                         o.row.path);
+    // Valgrind's own preload object is no part of the program.
+    if (file.rfind("vgpreload_", 0) != 0 && std::find(libraries.begin(), libraries.end(), file) == libraries.end())
+      libraries.push_back(file);
+  }
+  if (libraries.empty()) return {};
+  std::string list;
+  for (size_t i = 0; i < libraries.size() && i < 3; ++i) list += (i ? ", " : "") + libraries[i];
+  if (libraries.size() > 3) list += fmt::format(" and {} more", libraries.size() - 3);
+  return fmt::format(" (without a symbol table, only the exported names of {} are known: install their debug "
+                     "packages for the others)",
+                     list);
 }
 
 std::optional<int> RecordingSymbols::object_at(uint64_t pc, uint64_t time) {
@@ -83,10 +119,13 @@ bool is_identifier_char(char c) {
 
 }  // namespace
 
-Range parse_range(const std::string& spec, RecordingSymbols& symbols) {
+Range parse_range(const std::string& spec, RecordingSymbols& symbols, index::IndexReader* reader,
+                  std::optional<uint64_t> time, std::string_view moment) {
   std::string_view base = spec;
   std::optional<uint64_t> length;
-  if (size_t colon = spec.rfind(':'); colon != std::string::npos) {
+  // ":LENGTH" at the end; "::" belongs to a C++ name.
+  if (size_t colon = spec.rfind(':');
+      colon != std::string::npos && (colon == 0 || spec[colon - 1] != ':') && spec.find(']', colon) == std::string::npos) {
     base = std::string_view(spec).substr(0, colon);
     length = parse_number(std::string_view(spec).substr(colon + 1));
     if (!length || *length == 0)
@@ -97,15 +136,52 @@ Range parse_range(const std::string& spec, RecordingSymbols& symbols) {
     if (!addr) fail("malformed address '{}': expected hex (0x4c2040), decimal, or a variable name", base);
     return Range{*addr, length.value_or(1), {}, std::nullopt};
   }
-  size_t name_end = 0;
-  while (name_end < base.size() && is_identifier_char(base[name_end])) ++name_end;
-  std::string_view name = base.substr(0, name_end), accessors = base.substr(name_end);
+  // The expression, as gdb takes it: leading '*'s, a (C++-qualified) name,
+  // then .FIELD, ->FIELD and [N]; spaces are ignored.
+  std::string text;
+  for (char c : base)
+    if (!std::isspace(static_cast<unsigned char>(c))) text += c;
+  int derefs = 0;
+  while (static_cast<size_t>(derefs) < text.size() && text[derefs] == '*') ++derefs;
+  size_t name_end = derefs;
+  while (name_end < text.size() &&
+         (is_identifier_char(text[name_end]) || (text.compare(name_end, 2, "::") == 0 && name_end + 2 < text.size())))
+    name_end += text.compare(name_end, 2, "::") == 0 ? 2 : 1;
+  std::string_view expr = text;
+  std::string_view name = expr.substr(derefs, name_end - derefs), accessors = expr.substr(name_end);
   if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0])) ||
-      (!accessors.empty() && accessors[0] != '.' && accessors[0] != '['))
-    fail("malformed address '{}': expected hex (0x4c2040), decimal, or a variable (g_x, g_s.field, g_a[3])", base);
-  auto variable = symbols.resolve(name, accessors);
-  if (!variable) fail("unknown symbol '{}': no global or static variable of that name in the recording", name);
-  Range range{variable->address, length.value_or(variable->size ? variable->size : 1), std::string(base),
+      (!accessors.empty() && accessors[0] != '.' && accessors[0] != '[' && accessors.substr(0, 2) != "->"))
+    fail("malformed address '{}': expected hex (0x4c2040), decimal, or a variable (g_x, g_s.field, g_a[3], "
+         "g_p->next, *g_p, ns::g_x)",
+         base);
+
+  // Pointers read at `time`, through one MemoryReader.
+  std::unique_ptr<replay::MemoryReader> memory_reader;
+  symbols::PointerMemory memory;
+  if (reader != nullptr && time) {
+    memory.moment = moment.empty() ? fmt::format("at time {}", *time) : std::string(moment);
+    memory.read = [&, when = *time](uint64_t addr) -> std::optional<uint64_t> {
+      if (!memory_reader) memory_reader = std::make_unique<replay::MemoryReader>(*reader);
+      replay::MemoryImage image = memory_reader->read(addr, 8, when);
+      if (image.bytes.size() < 8 || std::find(image.mapped.begin(), image.mapped.end(), false) != image.mapped.end())
+        return std::nullopt;
+      uint64_t value = 0;
+      for (int i = 7; i >= 0; --i) value = (value << 8) | image.bytes[static_cast<size_t>(i)];
+      return value;
+    };
+  }
+  auto variable = symbols.resolve(name, accessors, derefs, &memory, expr);
+  if (!variable)
+    fail("unknown symbol '{}': no global or static variable of that name in the recording{}", name,
+         symbols.missing_symbols_hint());
+  if (!variable->pointer.empty()) {
+    // What a pointer points to must have been there then.
+    replay::MemoryImage first = replay::MemoryReader(*reader).read(variable->address, 1, *time);
+    if (first.mapped.empty() || !first.mapped[0])
+      fail("'{}': {} points to {:#x}, which was not mapped {}", expr, variable->pointer, variable->pointer_value,
+           memory.moment);
+  }
+  Range range{variable->address, length.value_or(variable->size ? variable->size : 1), std::string(expr),
               variable->type};
   return range;
 }
@@ -152,7 +228,11 @@ void print_table_row(const index::Event& e, const std::string& hex, RecordingSym
 
 uint64_t where_written(index::IndexReader& reader, const WhereWrittenQuery& query, std::ostream& out) {
   RecordingSymbols symbols(reader);
-  Range range = parse_range(query.target, symbols);
+  // Pointers in the target are followed at --at, else at the end.
+  uint64_t follow_at = resolve_time(reader, query.at.value_or("end"));
+  Range range = parse_range(query.target, symbols, &reader, follow_at,
+                            query.at ? "" : fmt::format("at time {} (the end of the recording; --at picks another moment)",
+                                                        follow_at));
   uint64_t from = query.from.value_or(0);
   uint64_t to = query.to.value_or(UINT64_MAX);
   if (from > to) fail("--from {} is after --to {}", from, to);

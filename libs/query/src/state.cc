@@ -336,42 +336,61 @@ std::string args_text(const std::string& json) {
 
 uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream& out) {
   RecordingSymbols symbols(reader);
-  std::optional<uint64_t> entry;
+  // The functions asked about: an entry address, or every function the name
+  // selects (all overloads of a C++ name), each named by its matched symbol.
+  std::vector<symbols::FunctionMatch> targets;
   std::string_view name = query.function;
   if (name.size() > 2 && name[0] == '0' && (name[1] == 'x' || name[1] == 'X')) {
     uint64_t v = 0;
     auto [end, error] = std::from_chars(name.data() + 2, name.data() + name.size(), v, 16);
-    if (error == std::errc() && end == name.data() + name.size()) entry = v;
+    if (error == std::errc() && end == name.data() + name.size()) targets.push_back({v, query.function});
   }
-  if (!entry) entry = symbols.find_function(name);
-  if (!entry) fail("no function named '{}' in the recorded program or its libraries", query.function);
+  const bool by_address = !targets.empty();
+  if (targets.empty()) targets = symbols.find_functions(name);
+  if (targets.empty())
+    fail("no function named '{}' in the recorded program or its libraries{}", query.function,
+         symbols.missing_symbols_hint());
   uint64_t from = query.from.value_or(0), to = query.to.value_or(UINT64_MAX);
   if (from > to) fail("--from {} is after --to {}", from, to);
 
-  std::vector<index::CallRow> rows;
-  for (uint32_t chunk : reader.call_chunks_to(*entry))
-    for (const index::CallRow& row : reader.load_calls(chunk))
-      if (row.target == *entry && row.time >= from && row.time <= to) rows.push_back(row);
-  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.time < b.time; });
+  std::vector<std::pair<index::CallRow, size_t>> rows;  // with its target
+  for (size_t t = 0; t < targets.size(); ++t)
+    for (uint32_t chunk : reader.call_chunks_to(targets[t].entry))
+      for (const index::CallRow& row : reader.load_calls(chunk))
+        if (row.target == targets[t].entry && row.time >= from && row.time <= to) rows.push_back({row, t});
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first.time < b.first.time; });
   if (query.last && rows.size() > *query.last) rows.erase(rows.begin(), rows.end() - *query.last);
 
   replay::Replayer replayer(reader);
   // One reader for every call's stack arguments and strings: it keeps the
   // address space, index rows and chunks between reads.
   replay::MemoryReader memory(reader);
-  std::vector<symbols::Parameter> params;
-  std::optional<symbols::TypeInfo> return_type;
-  std::string function_name = query.function;
-  if (auto object = symbols.object_at(*entry, rows.empty() ? 0 : rows.front().time)) {
-    params = symbols.symbolizer().parameters(*object, *entry);
-    return_type = symbols.symbolizer().return_type(*object, *entry);
-    if (auto where = symbols.symbolizer().locate(*object, *entry); where && !where->function.empty())
-      function_name = where->function;
+  struct Described {
+    std::vector<symbols::Parameter> params;
+    std::optional<symbols::TypeInfo> return_type;
+    std::string function_name;
+  };
+  std::vector<Described> described(targets.size());
+  for (size_t t = 0; t < targets.size(); ++t) {
+    uint64_t entry = targets[t].entry;
+    auto first = std::find_if(rows.begin(), rows.end(), [&](const auto& r) { return r.second == t; });
+    Described& d = described[t];
+    d.function_name = targets[t].name;
+    if (auto object = symbols.object_at(entry, first == rows.end() ? 0 : first->first.time)) {
+      d.params = symbols.symbolizer().parameters(*object, entry);
+      d.return_type = symbols.symbolizer().return_type(*object, entry);
+      // An address names the function there.
+      if (auto where = symbols.symbolizer().locate(*object, entry);
+          by_address && where && !where->function.empty())
+        d.function_name = where->function;
+    }
   }
   std::string line;
   if (query.format == Format::Table)
     out << fmt::format("{:>12} {:>12} {:>4}  {}\n", "time", "end_time", "tid", "call");
-  for (const index::CallRow& row : rows) {
+  for (const auto& [row, t] : rows) {
+    const auto& [params, return_type, function_name] = described[t];
+    const uint64_t* entry = &targets[t].entry;  // this row's function
     replay::Registers at_entry = replayer.registers_at(row.time, row.tid);
     std::string args = args_json(params, at_entry, memory, row.time);
     std::optional<replay::Registers> after;

@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <unordered_map>
 #include <unordered_set>
@@ -81,34 +83,172 @@ int binding_rank(unsigned char binding) {
   }
 }
 
-// The defined symbol `name` of an accepted type (STT_*) in `module`'s symbol
-// table, a global definition before a weak one before a local one; its
-// address has the module's bias applied.
-struct FoundSymbol {
-  GElf_Sym sym;
-  GElf_Addr address;
+// ---- names as users write them ---------------------------------------------
+
+bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; }
+
+// Replaces each `from` by `to`, keeping a space where `to` would run into
+// the word after it ("...> const&" becomes "std::string const&").
+void replace_all(std::string& s, std::string_view from, std::string_view to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+    s.replace(at, from.size(), to);
+    size_t end = at + to.size();
+    if (!to.empty() && end < s.size() && is_word_char(to.back()) && is_word_char(s[end])) s.insert(end, " ");
+  }
+}
+
+// One spelling for what the demangler and a user may write differently:
+// spaces only between two words, no "[abi:cxx11]" tags, std::string for
+// the basic_string<char> it stands for, std:: for std::__cxx11::.
+std::string canonical(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      size_t j = i;
+      while (j < text.size() && std::isspace(static_cast<unsigned char>(text[j]))) ++j;
+      if (!out.empty() && is_word_char(out.back()) && j < text.size() && is_word_char(text[j])) out += ' ';
+      i = j - 1;
+      continue;
+    }
+    out += c;
+  }
+  for (size_t at = out.find("[abi:"); at != std::string::npos; at = out.find("[abi:", at)) {
+    size_t close = out.find(']', at);
+    if (close == std::string::npos) break;
+    out.erase(at, close + 1 - at);
+  }
+  replace_all(out, "std::__cxx11::", "std::");
+  replace_all(out, "std::basic_string<char,std::char_traits<char>,std::allocator<char>>", "std::string");
+  return out;
+}
+
+// Where the parameter list of a demangled (or user-written) function name
+// is: the parenthesised group that the last ')' closes, before any
+// " [clone .cold]" suffix. npos when there is none.
+struct SignatureParts {
+  std::string_view base;    // qualified name, template arguments included, no return type
+  std::string_view params;  // inside the parentheses
+  std::string_view quals;   // after them: " const", " &&"
+  bool has_params = false;
 };
-template <typename TypeOk>
-std::optional<FoundSymbol> best_symbol(Dwfl_Module* module, std::string_view name, TypeOk type_ok) {
-  std::optional<FoundSymbol> best;
-  int best_rank = 0;
+SignatureParts split_signature(std::string_view text) {
+  SignatureParts parts;
+  if (size_t clone = text.find(" [clone "); clone != std::string_view::npos) text = text.substr(0, clone);
+  std::string_view prefix = text;
+  size_t close = text.rfind(')');
+  if (close != std::string_view::npos) {
+    int depth = 0;
+    size_t open = std::string_view::npos;
+    for (size_t i = close + 1; i-- > 0;) {
+      if (text[i] == ')') ++depth;
+      else if (text[i] == '(' && --depth == 0) {
+        open = i;
+        break;
+      }
+    }
+    // "(anonymous namespace)::f" alone has no parameter list.
+    if (open != std::string_view::npos && open > 0 && text.substr(close + 1).find("::") == std::string_view::npos) {
+      parts.has_params = true;
+      parts.params = text.substr(open + 1, close - open - 1);
+      parts.quals = text.substr(close + 1);
+      prefix = text.substr(0, open);
+    }
+  }
+  // A return type (the demangler writes one for function templates) ends
+  // at the last space outside <...> and (...), unless that space belongs to
+  // an operator's name ("operator new", "operator unsigned int").
+  size_t limit = prefix.size();
+  for (size_t at = prefix.find("operator"); at != std::string_view::npos; at = prefix.find("operator", at + 1))
+    if (at == 0 || prefix[at - 1] == ':' || prefix[at - 1] == ' ') limit = at;
+  int depth = 0;
+  size_t start = 0;
+  for (size_t i = 0; i < limit; ++i) {
+    char c = prefix[i];
+    if (c == '<' || c == '(') ++depth;
+    else if ((c == '>' || c == ')') && depth > 0) --depth;
+    else if (c == ' ' && depth == 0) start = i + 1;
+  }
+  parts.base = prefix.substr(start);
+  return parts;
+}
+
+// A parameter's spelling: "const T&" is "T const&", "(void)" is "()".
+std::string canonical_param(std::string_view param) {
+  std::string p = canonical(param);
+  if (p.rfind("const ", 0) == 0) {
+    size_t end = p.size();
+    while (end > 6 && (p[end - 1] == '&' || p[end - 1] == '*')) --end;
+    p = canonical(p.substr(6, end - 6) + " const" + p.substr(end));
+  }
+  return p;
+}
+
+// The comparable form of a function's full signature: qualified name and
+// parameter types, no return type.
+std::string canonical_signature(const SignatureParts& parts) {
+  std::vector<std::string> params;
+  if (!canonical(parts.params).empty()) {
+    int depth = 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= parts.params.size(); ++i) {
+      char c = i < parts.params.size() ? parts.params[i] : ',';
+      if (c == '<' || c == '(') ++depth;
+      else if ((c == '>' || c == ')') && depth > 0) --depth;
+      else if (c == ',' && depth == 0) {
+        params.push_back(canonical_param(parts.params.substr(start, i - start)));
+        start = i + 1;
+      }
+    }
+  }
+  if (params.size() == 1 && params[0] == "void") params.clear();
+  std::string out = canonical(parts.base) + "(";
+  for (size_t i = 0; i < params.size(); ++i) out += (i ? "," : "") + params[i];
+  return out + ")" + canonical(parts.quals);
+}
+
+// One defined symbol of an object's symbol table, with the names a user
+// may know it by.
+struct SymbolEntry {
+  std::string plain;      // ELF name without its @version
+  std::string demangled;  // plain, demangled (plain itself for C names)
+  std::string base;       // canonical demangled name without parameters or return type
+  std::string signature;  // canonical "name(params)quals"; empty without parameters
+  int type = 0;           // STT_*
+  unsigned char binding = 0;
+  bool old_version = false;  // "name@VERSION": not the default version of name
+  uint64_t address = 0;      // run-time
+  uint64_t size = 0;
+};
+
+std::vector<SymbolEntry> read_symbols(Dwfl_Module* module) {
+  std::vector<SymbolEntry> out;
   int count = dwfl_module_getsymtab(module);
   for (int i = 1; i < count; ++i) {  // entry 0 is the null symbol
     GElf_Sym sym;
     GElf_Addr address = 0;  // bias already applied by libdwfl
     GElf_Word shndx = 0;
-    const char* sym_name = dwfl_module_getsym_info(module, i, &sym, &address, &shndx, nullptr, nullptr);
-    if (sym_name == nullptr || name != sym_name || shndx == SHN_UNDEF) continue;
-    if (!type_ok(GELF_ST_TYPE(sym.st_info))) continue;
-    int rank = binding_rank(GELF_ST_BIND(sym.st_info));
-    if (rank <= best_rank) continue;
-    best = FoundSymbol{sym, address};
-    best_rank = rank;
-    if (rank == binding_rank(STB_GLOBAL)) break;
+    const char* raw = dwfl_module_getsym_info(module, i, &sym, &address, &shndx, nullptr, nullptr);
+    if (raw == nullptr || raw[0] == '\0' || shndx == SHN_UNDEF) continue;
+    int type = GELF_ST_TYPE(sym.st_info);
+    if (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_OBJECT) continue;
+    SymbolEntry entry;
+    std::string_view name(raw);
+    size_t at = name.find('@');
+    entry.old_version = at != std::string_view::npos && name.substr(at, 2) != "@@";
+    entry.plain = std::string(name.substr(0, at));
+    entry.demangled = demangle(entry.plain.c_str());
+    SignatureParts parts = split_signature(entry.demangled);
+    entry.base = canonical(parts.base);
+    if (parts.has_params && entry.demangled != entry.plain) entry.signature = canonical_signature(parts);
+    entry.type = type;
+    entry.binding = GELF_ST_BIND(sym.st_info);
+    entry.address = address;
+    entry.size = sym.st_size;
+    out.push_back(std::move(entry));
   }
-  return best;
+  return out;
 }
-
 
 // The DIE of the file-scope variable `name` in `module`, with a type.
 std::optional<Dwarf_Die> dwarf_variable(Dwfl_Module* module, std::string_view name) {
@@ -126,6 +266,63 @@ std::optional<Dwarf_Die> dwarf_variable(Dwfl_Module* module, std::string_view na
     } while (dwarf_siblingof(&child, &child) == 0);
   }
   return std::nullopt;
+}
+
+// Every variable with a static address in `module`'s DWARF (at file scope
+// or in namespaces), by run-time address: the DIE with its location, whose
+// type dwarf_attr_integrate finds through DW_AT_specification.
+std::unordered_map<uint64_t, Dwarf_Die> dwarf_variables_by_address(Dwfl_Module* module) {
+  std::unordered_map<uint64_t, Dwarf_Die> out;
+  Dwarf_Die* cu = nullptr;
+  Dwarf_Addr bias = 0;
+  std::function<void(Dwarf_Die*)> scan = [&](Dwarf_Die* parent) {
+    Dwarf_Die child;
+    if (dwarf_child(parent, &child) != 0) return;
+    do {
+      int tag = dwarf_tag(&child);
+      if (tag == DW_TAG_namespace) {
+        scan(&child);
+        continue;
+      }
+      if (tag != DW_TAG_variable) continue;
+      Dwarf_Attribute attr;
+      Dwarf_Op* ops = nullptr;
+      size_t count = 0;
+      if (dwarf_attr(&child, DW_AT_location, &attr) == nullptr || dwarf_getlocation(&attr, &ops, &count) != 0 ||
+          count != 1)
+        continue;
+      Dwarf_Addr address = 0;
+      if (ops[0].atom == DW_OP_addr) {
+        address = ops[0].number;
+      } else if (ops[0].atom == DW_OP_addrx || ops[0].atom == DW_OP_GNU_addr_index) {
+        Dwarf_Attribute indexed;
+        if (dwarf_getlocation_attr(&attr, &ops[0], &indexed) != 0 || dwarf_formaddr(&indexed, &address) != 0)
+          continue;
+      } else {
+        continue;
+      }
+      out.emplace(address + bias, child);
+    } while (dwarf_siblingof(&child, &child) == 0);
+  };
+  while ((cu = dwfl_module_nextcu(module, cu, &bias)) != nullptr) scan(cu);
+  return out;
+}
+
+// A function's name as users read it: the demangled linkage name for C++
+// ("app::scale(int)", as nm -C and gdb's `info symbol` print it), else
+// DW_AT_name (C). Both are found through DW_AT_abstract_origin and
+// DW_AT_specification, so inlined instances and out-of-class definitions
+// have them.
+std::string function_name(Dwarf_Die* die) {
+  Dwarf_Attribute attr;
+  const char* linkage = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
+  if (linkage == nullptr) linkage = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr));
+  if (linkage != nullptr) {
+    std::string plain = demangle(linkage);
+    if (plain != linkage) return plain;
+  }
+  const char* name = dwarf_diename(die);
+  return name ? name : "";
 }
 
 std::optional<Dwarf_Die> type_of(Dwarf_Die* die) {
@@ -218,7 +415,26 @@ TypeInfo describe(std::optional<Dwarf_Die> declared) {
     }
     case DW_TAG_structure_type: info.kind = TypeInfo::Kind::Struct; break;
     case DW_TAG_union_type: info.kind = TypeInfo::Kind::Union; break;
-    case DW_TAG_array_type: info.kind = TypeInfo::Kind::Array; break;
+    case DW_TAG_array_type: {
+      info.kind = TypeInfo::Kind::Array;
+      // One dimension of 1-byte characters: C text.
+      int dims = 0;
+      Dwarf_Die sub;
+      if (dwarf_child(&*type, &sub) == 0) {
+        do {
+          if (dwarf_tag(&sub) == DW_TAG_subrange_type) ++dims;
+        } while (dwarf_siblingof(&sub, &sub) == 0);
+      }
+      std::optional<Dwarf_Die> element = strip(type_of(&*type));
+      Dwarf_Attribute attr;
+      Dwarf_Word encoding = 0, element_size = 0;
+      if (dims == 1 && element && dwarf_tag(&*element) == DW_TAG_base_type &&
+          dwarf_attr_integrate(&*element, DW_AT_encoding, &attr) && dwarf_formudata(&attr, &encoding) == 0 &&
+          (encoding == DW_ATE_signed_char || encoding == DW_ATE_unsigned_char) &&
+          dwarf_aggregate_size(&*element, &element_size) == 0 && element_size == 1)
+        info.chars = true;
+      break;
+    }
     default: break;
   }
   return info;
@@ -596,7 +812,7 @@ ScopeInfo scope_info(Dwfl_Module* module, uint64_t pc, int depth) {
     // The function's own scope: its locals, then its parameters; the
     // scopes outside a function hold no locals.
     add_children(scope, DW_TAG_formal_parameter);
-    if (const char* name = dwarf_diename(scope)) info.function_name = name;
+    info.function_name = function_name(scope);
     break;
   }
   for (int i = 0; i < scopes.count; ++i) {
@@ -647,7 +863,9 @@ struct Symbolizer::Impl {
     Dwfl_Module* module = nullptr; // owned by dwfl; null if the file is unusable
     std::unordered_map<uint64_t, std::optional<Location>> locations;
     std::unordered_map<std::string, std::optional<Variable>> variables;
-    std::unordered_map<std::string, std::optional<uint64_t>> functions;
+    std::unordered_map<std::string, std::vector<FunctionMatch>> functions;
+    std::optional<std::vector<SymbolEntry>> symbol_entries;                  // read on first use
+    std::optional<std::unordered_map<uint64_t, Dwarf_Die>> variable_dies;   // likewise
     std::unordered_map<uint64_t, FunctionInfo> function_infos;  // by pc asked about
     std::unordered_map<uint64_t, std::vector<Location>> inline_chains;
     std::map<std::pair<uint64_t, int>, ScopeInfo> scopes;  // by pc and inline depth
@@ -670,6 +888,16 @@ struct Symbolizer::Impl {
     return *objects[static_cast<size_t>(handle)];
   }
 
+  static const std::vector<SymbolEntry>& symbol_entries(Object& target) {
+    if (!target.symbol_entries) target.symbol_entries = read_symbols(target.module);
+    return *target.symbol_entries;
+  }
+  static std::optional<Dwarf_Die> variable_die(Object& target, uint64_t address) {
+    if (!target.variable_dies) target.variable_dies = dwarf_variables_by_address(target.module);
+    auto found = target.variable_dies->find(address);
+    if (found == target.variable_dies->end()) return std::nullopt;
+    return found->second;
+  }
   static std::optional<Location> compute_location(Dwfl_Module* module, uint64_t pc);
   static std::vector<Location> compute_inline_chain(Dwfl_Module* module, uint64_t pc);
   const FunctionInfo& function_info_at(Object& target, uint64_t pc);
@@ -684,13 +912,13 @@ std::optional<Location> Symbolizer::Impl::compute_location(Dwfl_Module* module, 
     Dwarf_Die* scopes = nullptr;
     int count = dwarf_getscopes(cu, pc - cu_bias, &scopes);
     // scopes[0] is the innermost; the first function-like scope is the one
-    // executing. dwarf_diename follows DW_AT_abstract_origin, which is where
+    // executing. function_name follows DW_AT_abstract_origin, which is where
     // an inlined instance keeps its name.
     for (int i = 0; i < count; ++i) {
       int tag = dwarf_tag(&scopes[i]);
       if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine) continue;
-      if (const char* name = dwarf_diename(&scopes[i])) {
-        location.function = name;
+      if (std::string name = function_name(&scopes[i]); !name.empty()) {
+        location.function = std::move(name);
         location.inlined = tag == DW_TAG_inlined_subroutine;
         break;
       }
@@ -703,7 +931,8 @@ std::optional<Location> Symbolizer::Impl::compute_location(Dwfl_Module* module, 
     GElf_Sym sym;
     if (const char* name =
             dwfl_module_addrinfo(module, pc, &offset, &sym, nullptr, nullptr, nullptr)) {
-      location.function = demangle(name);
+      // "pthread_mutex_lock@@GLIBC_2.2.5": the version is no part of the name.
+      location.function = demangle(std::string(name, std::strcspn(name, "@")).c_str());
     }
   }
 
@@ -778,55 +1007,120 @@ std::optional<Variable> Symbolizer::find_variable(int object, std::string_view n
   auto cached = target.variables.find(key);
   if (cached != target.variables.end()) return cached->second;
 
-  std::optional<Variable> best;
-  if (auto found = best_symbol(target.module, name, [](int type) { return type == STT_OBJECT; }))
-    best = Variable{.address = found->address, .size = found->sym.st_size};
-  if (best && best->size == 0) {
-    best->size = dwarf_variable_size(target.module, name).value_or(1);
+  std::string wanted = canonical(name);
+  const SymbolEntry* best = nullptr;
+  for (const SymbolEntry& entry : Impl::symbol_entries(target)) {
+    if (entry.type != STT_OBJECT || (entry.plain != name && entry.base != wanted)) continue;
+    if (best == nullptr || binding_rank(entry.binding) > binding_rank(best->binding)) best = &entry;
   }
-  target.variables.emplace(std::move(key), best);
-  return best;
+  std::optional<Variable> found;
+  if (best != nullptr) {
+    found = Variable{.address = best->address, .size = best->size};
+    if (found->size == 0) {
+      std::optional<Dwarf_Die> die = Impl::variable_die(target, best->address);
+      std::optional<Dwarf_Die> type = die ? type_of(&*die) : std::nullopt;
+      Dwarf_Word size = 0;
+      if (type && dwarf_aggregate_size(&*type, &size) == 0 && size > 0) found->size = size;
+      else found->size = dwarf_variable_size(target.module, best->plain).value_or(1);
+    }
+  }
+  target.variables.emplace(std::move(key), found);
+  return found;
 }
 
 std::optional<VariablePart> Symbolizer::resolve_expression(int object, std::string_view name,
-                                                           std::string_view accessors) {
+                                                           std::string_view accessors, int derefs,
+                                                           const PointerMemory* memory, std::string_view expression) {
   Impl::Object& target = impl_->object(object);
   if (target.module == nullptr) return std::nullopt;
-  std::optional<Dwarf_Die> variable = dwarf_variable(target.module, name);
+  std::optional<Variable> variable = find_variable(object, name);
   if (!variable) return std::nullopt;
-  std::optional<Dwarf_Die> declared = type_of(&*variable);
-  uint64_t offset = 0;
+  std::optional<Dwarf_Die> die = Impl::variable_die(target, variable->address);
+  if (!die) die = dwarf_variable(target.module, name);
+  if (!die) return std::nullopt;
+  const std::string expr = expression.empty() ? std::string(derefs > 0 ? derefs : 0, '*') + std::string(name) +
+                                                    std::string(accessors)
+                                              : std::string(expression);
+  std::optional<Dwarf_Die> declared = type_of(&*die);
+  uint64_t address = variable->address;
   std::string path(name);
+  VariablePart part{};
+
+  auto tag_of = [&]() {
+    std::optional<Dwarf_Die> type = strip(declared);
+    return type ? dwarf_tag(&*type) : 0;
+  };
+  // Replaces the pointer stored at `address` by what it points to.
+  auto follow = [&](std::string_view wanted) {
+    if (tag_of() == DW_TAG_array_type && wanted.substr(0, 1) != "[") {
+      // As in C, an array used as a pointer is its first element (gdb takes
+      // "g_tab->id" and "*g_tab").
+      std::optional<Dwarf_Die> array = strip(declared);
+      std::optional<Dwarf_Die> element = type_of(&*array);
+      if (element) {
+        declared = element;
+        path += "[0]";
+        return;
+      }
+    }
+    if (tag_of() != DW_TAG_pointer_type)
+      fail("'{}': {} is a {}, not a pointer: no {}", expr, path, type_name(declared), wanted);
+    std::optional<Dwarf_Die> pointer = strip(declared);
+    std::optional<Dwarf_Die> pointee = type_of(&*pointer);
+    std::optional<Dwarf_Die> pointee_type = strip(pointee);
+    Dwarf_Word pointee_size = 0;
+    if (!pointee_type || dwarf_aggregate_size(&*pointee_type, &pointee_size) != 0)
+      fail("'{}': {} is a {}: what it points to has no known type or size", expr, path, type_name(declared));
+    if (memory == nullptr || !memory->read)
+      fail("'{}': following the pointer {} needs the recording's memory", expr, path);
+    std::optional<uint64_t> value = memory->read(address);
+    if (!value)
+      fail("'{}': {} (at {:#x}) was not mapped {}{}", expr, path, address, memory->moment,
+           part.pointer.empty() ? "" : fmt::format(" ({} points to {:#x})", part.pointer, part.pointer_value));
+    if (*value == 0) fail("'{}': {} is a null pointer {}", expr, path, memory->moment);
+    part.pointer = path;
+    part.pointer_value = *value;
+    address = *value;
+    declared = pointee;
+  };
+  auto field = [&](const std::string& name_of_field, std::string_view separator) {
+    std::optional<Dwarf_Die> type = strip(declared);
+    int tag = tag_of();
+    if (tag != DW_TAG_structure_type && tag != DW_TAG_union_type && tag != DW_TAG_class_type)
+      fail("{} is a {}, not a struct or union: no field '{}'", path, type_name(declared), name_of_field);
+    Dwarf_Die member;
+    if (dwarf_child(&*type, &member) == 0) {
+      do {
+        const char* member_name = dwarf_diename(&member);
+        if (dwarf_tag(&member) != DW_TAG_member || !member_name || name_of_field != member_name) continue;
+        Dwarf_Attribute attr;
+        if (dwarf_attr_integrate(&member, DW_AT_bit_size, &attr))
+          fail("{}{}{} is a bit-field; bit-fields are not supported yet (read {} instead)", path, separator,
+               name_of_field, path);
+        Dwarf_Word member_offset = 0;
+        if (dwarf_attr_integrate(&member, DW_AT_data_member_location, &attr)) dwarf_formudata(&attr, &member_offset);
+        address += member_offset;
+        declared = type_of(&member);
+        path += std::string(separator) + name_of_field;
+        return;
+      } while (dwarf_siblingof(&member, &member) == 0);
+    }
+    fail("{} has no field '{}' ({})", path, name_of_field, type_name(declared));
+  };
+
   size_t i = 0;
   while (i < accessors.size()) {
-    std::optional<Dwarf_Die> type = strip(declared);
-    int tag = type ? dwarf_tag(&*type) : 0;
-    if (accessors[i] == '.') {
-      size_t end = accessors.find_first_of(".[", i + 1);
-      std::string field(accessors.substr(i + 1, end == std::string_view::npos ? end : end - i - 1));
-      if (tag != DW_TAG_structure_type && tag != DW_TAG_union_type)
-        fail("{} is a {}, not a struct or union: no field '{}'", path, type_name(declared), field);
-      Dwarf_Die member;
-      bool found = false;
-      if (dwarf_child(&*type, &member) == 0) {
-        do {
-          const char* member_name = dwarf_diename(&member);
-          if (dwarf_tag(&member) != DW_TAG_member || !member_name || field != member_name) continue;
-          Dwarf_Attribute attr;
-          if (dwarf_attr_integrate(&member, DW_AT_bit_size, &attr))
-            fail("{}.{} is a bit-field; bit-fields are not supported yet (read {} instead)", path, field, path);
-          Dwarf_Word member_offset = 0;
-          if (dwarf_attr_integrate(&member, DW_AT_data_member_location, &attr))
-            dwarf_formudata(&attr, &member_offset);
-          offset += member_offset;
-          declared = type_of(&member);
-          found = true;
-          break;
-        } while (dwarf_siblingof(&member, &member) == 0);
-      }
-      if (!found) fail("{} has no field '{}' ({})", path, field, type_name(declared));
-      path += "." + field;
-      i = end == std::string_view::npos ? accessors.size() : end;
+    bool arrow = accessors.substr(i, 2) == "->";
+    if (accessors[i] == '.' || arrow) {
+      size_t first = i + (arrow ? 2 : 1);
+      size_t end = first;
+      while (end < accessors.size() && is_word_char(accessors[end])) ++end;
+      std::string name_of_field(accessors.substr(first, end - first));
+      if (name_of_field.empty())
+        fail("malformed variable expression '{}': expected a field name after '{}'", expr, arrow ? "->" : ".");
+      if (arrow) follow("->" + name_of_field);
+      field(name_of_field, arrow ? "->" : ".");
+      i = end;
     } else if (accessors[i] == '[') {
       size_t close = accessors.find(']', i);
       std::string text(accessors.substr(i + 1, close == std::string_view::npos ? 0 : close - i - 1));
@@ -834,7 +1128,18 @@ std::optional<VariablePart> Symbolizer::resolve_expression(int object, std::stri
       auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), index);
       if (close == std::string_view::npos || text.empty() || ec != std::errc() || ptr != text.data() + text.size())
         fail("malformed index in '{}{}': expected [N]", name, accessors);
-      if (tag != DW_TAG_array_type) fail("{} is a {}, not an array: no [{}]", path, type_name(declared), index);
+      int tag = tag_of();
+      if (tag == DW_TAG_pointer_type) {
+        // p[N] is *(p + N).
+        follow(fmt::format("[{}]", index));
+        address += index * describe(declared).size;
+        path += fmt::format("[{}]", index);
+        i = close + 1;
+        continue;
+      }
+      if (tag != DW_TAG_array_type)
+        fail("{} is a {}, not an array or pointer: no [{}]", path, type_name(declared), index);
+      std::optional<Dwarf_Die> type = strip(declared);
       // The first dimension; what remains is the element (or a smaller array).
       Dwarf_Die sub;
       uint64_t count = UINT64_MAX;
@@ -854,15 +1159,23 @@ std::optional<VariablePart> Symbolizer::resolve_expression(int object, std::stri
       if (dims > 1) fail("{}: multi-dimensional arrays are not supported yet", path);
       if (index >= count) fail("index {} is out of bounds of {} ({})", index, path, type_name(declared));
       declared = type_of(&*type);
-      offset += index * describe(declared).size;
+      address += index * describe(declared).size;
       path += fmt::format("[{}]", index);
       i = close + 1;
     } else {
-      fail("malformed variable expression '{}{}': expected .FIELD or [N]", name, accessors);
+      fail("malformed variable expression '{}': expected .FIELD, ->FIELD or [N] after {}", expr, path);
     }
   }
+  for (int k = 0; k < derefs; ++k) {
+    bool array = tag_of() == DW_TAG_array_type;
+    follow("*");
+    if (!array) path = "*" + path;
+  }
   TypeInfo info = describe(declared);
-  return VariablePart{offset, info.size, info};
+  part.address = address;
+  part.size = info.size;
+  part.type = info;
+  return part;
 }
 
 std::vector<Location> Symbolizer::Impl::compute_inline_chain(Dwfl_Module* module, uint64_t pc) {
@@ -881,8 +1194,7 @@ std::vector<Location> Symbolizer::Impl::compute_inline_chain(Dwfl_Module* module
     Dwarf_Die* scope = &scopes.dies[i];
     int tag = dwarf_tag(scope);
     if (!is_function_tag(tag)) continue;
-    const char* name = dwarf_diename(scope);
-    chain.push_back(Location{name ? name : "", file, line, tag == DW_TAG_inlined_subroutine});
+    chain.push_back(Location{function_name(scope), file, line, tag == DW_TAG_inlined_subroutine});
     if (tag == DW_TAG_subprogram) break;
     // The next entry out stands at this instance's call site.
     Dwarf_Attribute attr;
@@ -926,18 +1238,76 @@ const ScopeInfo& Symbolizer::Impl::scope_info_at(Object& target, uint64_t pc, in
   return target.scopes.emplace(key, scope_info(target.module, pc, depth)).first->second;
 }
 
-std::optional<uint64_t> Symbolizer::find_function(int object, std::string_view name) {
+std::vector<FunctionMatch> Symbolizer::find_functions(int object, std::string_view name) {
   Impl::Object& target = impl_->object(object);
-  if (target.module == nullptr) return std::nullopt;
+  if (target.module == nullptr || name.empty()) return {};
   std::string key(name);
   auto cached = target.functions.find(key);
   if (cached != target.functions.end()) return cached->second;
 
-  std::optional<uint64_t> best;
-  if (auto found = best_symbol(target.module, name, [](int type) { return type == STT_FUNC || type == STT_GNU_IFUNC; }))
-    best = found->address;
-  target.functions.emplace(std::move(key), best);
-  return best;
+  const std::vector<SymbolEntry>& entries = Impl::symbol_entries(target);
+  auto is_function = [](const SymbolEntry& e) { return e.type == STT_FUNC || e.type == STT_GNU_IFUNC; };
+  std::vector<const SymbolEntry*> found;
+  SignatureParts request = split_signature(name);
+  if (request.has_params) {
+    std::string wanted = canonical_signature(request);
+    for (const SymbolEntry& e : entries)
+      if (is_function(e) && (e.signature == wanted || (e.signature.empty() && e.plain == name))) found.push_back(&e);
+  } else {
+    std::string wanted = canonical(name);
+    for (const SymbolEntry& e : entries)
+      if (is_function(e) && (e.plain == name || e.base == wanted)) found.push_back(&e);
+    if (found.empty()) {
+      // gdb's wild matching: "scale" names app::scale and Widget::scale.
+      std::string suffix = "::" + wanted;
+      for (const SymbolEntry& e : entries)
+        if (is_function(e) && e.base.size() > suffix.size() && e.base.ends_with(suffix)) found.push_back(&e);
+    }
+  }
+  // A global definition is what the program calls by that name; a default
+  // version is what it links to.
+  if (std::any_of(found.begin(), found.end(), [](auto* e) { return e->binding != STB_LOCAL; }))
+    std::erase_if(found, [](auto* e) { return e->binding == STB_LOCAL; });
+  std::erase_if(found, [&](const SymbolEntry* e) {
+    return e->old_version && std::any_of(found.begin(), found.end(), [&](const SymbolEntry* other) {
+             return !other->old_version && other->plain == e->plain;
+           });
+  });
+  // One match per entry: aliases at one address are one function. Name it
+  // by the symbol the user named when that is one of them.
+  std::stable_sort(found.begin(), found.end(), [&](const SymbolEntry* a, const SymbolEntry* b) {
+    if (a->address != b->address) return a->address < b->address;
+    return (a->plain == name) > (b->plain == name);
+  });
+  std::vector<FunctionMatch> matches;
+  for (const SymbolEntry* e : found)
+    if (matches.empty() || matches.back().entry != e->address) matches.push_back({e->address, e->demangled});
+  target.functions.emplace(std::move(key), matches);
+  return matches;
+}
+
+std::optional<uint64_t> Symbolizer::find_function(int object, std::string_view name) {
+  std::vector<FunctionMatch> matches = find_functions(object, name);
+  if (matches.empty()) return std::nullopt;
+  return matches.front().entry;
+}
+
+bool Symbolizer::has_symbol_table(int object) {
+  Impl::Object& target = impl_->object(object);
+  if (target.module == nullptr) return false;
+  auto has_symtab = [](Elf* elf) {
+    if (elf == nullptr) return false;
+    for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+      GElf_Shdr shdr;
+      if (gelf_getshdr(scn, &shdr) != nullptr && shdr.sh_type == SHT_SYMTAB) return true;
+    }
+    return false;
+  };
+  Dwarf_Addr bias = 0;
+  if (has_symtab(dwfl_module_getelf(target.module, &bias))) return true;
+  // The separate debug file (found by build-id or .gnu_debuglink).
+  Dwarf* dwarf = dwfl_module_getdwarf(target.module, &bias);
+  return dwarf != nullptr && has_symtab(dwarf_getelf(dwarf));
 }
 
 std::vector<Parameter> Symbolizer::parameters(int object, uint64_t entry_pc) {

@@ -27,14 +27,26 @@ class RecordingSymbols {
   std::optional<symbols::Location> locate(uint64_t pc, uint64_t time);
   // A global/static variable by name, searched in load order (the program first).
   std::optional<symbols::Variable> find_variable(std::string_view name);
-  // NAME followed by accessors (".field", "[3]"): its address, size and type.
+  // NAME followed by accessors (".field", "[3]", "->next"), dereferenced
+  // `derefs` times: its address, size and type. Pointers are read from
+  // `memory` (see symbols::Symbolizer::resolve_expression).
   struct Resolved {
     uint64_t address, size;
     std::optional<symbols::TypeInfo> type;  // none without DWARF
+    std::string pointer;                    // the last pointer followed, if any
+    uint64_t pointer_value = 0;
   };
-  std::optional<Resolved> resolve(std::string_view name, std::string_view accessors);
+  std::optional<Resolved> resolve(std::string_view name, std::string_view accessors, int derefs = 0,
+                                  const symbols::PointerMemory* memory = nullptr, std::string_view expression = {});
   // A function's run-time entry, searched in load order.
   std::optional<uint64_t> find_function(std::string_view name);
+  // The functions `name` selects (symbols::Symbolizer::find_functions) in
+  // the first object, in load order, that has any.
+  std::vector<symbols::FunctionMatch> find_functions(std::string_view name);
+  // Why a name may be unknown: "; PROGRAM has no symbol table (stripped)..."
+  // when the program (or a library) has none, to append to an error; empty
+  // when every object has one.
+  std::string missing_symbols_hint();
   // The object mapped at pc at `time` (a Symbolizer handle).
   std::optional<int> object_at(uint64_t pc, uint64_t time);
   symbols::Symbolizer& symbolizer() { return symbolizer_; }
@@ -49,8 +61,11 @@ class RecordingSymbols {
 };
 
 // A byte range named by the user: "0x4c2040", "0x4c2040:16", "4980800",
-// "g_counter", "g_counter:4", "g_point.y", "g_slots[2]". Throws Error for a malformed address or an
-// unknown symbol.
+// "g_counter", "g_counter:4", "g_point.y", "g_slots[2]", "app::g_total",
+// "g_p->b", "*g_p", "g_p[2].name". Pointers are followed in memory as it was
+// at `time` (an expression that follows one needs `reader` and `time`).
+// Throws Error for a malformed address, an unknown symbol, or a null or
+// unmapped pointer.
 struct Range {
   uint64_t addr;
   uint64_t length;
@@ -59,10 +74,12 @@ struct Range {
   // The last byte, saturating at the top of the address space.
   uint64_t last() const { return addr + length - 1 < addr ? UINT64_MAX : addr + length - 1; }
 };
-Range parse_range(const std::string& spec, RecordingSymbols& symbols);
+Range parse_range(const std::string& spec, RecordingSymbols& symbols, index::IndexReader* reader = nullptr,
+                  std::optional<uint64_t> time = std::nullopt, std::string_view moment = {});
 
 struct WhereWrittenQuery {
   std::string target;
+  std::optional<std::string> at;     // when pointers in target are followed (default: end)
   std::optional<uint64_t> from, to;  // inclusive time bounds
   std::optional<uint64_t> last;      // only the last N matches
   bool stack = false;                // add each write's call stack ("stack")

@@ -43,14 +43,36 @@ struct TypeInfo {
   Kind kind = Kind::Other;
   uint64_t size = 0;
   std::string name;  // as C spells it: "long", "struct point", "int[10]", "char *"
+  bool chars = false;  // a one-dimensional array of char (signed, unsigned or plain): C text
 };
 
-// Part of a global/static variable: `name` followed by accessors such as
-// ".field", "[3]", ".inner.x", "[2].y".
+// Memory at the moment an expression is evaluated, for the pointers it
+// follows ("g_p->b", "*g_p", "g_p[2]").
+struct PointerMemory {
+  // The 8-byte pointer at run-time address `addr`; nullopt when any of its
+  // bytes was not mapped at that moment.
+  std::function<std::optional<uint64_t>(uint64_t addr)> read;
+  std::string moment;  // for messages: "at time 1234"
+};
+
+// What a variable expression designates: a global/static variable `name`
+// followed by accessors such as ".field", "[3]", "->next", ".inner.x",
+// "[2].y", then dereferenced `derefs` times ("*g_p").
 struct VariablePart {
-  uint64_t offset;  // from the variable's first byte
+  uint64_t address;  // run-time address of the first byte
   uint64_t size;
   TypeInfo type;
+  // The last pointer followed, when one was ("g_p" for "g_p->b"), and its
+  // value: the part lies in memory it points to.
+  std::string pointer;
+  uint64_t pointer_value = 0;
+};
+
+// A function a name selects (Symbolizer::find_functions).
+struct FunctionMatch {
+  uint64_t entry;    // run-time entry address
+  std::string name;  // the matched ELF symbol, demangled, without its @version:
+                     // "check(int)", "app::scale(int)", "pthread_mutex_lock"
 };
 
 // A formal parameter of a function, in declaration order.
@@ -107,20 +129,48 @@ class Symbolizer {
   std::optional<Location> locate(int object, uint64_t pc);
 
   // A global or static data object (STT_OBJECT / STT_TLS excluded) named
-  // `name` in `object`, by its ELF symbol table.
+  // `name` in `object`, by its ELF symbol table: its symbol name (without an
+  // @version) or its demangled name ("app::g_total", "g_map" for
+  // "g_map[abi:cxx11]"); a global definition is preferred to a weak or local
+  // one.
   std::optional<Variable> find_variable(int object, std::string_view name);
 
-  // The part of variable `name` that `accessors` selects, by the variable's
-  // DWARF type; nullopt when `object` has no DWARF for the variable. Throws
-  // Error for accessors that do not fit the type (no such field, index out of
-  // bounds, not a struct or array).
-  std::optional<VariablePart> resolve_expression(int object, std::string_view name,
-                                                 std::string_view accessors);
+  // The part of variable `name` that `accessors` and `derefs` select, by the
+  // variable's DWARF type (found by its address, so namespaced and static
+  // variables get theirs); nullopt when `object` has no such variable or no
+  // DWARF for it. Pointers are followed through `memory` (required only
+  // when the expression has "->", "*" or a pointer's "[N]"). Throws Error
+  // for accessors that do not fit the type (no such field, index out of
+  // bounds, not a struct, array or pointer) and for a null pointer or one
+  // whose bytes were not mapped, naming `expression` (the user's text).
+  std::optional<VariablePart> resolve_expression(int object, std::string_view name, std::string_view accessors,
+                                                 int derefs = 0, const PointerMemory* memory = nullptr,
+                                                 std::string_view expression = {});
 
-  // Run-time entry address of the function `name` (STT_FUNC or STT_GNU_IFUNC
-  // in the ELF symbol table; a global definition is preferred to a weak or
-  // local one); nullopt when `object` defines no such function.
+  // The functions (STT_FUNC or STT_GNU_IFUNC in the ELF symbol table) that
+  // `name` selects in `object`, one per entry address, as a C or C++ user
+  // writes it:
+  //  - a symbol name, mangled or not, without its version ("pthread_mutex_lock"
+  //    is glibc's "pthread_mutex_lock@@GLIBC_2.2.5", an alias of
+  //    ___pthread_mutex_lock);
+  //  - a demangled name without parameters ("check", "app::scale"): every
+  //    overload;
+  //  - a demangled name with parameters ("check(int, std::string const&)",
+  //    spaces, "const T&" or "T const&" and std::string for
+  //    std::__cxx11::basic_string<char...> as the user likes): that one;
+  //  - failing all of those, the last components of a qualified name
+  //    ("scale" for app::scale), as gdb's `break scale` finds it.
+  // Global (or weak) definitions hide local ones of the same name, and a
+  // default version (@@ or none) hides older ones (@). Empty when none.
+  std::vector<FunctionMatch> find_functions(int object, std::string_view name);
+
+  // The entry of the first of find_functions(object, name); nullopt if none.
   std::optional<uint64_t> find_function(int object, std::string_view name);
+
+  // Whether `object` has a symbol table (.symtab, in the file or in its
+  // separate debug file): without one only its exported (dynamic) symbols
+  // have names. False for an object that cannot be read.
+  bool has_symbol_table(int object);
 
   // The formal parameters, in order, of the function (DW_TAG_subprogram)
   // containing run-time address `entry_pc` (normally its entry address, as
