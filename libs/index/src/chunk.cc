@@ -239,9 +239,11 @@ std::vector<std::pair<uint64_t, std::string>> encode_finals(const std::string& r
       flush();
       page = g >> 9;
       previous = page << 9;
-      shadow_page = shadow.pages_.at(page).get();
+      // Null when the page was unmapped after the chunk's last write to it.
+      auto it = shadow.pages_.find(page);
+      shadow_page = it == shadow.pages_.end() ? nullptr : it->second.get();
     }
-    uint8_t mask = shadow_page->known[g & 511];
+    uint8_t mask = shadow_page ? shadow_page->known[g & 511] : 0;
     put_varint(body, g - previous);
     previous = g;
     body.push_back(static_cast<char>(mask));
