@@ -71,11 +71,7 @@ class Compressor {
     uint32_t tid = 0;
     std::vector<uint64_t> targets;  // call chunk: distinct targets
     std::vector<std::pair<uint64_t, std::string>> finals;  // write chunk: chunk_finals rows by page
-    struct Clear {
-      uint64_t before_event;  // how many of the chunk's events came before it
-      uint64_t start, end;
-    };
-    std::vector<Clear> clears;  // write chunk: memory unmapped or replaced while it was open
+    std::vector<FinalsClear> clears;  // write chunk: memory unmapped or replaced while it was open
   };
   static Job make_job(Kind kind, uint32_t id, uint64_t time_first, uint64_t time_last, uint64_t events,
                       uint64_t raw_bytes) {
@@ -134,16 +130,11 @@ class Compressor {
         busy_ = true;
       }
       try {
-        if (job.kind == Kind::WriteChunk) {
-          // Memory replaced before the chunk's first write is forgotten
-          // first; replaced during the chunk, after it (the chunk's rows then
-          // cover a remapping, which readers do not take them for).
-          for (const auto& c : job.clears)
-            if (c.before_event == 0) shadow_.clear(c.start, c.end);
-          job.finals = encode_finals(job.data, job.time_first, level_, shadow_);
-          for (const auto& c : job.clears)
-            if (c.before_event != 0) shadow_.clear(c.start, c.end);
-        }
+        // Memory replaced while the chunk was open is forgotten between the
+        // events it came between. (Readers take a chunk's rows only for
+        // memory mapped before the chunk began.)
+        if (job.kind == Kind::WriteChunk)
+          job.finals = encode_finals(job.data, job.time_first, level_, shadow_, job.clears);
         job.data = compress_chunk(job.data, level_);
         if (!job.data2.empty()) job.data2 = compress_chunk(job.data2, level_);
       } catch (...) {
@@ -567,7 +558,7 @@ class Builder : public trace::EventSink {
   Statement insert_chunk_, insert_index_, insert_map_, insert_syscall_, insert_output_,
       insert_initial_, insert_run_, insert_block_, insert_snapshot_, insert_call_chunk_, insert_call_target_, insert_finals_;
   std::map<uint32_t, OpenSnapshot> snapshots_;
-  std::vector<Compressor::Job::Clear> clears_;  // for the open chunk
+  std::vector<FinalsClear> clears_;  // for the open chunk
   std::map<uint32_t, std::vector<OpenCall>> call_stacks_;
   std::map<uint32_t, PendingCalls> pending_calls_;
   uint64_t next_call_ = 0;

@@ -182,7 +182,8 @@ void FinalsShadow::clear(uint64_t start, uint64_t end) {
 // one row answers for the whole granule. One small row per page: a lookup
 // reads a few hundred bytes.
 std::vector<std::pair<uint64_t, std::string>> encode_finals(const std::string& raw_chunk, uint64_t time_first,
-                                                            int level, FinalsShadow& shadow) {
+                                                            int level, FinalsShadow& shadow,
+                                                            const std::vector<FinalsClear>& clears) {
   thread_local DecodedChunk chunk;
   decode_raw_chunk(reinterpret_cast<const uint8_t*>(raw_chunk.data()), raw_chunk.size(), time_first, chunk);
   if (shadow.pages_.size() > FinalsShadow::kMaxPages) {
@@ -193,7 +194,13 @@ std::vector<std::pair<uint64_t, std::string>> encode_finals(const std::string& r
   }
   std::vector<uint64_t> touched;
   touched.reserve(chunk.events.size());
-  for (const Event& e : chunk.events) {
+  // A remapping in the middle of the chunk forgets what came before it, not
+  // what the chunk wrote after it: the granules' rows in later chunks answer
+  // for the new memory's bytes written here.
+  auto clear = clears.begin();
+  for (size_t i = 0; i < chunk.events.size(); ++i) {
+    for (; clear != clears.end() && clear->before_event <= i; ++clear) shadow.clear(clear->start, clear->end);
+    const Event& e = chunk.events[i];
     const uint8_t* data = chunk.data.data() + e.data_offset;
     uint64_t a = e.addr;
     while (a < e.addr + e.size) {
@@ -208,6 +215,7 @@ std::vector<std::pair<uint64_t, std::string>> encode_finals(const std::string& r
     }
     for (uint64_t g = e.addr >> 3; g <= (e.addr + (e.size ? e.size - 1 : 0)) >> 3; ++g) touched.push_back(g);
   }
+  for (; clear != clears.end(); ++clear) shadow.clear(clear->start, clear->end);
   std::sort(touched.begin(), touched.end());
   touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
   std::vector<std::pair<uint64_t, std::string>> pages;
@@ -231,9 +239,11 @@ std::vector<std::pair<uint64_t, std::string>> encode_finals(const std::string& r
       flush();
       page = g >> 9;
       previous = page << 9;
-      shadow_page = shadow.pages_.at(page).get();
+      // Null when the page was unmapped after the chunk's last write to it.
+      auto it = shadow.pages_.find(page);
+      shadow_page = it == shadow.pages_.end() ? nullptr : it->second.get();
     }
-    uint8_t mask = shadow_page->known[g & 511];
+    uint8_t mask = shadow_page ? shadow_page->known[g & 511] : 0;
     put_varint(body, g - previous);
     previous = g;
     body.push_back(static_cast<char>(mask));

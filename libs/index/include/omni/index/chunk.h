@@ -71,13 +71,21 @@ struct GranuleFinal {
 // every chunk in order, cleared where memory was unmapped or replaced. Its
 // size is bounded: past kMaxPages it forgets everything (later rows then
 // hold fewer bytes, and lookups walk further back). Not thread-safe.
+// Memory unmapped or replaced ([start, end)) while a chunk was open, after
+// `before_event` of its events.
+struct FinalsClear {
+  uint64_t before_event;
+  uint64_t start, end;
+};
+
 class FinalsShadow {
  public:
   void clear(uint64_t start, uint64_t end);
 
  private:
   friend std::vector<std::pair<uint64_t, std::string>> encode_finals(const std::string&, uint64_t, int,
-                                                                     FinalsShadow&);
+                                                                     FinalsShadow&,
+                                                                     const std::vector<FinalsClear>&);
   static constexpr size_t kMaxPages = 1u << 16;  // 4.6 KiB each
   struct Page {
     uint8_t bytes[4096] = {};
@@ -91,10 +99,12 @@ inline constexpr uint8_t kFinalsZstd = 1;
 inline constexpr uint8_t kFinalsComplete = 2;
 
 // The rows (page, data) of a chunk, from its raw encoding (zstd `level` for
-// the larger rows), updating `shadow`; a row's granule list; one granule's
-// entry in that list.
+// the larger rows), updating `shadow`, where `clears` (in event order) are
+// applied between the events they fell between; a row's granule list; one
+// granule's entry in that list.
 std::vector<std::pair<uint64_t, std::string>> encode_finals(const std::string& raw_chunk, uint64_t time_first,
-                                                            int level, FinalsShadow& shadow);
+                                                            int level, FinalsShadow& shadow,
+                                                            const std::vector<FinalsClear>& clears);
 std::vector<uint8_t> finals_page_body(const void* blob, size_t size, bool* complete = nullptr);
 bool find_final(const std::vector<uint8_t>& body, uint64_t granule, GranuleFinal& out);
 
