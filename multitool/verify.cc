@@ -83,7 +83,7 @@ int run_verify(const std::string& trace_dir, uint64_t sample, bool json, Io& io)
     std::string line;
     query::JsonObject o(line);
     o.field("verified", !r.divergence).field("intervals", r.intervals).field("intervals_total", r.intervals_total);
-    o.field("states", r.states).field("instructions", r.instructions).field("writes", r.writes);
+    o.field("states", r.states).field("signal_states", r.signal_states).field("instructions", r.instructions).field("writes", r.writes);
     o.field("threads", r.threads).field("workers", r.workers);
     if (!r.divergence) {
       o.null("divergence");

@@ -194,6 +194,7 @@ struct Worker {
   struct Outcome {
     uint64_t instructions = 0, writes = 0;
     bool state_compared = false;
+    bool signal = false;  // the end state differs by a signal's delivery
     std::optional<Divergence> divergence;
   };
 
@@ -284,7 +285,10 @@ struct Worker {
     // A signal delivered to the thread changes its registers outside the IR;
     // its frame is the thread's kernel write just before the snapshot (also
     // when the thread was not running between).
-    if (kernel || (limit < *iv.to && recorded.collect(iv.tid, limit, *iv.to, rec, rec_data))) return out;
+    if (kernel || (limit < *iv.to && recorded.collect(iv.tid, limit, *iv.to, rec, rec_data))) {
+      out.signal = true;
+      return out;
+    }
     out.state_compared = true;
     GuestField f = guest_field(off);
     if (f.name.rfind("ymm", 0) == 0) {
@@ -356,7 +360,7 @@ VerifyResult verify(const VerifyOptions& options, const std::function<void(const
   result.workers = workers;
 
   std::atomic<size_t> next{0};
-  std::atomic<uint64_t> done{0}, instructions{0}, writes{0}, states{0};
+  std::atomic<uint64_t> done{0}, instructions{0}, writes{0}, states{0}, signals{0};
   // Intervals starting at or after the earliest divergence found so far can
   // only diverge later: they are skipped.
   std::atomic<uint64_t> horizon{UINT64_MAX};
@@ -378,6 +382,7 @@ VerifyResult verify(const VerifyOptions& options, const std::function<void(const
           instructions += o.instructions;
           writes += o.writes;
           if (o.state_compared) ++states;
+          if (o.signal) ++signals;
           ++done;
           if (o.divergence) {
             std::lock_guard lock(mutex);
@@ -412,6 +417,7 @@ VerifyResult verify(const VerifyOptions& options, const std::function<void(const
   result.instructions = instructions;
   result.writes = writes;
   result.states = states;
+  result.signal_states = signals;
   result.divergence = first;
   return result;
 }

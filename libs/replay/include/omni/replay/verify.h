@@ -46,6 +46,7 @@ struct VerifyResult {
   uint64_t intervals_total = 0;   // snapshot intervals in the recording
   uint64_t intervals = 0;         // checked (all of them, or the sample)
   uint64_t states = 0;            // of which the end state was compared with a snapshot
+  uint64_t signal_states = 0;     // of which the end state was not, a signal having changed it
   uint64_t instructions = 0;      // re-executed
   uint64_t writes = 0;            // recorded writes compared
   uint32_t threads = 0;           // threads of the recording
