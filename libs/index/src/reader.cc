@@ -291,6 +291,8 @@ std::optional<SnapshotRow> IndexReader::snapshot_before(uint32_t tid, uint64_t t
   return out;
 }
 
+void IndexReader::hold_read_transaction() { db_->exec("BEGIN"); }
+
 std::optional<SnapshotRow> IndexReader::snapshot_at(uint32_t tid, uint64_t time, bool first) {
   auto& q = first ? snapshot_first_ : snapshot_last_;
   if (!q)

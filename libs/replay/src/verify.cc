@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstring>
 #include <exception>
@@ -189,7 +190,9 @@ struct Worker {
   std::vector<W> rep, rec;
   std::vector<uint8_t> rec_data;
 
-  Worker(const std::string& dir, uint64_t total) : reader(dir), instructions_total(total) {}
+  Worker(const std::string& dir, uint64_t total) : reader(dir), instructions_total(total) {
+    reader.hold_read_transaction();
+  }
 
   struct Outcome {
     uint64_t instructions = 0, writes = 0;
@@ -367,7 +370,8 @@ VerifyResult verify(const VerifyOptions& options, const std::function<void(const
   std::mutex mutex;
   std::optional<Divergence> first;
   std::exception_ptr error;
-  std::atomic<unsigned> running{workers};
+  unsigned running = workers;  // under mutex
+  std::condition_variable finished;
 
   auto work = [&] {
     try {
@@ -398,16 +402,21 @@ VerifyResult verify(const VerifyOptions& options, const std::function<void(const
       if (!error) error = std::current_exception();
       horizon = 0;
     }
+    std::lock_guard lock(mutex);
     --running;
+    finished.notify_all();
   };
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < workers; ++i) threads.emplace_back(work);
   if (progress) {
     // The calling thread reports while the others work; it then joins in.
     threads.emplace_back(work);
-    while (running.load() > 0) {
+    std::unique_lock lock(mutex);
+    while (running > 0) {
+      lock.unlock();
       progress({done.load(), intervals.size(), instructions.load()});
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      lock.lock();
+      finished.wait_for(lock, std::chrono::milliseconds(200), [&] { return running == 0; });
     }
   } else {
     work();

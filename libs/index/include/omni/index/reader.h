@@ -78,6 +78,10 @@ class IndexReader {
   explicit IndexReader(const std::string& trace_dir);
 
   const std::string& trace_dir() const { return trace_dir_; }
+  // Keeps one read transaction open from now on, for a reader that runs
+  // very many small statements: each would otherwise lock the file, look for
+  // a journal and revalidate SQLite's page cache.
+  void hold_read_transaction();
   std::optional<std::string> meta_text(const std::string& key);
   std::optional<int64_t> meta_int(const std::string& key);
   std::vector<std::string> args();
