@@ -37,7 +37,7 @@ std::string one_line(std::string_view text) {
 int run(std::vector<std::string> args, Io& io) {
   if (!args.empty()) {
     std::string sub = stem_subcommand(args[0]);
-    if (sub == "record" || sub == "index" || sub == "query" || sub == "dump")
+    if (sub == "record" || sub == "index" || sub == "query" || sub == "dump" || sub == "verify")
       args.insert(args.begin() + 1, sub);
   }
 
@@ -46,7 +46,8 @@ int run(std::vector<std::string> args, Io& io) {
       "  omni record ./prog args...                 run and record prog\n"
       "  omni index                                 index the latest recording\n"
       "  omni query --where-written g_counter       every write to a variable or address range\n"
-      "  omni dump                                  what a recording and its index hold\n\n"
+      "  omni dump                                  what a recording and its index hold\n"
+      "  omni verify                                replay the recording and check it against itself\n\n"
       "Recordings live in $XDG_DATA_HOME/omni (or ~/.local/share/omni); index, query and dump\n"
       "take a trace directory as their first argument, or use the latest recording.",
       "omni"};
@@ -67,6 +68,7 @@ int run(std::vector<std::string> args, Io& io) {
   add("index", "Build the SQLite index of a recording (needed before queries)", register_index);
   add("query", "Ask questions about a recording; answers are JSON lines", register_query);
   add("dump", "Show what a recording and its index hold", register_dump);
+  add("verify", "Self-check: replay the recording and compare it with what was recorded", register_verify);
 
   // `omni [--help|--version] record OPTIONS PROGRAM ARGS...`: PROGRAM ARGS
   // are the program's, whatever they look like.

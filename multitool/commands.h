@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <iosfwd>
 #include <string>
@@ -27,6 +28,11 @@ Action register_record(CLI::App& app, std::vector<std::string>& program);
 Action register_index(CLI::App& app);
 Action register_query(CLI::App& app);
 Action register_dump(CLI::App& app);
+Action register_verify(CLI::App& app);
+
+// `omni verify`'s work, also run by `omni index --verify`: the summary line
+// on io.err (JSON on io.out), or the first divergence thrown as an Error.
+int run_verify(const std::string& trace_dir, uint64_t sample, bool json, Io& io);
 
 // Splits `args` (what follows "record") at PROGRAM: the first argument that is
 // neither one of `app`'s options nor an option's value, or what follows a

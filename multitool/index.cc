@@ -14,6 +14,7 @@ struct IndexArgs {
   std::string trace_dir;
   int zstd_level = 3;
   bool quiet = false;
+  bool verify = false;
 };
 }  // namespace
 
@@ -24,6 +25,7 @@ Action register_index(CLI::App& app) {
   app.add_option("trace_dir", args->trace_dir, "Trace directory (default: the latest recording)");
   app.add_option("--zstd-level", args->zstd_level, "zstd level of the indexed chunks")->check(CLI::Range(-7, 19));
   app.add_flag("-q,--quiet", args->quiet, "No summary line");
+  app.add_flag("--verify", args->verify, "Then run `omni verify` on it (exit 1 on a divergence)");
   return [args](Io& io) {
     index::IndexOptions options;
     options.trace_dir = resolve_trace_dir(args->trace_dir);
@@ -49,6 +51,7 @@ Action register_index(CLI::App& app) {
       if (!stats.stream_complete)
         io.err << "omni: warning: the recording was cut short; the index holds every event up to the cut\n";
     }
+    if (args->verify) return run_verify(options.trace_dir, 0, false, io);
     return 0;
   };
 }

@@ -13,7 +13,7 @@
 
 namespace omni::test {
 
-inline const std::vector<std::string> kSubcommands = {"record", "index", "query", "dump"};
+inline const std::vector<std::string> kSubcommands = {"record", "index", "query", "dump", "verify"};
 
 // Runs `<build>/bin/omni ARGS...` (or the named executable).
 inline RunResult run_omni(const std::vector<std::string>& args, const RunOptions& opts = {},

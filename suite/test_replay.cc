@@ -4,7 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "omni/index/reader.h"
-#include "omni/replay/replay.h"
+#include "omni/replay/verify.h"
 #include "omni_fixture.h"
 
 namespace omni::test {
@@ -24,11 +24,13 @@ uint64_t verify_subject(const std::string& name, const std::vector<std::string>&
   REQUIRE(rec.status == status);
   RunResult ix = run_omni({"index", dir.string()});
   REQUIRE(ix.status == 0);
-  index::IndexReader reader(dir.string());
-  replay::Replayer replayer(reader);
   uint64_t pairs = 0;
   try {
-    pairs = replayer.verify(100000);
+    replay::VerifyResult r = replay::verify({dir.string()});
+    if (r.divergence)
+      FAIL_CHECK(name << ": divergence at " << r.divergence->time << ": " << r.divergence->what << " expected "
+                      << r.divergence->expected << " got " << r.divergence->got);
+    pairs = r.states;
   } catch (const std::exception& e) {
     FAIL_CHECK(name << ": " << std::string(e.what()));
   }

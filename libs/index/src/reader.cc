@@ -291,6 +291,27 @@ std::optional<SnapshotRow> IndexReader::snapshot_before(uint32_t tid, uint64_t t
   return out;
 }
 
+void IndexReader::hold_read_transaction() { db_->exec("BEGIN"); }
+
+std::optional<SnapshotRow> IndexReader::snapshot_at(uint32_t tid, uint64_t time, bool first) {
+  auto& q = first ? snapshot_first_ : snapshot_last_;
+  if (!q)
+    q = std::make_unique<Statement>(*db_, first ? "SELECT state, vals FROM snapshots WHERE tid = ? AND time = ? "
+                                                  "ORDER BY seq LIMIT 1"
+                                                : "SELECT state, vals FROM snapshots WHERE tid = ? AND time = ? "
+                                                  "ORDER BY seq DESC LIMIT 1");
+  q->bind(1, tid).bind(2, time);
+  std::optional<SnapshotRow> out;
+  if (q->step()) {
+    SnapshotRow row{tid, time, {}, {}};
+    row.state = unzstd(q->column_blob(0), q->column_bytes(0), "register snapshot");
+    if (!q->column_is_null(1)) row.values = unzstd(q->column_blob(1), q->column_bytes(1), "replay values");
+    out = std::move(row);
+  }
+  q->reset();
+  return out;
+}
+
 std::vector<std::pair<uint32_t, uint64_t>> IndexReader::snapshot_list() {
   Statement q(*db_, "SELECT tid, time FROM snapshots ORDER BY time, tid, seq");
   std::vector<std::pair<uint32_t, uint64_t>> out;

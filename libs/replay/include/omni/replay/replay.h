@@ -36,6 +36,31 @@ size_t gpr_offset(int index);
 size_t xmm_offset(int index);  // 32-byte YMM slot; the XMM register is its low half
 size_t fs_base_offset();
 
+// A memory write of replayed code, in the order made: a store, a successful
+// compare-and-swap (both halves as one write), or what a helper call wrote
+// (`by_helper`: replay takes those bytes from the recording).
+struct ReplayedWrite {
+  uint64_t time, pc, addr;
+  uint32_t size;
+  uint32_t data_offset;  // into Stretch::data
+  bool by_helper;
+};
+
+// One thread re-executed from a snapshot up to a limit.
+struct Stretch {
+  uint64_t time = 0;           // the last instruction executed
+  uint64_t pc = 0;             // its address (the snapshot's rip before any)
+  std::vector<uint8_t> state;  // guest state after it
+  // It stopped before the limit where the registers change outside the IR
+  // (a syscall, client request, emulation warning...).
+  bool left_ir = false;
+  // Replay could not go on at `time` (a recorded value missing or of another
+  // size, no recorded code...): the exception's message. Empty: none.
+  std::string error;
+  std::vector<ReplayedWrite> writes;
+  std::vector<uint8_t> data;
+};
+
 class Replayer {
  public:
   explicit Replayer(index::IndexReader& reader);
@@ -45,11 +70,10 @@ class Replayer {
   // running then). Throws Error when the recording cannot tell.
   Registers registers_at(uint64_t time, std::optional<uint32_t> tid = std::nullopt);
 
-  // Self-check: replays from up to `max_pairs` snapshots to the same thread's
-  // next snapshot, where nothing outside the IR happened between, and
-  // compares the whole register state. Returns the pairs checked; throws
-  // Error naming the first difference.
-  uint64_t verify(uint64_t max_pairs);
+  // Re-executes `from`'s thread from that snapshot until instruction `limit`
+  // (or until it leaves the IR), recording every memory write it makes; the
+  // self-check (verify.h). An Error is returned in Stretch::error.
+  Stretch replay_stretch(const index::SnapshotRow& from, uint64_t limit);
 
  private:
   struct Impl;
