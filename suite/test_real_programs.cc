@@ -2,7 +2,8 @@
 // and a C++ subject with exceptions and std::map, each recorded on a small
 // deterministic input. The truth is a native run of the same program (its
 // stdout, stderr and exit status), the input the compressed output must
-// decompress to, and strace of the native run; omni's answers at random
+// decompress to and that read(2) buffers read back at their time must hold,
+// and strace of the native run; omni's answers at random
 // moments must be well formed and point into code that was mapped then.
 #include <algorithm>
 #include <cstdint>
@@ -317,6 +318,41 @@ RealRun check_program(const std::vector<std::string>& argv, const std::string& s
   return r;
 }
 
+// The program read `input` from a file with read(2): the last reads of the
+// fd of its last successful read. Their buffers, read back at the time of
+// each read (memory the kernel filled), hold the file's bytes.
+void check_input_reads(const fs::path& dir, const std::string& input) {
+  std::vector<Object> reads;
+  for (auto& row : query_lines(dir, {"--syscalls", "--name", "read"}))
+    if (row["result"].is_int() && row["result"].i > 0) reads.push_back(row);
+  REQUIRE_FALSE(reads.empty());
+  const std::int64_t fd = reads.back()["args"].array.at(0).i;
+  std::vector<Object> of_input;
+  std::size_t total = 0;
+  for (auto it = reads.rbegin(); it != reads.rend() && total < input.size(); ++it) {
+    if ((*it)["args"].array.at(0).i != fd) continue;
+    of_input.insert(of_input.begin(), *it);
+    total += (*it)["result"].i;
+  }
+  REQUIRE_MESSAGE(total == input.size(), "the reads of fd " << fd << " add up to " << total
+                                                            << " bytes, not the input's "
+                                                            << input.size());
+  std::size_t offset = 0;
+  for (std::size_t k = 0; k < of_input.size(); ++k) {
+    auto& c = of_input[k];
+    const std::int64_t n = c["result"].i;
+    if (k == 0 || k + 1 == of_input.size() || k == of_input.size() / 2) {
+      std::string spec = hex_address(c["args"].array.at(1).i) + ":" + std::to_string(n);
+      auto rows = query_lines(dir, {"--read", spec, "--at", std::to_string(c["time"].i)});
+      REQUIRE(rows.size() == 1);
+      auto bytes = from_hex(rows[0]["data"].s);
+      INFO("read ", k, " of ", of_input.size(), " (", spec, " at ", c["time"].i, ")");
+      CHECK(std::string(bytes.begin(), bytes.end()) == input.substr(offset, n));
+    }
+    offset += n;
+  }
+}
+
 // Decompresses with `argv` (reading stdin) and returns its stdout.
 std::string decompress(const std::vector<std::string>& argv, const std::string& data) {
   RunOptions opts;
@@ -376,6 +412,7 @@ TEST_CASE("real programs: xz -c of a generated file") {
   auto r = check_program({xz.string(), "-c", (t / "input.txt").string()}, "", 3);
   CHECK(r.native.status == 0);
   CHECK(decompress({xz.string(), "-dc"}, r.recorded.out) == text);
+  check_input_reads(r.dir, text);
 }
 
 TEST_CASE("real programs: gzip -c of a generated file") {
@@ -386,6 +423,7 @@ TEST_CASE("real programs: gzip -c of a generated file") {
   auto r = check_program({gzip.string(), "-c", (t / "input.txt").string()}, "", 4);
   CHECK(r.native.status == 0);
   CHECK(decompress({gzip.string(), "-dc"}, r.recorded.out) == text);
+  check_input_reads(r.dir, text);
 }
 
 TEST_CASE("real programs: pigz -p 2 -c of a generated file (threads)") {
@@ -398,6 +436,7 @@ TEST_CASE("real programs: pigz -p 2 -c of a generated file (threads)") {
   auto r = check_program({pigz.string(), "-p", "2", "-c", (t / "input.txt").string()}, "", 5);
   CHECK(r.native.status == 0);
   CHECK(decompress({gzip.string(), "-dc"}, r.recorded.out) == text);
+  check_input_reads(r.dir, text);
   REQUIRE(r.dump["threads"].kind == Value::Kind::Array);
   CHECK(r.dump["threads"].array.size() >= 3);  // main, the writer and compression threads
 }
