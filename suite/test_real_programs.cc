@@ -453,3 +453,29 @@ TEST_CASE("real programs: a C++ program with exceptions and std::map") {
   CHECK(std::stol(*out_of_range) > 0);
   CHECK(kv(r.native.out, "checksum"));
 }
+
+TEST_CASE("real programs: C++ calls that end in an exception have no return value") {
+  // check_key (suite/subjects/cpp_map.cc) returns key * 31 + 7, or throws when
+  // the key is divisible by 13 or 17: the source is the truth for each call.
+  auto rec = record("cpp_map", {"200"});
+  const std::uint64_t entry = addr_of(rec.prog, "_ZN12_GLOBAL__N_19check_keyEm");
+  auto calls = query_lines(rec.dir, {"--calls", hex_address(entry)});
+  REQUIRE(calls.size() == 200);
+  int thrown = 0;
+  for (auto& call : calls) {
+    REQUIRE(call["args"].array.size() == 1);
+    Object arg(call["args"].array[0].object.begin(), call["args"].array[0].object.end());
+    REQUIRE(arg["value"].is_int());
+    const std::int64_t key = arg["value"].i;
+    INFO("check_key(", key, ") at ", call["time"].i, ": return ", call["return"].repr());
+    CHECK(call["end_time"].is_int());  // every call has ended: returned or unwound
+    if (key % 13 == 0 || key % 17 == 0) {
+      ++thrown;
+      CHECK(call["return"].is_null());  // it never returned: rax is no return value
+    } else {
+      CHECK(call["return"].is_int());
+      CHECK(call["return"].i == key * 31 + 7);
+    }
+  }
+  CHECK(thrown > 0);
+}
