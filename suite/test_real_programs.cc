@@ -353,6 +353,105 @@ void check_input_reads(const fs::path& dir, const std::string& input) {
   }
 }
 
+// (object path, offset in it) of an address, from the lowest start of each
+// path's mappings.
+using Place = std::pair<std::string, std::uint64_t>;
+
+// The frames gdb gives on a native run when the program first enters
+// write(1, ...): the pc, then each caller's return address (inline frames,
+// which gdb prints without an address, left out), as places in objects.
+std::vector<Place> gdb_stack_at_first_write(const std::vector<std::string>& argv,
+                                            const std::string& stdin_data) {
+  TempDir t;
+  write_file(t / "stdin", stdin_data);
+  std::string args;
+  for (std::size_t k = 1; k < argv.size(); ++k) {
+    REQUIRE_MESSAGE(argv[k].find_first_of("'\n") == std::string::npos, "argument not quotable: " << argv[k]);
+    args += " '" + argv[k] + "'";
+  }
+  write_file(t / "cmds.gdb",
+             "set pagination off\nset confirm off\nset width 0\nset print thread-events off\n"
+             "catch syscall write\ncondition 1 $rdi == 1\n"
+             "set args" + args + " < " + (t / "stdin").string() + " > " + (t / "out").string() +
+                 " 2>&1\n"
+             "run\nprintf \"OMNI_PC %lx\\n\", $pc\nbt\ninfo proc mappings\nkill\n");
+  RunResult g = run({"gdb", "-batch", "-nx", "-x", (t / "cmds.gdb").string(), argv[0]});
+  REQUIRE_MESSAGE(g.status == 0, "gdb: " << brief(g));
+  std::map<std::string, std::uint64_t> base;
+  std::vector<std::uint64_t> addrs;
+  static const std::regex pc_line(R"(^OMNI_PC ([0-9a-f]+))");
+  static const std::regex frame_line(R"(^#(\d+) +0x([0-9a-f]+) in )");
+  static const std::regex map_line(R"(^\s*0x([0-9a-f]+)\s+0x[0-9a-f]+\s+0x[0-9a-f]+\s+0x[0-9a-f]+\s+\S+\s+(/\S+)$)");
+  for (const auto& l : split_lines(g.out)) {
+    std::smatch m;
+    if (std::regex_search(l, m, pc_line)) {
+      addrs.insert(addrs.begin(), std::stoull(m[1], nullptr, 16));
+    } else if (std::regex_search(l, m, frame_line)) {
+      if (m[1] != "0") addrs.push_back(std::stoull(m[2], nullptr, 16));
+    } else if (std::regex_search(l, m, map_line)) {
+      std::uint64_t start = std::stoull(m[1], nullptr, 16);
+      auto [it, fresh] = base.emplace(m[2], start);
+      if (!fresh) it->second = std::min(it->second, start);
+    }
+  }
+  REQUIRE_MESSAGE(addrs.size() >= 2, "gdb gave no stack:\n" << g.out);
+  // An inline frame 0 has no address: its outer frame, #1, has the same pc.
+  if (addrs.size() >= 2 && addrs[1] == addrs[0]) addrs.erase(addrs.begin() + 1);
+  std::vector<Place> places;
+  for (auto a : addrs) {
+    Place p{"?", a};
+    for (const auto& [path, start] : base)
+      if (start <= a && (p.first == "?" || start > base[p.first])) p = {path, a - start};
+    places.push_back(p);
+  }
+  return places;
+}
+
+// --stack at the first write(1, ...) against gdb's backtrace at the same
+// point of a native run: the same objects, the same pc, and each caller's
+// call instruction (omni) just before gdb's return address.
+void check_stack_against_gdb(const RealRun& r, const std::vector<std::string>& argv,
+                             const std::string& stdin_data) {
+  std::optional<std::int64_t> time;
+  for (auto& row : query_lines(r.dir, {"--syscalls", "--name", "write"}))
+    if (row["args"].array.at(0).i == 1) {
+      time = row["time"].i;
+      break;
+    }
+  REQUIRE_MESSAGE(time, "no write to stdout was recorded");
+  auto rows = query_lines(r.dir, {"--stack", "--at", std::to_string(*time)});
+  REQUIRE(rows.size() == 1);
+  Object dump = r.dump;
+  auto objects = objects_of(dump);
+  std::vector<Place> omni;
+  for (const Value& fv : rows[0]["frames"].array) {
+    Object frame(fv.object.begin(), fv.object.end());
+    if (frame["inline"].b) continue;
+    std::uint64_t pc = parse_address(frame["pc"].s);
+    const LoadedObject* o = object_at(objects, pc, *time);
+    omni.push_back(o ? Place{fs::canonical(o->path).string(), pc - o->start} : Place{"?", pc});
+  }
+  auto gdb = gdb_stack_at_first_write(argv, stdin_data);
+  std::ostringstream both;
+  for (std::size_t k = 0; k < std::max(omni.size(), gdb.size()); ++k) {
+    both << "\n  #" << k << " omni ";
+    if (k < omni.size()) both << omni[k].first << "+" << hex_address(omni[k].second);
+    both << "  gdb ";
+    if (k < gdb.size()) both << gdb[k].first << "+" << hex_address(gdb[k].second);
+  }
+  INFO("stacks at the first write(1) (omni at time ", *time, "):", both.str());
+  REQUIRE(omni.size() == gdb.size());
+  for (std::size_t k = 0; k < omni.size(); ++k) {
+    CHECK(omni[k].first == gdb[k].first);
+    if (k == 0) {
+      CHECK(omni[k].second == gdb[k].second);
+    } else {
+      CHECK(omni[k].second < gdb[k].second);  // a call instruction is 2 to 7 bytes
+      CHECK(omni[k].second + 7 >= gdb[k].second);
+    }
+  }
+}
+
 // Decompresses with `argv` (reading stdin) and returns its stdout.
 std::string decompress(const std::vector<std::string>& argv, const std::string& data) {
   RunOptions opts;
@@ -379,6 +478,7 @@ TEST_CASE("real programs: sqlite3 creates, inserts and aggregates from a script 
          "select grp, count(*), round(sum(score), 2), min(name) from t group by grp order by grp;\n"
          "select name from t where score > 990 order by name limit 5;\n";
   auto r = check_program({sqlite.string(), ":memory:"}, sql.str(), 1);
+  check_stack_against_gdb(r, {sqlite.string(), ":memory:"}, sql.str());
   CHECK(r.native.status == 0);
   // 600 rows, 9 groups: the program's own answer, not omni's.
   CHECK(r.native.out.rfind("600|", 0) == 0);
@@ -410,6 +510,7 @@ TEST_CASE("real programs: xz -c of a generated file") {
   const std::string text = generated_text(64 << 10, 3);
   write_file(t / "input.txt", text);
   auto r = check_program({xz.string(), "-c", (t / "input.txt").string()}, "", 3);
+  check_stack_against_gdb(r, {xz.string(), "-c", (t / "input.txt").string()}, "");
   CHECK(r.native.status == 0);
   CHECK(decompress({xz.string(), "-dc"}, r.recorded.out) == text);
   check_input_reads(r.dir, text);
@@ -421,6 +522,7 @@ TEST_CASE("real programs: gzip -c of a generated file") {
   const std::string text = generated_text(300 << 10, 4);
   write_file(t / "input.txt", text);
   auto r = check_program({gzip.string(), "-c", (t / "input.txt").string()}, "", 4);
+  check_stack_against_gdb(r, {gzip.string(), "-c", (t / "input.txt").string()}, "");
   CHECK(r.native.status == 0);
   CHECK(decompress({gzip.string(), "-dc"}, r.recorded.out) == text);
   check_input_reads(r.dir, text);
@@ -443,6 +545,7 @@ TEST_CASE("real programs: pigz -p 2 -c of a generated file (threads)") {
 
 TEST_CASE("real programs: a C++ program with exceptions and std::map") {
   auto r = check_program({subject("cpp_map").string(), "3000"}, "", 6);
+  check_stack_against_gdb(r, {subject("cpp_map").string(), "3000"}, "");
   CHECK(r.native.status == 0);
   // The program counts what it caught: both kinds were thrown and caught.
   auto rejected = kv(r.native.out, "rejected");
