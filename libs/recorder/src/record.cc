@@ -280,7 +280,7 @@ bool pump(int fd, Slots& slots, trace::TraceWriter& writer, int zstd_level) {
 
   std::thread reader([&] {
     try {
-      for (uint64_t sequence = 0;; ++sequence) {
+      for (uint64_t sequence = 0;;) {
         uint32_t message[2];
         size_t got = 0;
         while (got < sizeof message) {
@@ -296,6 +296,7 @@ bool pump(int fd, Slots& slots, trace::TraceWriter& writer, int zstd_level) {
           cv.notify_all();
           return;
         }
+        if (message[0] == OMNI_SLOT_HELLO && message[1] == 0) continue;  // the tool started
         if (message[0] >= Slots::kCount || message[1] > Slots::kBytes)
           fail("the recorder sent a malformed message (slot {}, {} bytes)", message[0], message[1]);
         const uint8_t* bytes = slots.slot(message[0]);
@@ -303,7 +304,7 @@ bool pump(int fd, Slots& slots, trace::TraceWriter& writer, int zstd_level) {
         tail.insert(tail.end(), bytes + size - std::min(size, kExitRecordBytes), bytes + size);
         if (tail.size() > kExitRecordBytes) tail.erase(tail.begin(), tail.end() - kExitRecordBytes);
         std::lock_guard lock(mutex);
-        full.push_back({sequence, message[0], size});
+        full.push_back({sequence++, message[0], size});
         cv.notify_all();
       }
     } catch (...) {
@@ -386,8 +387,14 @@ RecordResult record(const RecordOptions& options) {
 
   Slots slots;
   // --vgdb=no: no gdbserver FIFOs in /tmp (a killed run would leave them behind).
+  // Valgrind's log: a descriptor, not --log-file, since Valgrind leaves the
+  // file it opens at the program's first free descriptor; the tool closes
+  // this one (--omni-log-fd) before the program runs.
   std::string log_path = dir + "/" + kValgrindLog;
-  std::vector<std::string> args = {"valgrind", "--tool=omni", "-q", "--vgdb=no", "--log-file=" + log_path,
+  int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);  // inherited by Valgrind
+  if (log_fd < 0) fail_errno("cannot create " + log_path);
+  std::vector<std::string> args = {"valgrind", "--tool=omni", "-q", "--vgdb=no",
+                                   "--log-fd=" + std::to_string(log_fd), "--omni-log-fd=" + std::to_string(log_fd),
                                    "--omni-out=" + fifo};
   for (const std::string& option : slots.tool_options()) args.push_back(option);
   args.push_back("--omni-snapshot-interval=" + std::to_string(options.snapshot_interval));
@@ -410,7 +417,10 @@ RecordResult record(const RecordOptions& options) {
   };
 
   pid_t child = fork();
-  if (child < 0) fail_errno("fork");
+  if (child < 0) {
+    close(log_fd);
+    fail_errno("fork");
+  }
   if (child == 0) {
     sigaction(SIGINT, &old_int, nullptr);
     sigaction(SIGQUIT, &old_quit, nullptr);
@@ -428,6 +438,7 @@ RecordResult record(const RecordOptions& options) {
   }
   g_child = child;
   slots.close_inherited();
+  close(log_fd);
 
   int status = 0;
   bool stream_complete = false;
@@ -469,7 +480,7 @@ RecordResult record(const RecordOptions& options) {
       int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       std::string reason = startup_reason(log);
       fail("valgrind exited (status {}) before the omni tool started{}", code,
-           reason.empty() ? std::string() : ": " + reason);
+           reason.empty() ? std::string("; see its message above") : ": " + reason);
     }
     throw;
   }

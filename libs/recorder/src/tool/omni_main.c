@@ -71,6 +71,11 @@ static Bool clo_stats = False;
 static Long clo_shm_fd = -1;
 static Long clo_free_fd = -1;
 static Long clo_slots = 16;
+/* The launcher's descriptor that Valgrind's --log-fd names: Valgrind copies
+   it out of the client's range but leaves the original open, so the tool
+   closes it before the program runs (its descriptors are then a native
+   run's). */
+static Long clo_log_fd = -1;
 /* A register snapshot at least every this many instructions: replaying to
    any instruction re-executes at most this many. */
 static Long clo_snapshot_interval = 16384;
@@ -83,6 +88,7 @@ static Bool omni_process_cmd_line_option(const HChar* arg)
    else if VG_BINT_CLO(arg, "--omni-shm-fd", clo_shm_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-free-fd", clo_free_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-slots", clo_slots, 2, 4096) {}
+   else if VG_BINT_CLO(arg, "--omni-log-fd", clo_log_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-snapshot-interval", clo_snapshot_interval, 1024, 1ll << 40) {}
    else
       return False;
@@ -99,6 +105,8 @@ static void omni_print_usage(void)
 "                              N (slots x buffer size), take free slot numbers\n"
 "                              (u32) from the pipe N, and write only u32 slot,\n"
 "                              u32 bytes messages to --omni-out\n"
+"    --omni-log-fd=N           the descriptor --log-fd names: closed in the\n"
+"                              client's range once Valgrind has its copy\n"
 "    --omni-buffer-kb=N        output buffer size in KiB [4096], at least 256\n"
 "    --omni-stats=yes|no       print recording statistics at exit [no]\n"
 "    --omni-snapshot-interval=N  register snapshot at least every N\n"
@@ -470,9 +478,10 @@ static Bool is_shared_content(NSegment const* seg)
    contents came from elsewhere, which no store and no map hook describes.
    It is recorded as mapped (with the moved segment's protection, file and
    sharing) and its bytes as kernel writes, so memory there reads right:
-   every page that can be read for a file or shared mapping (whose unwritten
-   bytes are otherwise taken from the file, or unknown), the non-zero pages
-   of anonymous memory. */
+   every page that can be read of a file or SysV shm mapping (whose
+   unwritten bytes are otherwise taken from the file, or unknown), up to
+   OMNI_SHARED_COPY_MAX; the non-zero pages of anonymous memory (which
+   otherwise reads as zeros). */
 static void omni_copy_mem_remap(Addr from, Addr to, SizeT len)
 {
    NSegment const* seg = VG_(am_find_nsegment)(to);
@@ -482,7 +491,7 @@ static void omni_copy_mem_remap(Addr from, Addr to, SizeT len)
    emit_map_prot(OMNI_MAP_MMAP, to, len, prot, True);
    Bool backed = seg && (seg->kind == SkFileC || seg->kind == SkFileV || seg->kind == SkShmC);
    SizeT n = backed && len > OMNI_SHARED_COPY_MAX ? (SizeT)OMNI_SHARED_COPY_MAX : len;
-   emit_contents(OMNI_EXT_SYSCALL_WRITE, to, n, !backed && !shared);
+   emit_contents(OMNI_EXT_SYSCALL_WRITE, to, n, !backed);
 }
 
 static void omni_new_mem_startup(Addr a, SizeT len, Bool rr, Bool ww, Bool xx,
@@ -1637,9 +1646,14 @@ static void omni_post_clo_init(void)
    VG_(clo_px_file_backed) = VexRegUpdAllregsAtEachInsn;
    VG_(clo_vex_control).guest_chase = False;
    VG_(atfork)(NULL, NULL, omni_atfork_child);
+   if (clo_log_fd >= 0)
+      VG_(close)((Int)clo_log_fd);
    /* The first message tells the launcher that the tool runs: from here on
       a failure is the recorder's, and the stream so far is kept. */
-   omni_flush();
+   if (g_shm != NULL) {
+      UInt hello[2] = { OMNI_SLOT_HELLO, 0 };
+      write_all((const UChar*)hello, sizeof hello);
+   }
 }
 
 static void omni_fini(Int exitcode)

@@ -224,6 +224,12 @@ enum {
 #define OMNI_PROT_SHARED 8u
 #define OMNI_SHARED_COPY_MAX (64ull << 20)
 
+/* Not the stream but its transport (omni record's shared-memory slots): the
+   tool names each full slot on a FIFO as u32 slot, u32 bytes. Its first
+   message, OMNI_SLOT_HELLO with 0 bytes, names no slot: it says that the
+   tool has started, so that a later failure is reported as the recorder's. */
+#define OMNI_SLOT_HELLO 0xffffffffu
+
 /* Size of the header word, and of the fixed part of the payloads above. */
 #define OMNI_WORD_BYTES 8u
 #define OMNI_SITE_DEF_BYTES 16u
