@@ -6,6 +6,7 @@
 // a native run of the same subject, the program's own printed output and the
 // bytes the test wrote into the file.
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 
 #include "omni_fixture.h"
@@ -202,4 +203,45 @@ TEST_CASE("query --read: a MAP_SHARED file mapping reads as recorded after the f
   REQUIRE(ws[0].data.size() >= 8);
   CHECK(std::vector<std::uint8_t>(ws[0].data.begin(), ws[0].data.begin() + 8) ==
         std::vector<std::uint8_t>(original.begin(), original.begin() + 8));
+}
+
+TEST_CASE("query --read: a shared mapping larger than the recorder copies reads unknown past the limit") {
+  TempDir tmp;
+  // 80 MiB, sparse but for a marker inside the copied 64 MiB and one past it.
+  constexpr uint64_t kSize = 80ull << 20, kInside = 1ull << 20, kBeyond = 70ull << 20;
+  fs::path file = tmp / "big";
+  {
+    std::string marker = "\x11\x22\x33\x44";
+    FILE* f = std::fopen(file.c_str(), "wb");
+    REQUIRE(f);
+    REQUIRE(std::fseek(f, kInside, SEEK_SET) == 0);
+    REQUIRE(std::fwrite(marker.data(), 1, 4, f) == 4);
+    REQUIRE(std::fseek(f, kBeyond, SEEK_SET) == 0);
+    REQUIRE(std::fwrite(marker.data(), 1, 4, f) == 4);
+    REQUIRE(std::fseek(f, kSize - 1, SEEK_SET) == 0);
+    REQUIRE(std::fputc(0, f) == 0);
+    std::fclose(f);
+  }
+  fs::path trace = tmp / "trace";
+  RunResult rec = run_omni({"record", "-o", trace.string(), "--", subject("shared_big").string(), file.string(),
+                            std::to_string(kInside), std::to_string(kBeyond)});
+  INFO(rec.describe());
+  REQUIRE(rec.status == 0);
+  REQUIRE(printed(rec.out, "at_a") == "11223344");
+  REQUIRE(printed(rec.out, "at_b") == "11223344");
+  RunResult ix = run_omni({"index", trace.string()});
+  INFO(ix.describe());
+  REQUIRE(ix.status == 0);
+  std::string addr_text = printed(rec.out, "addr");
+  uint64_t addr = parse_address(addr_text.substr(0, addr_text.find(' ')));
+  auto spec = [](uint64_t a, uint64_t n) { return hex_address(a) + ":" + std::to_string(n); };
+  // Within the limit: the file's bytes as they were.
+  Object inside = read_at(trace, spec(addr + kInside, 4), "end");
+  CHECK(inside["data"].s == "11223344");
+  CHECK(inside.count("unknown") == 0);
+  CHECK(inside.count("shared") == 1);
+  // Past it: unknown, although the file (still there, unchanged) holds them.
+  Object beyond = read_at(trace, spec(addr + kBeyond, 4), "end");
+  CHECK(beyond["data"].s == "????????");
+  CHECK(beyond.count("unknown") == 1);
 }
