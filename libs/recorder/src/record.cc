@@ -15,7 +15,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <stdexcept>
 #include <thread>
 #include <chrono>
 #include <cstring>
@@ -442,17 +441,32 @@ RecordResult record(const RecordOptions& options) {
 
   int status = 0;
   bool stream_complete = false;
-  bool started = false;
   int fd = -1;
-  bool exited_early = false;
+  std::exception_ptr open_error;
   try {
     fd = open_fifo(fifo, child, &status);
-    if (fd < 0) {
-      // Not a thrown error yet: the log is read below, once signals are restored.
-      exited_early = true;
-      throw std::runtime_error("valgrind exited early");
-    }
-    started = true;
+  } catch (...) {
+    open_error = std::current_exception();
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+  }
+  if (fd < 0) {
+    // Valgrind stopped (or the FIFO failed) before the tool started: nothing
+    // is left behind, and the log says why.
+    unlink(fifo.c_str());
+    g_child = 0;
+    restore();
+    std::string log = read_text(log_path);
+    unlink((dir + "/" + kTraceFile).c_str());
+    unlink(log_path.c_str());
+    rmdir(dir.c_str());
+    if (open_error) std::rethrow_exception(open_error);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::string reason = startup_reason(log);
+    fail("valgrind exited (status {}) before the omni tool started{}", code,
+         reason.empty() ? std::string("; see its message above") : ": " + reason);
+  }
+  try {
     unlink(fifo.c_str());
     stream_complete = pump(fd, slots, writer, options.zstd_level);
     close(fd);
@@ -462,26 +476,12 @@ RecordResult record(const RecordOptions& options) {
   } catch (...) {
     unlink(fifo.c_str());
     if (fd >= 0) close(fd);
-    if (!exited_early) {
-      kill(child, SIGKILL);
-      waitpid(child, &status, 0);
-    }
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
     g_child = 0;
     restore();
-    std::string log = read_text(log_path);
-    // A recording that never started leaves nothing behind; one cut short
-    // (a full disk, say) keeps its frames, which index as incomplete.
-    if (!started) {
-      unlink((dir + "/" + kTraceFile).c_str());
-      unlink(log_path.c_str());
-      rmdir(dir.c_str());
-    }
-    if (exited_early) {
-      int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      std::string reason = startup_reason(log);
-      fail("valgrind exited (status {}) before the omni tool started{}", code,
-           reason.empty() ? std::string("; see its message above") : ": " + reason);
-    }
+    // A recording cut short (a full disk, say) keeps its frames, which
+    // index as incomplete.
     throw;
   }
   g_child = 0;
