@@ -474,13 +474,27 @@ static Bool is_shared_content(NSegment const* seg)
    return seg && (seg->kind == SkFileC || seg->kind == SkShmC);
 }
 
+/* How many of a mapping's `len` bytes to copy: OMNI_SHARED_COPY_MAX per
+   mapping, OMNI_SHARED_COPY_TOTAL over the recording (an index costs about
+   half a byte per byte copied). */
+static ULong g_shared_copied = 0;
+static SizeT copy_budget(SizeT len)
+{
+   ULong n = len < OMNI_SHARED_COPY_MAX ? len : OMNI_SHARED_COPY_MAX;
+   ULong left = OMNI_SHARED_COPY_TOTAL - g_shared_copied;
+   if (n > left)
+      n = left;
+   g_shared_copied += n;
+   return (SizeT)n;
+}
+
 /* mremap moved [from, from + len) to `to`: the new range is a mapping whose
    contents came from elsewhere, which no store and no map hook describes.
    It is recorded as mapped (with the moved segment's protection, file and
    sharing) and its bytes as kernel writes, so memory there reads right:
    every page that can be read of a file or SysV shm mapping (whose
-   unwritten bytes are otherwise taken from the file, or unknown), up to
-   OMNI_SHARED_COPY_MAX; the non-zero pages of anonymous memory (which
+   unwritten bytes are otherwise taken from the file, or unknown), within
+   copy_budget(); the non-zero pages of anonymous memory (which
    otherwise reads as zeros). */
 static void omni_copy_mem_remap(Addr from, Addr to, SizeT len)
 {
@@ -490,8 +504,7 @@ static void omni_copy_mem_remap(Addr from, Addr to, SizeT len)
    UInt prot = (rr ? 1u : 0u) | (ww ? 2u : 0u) | (xx ? 4u : 0u) | (shared ? OMNI_PROT_SHARED : 0u);
    emit_map_prot(OMNI_MAP_MMAP, to, len, prot, True);
    Bool backed = seg && (seg->kind == SkFileC || seg->kind == SkFileV || seg->kind == SkShmC);
-   SizeT n = backed && len > OMNI_SHARED_COPY_MAX ? (SizeT)OMNI_SHARED_COPY_MAX : len;
-   emit_contents(OMNI_EXT_SYSCALL_WRITE, to, n, !backed);
+   emit_contents(OMNI_EXT_SYSCALL_WRITE, to, backed ? copy_budget(len) : len, !backed);
 }
 
 static void omni_new_mem_startup(Addr a, SizeT len, Bool rr, Bool ww, Bool xx,
@@ -520,8 +533,7 @@ static void omni_new_mem_mmap(Addr a, SizeT len, Bool rr, Bool ww, Bool xx,
    UInt prot = (rr ? 1u : 0u) | (ww ? 2u : 0u) | (xx ? 4u : 0u) | (shared ? OMNI_PROT_SHARED : 0u);
    emit_map_prot(OMNI_MAP_MMAP, a, len, prot, True);
    if (shared && is_shared_content(seg))
-      emit_contents(OMNI_EXT_SYSCALL_WRITE, a,
-                    len > OMNI_SHARED_COPY_MAX ? (SizeT)OMNI_SHARED_COPY_MAX : len, False);
+      emit_contents(OMNI_EXT_SYSCALL_WRITE, a, copy_budget(len), False);
 }
 
 static void omni_die_mem_munmap(Addr a, SizeT len)

@@ -214,15 +214,17 @@ enum {
    of a file or of SysV shm is followed, at the same time, by
    OMNI_EXT_SYSCALL_WRITE records of the bytes it held when it appeared (read
    through /proc/self/mem, never by touching the mapping): at most
-   OMNI_SHARED_COPY_MAX bytes from its start, and only as far as they could be
-   read (pages wholly past the file's end cannot). Its bytes those records do
+   OMNI_SHARED_COPY_MAX bytes from its start, and OMNI_SHARED_COPY_TOTAL over
+   the whole recording, and only as far as they could be read (pages wholly
+   past the file's end cannot). Its bytes those records do
    not cover, and no later write does, are unknown: never the file's bytes as
    they are when queried. A shared anonymous mapping starts as zeros.
    (A mapping mremap moves is recorded the same way: a MAP at its new place,
    then its bytes as SYSCALL_WRITE records; zero pages of anonymous memory are
    left out.) */
 #define OMNI_PROT_SHARED 8u
-#define OMNI_SHARED_COPY_MAX (64ull << 20)
+#define OMNI_SHARED_COPY_MAX (16ull << 20)
+#define OMNI_SHARED_COPY_TOTAL (256ull << 20)
 
 /* Not the stream but its transport (omni record's shared-memory slots): the
    tool names each full slot on a FIFO as u32 slot, u32 bytes. Its first
