@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <cstring>
 #include <ostream>
 
 #include "commands.h"
@@ -8,6 +9,12 @@
 namespace omni::cli {
 
 namespace {
+// "SIGSEGV" for 11: the name a shell would print, without the description.
+std::string signal_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
+}
+
 struct RecordArgs {
   std::string output_dir;
   int zstd_level = -1;
@@ -62,10 +69,14 @@ Action register_record(CLI::App& app, std::vector<std::string>& program) {
     options.zstd_level = args->zstd_level;
     options.snapshot_interval = args->snapshot_interval;
     recorder::RecordResult result = recorder::record(options);
-    // Only on a terminal: elsewhere stderr carries the program's alone.
-    if (!args->quiet && io.err_is_terminal)
-      io.err << fmt::format("omni: recorded to {} (status {}); next: omni index {}\n", result.trace_dir,
-                            result.exit_status, result.trace_dir);
+    // Only on a terminal: elsewhere stderr carries the program's alone, byte
+    // for byte (Valgrind's own messages go to the recording's valgrind.log).
+    if (!args->quiet && io.err_is_terminal) {
+      std::string how = result.signal ? fmt::format("killed by {}", signal_name(result.signal))
+                                      : fmt::format("status {}", result.exit_status);
+      io.err << fmt::format("omni: recorded to {} ({}); next: omni index {}\n", result.trace_dir, how,
+                            result.trace_dir);
+    }
     return result.exit_status;
   };
 }

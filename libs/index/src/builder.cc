@@ -41,6 +41,7 @@ std::string prot_text(uint32_t prot) {
   if (prot & 1) text[0] = 'r';
   if (prot & 2) text[1] = 'w';
   if (prot & 4) text[2] = 'x';
+  if (prot & OMNI_PROT_SHARED) text += 's';
   return text;
 }
 

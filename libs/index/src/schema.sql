@@ -19,8 +19,9 @@ CREATE TABLE args (
   arg TEXT NOT NULL
 );
 
--- Every address-space change, in time order. prot is "rwx" style; path and
--- offset describe a file-backed mapping.
+-- Every address-space change, in time order. prot is "rwx" style, with an
+-- "s" after it for a shared mapping (MAP_SHARED, SysV shm); path and offset
+-- describe a file-backed mapping.
 CREATE TABLE maps (
   seq    INTEGER PRIMARY KEY,
   time   INTEGER NOT NULL,

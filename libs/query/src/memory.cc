@@ -84,11 +84,20 @@ std::string decode_scalar(const symbols::TypeInfo& type, const uint8_t* bytes, s
 
 namespace {
 
+bool is_unknown(const MemoryImage& image, uint64_t i) { return !image.unknown.empty() && image.unknown[i]; }
+
+// Byte i as hex, "--" when not mapped, "??" when the recording does not hold it.
+std::string byte_text(const MemoryImage& image, uint64_t i) {
+  if (!image.mapped[i]) return "--";
+  if (is_unknown(image, i)) return "??";
+  return hex_bytes(&image.bytes[i], 1);
+}
+
 // The value of a scalar as JSON, from its DWARF type; null for aggregates or
 // when a byte was not mapped.
 std::string decode_value(const symbols::TypeInfo& type, const MemoryImage& image) {
   for (uint64_t i = 0; i < type.size && i < image.size; ++i)
-    if (!image.mapped[i]) return "null";
+    if (!image.mapped[i] || is_unknown(image, i)) return "null";
   return decode_scalar(type, image.bytes.data(), image.size);
 }
 
@@ -202,15 +211,21 @@ uint64_t read(index::IndexReader& reader, const ReadQuery& query, std::ostream& 
   }
   MemoryImage image;
   if (local && !local->in_memory) {
-    image = MemoryImage{0, local->bytes.size(), time, local->bytes, std::vector<bool>(local->bytes.size(), true), {}};
+    image = MemoryImage{0, local->bytes.size(), time, local->bytes, std::vector<bool>(local->bytes.size(), true), {}, {}, {}};
   } else {
     image = read_memory(reader, range.addr, range.length, time);
   }
 
   std::string data;
-  std::string unmapped = "[";
+  std::string unmapped = "[", unknown = "[";
   for (uint64_t i = 0; i < image.size; ++i) {
-    data += image.mapped[i] ? hex_bytes(&image.bytes[i], 1) : "--";
+    data += byte_text(image, i);
+    if (is_unknown(image, i) && (i == 0 || !is_unknown(image, i - 1))) {
+      uint64_t j = i;
+      while (j < image.size && is_unknown(image, j)) ++j;
+      unknown += fmt::format("{}{{\"addr\":\"{:#x}\",\"size\":{}}}", unknown.size() > 1 ? "," : "",
+                             image.addr + i, j - i);
+    }
     if (!image.mapped[i] && (i == 0 || image.mapped[i - 1])) {
       uint64_t j = i;
       while (j < image.size && !image.mapped[j]) ++j;
@@ -219,6 +234,16 @@ uint64_t read(index::IndexReader& reader, const ReadQuery& query, std::ostream& 
     }
   }
   unmapped += "]";
+  unknown += "]";
+  std::string shared = "[";
+  for (const MemoryImage::Shared& part : image.shared) {
+    shared += fmt::format("{}{{\"addr\":\"{:#x}\",\"size\":{},\"path\":", shared.size() > 1 ? "," : "",
+                          part.addr, part.size);
+    if (part.path.empty()) shared += "null";
+    else append_json_string(shared, part.path);
+    shared += '}';
+  }
+  shared += "]";
   std::string line;
   if (query.format == Format::Json) {
     JsonObject o(line);
@@ -227,6 +252,8 @@ uint64_t read(index::IndexReader& reader, const ReadQuery& query, std::ostream& 
     else o.field("addr", hex_address(image.addr));
     o.field("size", image.size).field("data", data);
     o.raw("unmapped", unmapped);
+    if (!image.unknown.empty()) o.raw("unknown", unknown);
+    if (!image.shared.empty()) o.raw("shared", shared);
     if (!range.variable.empty()) o.field("variable", range.variable);
     if (local) o.field("frame", query.frame).field("function", local->function);
     if (range.type) {
@@ -256,9 +283,11 @@ uint64_t read(index::IndexReader& reader, const ReadQuery& query, std::ostream& 
     for (uint64_t row = 0; row < image.size; row += 16) {
       line += fmt::format("  {:#014x} ", image.addr + row);
       for (uint64_t i = row; i < std::min(row + 16, image.size); ++i)
-        line += image.mapped[i] ? hex_bytes(&image.bytes[i], 1) + " " : "-- ";
+        line += byte_text(image, i) + " ";
       line += '\n';
     }
+    if (!image.shared.empty())
+      line += "  (in a shared mapping: other processes may have changed these bytes unseen)\n";
   }
   out << line;
   out.flush();

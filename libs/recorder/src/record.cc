@@ -100,9 +100,75 @@ std::string find_valgrind_lib(const RecordOptions& options) {
   return dir;
 }
 
+// Valgrind's own messages (its log: the tool's fatal errors, "Process
+// terminating with default action of signal N", internal errors) go to this
+// file of the trace directory, never to the program's stderr.
+constexpr const char* kValgrindLog = "valgrind.log";
+
+std::string read_text(const std::string& path) {
+  std::string text;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return text;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0 && text.size() < (1u << 20)) text.append(buf, n);
+  close(fd);
+  return text;
+}
+
+// The log's lines without Valgrind's "==PID== " / "--PID-- " prefixes, empty
+// lines left out.
+std::vector<std::string> log_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    start = end + 1;
+    if (line.size() > 4 && (line[0] == '=' || line[0] == '-') && line[1] == line[0]) {
+      size_t close = line.find(std::string(2, line[0]), 2);
+      if (close != std::string::npos) line = line.substr(close + 2);
+    }
+    size_t first = line.find_first_not_of(" \t");
+    if (first == std::string::npos) continue;
+    lines.push_back(line.substr(first));
+  }
+  return lines;
+}
+
+// Why the tool or Valgrind failed, from its log: an internal error, a panic,
+// the tool's own fatal message. Empty when the log says no such thing.
+std::string failure_reason(const std::string& log) {
+  std::vector<std::string> lines = log_lines(log);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string& line = lines[i];
+    if (size_t at = line.find("VALGRIND INTERNAL ERROR: "); at != std::string::npos) {
+      std::string reason = line.substr(at + 25);
+      if (i + 1 < lines.size() && lines[i + 1].rfind("si_code=", 0) == 0) reason += " (" + lines[i + 1] + ")";
+      return reason;
+    }
+    if (line.find("the 'impossible' happened:") != std::string::npos && i + 1 < lines.size())
+      return "Valgrind panicked: " + lines[i + 1];
+    if (line.rfind("omni: ", 0) == 0) return line.substr(6);
+  }
+  return {};
+}
+
+// The log's message for a Valgrind that stopped before the tool ran (a bad
+// option, a program it cannot load): its first line saying so.
+std::string startup_reason(const std::string& log) {
+  if (std::string reason = failure_reason(log); !reason.empty()) return reason;
+  for (const std::string& line : log_lines(log))
+    if (line.rfind("valgrind: ", 0) == 0) return line.substr(10);
+  std::vector<std::string> lines = log_lines(log);
+  return lines.empty() ? std::string() : lines.back();
+}
+
 // Opens the FIFO for reading without blocking forever if Valgrind never
-// starts: polls the child while waiting for the writer.
-int open_fifo(const std::string& fifo, pid_t child) {
+// starts: polls the child while waiting for the writer. Returns -1 (with
+// the child reaped into *status) when Valgrind exits first.
+int open_fifo(const std::string& fifo, pid_t child, int* status) {
   int fd = open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) fail_errno("cannot open " + fifo);
   // A FIFO opened without a writer reads EOF, and there is no "writer
@@ -111,13 +177,10 @@ int open_fifo(const std::string& fifo, pid_t child) {
   for (;;) {
     pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, 50) > 0 && (p.revents & POLLIN)) break;
-    int status;
-    pid_t done = waitpid(child, &status, WNOHANG);
+    pid_t done = waitpid(child, status, WNOHANG);
     if (done == child) {
       close(fd);
-      errno = 0;
-      int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      fail("valgrind exited (status {}) before the omni tool started; see its message above", code);
+      return -1;
     }
   }
   int flags = fcntl(fd, F_GETFL);
@@ -216,7 +279,7 @@ bool pump(int fd, Slots& slots, trace::TraceWriter& writer, int zstd_level) {
 
   std::thread reader([&] {
     try {
-      for (uint64_t sequence = 0;; ++sequence) {
+      for (uint64_t sequence = 0;;) {
         uint32_t message[2];
         size_t got = 0;
         while (got < sizeof message) {
@@ -232,6 +295,7 @@ bool pump(int fd, Slots& slots, trace::TraceWriter& writer, int zstd_level) {
           cv.notify_all();
           return;
         }
+        if (message[0] == OMNI_SLOT_HELLO && message[1] == 0) continue;  // the tool started
         if (message[0] >= Slots::kCount || message[1] > Slots::kBytes)
           fail("the recorder sent a malformed message (slot {}, {} bytes)", message[0], message[1]);
         const uint8_t* bytes = slots.slot(message[0]);
@@ -239,7 +303,7 @@ bool pump(int fd, Slots& slots, trace::TraceWriter& writer, int zstd_level) {
         tail.insert(tail.end(), bytes + size - std::min(size, kExitRecordBytes), bytes + size);
         if (tail.size() > kExitRecordBytes) tail.erase(tail.begin(), tail.end() - kExitRecordBytes);
         std::lock_guard lock(mutex);
-        full.push_back({sequence, message[0], size});
+        full.push_back({sequence++, message[0], size});
         cv.notify_all();
       }
     } catch (...) {
@@ -322,7 +386,15 @@ RecordResult record(const RecordOptions& options) {
 
   Slots slots;
   // --vgdb=no: no gdbserver FIFOs in /tmp (a killed run would leave them behind).
-  std::vector<std::string> args = {"valgrind", "--tool=omni", "-q", "--vgdb=no", "--omni-out=" + fifo};
+  // Valgrind's log: a descriptor, not --log-file, since Valgrind leaves the
+  // file it opens at the program's first free descriptor; the tool closes
+  // this one (--omni-log-fd) before the program runs.
+  std::string log_path = dir + "/" + kValgrindLog;
+  int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);  // inherited by Valgrind
+  if (log_fd < 0) fail_errno("cannot create " + log_path);
+  std::vector<std::string> args = {"valgrind", "--tool=omni", "-q", "--vgdb=no",
+                                   "--log-fd=" + std::to_string(log_fd), "--omni-log-fd=" + std::to_string(log_fd),
+                                   "--omni-out=" + fifo};
   for (const std::string& option : slots.tool_options()) args.push_back(option);
   args.push_back("--omni-snapshot-interval=" + std::to_string(options.snapshot_interval));
   args.insert(args.end(), command.begin(), command.end());
@@ -344,7 +416,10 @@ RecordResult record(const RecordOptions& options) {
   };
 
   pid_t child = fork();
-  if (child < 0) fail_errno("fork");
+  if (child < 0) {
+    close(log_fd);
+    fail_errno("fork");
+  }
   if (child == 0) {
     sigaction(SIGINT, &old_int, nullptr);
     sigaction(SIGQUIT, &old_quit, nullptr);
@@ -362,14 +437,36 @@ RecordResult record(const RecordOptions& options) {
   }
   g_child = child;
   slots.close_inherited();
+  close(log_fd);
 
   int status = 0;
   bool stream_complete = false;
-  bool started = false;
   int fd = -1;
+  std::exception_ptr open_error;
   try {
-    fd = open_fifo(fifo, child);
-    started = true;
+    fd = open_fifo(fifo, child, &status);
+  } catch (...) {
+    open_error = std::current_exception();
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+  }
+  if (fd < 0) {
+    // Valgrind stopped (or the FIFO failed) before the tool started: nothing
+    // is left behind, and the log says why.
+    unlink(fifo.c_str());
+    g_child = 0;
+    restore();
+    std::string log = read_text(log_path);
+    unlink((dir + "/" + kTraceFile).c_str());
+    unlink(log_path.c_str());
+    rmdir(dir.c_str());
+    if (open_error) std::rethrow_exception(open_error);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::string reason = startup_reason(log);
+    fail("valgrind exited (status {}) before the omni tool started{}", code,
+         reason.empty() ? std::string("; see its message above") : ": " + reason);
+  }
+  try {
     unlink(fifo.c_str());
     stream_complete = pump(fd, slots, writer, options.zstd_level);
     close(fd);
@@ -381,17 +478,16 @@ RecordResult record(const RecordOptions& options) {
     if (fd >= 0) close(fd);
     kill(child, SIGKILL);
     waitpid(child, &status, 0);
+    g_child = 0;
     restore();
-    // A recording that never started leaves nothing behind; one cut short
-    // (a full disk, say) keeps its frames, which index as incomplete.
-    if (!started) {
-      unlink((dir + "/" + kTraceFile).c_str());
-      rmdir(dir.c_str());
-    }
+    // A recording cut short (a full disk, say) keeps its frames, which
+    // index as incomplete.
     throw;
   }
   g_child = 0;
   restore();
+  std::string log = read_text(log_path);
+  if (log.empty()) unlink(log_path.c_str());
 
   trace::KeyValues end;
   int exit_status;
@@ -405,7 +501,15 @@ RecordResult record(const RecordOptions& options) {
   end.emplace_back("stream_complete", stream_complete ? "1" : "0");
   end.emplace_back("finished", now_iso8601());
   writer.write_end(end);
-  return {dir, exit_status, writer.raw_bytes(), writer.file_bytes()};
+  // The tool stopped before the program's end and says why (an internal
+  // error, a failed write): the recording is cut short, and that is an error
+  // of omni's, not the program's exit status.
+  if (!stream_complete) {
+    if (std::string reason = failure_reason(log); !reason.empty())
+      fail("the recorder failed while recording {}: {}; the recording up to that point is kept in {}",
+           basename_of(options.command[0]), reason, dir);
+  }
+  return {dir, exit_status, writer.raw_bytes(), writer.file_bytes(), WIFSIGNALED(status) ? WTERMSIG(status) : 0};
 }
 
 }  // namespace omni::recorder

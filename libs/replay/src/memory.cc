@@ -26,6 +26,7 @@ struct Mapping {
   uint64_t since;
   bool startup;
   bool writable_at_start;
+  bool shared;  // MAP_SHARED / SysV shm: never read from the file (stream.h, OMNI_PROT_SHARED)
   std::string path;
   uint64_t offset;  // file offset of the mapping's start
 };
@@ -121,7 +122,8 @@ struct MemoryReader::Impl {
       } else if (row.event == "startup" || row.event == "mmap" || row.event == "brk-grow") {
         unmap(space, row.start, end);
         space.emplace(row.start, Mapping{end, row.time, row.event == "startup",
-                                         row.prot.size() > 1 && row.prot[1] == 'w', row.path, row.offset});
+                                         row.prot.size() > 1 && row.prot[1] == 'w',
+                                         row.prot.size() > 3 && row.prot[3] == 's', row.path, row.offset});
       }
     }
     return space;
@@ -230,7 +232,7 @@ struct MemoryReader::Impl {
 
   MemoryImage read(uint64_t addr, uint64_t size, uint64_t time) {
     if (size == 0 || size > (64u << 20)) fail("--read size must be between 1 byte and 64 MiB");
-    MemoryImage image{addr, size, time, std::vector<uint8_t>(size, 0), std::vector<bool>(size, false), {}};
+    MemoryImage image{addr, size, time, std::vector<uint8_t>(size, 0), std::vector<bool>(size, false), {}, {}, {}};
     const AddressSpace& now = space_at(time);
     std::vector<const AddressSpace::value_type*> owner(size, nullptr);
     std::vector<bool> settled(size, false);
@@ -317,6 +319,11 @@ struct MemoryReader::Impl {
         auto found = initial.find(page);
         if (found == initial.end()) found = initial.emplace(page, reader.initial_page(page)).first;
         if (found->second && a - page < found->second->size()) image.bytes[i] = (*found->second)[a - page];
+      } else if (m->shared && !m->path.empty()) {
+        // What the recorder copied when it was mapped settled the bytes it
+        // could read; the file as it is now is no answer for the others.
+        if (image.unknown.empty()) image.unknown.assign(size, false);
+        image.unknown[i] = true;
       } else if (!m->path.empty()) {
         std::FILE* f = open_recorded(m->path);
         if (!f) {
@@ -328,6 +335,16 @@ struct MemoryReader::Impl {
           image.bytes[i] = c == EOF ? 0 : static_cast<uint8_t>(c);
         }
       }
+    }
+    for (uint64_t i = 0; i < size;) {
+      if (!owner[i] || !owner[i]->second.shared) {
+        ++i;
+        continue;
+      }
+      uint64_t j = i;
+      while (j < size && owner[j] == owner[i]) ++j;
+      image.shared.push_back({addr + i, j - i, owner[i]->second.path});
+      i = j;
     }
     return image;
   }

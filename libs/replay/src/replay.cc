@@ -103,6 +103,11 @@ class Overlay {
   // Sets [addr, addr + n) to memory as of `time`.
   void load(uint64_t addr, size_t n, uint64_t time) {
     MemoryImage image = reader_.read(addr, n, time);
+    for (size_t i = 0; i < image.unknown.size(); ++i)
+      if (image.unknown[i])
+        fail("replay reads {:#x} at time {}, which the recording does not hold (a shared mapping's bytes "
+             "past what the recorder copied when it was mapped)",
+             addr + i, time);
     for (size_t i = 0; i < n; ++i) {
       Page& p = page(addr + i);
       p.bytes[(addr + i) & (kPage - 1)] = image.bytes[i];

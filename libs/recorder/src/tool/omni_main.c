@@ -54,6 +54,9 @@ extern Int VG_(safe_fd)(Int oldfd);
 extern SysRes VG_(am_shared_mmap_file_float_valgrind)(SizeT length, UInt prot,
                                                       Int fd, Off64T offset);
 
+/* pread on a descriptor (pub_core_libcfile.h; not in the pub_tool headers). */
+extern SysRes VG_(pread)(Int fd, void* buf, Int count, OffT offset);
+
 /*------------------------------------------------------------*/
 /*--- Command-line options                                 ---*/
 /*------------------------------------------------------------*/
@@ -68,6 +71,11 @@ static Bool clo_stats = False;
 static Long clo_shm_fd = -1;
 static Long clo_free_fd = -1;
 static Long clo_slots = 16;
+/* The launcher's descriptor that Valgrind's --log-fd names: Valgrind copies
+   it out of the client's range but leaves the original open, so the tool
+   closes it before the program runs (its descriptors are then a native
+   run's). */
+static Long clo_log_fd = -1;
 /* A register snapshot at least every this many instructions: replaying to
    any instruction re-executes at most this many. */
 static Long clo_snapshot_interval = 16384;
@@ -80,6 +88,7 @@ static Bool omni_process_cmd_line_option(const HChar* arg)
    else if VG_BINT_CLO(arg, "--omni-shm-fd", clo_shm_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-free-fd", clo_free_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-slots", clo_slots, 2, 4096) {}
+   else if VG_BINT_CLO(arg, "--omni-log-fd", clo_log_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-snapshot-interval", clo_snapshot_interval, 1024, 1ll << 40) {}
    else
       return False;
@@ -96,6 +105,8 @@ static void omni_print_usage(void)
 "                              N (slots x buffer size), take free slot numbers\n"
 "                              (u32) from the pipe N, and write only u32 slot,\n"
 "                              u32 bytes messages to --omni-out\n"
+"    --omni-log-fd=N           the descriptor --log-fd names: closed in the\n"
+"                              client's range once Valgrind has its copy\n"
 "    --omni-buffer-kb=N        output buffer size in KiB [4096], at least 256\n"
 "    --omni-stats=yes|no       print recording statistics at exit [no]\n"
 "    --omni-snapshot-interval=N  register snapshot at least every N\n"
@@ -267,8 +278,16 @@ static void omni_log_write(ULong time, ULong pc, ULong addr, ULong size)
    emit_write(OMNI_EXT_WRITE, time, pc, (Addr)addr, (SizeT)size);
 }
 
+static void emit_map_prot(UInt event, Addr a, SizeT len, UInt prot, Bool with_file);
+
 static void emit_map(UInt event, Addr a, SizeT len, Bool rr, Bool ww, Bool xx,
                      Bool with_file)
+{
+   emit_map_prot(event, a, len, (rr ? 1u : 0u) | (ww ? 2u : 0u) | (xx ? 4u : 0u), with_file);
+}
+
+/* prot: bits 0-2 rwx, OMNI_PROT_SHARED. */
+static void emit_map_prot(UInt event, Addr a, SizeT len, UInt prot, Bool with_file)
 {
    const HChar* path = "";
    ULong foff = 0;
@@ -283,7 +302,6 @@ static void emit_map(UInt event, Addr a, SizeT len, Bool rr, Bool ww, Bool xx,
       }
    }
    UInt plen = VG_(strlen)(path);
-   UInt prot = (rr ? 1u : 0u) | (ww ? 2u : 0u) | (xx ? 4u : 0u);
    UChar* p = ensure(OMNI_WORD_BYTES + OMNI_MAP_FIXED_BYTES + plen);
    put_u64(p, OMNI_EXT_WORD(OMNI_EXT_MAP, OMNI_MAP_FIXED_BYTES + plen));
    put_u64(p + 8, g_icount);
@@ -310,52 +328,183 @@ static void emit_two_u32_time(UInt type, UInt a, UInt b, ULong time)
 /*--- Core event hooks                                     ---*/
 /*------------------------------------------------------------*/
 
+/* Reading client memory safely. The tool must never fault on what it reads:
+   a page of a file mapping wholly past the file's end raises SIGBUS, a
+   PROT_NONE page SIGSEGV. Reads of memory nothing just wrote (startup
+   contents, moved or shared mappings) go through /proc/self/mem, where such
+   a page is a failed read instead of a signal. */
+static Int g_mem_fd = -1;   /* /proc/self/mem, opened at the first use; -1 if unavailable */
+static Bool g_mem_fd_tried = False;
+
+/* Copies up to n bytes at client address a into out; returns how many could
+   be read (fewer when a page cannot be: past a file's end, unmapped). */
+static SizeT safe_read(UChar* out, Addr a, SizeT n)
+{
+   if (!g_mem_fd_tried) {
+      g_mem_fd_tried = True;
+      SysRes mem = VG_(open)("/proc/self/mem", VKI_O_RDONLY, 0);
+      if (!sr_isError(mem))
+         g_mem_fd = VG_(safe_fd)((Int)sr_Res(mem));
+   }
+   if (g_mem_fd < 0) {
+      /* Without /proc/self/mem only anonymous memory is read directly: it
+         cannot lie past a file's end. */
+      NSegment const* seg = VG_(am_find_nsegment)(a);
+      if (seg == NULL || seg->kind != SkAnonC || a + n - 1 > seg->end ||
+          !VG_(am_is_valid_for_client)(a, n, VKI_PROT_READ))
+         return 0;
+      VG_(memcpy)(out, (const void*)a, n);
+      return n;
+   }
+   SizeT done = 0;
+   while (done < n) {
+      SysRes r = VG_(pread)(g_mem_fd, out + done, (Int)(n - done), (OffT)(a + done));
+      if (sr_isError(r) || sr_Res(r) == 0)
+         break;
+      done += (SizeT)sr_Res(r);
+   }
+   return done;
+}
+
+static Bool all_zero(const UChar* p, SizeT n)
+{
+   for (SizeT i = 0; i < n; i++)
+      if (p[i] != 0)
+         return False;
+   return True;
+}
+
+/* Records what [a, a + len) holds now, page by page, as `type` records
+   (OMNI_EXT_INITIAL, or OMNI_EXT_SYSCALL_WRITE at the current time with the
+   running thread's pc), read safely; pages of zeros are left out when
+   skip_zero_pages. Stops at the first page that cannot be read (the rest of
+   a file mapping past its end). */
+static void emit_contents(UInt type, Addr a, SizeT len, Bool skip_zero_pages)
+{
+   const SizeT page = 4096;
+   ThreadId tid = VG_(get_running_tid)();
+   ULong pc = tid != VG_INVALID_THREADID ? (ULong)VG_(get_IP)(tid) : 0;
+   Addr p = type == OMNI_EXT_INITIAL ? (a & ~(Addr)(page - 1)) : a;
+   while (p < a + len) {
+      SizeT n = type == OMNI_EXT_INITIAL ? page : (a + len - p < page ? a + len - p : page);
+      UInt fixed = type == OMNI_EXT_INITIAL ? 8 : OMNI_WRITE_FIXED_BYTES;
+      UChar* out = ensure(OMNI_WORD_BYTES + fixed + n);
+      UChar* bytes = out + OMNI_WORD_BYTES + fixed;
+      SizeT got = safe_read(bytes, p, n);
+      if (type == OMNI_EXT_INITIAL && got < n) {
+         p += page;   /* startup memory: an unreadable page is simply left out */
+         continue;
+      }
+      if (got > 0 && !(skip_zero_pages && all_zero(bytes, got))) {
+         put_u64(out, OMNI_EXT_WORD(type, fixed + got));
+         if (type == OMNI_EXT_INITIAL) {
+            put_u64(out + 8, p);
+         } else {
+            put_u64(out + 8, g_icount);
+            put_u64(out + 16, pc);
+            put_u64(out + 24, p);
+         }
+         g_ptr = bytes + got;
+      }
+      if (got < n)
+         return;
+      p += n;
+   }
+}
+
 /* Writable memory at startup may differ from its file (the loader zeroes
    .bss tails; the stack holds argv, environment and auxv): its non-zero pages
    go into the stream. Read-only memory is the file's. */
-/* Whether [p, p + n) is readable client memory holding some non-zero byte:
-   the pages worth recording when memory appears with contents. */
-static Bool readable_and_nonzero(Addr p, SizeT n)
-{
-   if (!VG_(am_is_valid_for_client)(p, n, VKI_PROT_READ))
-      return False;
-   const UChar* bytes = (const UChar*)p;
-   for (SizeT i = 0; i < n; i++)
-      if (bytes[i] != 0)
-         return True;
-   return False;
-}
-
 static void emit_initial_contents(Addr a, SizeT len)
 {
-   const SizeT page = 4096;
-   for (Addr p = a & ~(Addr)(page - 1); p < a + len; p += page) {
-      if (!readable_and_nonzero(p, page))
-         continue;
-      UChar* out = ensure(OMNI_WORD_BYTES + 8 + page);
-      put_u64(out, OMNI_EXT_WORD(OMNI_EXT_INITIAL, 8 + page));
-      put_u64(out + 8, p);
-      VG_(memcpy)(out + 16, (const void*)p, page);
-      g_ptr = out + 16 + page;
+   emit_contents(OMNI_EXT_INITIAL, a, len, True);
+}
+
+/* Whether the kernel says the mapping holding `a` is shared (the 's' of
+   /proc/self/maps). Valgrind's segments do not say; this is read only when
+   mremap moves or grows a mapping, which is rare. */
+static Bool kernel_map_is_shared(Addr a)
+{
+   SysRes sr = VG_(open)("/proc/self/maps", VKI_O_RDONLY, 0);
+   if (sr_isError(sr))
+      return False;
+   Int fd = (Int)sr_Res(sr);
+   static HChar buf[4096 + 256];
+   SizeT have = 0;
+   Bool shared = False, found = False;
+   for (;;) {
+      Int r = VG_(read)(fd, buf + have, (Int)(sizeof buf - 1 - have));
+      if (r <= 0)
+         break;
+      have += (SizeT)r;
+      buf[have] = 0;
+      HChar* line = buf;
+      HChar* nl;
+      while ((nl = VG_(strchr)(line, '\n')) != NULL) {
+         *nl = 0;
+         HChar* q = line;
+         ULong lo = VG_(strtoull16)(q, &q);
+         ULong hi = (*q == '-') ? VG_(strtoull16)(q + 1, &q) : 0;
+         if (lo <= a && a < hi) {
+            /* " rw-s" */
+            shared = q[0] == ' ' && VG_(strlen)(q) >= 5 && q[4] == 's';
+            found = True;
+            break;
+         }
+         line = nl + 1;
+      }
+      if (found)
+         break;
+      have = (SizeT)(buf + have - line);
+      VG_(memmove)(buf, line, have);
+      if (have >= sizeof buf - 1)
+         have = 0;   /* a line longer than the buffer: drop it */
    }
+   VG_(close)(fd);
+   return shared;
+}
+
+/* The syscall being made (set in pre_syscall, cleared in post): the
+   mmap/mremap/shmat hooks run inside it, the lock held throughout. */
+static Int g_sys_nr = -1;
+static UWord g_sys_flags = 0;   /* mmap's flags */
+
+static Bool is_shared_content(NSegment const* seg)
+{
+   return seg && (seg->kind == SkFileC || seg->kind == SkShmC);
+}
+
+/* How many of a mapping's `len` bytes to copy: OMNI_SHARED_COPY_MAX per
+   mapping, OMNI_SHARED_COPY_TOTAL over the recording (an index costs about
+   half a byte per byte copied). */
+static ULong g_shared_copied = 0;
+static SizeT copy_budget(SizeT len)
+{
+   ULong n = len < OMNI_SHARED_COPY_MAX ? len : OMNI_SHARED_COPY_MAX;
+   ULong left = OMNI_SHARED_COPY_TOTAL - g_shared_copied;
+   if (n > left)
+      n = left;
+   g_shared_copied += n;
+   return (SizeT)n;
 }
 
 /* mremap moved [from, from + len) to `to`: the new range is a mapping whose
    contents came from elsewhere, which no store and no map hook describes.
-   It is recorded as mapped (with the moved segment's protection and file)
-   and its non-zero pages as kernel writes, so memory there reads right. */
+   It is recorded as mapped (with the moved segment's protection, file and
+   sharing) and its bytes as kernel writes, so memory there reads right:
+   every page that can be read of a file or SysV shm mapping (whose
+   unwritten bytes are otherwise taken from the file, or unknown), within
+   copy_budget(); the non-zero pages of anonymous memory (which
+   otherwise reads as zeros). */
 static void omni_copy_mem_remap(Addr from, Addr to, SizeT len)
 {
    NSegment const* seg = VG_(am_find_nsegment)(to);
    Bool rr = seg ? seg->hasR : True, ww = seg ? seg->hasW : True, xx = seg ? seg->hasX : False;
-   emit_map(OMNI_MAP_MMAP, to, len, rr, ww, xx, True);
-   const SizeT page = 4096;
-   ULong pc = VG_(get_IP)(VG_(get_running_tid)());
-   for (Addr p = to; p < to + len; p += page) {
-      SizeT n = to + len - p < page ? to + len - p : page;
-      if (readable_and_nonzero(p, n))
-         emit_write(OMNI_EXT_SYSCALL_WRITE, g_icount, pc, p, n);
-   }
+   Bool shared = (seg && seg->kind == SkShmC) || kernel_map_is_shared(to);
+   UInt prot = (rr ? 1u : 0u) | (ww ? 2u : 0u) | (xx ? 4u : 0u) | (shared ? OMNI_PROT_SHARED : 0u);
+   emit_map_prot(OMNI_MAP_MMAP, to, len, prot, True);
+   Bool backed = seg && (seg->kind == SkFileC || seg->kind == SkFileV || seg->kind == SkShmC);
+   emit_contents(OMNI_EXT_SYSCALL_WRITE, to, backed ? copy_budget(len) : len, !backed);
 }
 
 static void omni_new_mem_startup(Addr a, SizeT len, Bool rr, Bool ww, Bool xx,
@@ -371,10 +520,20 @@ static void omni_new_mem_startup(Addr a, SizeT len, Bool rr, Bool ww, Bool xx,
       emit_map(OMNI_MAP_STARTUP, below->start, a - below->start, True, True, False, False);
 }
 
+/* A shared mapping of a file or of SysV shm: what it holds when it appears
+   goes into the stream (stream.h, OMNI_PROT_SHARED), since the file may
+   change afterwards. */
 static void omni_new_mem_mmap(Addr a, SizeT len, Bool rr, Bool ww, Bool xx,
                               ULong di_handle)
 {
-   emit_map(OMNI_MAP_MMAP, a, len, rr, ww, xx, True);
+   NSegment const* seg = VG_(am_find_nsegment)(a);
+   Bool shared = (seg && seg->kind == SkShmC) || g_sys_nr == __NR_shmat ||
+                 (g_sys_nr == __NR_mmap && (g_sys_flags & VKI_MAP_SHARED)) ||
+                 (g_sys_nr == __NR_mremap && kernel_map_is_shared(a));
+   UInt prot = (rr ? 1u : 0u) | (ww ? 2u : 0u) | (xx ? 4u : 0u) | (shared ? OMNI_PROT_SHARED : 0u);
+   emit_map_prot(OMNI_MAP_MMAP, a, len, prot, True);
+   if (shared && is_shared_content(seg))
+      emit_contents(OMNI_EXT_SYSCALL_WRITE, a, copy_budget(len), False);
 }
 
 static void omni_die_mem_munmap(Addr a, SizeT len)
@@ -596,6 +755,8 @@ static void omni_pre_syscall(ThreadId tid, UInt syscallno, UWord* args,
                              UInt nArgs)
 {
    g_syscall_time[tid] = g_icount;
+   g_sys_nr = (Int)syscallno;
+   g_sys_flags = nArgs > 3 ? args[3] : 0;
    if (syscallno == __NR_clone && nArgs >= 4 && tid < VG_N_THREADS) {
       g_pending_ctid[tid] = (args[0] & VKI_CLONE_CHILD_CLEARTID) ? (Addr)args[3] : 0;
    } else if (syscallno == __NR_set_tid_address && nArgs >= 1 && tid < VG_N_THREADS) {
@@ -616,6 +777,7 @@ static void omni_post_syscall(ThreadId tid, UInt syscallno, UWord* args,
 {
    ULong time = g_syscall_time[tid];
    Long result = sr_isError(res) ? -(Long)sr_Err(res) : (Long)sr_Res(res);
+   g_sys_nr = -1;
    if (syscallno == __NR_execve || syscallno == __NR_execveat)
       return;   /* it failed; its record went out before the call */
    emit_syscall(tid, time, syscallno, args, nArgs, result, 0);
@@ -1496,6 +1658,14 @@ static void omni_post_clo_init(void)
    VG_(clo_px_file_backed) = VexRegUpdAllregsAtEachInsn;
    VG_(clo_vex_control).guest_chase = False;
    VG_(atfork)(NULL, NULL, omni_atfork_child);
+   if (clo_log_fd >= 0)
+      VG_(close)((Int)clo_log_fd);
+   /* The first message tells the launcher that the tool runs: from here on
+      a failure is the recorder's, and the stream so far is kept. */
+   if (g_shm != NULL) {
+      UInt hello[2] = { OMNI_SLOT_HELLO, 0 };
+      write_all((const UChar*)hello, sizeof hello);
+   }
 }
 
 static void omni_fini(Int exitcode)

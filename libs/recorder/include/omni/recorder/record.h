@@ -24,6 +24,7 @@ struct RecordResult {
   int exit_status;  // shell convention: the exit code, or 128 + signal
   uint64_t raw_bytes;
   uint64_t file_bytes;
+  int signal = 0;   // the signal the program died of, 0 when it exited
 };
 
 // Runs the recording to its end. The program's stdin, stdout and stderr are

@@ -19,6 +19,17 @@ struct MemoryImage {
   std::vector<bool> mapped;
   std::set<std::string> file_missing;  // mapped files that could not be read now, or
                                        // whose build-id is not the recorded one
+  // Bytes whose contents the recording does not hold (a shared file mapping's
+  // bytes beyond what was copied when it was mapped); their `bytes` are 0.
+  // Empty when there are none.
+  std::vector<bool> unknown;
+  // The parts of the range in shared mappings (MAP_SHARED, SysV shm) at that
+  // time: other processes may have changed them unseen.
+  struct Shared {
+    uint64_t addr, size;
+    std::string path;  // empty for anonymous or SysV shared memory
+  };
+  std::vector<Shared> shared;
 };
 MemoryImage read_memory(index::IndexReader& reader, uint64_t addr, uint64_t size, uint64_t time);
 

@@ -65,7 +65,7 @@
 #ifndef OMNI_TRACE_STREAM_H
 #define OMNI_TRACE_STREAM_H
 
-#define OMNI_STREAM_VERSION 4u
+#define OMNI_STREAM_VERSION 5u
 
 /* The stream opens with a 16-byte preamble: these 8 bytes, then u32
    OMNI_STREAM_VERSION, then u32 zero. */
@@ -113,8 +113,9 @@ enum {
   /* u32 tid, u32 zero, u64 time */
   OMNI_EXT_THREAD_EXIT = 6,
   /* Address-space change. u64 time, u64 start, u64 length, u32 prot
-     (bit 0 read, 1 write, 2 exec), u32 event (OMNI_MAP_*), u64 file offset,
-     then the backing file's path (no NUL; empty for anonymous memory). */
+     (bit 0 read, 1 write, 2 exec, 3 OMNI_PROT_SHARED), u32 event
+     (OMNI_MAP_*), u64 file offset, then the backing file's path (no NUL;
+     empty for anonymous memory). */
   OMNI_EXT_MAP = 7,
   /* u64 full instruction count retired so far. */
   OMNI_EXT_TIME = 8,
@@ -207,6 +208,29 @@ enum {
   OMNI_MAP_BRK_GROW = 5,
   OMNI_MAP_BRK_SHRINK = 6
 };
+
+/* MAP prot bit: the mapping is shared (MAP_SHARED, SysV shm), so other
+   processes may change it without the recording seeing it. A shared mapping
+   of a file or of SysV shm is followed, at the same time, by
+   OMNI_EXT_SYSCALL_WRITE records of the bytes it held when it appeared (read
+   through /proc/self/mem, never by touching the mapping): at most
+   OMNI_SHARED_COPY_MAX bytes from its start, and OMNI_SHARED_COPY_TOTAL over
+   the whole recording, and only as far as they could be read (pages wholly
+   past the file's end cannot). Its bytes those records do
+   not cover, and no later write does, are unknown: never the file's bytes as
+   they are when queried. A shared anonymous mapping starts as zeros.
+   (A mapping mremap moves is recorded the same way: a MAP at its new place,
+   then its bytes as SYSCALL_WRITE records; zero pages of anonymous memory are
+   left out.) */
+#define OMNI_PROT_SHARED 8u
+#define OMNI_SHARED_COPY_MAX (16ull << 20)
+#define OMNI_SHARED_COPY_TOTAL (256ull << 20)
+
+/* Not the stream but its transport (omni record's shared-memory slots): the
+   tool names each full slot on a FIFO as u32 slot, u32 bytes. Its first
+   message, OMNI_SLOT_HELLO with 0 bytes, names no slot: it says that the
+   tool has started, so that a later failure is reported as the recorder's. */
+#define OMNI_SLOT_HELLO 0xffffffffu
 
 /* Size of the header word, and of the fixed part of the payloads above. */
 #define OMNI_WORD_BYTES 8u
