@@ -117,13 +117,16 @@ int run_verify(const std::string& trace_dir, uint64_t sample, bool json, Io& io)
     fail("divergence at time {}, thread {}, pc {:#x}{}: {} (replayed from the snapshot at {})", d.time, d.tid, d.pc,
          at, describe(d), d.from);
   }
+  auto count = [](uint64_t n, const char* one, const char* many) {
+    return fmt::format("{} {}", grouped(n), n == 1 ? one : many);
+  };
   std::string what = r.intervals == r.intervals_total
-                         ? fmt::format("{} intervals", grouped(r.intervals))
-                         : fmt::format("{} of {} intervals", grouped(r.intervals), grouped(r.intervals_total));
-  io.err << fmt::format(
-      "omni: verified {} ({} instructions, {} register states, {} writes; {} threads, {} workers): replay matches "
-      "the recording\n",
-      what, grouped(r.instructions), grouped(r.states), grouped(r.writes), r.threads, r.workers);
+                         ? count(r.intervals, "interval", "intervals")
+                         : fmt::format("{} of {}", grouped(r.intervals), count(r.intervals_total, "interval", "intervals"));
+  io.err << fmt::format("omni: verified {} ({}, {}, {}; {}, {}): replay matches the recording\n", what,
+                        count(r.instructions, "instruction", "instructions"),
+                        count(r.states, "register state", "register states"), count(r.writes, "write", "writes"),
+                        count(r.threads, "thread", "threads"), count(r.workers, "worker", "workers"));
   return 0;
 }
 

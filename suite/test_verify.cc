@@ -115,7 +115,7 @@ TEST_CASE("verify: replay matches the recording of globals, threads, simd, atomi
   }
 }
 
-TEST_CASE("verify: signals change registers outside the code; verify passes and counts them") {
+TEST_CASE("verify: passes on signals that change registers outside the code, and counts them") {
   Recording r = record_dense("signals");
   CHECK(r.rec.out.find("faults=3") != std::string::npos);
   check_passes(r.dir, "signals");

@@ -347,6 +347,10 @@ VerifyResult verify(const VerifyOptions& options, const std::function<void(const
                      [](const Interval& a, const Interval& b) { return a.from < b.from; });
   }
   result.intervals_total = intervals.size();
+  // Nothing replayed would be no evidence of anything.
+  if (intervals.empty())
+    fail("{}: the index holds no register snapshots, so nothing can be replayed; record again with this omni",
+         options.trace_dir);
   if (options.sample && options.sample < intervals.size()) {
     std::vector<Interval> sample;
     for (uint64_t i = 0; i < options.sample; ++i) sample.push_back(intervals[i * intervals.size() / options.sample]);
