@@ -7,6 +7,7 @@
 // bytes the test wrote into the file.
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "omni_fixture.h"
@@ -46,13 +47,20 @@ std::string printed(const std::string& out, const std::string& key) {
 // Runs the subject natively and under `omni record`, in the same directory;
 // CHECKs that stdout, stderr and the exit status are byte for byte the same.
 // Returns the recording's run.
+// With `by_name`, the subject is run by its bare name, found in PATH.
 RunResult same_as_native(const TempDir& tmp, const std::string& name, const std::vector<std::string>& args,
-                         const fs::path& trace) {
-  std::string program = name[0] == '/' ? name : subject(name).string();
+                         const fs::path& trace, bool by_name = false) {
+  std::string program = by_name ? name : subject(name).string();
   std::vector<std::string> native = {program};
+  // The harness searches its own PATH; env(1) searches the one given.
+  if (by_name) native.insert(native.begin(), "env");
   native.insert(native.end(), args.begin(), args.end());
   RunOptions in_tmp;
   in_tmp.cwd = tmp.path();
+  if (by_name) {
+    const char* path = std::getenv("PATH");
+    in_tmp.env["PATH"] = subject(name).parent_path().string() + ":" + (path ? path : "/usr/bin:/bin");
+  }
   RunResult n = run(native, in_tmp);
   std::vector<std::string> rec = {"record", "-o", trace.string(), "--", program};
   rec.insert(rec.end(), args.begin(), args.end());
@@ -73,6 +81,7 @@ TEST_CASE("record: stdout, stderr and exit status are those of a native run") {
     std::string subject;
     std::vector<std::string> args;
     int status;  // what the native run must give, so that the case tests what it says
+    bool by_name = false;
   };
   const std::vector<Case> cases = {
       {"stderr_exit", {}, 0},
@@ -83,17 +92,21 @@ TEST_CASE("record: stdout, stderr and exit status are those of a native run") {
       // The program's descriptors are a native run's: Valgrind's log and
       // omni's slots are not left in its range.
       {"fd_probe", {}, 0},
+      // Run by its name through PATH, its argv[0] (which it prints) is that name.
+      {"stderr_exit", {"exit", "4"}, 4, true},
   };
   for (const Case& c : cases) {
     std::string label = c.subject;
     for (const auto& a : c.args) label += " " + a;
+    if (c.by_name) label += " (by name)";
     SUBCASE(label.c_str()) {
       TempDir tmp;
       fs::path trace = tmp / "trace";
-      std::vector<std::string> native_argv = {c.subject[0] == '/' ? c.subject : subject(c.subject).string()};
+      std::vector<std::string> native_argv = {subject(c.subject).string()};
       native_argv.insert(native_argv.end(), c.args.begin(), c.args.end());
       REQUIRE(run(native_argv).status == c.status);
-      same_as_native(tmp, c.subject, c.args, trace);
+      RunResult r = same_as_native(tmp, c.subject, c.args, trace, c.by_name);
+      if (c.by_name) CHECK(r.err.rfind(c.subject + ": ", 0) == 0);
       // Valgrind's own words went to the recording's log, not to stderr.
       if (c.status == 128 + SIGSEGV) {
         REQUIRE(fs::exists(trace / "valgrind.log"));

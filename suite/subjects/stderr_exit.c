@@ -1,4 +1,5 @@
-/* Subject for omni's suite: writes to stdout and stderr, then ends as argv[1]
+/* Subject for omni's suite: writes to stdout and stderr (naming itself by
+ * argv[0], as programs do in their messages), then ends as argv[1]
  * says: "exit N" (exit status N), "segv" (NULL dereference), "abort". */
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +7,7 @@
 
 int main(int argc, char** argv) {
   printf("to stdout\n");
-  fprintf(stderr, "to stderr: %s\n", argc > 1 ? argv[1] : "(none)");
+  fprintf(stderr, "%s: to stderr: %s\n", argv[0], argc > 1 ? argv[1] : "(none)");
   fflush(stdout);
   if (argc > 1 && strcmp(argv[1], "segv") == 0) {
     volatile int* volatile p = 0;

@@ -363,8 +363,14 @@ std::string now_iso8601() {
 RecordResult record(const RecordOptions& options) {
   if (options.command.empty()) fail("nothing to record: give a program to run");
   std::string vg_lib = find_valgrind_lib(options);
+  // Checked here for a clear message; Valgrind is given the name as typed,
+  // which it finds in PATH the same way, so that the program's argv[0] (in
+  // its messages, "xz: ...") is a native run's.
+  // (A name that starts with '-' would read as an option: it goes as the
+  // path found.)
   std::vector<std::string> command = options.command;
-  command[0] = resolve_program(command[0]);
+  std::string found = resolve_program(command[0]);
+  if (command[0][0] == '-') command[0] = found;
 
   std::string dir = options.output_dir;
   if (dir.empty()) dir = new_trace_dir(options.command[0]);
