@@ -68,26 +68,30 @@ std::vector<symbols::FunctionMatch> RecordingSymbols::find_functions(std::string
 }
 
 std::string RecordingSymbols::missing_symbols_hint() {
-  std::vector<std::string> libraries;
-  for (size_t i = 0; i < objects_.size(); ++i) {
-    const Object& o = objects_[i];
-    if (symbolizer_.has_symbol_table(o.handle)) continue;
+  // Programs (a recording that execs has several) and libraries without a
+  // symbol table; Valgrind's own preload objects are no part of the program.
+  std::vector<std::string> programs, libraries;
+  for (const Object& o : objects_) {
     std::string file = o.row.path.substr(o.row.path.rfind('/') + 1);
-    if (i == 0)
-      return fmt::format("; the program {} has no symbol table (it was stripped), so the names it defines are "
-                         "unknown: install its debug package (its -dbgsym or -dbg package) or rebuild it with -g",
-                         o.row.path);
-    // Valgrind's own preload object is no part of the program.
-    if (file.rfind("vgpreload_", 0) != 0 && std::find(libraries.begin(), libraries.end(), file) == libraries.end())
-      libraries.push_back(file);
+    if (file.rfind("vgpreload_", 0) == 0 || symbolizer_.has_symbol_table(o.handle)) continue;
+    auto& list = file.find(".so") == std::string::npos ? programs : libraries;
+    if (std::find(list.begin(), list.end(), o.row.path) == list.end()) list.push_back(o.row.path);
   }
+  auto join = [](const std::vector<std::string>& names, bool base_names) {
+    std::string out;
+    for (size_t i = 0; i < names.size() && i < 3; ++i)
+      out += (i ? ", " : "") + (base_names ? names[i].substr(names[i].rfind('/') + 1) : names[i]);
+    if (names.size() > 3) out += fmt::format(" and {} more", names.size() - 3);
+    return out;
+  };
+  if (!programs.empty())
+    return fmt::format("; the program {} has no symbol table (it was stripped), so the names it defines are "
+                       "unknown: install its debug package (its -dbgsym or -dbg package) or rebuild it with -g",
+                       join(programs, false));
   if (libraries.empty()) return {};
-  std::string list;
-  for (size_t i = 0; i < libraries.size() && i < 3; ++i) list += (i ? ", " : "") + libraries[i];
-  if (libraries.size() > 3) list += fmt::format(" and {} more", libraries.size() - 3);
   return fmt::format(" (without a symbol table, only the exported names of {} are known: install their debug "
                      "packages for the others)",
-                     list);
+                     join(libraries, true));
 }
 
 std::optional<int> RecordingSymbols::object_at(uint64_t pc, uint64_t time) {

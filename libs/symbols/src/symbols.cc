@@ -123,16 +123,20 @@ std::string canonical(std::string_view text) {
   return out;
 }
 
-// Where the parameter list of a demangled (or user-written) function name
-// is: the parenthesised group that the last ')' closes, before any
-// " [clone .cold]" suffix. npos when there is none.
+// The parts of a demangled (or user-written) function name: the parameter
+// list is the parenthesised group that the last ')' closes, before any
+// " [clone .cold]" suffix.
 struct SignatureParts {
   std::string_view base;    // qualified name, template arguments included, no return type
   std::string_view params;  // inside the parentheses
   std::string_view quals;   // after them: " const", " &&"
   bool has_params = false;
 };
-SignatureParts split_signature(std::string_view text) {
+// `typed`: the text is the user's, who may write a return type
+// ("int check(int)"); the demangler writes one only before a function
+// template's parameters, and its special names ("vtable for X", "guard
+// variable for x", "non-virtual thunk to f()") have no base name to match.
+SignatureParts split_signature(std::string_view text, bool typed) {
   SignatureParts parts;
   if (size_t clone = text.find(" [clone "); clone != std::string_view::npos) text = text.substr(0, clone);
   std::string_view prefix = text;
@@ -155,9 +159,13 @@ SignatureParts split_signature(std::string_view text) {
       prefix = text.substr(0, open);
     }
   }
-  // A return type (the demangler writes one for function templates) ends
-  // at the last space outside <...> and (...), unless that space belongs to
-  // an operator's name ("operator new", "operator unsigned int").
+  // A return type ends at the last space outside <...> and (...), unless
+  // that space belongs to an operator's name ("operator new", "operator
+  // unsigned int").
+  if (!typed && !(parts.has_params && prefix.ends_with('>'))) {
+    parts.base = prefix;
+    return parts;
+  }
   size_t limit = prefix.size();
   for (size_t at = prefix.find("operator"); at != std::string_view::npos; at = prefix.find("operator", at + 1))
     if (at == 0 || prefix[at - 1] == ':' || prefix[at - 1] == ' ') limit = at;
@@ -238,7 +246,7 @@ std::vector<SymbolEntry> read_symbols(Dwfl_Module* module) {
     entry.old_version = at != std::string_view::npos && name.substr(at, 2) != "@@";
     entry.plain = std::string(name.substr(0, at));
     entry.demangled = demangle(entry.plain.c_str());
-    SignatureParts parts = split_signature(entry.demangled);
+    SignatureParts parts = split_signature(entry.demangled, false);
     entry.base = canonical(parts.base);
     if (parts.has_params && entry.demangled != entry.plain) entry.signature = canonical_signature(parts);
     entry.type = type;
@@ -1248,7 +1256,7 @@ std::vector<FunctionMatch> Symbolizer::find_functions(int object, std::string_vi
   const std::vector<SymbolEntry>& entries = Impl::symbol_entries(target);
   auto is_function = [](const SymbolEntry& e) { return e.type == STT_FUNC || e.type == STT_GNU_IFUNC; };
   std::vector<const SymbolEntry*> found;
-  SignatureParts request = split_signature(name);
+  SignatureParts request = split_signature(name, true);
   if (request.has_params) {
     std::string wanted = canonical_signature(request);
     for (const SymbolEntry& e : entries)
