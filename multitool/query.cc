@@ -82,6 +82,11 @@ Action register_query(CLI::App& app) {
       fail("--tid goes with --registers, --stack or --read local:NAME");
     if (args->frame && args->read.rfind("local:", 0) != 0) fail("--frame goes with --read local:NAME");
     bool write_stacks = args->stack && !args->where_written.empty();
+    // An option the question does not use is an error, never silently ignored.
+    if (at->count() && (args->syscalls || args->output || !args->calls.empty()))
+      fail("--at goes with --read, --registers, --stack or --where-written (use --from/--to to "
+           "narrow --calls)");
+    if (args->tid && write_stacks) fail("--tid goes with --registers, --stack or --read local:NAME");
     if (args->syscall_name && !args->syscalls) fail("--name goes with --syscalls");
     if ((args->from || args->to || args->last) && args->where_written.empty() && args->calls.empty())
       fail("--from, --to and --last go with --where-written or --calls");

@@ -799,3 +799,19 @@ TEST_CASE("hardening: a trace of the previous file format (plain INFO/END frames
   auto ws = where_written(rec.dir, "g_counter");
   CHECK_FALSE(ws.empty());
 }
+
+TEST_CASE("hardening: --at or --tid given to a question that does not take them is an error") {
+  Recording rec = record("globals");
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--syscalls", "--at", "100"},
+           {"--output", "--at", "end"},
+           {"--calls", "accumulate", "--at", "100"},
+           {"--where-written", "g_counter", "--stack", "--tid", "1"}}) {
+    std::vector<std::string> a = {"query", rec.dir.string()};
+    a.insert(a.end(), args.begin(), args.end());
+    RunResult r = run_omni(a);
+    CAPTURE(args[0]);
+    check_error(r);
+    CHECK(r.out.empty());
+  }
+}
