@@ -191,7 +191,8 @@ class Builder : public trace::EventSink {
         insert_snapshot_(db, "INSERT INTO snapshots VALUES (?,?,?,?,?)"),
         insert_call_chunk_(db, "INSERT INTO call_chunks VALUES (?,?,?,?,?)"),
         insert_call_target_(db, "INSERT INTO call_targets VALUES (?,?)"),
-        insert_finals_(db, "INSERT INTO chunk_finals VALUES (?,?,?)") {
+        insert_finals_(db, "INSERT INTO chunk_finals VALUES (?,?,?)"),
+        update_syscall_result_(db, "UPDATE syscalls SET result = ? WHERE seq = ?") {
     threads_[1].time_created = 0;
   }
 
@@ -304,11 +305,19 @@ class Builder : public trace::EventSink {
   void on_exit(uint64_t, int32_t code) override { tool_exit_code_ = code; }
 
   void on_syscall(const trace::SyscallEvent& event) override {
+    auto open = unfinished_syscalls_.find(event.tid);
+    if (event.late_result && open != unfinished_syscalls_.end()) {
+      update_syscall_result_.bind(1, event.result).bind(2, open->second).run();
+      unfinished_syscalls_.erase(open);
+      return;
+    }
     insert_syscall_.bind(1, event.time).bind(2, event.tid).bind(3, event.nr);
     for (int i = 0; i < 6; ++i) insert_syscall_.bind(4 + i, static_cast<int64_t>(event.args[i]));
     if (event.has_result) insert_syscall_.bind(10, event.result);
     else insert_syscall_.bind_null(10);
     insert_syscall_.run();
+    if (event.has_result) unfinished_syscalls_.erase(event.tid);
+    else unfinished_syscalls_[event.tid] = sqlite3_last_insert_rowid(db_.handle());
   }
 
   void on_initial(uint64_t addr, const uint8_t* data, size_t size) override {
@@ -557,7 +566,11 @@ class Builder : public trace::EventSink {
   const IndexOptions& options_;
   Compressor compressor_;
   Statement insert_chunk_, insert_index_, insert_map_, insert_syscall_, insert_output_,
-      insert_initial_, insert_run_, insert_block_, insert_snapshot_, insert_call_chunk_, insert_call_target_, insert_finals_;
+      insert_initial_, insert_run_, insert_block_, insert_snapshot_, insert_call_chunk_, insert_call_target_, insert_finals_,
+      update_syscall_result_;
+  // Per thread, the row of its last call recorded without a result (exit,
+  // execve): a failed execve's result comes later (LATE_RESULT).
+  std::map<uint32_t, int64_t> unfinished_syscalls_;
   std::map<uint32_t, OpenSnapshot> snapshots_;
   std::vector<FinalsClear> clears_;  // for the open chunk
   std::map<uint32_t, std::vector<OpenCall>> call_stacks_;

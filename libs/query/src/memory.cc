@@ -26,11 +26,9 @@ uint64_t resolve_time(index::IndexReader& reader, const std::string& at) {
     auto rows = reader.output();
     if (at[6] == ':') {
       size_t k = 0;
-      try {
-        k = std::stoull(at.substr(7));
-      } catch (...) {
+      auto [end, error] = std::from_chars(at.data() + 7, at.data() + at.size(), k);
+      if (at.size() == 7 || error != std::errc() || end != at.data() + at.size())
         fail("malformed --at '{}': expected output:N (the Nth output write, from 1)", at);
-      }
       if (k == 0 || k > rows.size())
         fail("--at {}: the recording has {} output writes", at, rows.size());
       return rows[k - 1].time;
@@ -46,6 +44,10 @@ uint64_t resolve_time(index::IndexReader& reader, const std::string& at) {
   auto [end, error] = std::from_chars(at.data(), at.data() + at.size(), value);
   if (at.empty() || error != std::errc() || end != at.data() + at.size())
     fail("malformed --at '{}': expected a time, end, output:N or output~TEXT", at);
+  // Past the last instruction nothing happened: an answer there would be
+  // the end's, passed off as another moment's.
+  uint64_t last = reader.meta_int("instructions").value_or(0);
+  if (value > last) fail("--at {} is past the end of the recording (last instruction {})", at, last);
   return value;
 }
 

@@ -164,11 +164,9 @@ std::vector<StackFrame> stack_at(index::IndexReader& reader, uint64_t time, std:
   if (pc0) {
     pc = *pc0;
   } else if (replayer) {
-    try {
-      pc = replayer->registers_at(time, tid).rip();
-    } catch (const Error&) {
-      // Without registers the innermost frame is named by its entry.
-    }
+    // A replay that fails fails the question: the entry of the innermost
+    // call is not where the thread is.
+    pc = replayer->registers_at(time, tid).rip();
   }
   for (size_t i = 0; i <= calls.size(); ++i) {
     StackFrame frame;

@@ -223,7 +223,9 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
       event.nr = load<uint64_t>(payload + 8);
       for (int i = 0; i < 6; ++i) event.args[i] = load<uint64_t>(payload + 16 + 8 * i);
       event.result = load<int64_t>(payload + 64);
-      event.has_result = !(load<uint64_t>(payload + 72) & OMNI_SYSCALL_NO_RESULT);
+      uint64_t flags = load<uint64_t>(payload + 72);
+      event.has_result = !(flags & OMNI_SYSCALL_NO_RESULT);
+      event.late_result = (flags & OMNI_SYSCALL_LATE_RESULT) != 0;
       event.tid = thread_number(static_cast<uint32_t>(load<uint64_t>(payload + 80)));
       sink_.on_syscall(event);
       break;

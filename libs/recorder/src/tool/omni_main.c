@@ -749,7 +749,8 @@ static void emit_output(ThreadId tid, ULong time, UInt fd, const UChar* bytes,
 
 /* A successful execve replaces the process without running fini or the post
    hook: its record (without a result) and what is buffered go out first.
-   (The stream then ends without OMNI_EXT_EXIT.) exit_group / exit carry the
+   (The stream then ends without OMNI_EXT_EXIT.) A failed one returns: the
+   post hook sends its result as a LATE_RESULT record. exit_group / exit carry the
    exit status fini is not told; Valgrind still runs the post hook for them. */
 static void omni_pre_syscall(ThreadId tid, UInt syscallno, UWord* args,
                              UInt nArgs)
@@ -778,8 +779,11 @@ static void omni_post_syscall(ThreadId tid, UInt syscallno, UWord* args,
    ULong time = g_syscall_time[tid];
    Long result = sr_isError(res) ? -(Long)sr_Err(res) : (Long)sr_Res(res);
    g_sys_nr = -1;
-   if (syscallno == __NR_execve || syscallno == __NR_execveat)
-      return;   /* it failed; its record went out before the call */
+   if (syscallno == __NR_execve || syscallno == __NR_execveat) {
+      /* It failed; its record went out before the call. */
+      emit_syscall(tid, time, syscallno, args, nArgs, result, OMNI_SYSCALL_LATE_RESULT);
+      return;
+   }
    emit_syscall(tid, time, syscallno, args, nArgs, result, 0);
    if (result <= 0 || nArgs < 3 || (args[0] != 1 && args[0] != 2))
       return;

@@ -36,6 +36,9 @@ struct SyscallEvent {
   uint64_t args[6];
   int64_t result;   // -errno on failure
   bool has_result;  // false for calls that do not return (exit, exit_group, execve)
+  // The result of the thread's last call without one (a failed execve, whose
+  // record went out before it was made), not a call of its own.
+  bool late_result = false;
 };
 
 // A call or return, at the end of a superblock.

@@ -121,8 +121,10 @@ enum {
   OMNI_EXT_TIME = 8,
   /* The program finished: u64 final instruction count, i32 exit code, u32 zero */
   OMNI_EXT_EXIT = 9,
-  /* A system call, written when it returns (or, for exit and exit_group,
-     when it is made). u64 time (of the syscall instruction), u64 number,
+  /* A system call, written when it returns (or, for exit, exit_group and
+     execve, when it is made: then flagged NO_RESULT; an execve that fails
+     returns, and a second record, flagged LATE_RESULT, gives the result of
+     the thread's last NO_RESULT call). u64 time (of the syscall instruction), u64 number,
      6 x u64 arguments, i64 result (-errno on failure), u64 flags
      (OMNI_SYSCALL_*). The thread is the current one when the call was made:
      the record carries it as u64 tid after the flags. */
@@ -196,7 +198,8 @@ enum {
  * pieces of 8, then 4, 2, 1 bytes. */
 
 #define OMNI_SYSCALL_BYTES 88u
-#define OMNI_SYSCALL_NO_RESULT 1ull /* the call did not return (exit, exit_group) */
+#define OMNI_SYSCALL_NO_RESULT 1ull /* the call did not return (exit, exit_group, execve) */
+#define OMNI_SYSCALL_LATE_RESULT 2ull /* the result of the thread's last NO_RESULT call */
 #define OMNI_OUTPUT_FIXED_BYTES 16u
 #define OMNI_MAX_OUTPUT_BYTES 65536u
 
