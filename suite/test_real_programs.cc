@@ -59,21 +59,8 @@ std::string generated_text(std::size_t size, std::uint32_t seed) {
   return text;
 }
 
-// Whether this build of omni has `omni verify` (another change adds it).
-bool omni_has_verify() {
-  RunResult help = run_omni({"--help"});
-  return help.status == 0 && help.out.find("\n  verify") != std::string::npos;
-}
-
 // `omni verify --sample 50 DIR` must find the replay equal to the recording.
-// TODO(lead): once `omni verify` is merged this check runs by itself; then
-// remove the skip so that a build without it fails here.
 void check_verify(const fs::path& dir) {
-  if (!omni_has_verify()) {
-    MESSAGE("omni verify is not in this build: replay verification skipped (TODO: enable once "
-            "`omni verify` is merged)");
-    return;
-  }
   RunResult v = run_omni({"verify", "--sample", "50", dir.string()});
   INFO("omni verify --sample 50: ", brief(v));
   CHECK_FALSE(v.timed_out);

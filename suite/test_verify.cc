@@ -139,17 +139,16 @@ TEST_CASE("verify: gzip and sqlite3 recordings replay exactly") {
   check_passes(sq.dir, "sqlite3");
 }
 
-// Known bug, being fixed separately: the index drops a chunk's memory finals
-// for writes made after an mmap/brk within the same chunk, so memory read
-// back at a later time has zeros where the program wrote. Verify finds it:
-// bigcopy's memcpy replays a zero from its freshly mmapped source block;
-// python3 jumps to code never run. Marked may_fail until that fix is merged.
-TEST_CASE("verify: bigcopy (KNOWN BUG: memory finals after an mmap in a chunk)" * doctest::may_fail()) {
+// Both found the bug where the index dropped a chunk's memory finals for
+// writes made after an mmap/brk within the same chunk: bigcopy's memcpy
+// replayed a zero from its freshly mmapped source block; python3 jumped to
+// code never run.
+TEST_CASE("verify: bigcopy (memory written right after an mmap in a busy chunk)") {
   Recording r = record("bigcopy");
   check_passes(r.dir, "bigcopy");
 }
 
-TEST_CASE("verify: python3 (KNOWN BUG: memory finals after an mmap in a chunk)" * doctest::may_fail()) {
+TEST_CASE("verify: python3 (memory written right after an mmap in a busy chunk)") {
   Recording r = record_program({"/usr/bin/python3", "-c", "print(sum(range(1000)))"});
   CHECK(r.rec.out == "499500\n");
   check_passes(r.dir, "python3");
