@@ -203,6 +203,10 @@ uint64_t where_written(index::IndexReader& reader, const WhereWrittenQuery& quer
       print_table_row(m.event, m.hex, symbols, line);
       if (query.stack) {
         for (const StackFrame& f : frames) {
+          if (f.signal) {
+            line += fmt::format("{:>20} {}\n", "", kSignalFrameName);
+            continue;
+          }
           auto where = symbols.locate(f.pc, m.event.time);
           line += fmt::format("{:>20} {:#x} {}\n", "", f.pc, where && !where->function.empty() ? where->function : "??");
         }
