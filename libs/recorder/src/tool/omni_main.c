@@ -569,6 +569,7 @@ static void omni_pre_thread_ll_create(ThreadId parent, ThreadId child)
    if (parent < VG_N_THREADS && child < VG_N_THREADS) {
       g_clear_tid[child] = g_pending_ctid[parent];
       g_pending_ctid[parent] = 0;
+      g_pending_signal[child].signal = 0;   /* not one for the thread that had this id */
    }
 }
 
