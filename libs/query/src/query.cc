@@ -207,7 +207,7 @@ uint64_t where_written(index::IndexReader& reader, const WhereWrittenQuery& quer
             line += fmt::format("{:>20} {}\n", "", kSignalFrameName);
             continue;
           }
-          auto where = symbols.locate(f.pc, m.event.time);
+          auto where = symbols.locate(f.pc ? f.pc : f.function_entry.value_or(0), m.event.time);
           line += fmt::format("{:>20} {:#x} {}\n", "", f.pc, where && !where->function.empty() ? where->function : "??");
         }
       }
