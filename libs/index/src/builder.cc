@@ -244,7 +244,7 @@ class Builder : public trace::EventSink {
     // the stack at the thread's last instruction still shows them.
     auto& stack = call_stacks_[tid];
     while (!stack.empty()) {
-      end_call(stack.back().id, 0);
+      end_call(stack.back().id, 0, CallEnd::Open);
       stack.pop_back();
     }
   }
@@ -277,31 +277,37 @@ class Builder : public trace::EventSink {
     open.last_time = time;
   }
 
+  // The shadow stack of each thread pairs calls with returns by rsp: a frame
+  // whose entry rsp the stack pointer has passed is over. Calls, returns,
+  // function entries and signal deliveries each first close the frames the
+  // stack has left.
   void on_call(const trace::BranchEvent& e) override {
     auto& stack = call_stacks_[e.tid];
     // Frames at or above the new frame's return address are gone (longjmp,
-    // or a frame left without a return): they end here.
-    while (!stack.empty() && stack.back().rsp <= e.rsp) {
-      end_call(stack.back().id, e.time);
-      stack.pop_back();
-    }
-    uint64_t id = next_call_++;
-    PendingCalls& chunk = pending_calls_[static_cast<uint32_t>(id / kCallsPerChunk)];
-    chunk.rows.push_back({id, e.time, 0, e.tid, static_cast<uint32_t>(stack.size()), e.pc, e.target, e.rsp,
-                          stack.empty() ? 0 : stack.back().id + 1});
-    ++chunk.open;
-    stack.push_back({id, e.rsp});
+    // an exception, or a frame left without a return): they end here.
+    while (!stack.empty() && stack.back().rsp <= e.rsp) pop_frame(stack, e.time, CallEnd::Unwound);
+    push_frame(stack, e.time, e.tid, e.pc, e.target, e.rsp, CallKind::Call, 0, false);
   }
 
   void on_return(const trace::BranchEvent& e) override {
     // rsp after a return is the frame's entry rsp + 8; deeper frames that
-    // never returned end with it.
+    // never returned end with it (unwound).
     auto& stack = call_stacks_[e.tid];
-    while (!stack.empty() && stack.back().rsp < e.rsp) {
-      end_call(stack.back().id, e.time);
-      stack.pop_back();
-    }
+    while (!stack.empty() && stack.back().rsp < e.rsp)
+      pop_frame(stack, e.time, stack.back().rsp + 8 == e.rsp ? CallEnd::Returned : CallEnd::Unwound);
   }
+
+  void on_jump(const trace::BranchEvent& e) override { entered(e.tid, e.time, e.target, e.rsp, e.pc); }
+  void on_entry(const trace::BranchEvent& e) override { entered(e.tid, e.time, e.target, e.rsp, 0); }
+
+  // A handler's frame is a call made at the interrupted pc; the handler's
+  // return (to the signal trampoline) closes it like any other.
+  void on_signal(const trace::SignalEvent& e) override {
+    auto& stack = call_stacks_[e.tid];
+    while (!stack.empty() && stack.back().rsp < e.rsp) pop_frame(stack, e.time, CallEnd::Unwound);
+    push_frame(stack, e.time, e.tid, e.pc, e.handler, e.handler_rsp, CallKind::Signal, e.signal, true);
+  }
+
   void on_exit(uint64_t, int32_t code) override { tool_exit_code_ = code; }
 
   void on_syscall(const trace::SyscallEvent& event) override {
@@ -504,19 +510,74 @@ class Builder : public trace::EventSink {
   }
 
   struct OpenCall {
-    uint64_t id, rsp;
+    uint64_t id, rsp, target;
+    bool entered;  // its target's entry was seen (or is known: a signal handler)
+    bool tail;     // a tail call
   };
+
+  CallRow& pending_row(uint64_t id) {
+    uint32_t chunk = static_cast<uint32_t>(id / kCallsPerChunk);
+    return pending_calls_.at(chunk).rows[id - uint64_t{chunk} * kCallsPerChunk];
+  }
+
+  void push_frame(std::vector<OpenCall>& stack, uint64_t time, uint32_t tid, uint64_t pc, uint64_t target,
+                  uint64_t rsp, CallKind kind, uint32_t signal, bool entered) {
+    uint64_t id = next_call_++;
+    PendingCalls& chunk = pending_calls_[static_cast<uint32_t>(id / kCallsPerChunk)];
+    CallRow row{id, time, 0, tid, static_cast<uint32_t>(stack.size()), pc, target, rsp,
+                stack.empty() ? 0 : stack.back().id + 1};
+    row.kind = kind;
+    row.signal = signal;
+    chunk.rows.push_back(row);
+    ++chunk.open;
+    stack.push_back({id, rsp, target, entered, kind == CallKind::Tail});
+  }
+
+  void pop_frame(std::vector<OpenCall>& stack, uint64_t time, CallEnd how) {
+    end_call(stack.back().id, time, how);
+    stack.pop_back();
+  }
+
+  // The thread is at the first instruction of the function `target` with
+  // stack pointer `rsp`, reached by a jump from `pc` (0: unknown) or by
+  // whatever led there. The innermost frame at the same depth decides what
+  // that is: its own entry (or a loop back to it), the function a PLT stub
+  // (or the lazy binder) it called jumps to, or a tail call replacing it. An
+  // entry deeper than every frame (the lazy binder itself, reached by the
+  // PLT's jump after two pushes) is no call.
+  void entered(uint32_t tid, uint64_t time, uint64_t target, uint64_t rsp, uint64_t pc) {
+    auto& stack = call_stacks_[tid];
+    while (!stack.empty() && stack.back().rsp < rsp) pop_frame(stack, time, CallEnd::Unwound);
+    if (stack.empty() || stack.back().rsp != rsp) return;
+    OpenCall& frame = stack.back();
+    if (frame.target == target) {
+      frame.entered = true;
+      return;
+    }
+    if (!frame.entered) {
+      frame.target = target;
+      frame.entered = true;
+      pending_row(frame.id).target = target;
+      return;
+    }
+    uint32_t chain = 0;
+    for (auto it = stack.rbegin(); it != stack.rend() && it->tail; ++it) ++chain;
+    if (chain >= kMaxTailChain) pop_frame(stack, time, CallEnd::Replaced);
+    push_frame(stack, time, tid, pc, target, rsp, CallKind::Tail, 0, true);
+  }
   struct PendingCalls {
     std::vector<CallRow> rows;
     uint32_t open = 0;
   };
 
-  void end_call(uint64_t id, uint64_t time) {
+  void end_call(uint64_t id, uint64_t time, CallEnd how) {
     uint32_t chunk = static_cast<uint32_t>(id / kCallsPerChunk);
     auto it = pending_calls_.find(chunk);
     if (it == pending_calls_.end()) return;
     PendingCalls& pending = it->second;
-    pending.rows[id - uint64_t{chunk} * kCallsPerChunk].end_time = time;
+    CallRow& row = pending.rows[id - uint64_t{chunk} * kCallsPerChunk];
+    row.end_time = time;
+    row.ended = how;
     --pending.open;
     if (pending.open == 0 && pending.rows.size() == kCallsPerChunk) {
       submit_calls(chunk, pending);

@@ -14,7 +14,8 @@ int64_t unzigzag(uint64_t value) { return static_cast<int64_t>(value >> 1) ^ -st
 }  // namespace
 
 // Per row: time delta, end - time + 1 (0: none), tid, depth, pc / target /
-// rsp as zigzag deltas from the previous row, id - parent + 1 (0: none).
+// rsp as zigzag deltas from the previous row, id - parent + 1 (0: none),
+// kind | ended << 2 | signal << 4.
 std::string encode_calls(const std::vector<CallRow>& rows) {
   std::string out;
   put_varint(out, rows.size());
@@ -28,6 +29,7 @@ std::string encode_calls(const std::vector<CallRow>& rows) {
     put_varint(out, zigzag(static_cast<int64_t>(r.target - target)));
     put_varint(out, zigzag(static_cast<int64_t>(r.rsp - rsp)));
     put_varint(out, r.parent ? r.id - (r.parent - 1) : 0);
+    put_varint(out, static_cast<uint64_t>(r.kind) | static_cast<uint64_t>(r.ended) << 2 | uint64_t{r.signal} << 4);
     time = r.time;
     pc = r.pc;
     target = r.target;
@@ -61,6 +63,12 @@ std::vector<CallRow> decode_calls(const void* blob, size_t size, uint64_t first_
     r.rsp = rsp;
     uint64_t back = in.varint();
     r.parent = back ? r.id - back + 1 : 0;
+    uint64_t flags = in.varint();
+    if ((flags & 3) > static_cast<uint64_t>(CallKind::Signal))
+      fail("index call chunk is corrupt (kind); run `omni index` again");
+    r.kind = static_cast<CallKind>(flags & 3);
+    r.ended = static_cast<CallEnd>((flags >> 2) & 3);
+    r.signal = static_cast<uint32_t>(flags >> 4);
   }
   return rows;
 }

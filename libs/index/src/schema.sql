@@ -3,7 +3,7 @@
 -- in. Bump user_version (and kSchemaVersion in db.h) on any change: omni
 -- refuses to read an index of another version and asks for `omni index` again.
 PRAGMA application_id = 1330466377;  -- 0x4F4D4E49, "OMNI"
-PRAGMA user_version = 6;
+PRAGMA user_version = 7;
 
 -- Facts about the recording and the index: program, exit_code or signal,
 -- instructions, writes, complete (1 once the index was fully built),
@@ -159,8 +159,9 @@ CREATE TABLE snapshots (
 
 -- Calls in call order, kCallsPerChunk to a chunk (encoding in
 -- docs/index-format.md): time, end time, thread, call site, target, rsp at
--- entry, parent call and depth, paired by rsp so that longjmp and
--- unmatched returns unwind correctly.
+-- entry, parent call and depth, how the frame began (call, tail call,
+-- signal handler) and ended (returned, unwound, open), paired by rsp so that
+-- longjmp, exceptions and unmatched returns unwind correctly.
 CREATE TABLE call_chunks (
   id         INTEGER PRIMARY KEY,
   time_first INTEGER NOT NULL,

@@ -160,6 +160,8 @@ Local find_local(index::IndexReader& reader, RecordingSymbols& symbols, const Re
   if (physical >= frames.size())
     fail("--frame {}: the thread has fewer frames at {} (see --stack)", query.frame, time);
   const StackFrame& frame = frames[physical];
+  if (frame.tail_call) fail("frame {} made a tail call: its stack frame, and its locals, are gone", query.frame);
+  if (frame.signal) fail("frame {} is the {} frame of signal {}: it has no locals", query.frame, kSignalFrameName, *frame.signal);
   auto object = symbols.object_at(frame.pc, time);
   if (!object) fail("frame {} (pc {:#x}) is in no recorded object", query.frame, frame.pc);
   if (!frame.cfa) fail("frame {} has no recorded call, so its frame address is unknown", query.frame);

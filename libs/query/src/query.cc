@@ -287,7 +287,11 @@ uint64_t where_written(index::IndexReader& reader, const WhereWrittenQuery& quer
       print_table_row(m.event, m.hex, symbols, line);
       if (query.stack) {
         for (const StackFrame& f : frames) {
-          auto where = symbols.locate(f.pc, m.event.time);
+          if (f.signal) {
+            line += fmt::format("{:>20} {}\n", "", kSignalFrameName);
+            continue;
+          }
+          auto where = symbols.locate(f.pc ? f.pc : f.function_entry.value_or(0), m.event.time);
           line += fmt::format("{:>20} {:#x} {}\n", "", f.pc, where && !where->function.empty() ? where->function : "??");
         }
       }

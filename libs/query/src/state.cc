@@ -119,14 +119,21 @@ std::vector<symbols::Location> functions_at(RecordingSymbols& symbols, uint64_t 
   return chain;
 }
 
-std::string frame_json(RecordingSymbols& symbols, uint64_t pc, uint64_t time, std::optional<uint64_t> since) {
-  std::vector<symbols::Location> chain = functions_at(symbols, pc, time);
+std::string frame_json(RecordingSymbols& symbols, const StackFrame& frame, uint64_t time) {
+  std::vector<symbols::Location> chain;
+  if (frame.pc) {
+    chain = functions_at(symbols, frame.pc, time);
+  } else if (frame.function_entry) {
+    // Where it jumped from is unknown: only which function it was.
+    if (auto where = symbols.locate(*frame.function_entry, time)) chain.push_back({where->function, "", 0, false});
+  }
   if (chain.empty()) chain.emplace_back();
   std::string f;
   for (const symbols::Location& where : chain) {
     if (!f.empty()) f += ',';
     JsonObject o(f);
-    o.field("pc", hex_address(pc));
+    if (frame.pc) o.field("pc", hex_address(frame.pc));
+    else o.null("pc");
     if (!where.function.empty()) o.field("function", where.function);
     else o.null("function");
     if (!where.file.empty()) o.field("file", where.file);
@@ -134,8 +141,9 @@ std::string frame_json(RecordingSymbols& symbols, uint64_t pc, uint64_t time, st
     if (where.line) o.field("line", where.line);
     else o.null("line");
     o.field("inline", where.inlined);
-    if (since) o.field("since", *since);
+    if (frame.since) o.field("since", *frame.since);
     else o.null("since");
+    o.field("tail_call", frame.tail_call).null("signal");
     o.close();
   }
   return f;
@@ -147,7 +155,17 @@ std::string frames_json(const std::vector<StackFrame>& frames, RecordingSymbols&
   std::string list = "[";
   for (const StackFrame& f : frames) {
     if (list.size() > 1) list += ',';
-    list += frame_json(symbols, f.pc, time, f.since);
+    if (f.signal) {
+      JsonObject o(list);
+      o.null("pc").field("function", std::string_view(kSignalFrameName)).null("file").null("line");
+      o.field("inline", false);
+      if (f.since) o.field("since", *f.since);
+      else o.null("since");
+      o.field("tail_call", false).field("signal", *f.signal);
+      o.close();
+      continue;
+    }
+    list += frame_json(symbols, f, time);
   }
   return list + ']';
 }
@@ -166,7 +184,12 @@ std::vector<StackFrame> stack_at(index::IndexReader& reader, uint64_t time, std:
   } else if (replayer) {
     // A replay that fails fails the question: the entry of the innermost
     // call is not where the thread is.
-    pc = replayer->registers_at(time, tid).rip();
+    replay::Registers regs = replayer->registers_at(time, tid);
+    pc = regs.rip();
+    // A frame the stack pointer has already passed (a longjmp or an
+    // exception left it) is over, though the index ends it only at the
+    // thread's next call or return.
+    while (!calls.empty() && calls.front().rsp < regs.rsp()) calls.erase(calls.begin());
   }
   for (size_t i = 0; i <= calls.size(); ++i) {
     StackFrame frame;
@@ -174,6 +197,20 @@ std::vector<StackFrame> stack_at(index::IndexReader& reader, uint64_t time, std:
     if (i < calls.size()) {
       frame.since = calls[i].time;
       frame.cfa = calls[i].rsp + 8;
+    }
+    if (i > 0 && calls[i - 1].kind == index::CallKind::Tail) {
+      // Replaced by the tail call: its stack frame is gone (its locals
+      // with it), but not the fact that it ran and jumped.
+      frame.tail_call = true;
+      frame.cfa.reset();
+      if (frame.pc == 0 && i < calls.size()) frame.function_entry = calls[i].target;
+    }
+    if (i > 0 && calls[i - 1].kind == index::CallKind::Signal) {
+      StackFrame handler_caller;
+      handler_caller.pc = 0;
+      handler_caller.since = calls[i - 1].time;
+      handler_caller.signal = calls[i - 1].signal;
+      frames.push_back(handler_caller);
     }
     if (i == 0 && pc == 0) continue;
     frames.push_back(frame);
@@ -196,11 +233,17 @@ uint64_t stack(index::IndexReader& reader, const StackQuery& query, std::ostream
   } else {
     line = fmt::format("at {} thread {}:\n", time, tid);
     for (size_t i = 0; i < frames.size(); ++i) {
+      if (frames[i].signal) {
+        line += fmt::format("  #{:<2} {} (signal {})\n", i, kSignalFrameName, *frames[i].signal);
+        continue;
+      }
       std::vector<symbols::Location> chain = functions_at(symbols, frames[i].pc, time);
+      if (chain.empty() && frames[i].function_entry)
+        if (auto where = symbols.locate(*frames[i].function_entry, time)) chain.push_back({where->function, "", 0, false});
       if (chain.empty()) chain.emplace_back();
       for (const symbols::Location& where : chain) {
-        line += fmt::format("  #{:<2} {:#x} {}{}", i, frames[i].pc, where.function.empty() ? "??" : where.function,
-                            where.inlined ? " [inlined]" : "");
+        line += fmt::format("  #{:<2} {:#x} {}{}{}", i, frames[i].pc, where.function.empty() ? "??" : where.function,
+                            where.inlined ? " [inlined]" : "", frames[i].tail_call ? " [tail call]" : "");
         if (!where.file.empty()) line += fmt::format(" at {}:{}", where.file, where.line);
         line += '\n';
       }
@@ -231,12 +274,18 @@ std::optional<std::string> c_string(const symbols::TypeInfo& type, const std::ve
 // Argument values by the SysV x86-64 calling convention: integer-class
 // scalars in rdi, rsi, rdx, rcx, r8, r9 then the stack; float/double in
 // xmm0-7 then the stack; aggregates of more than 16 bytes by memory on the
-// stack (reported by address); smaller aggregates in integer registers.
-std::string args_json(const std::vector<symbols::Parameter>& params, const replay::Registers& regs,
-                      replay::MemoryReader& memory, uint64_t time) {
+// stack (reported by address); smaller aggregates in integer registers; a
+// C++ class with a non-trivial copy constructor or destructor by a pointer
+// to a copy (reported by that address). A function that returns an
+// aggregate in memory takes the address for it in rdi first.
+std::string args_json(const std::vector<symbols::Parameter>& params, const std::optional<symbols::TypeInfo>& ret,
+                      const replay::Registers& regs, replay::MemoryReader& memory, uint64_t time) {
   static const int kArgGpr[6] = {7, 6, 2, 1, 8, 9};  // rdi rsi rdx rcx r8 r9 (kGprNames order)
   using Kind = symbols::TypeInfo::Kind;
   size_t gpr = 0, xmm = 0;
+  if (ret && (ret->by_reference ||
+              ((ret->kind == Kind::Struct || ret->kind == Kind::Union || ret->kind == Kind::Array) && ret->size > 16)))
+    gpr = 1;
   uint64_t stack = regs.rsp() + 8;  // first stack argument, above the return address
   std::string list = "[";
   auto from_stack = [&](uint64_t size, std::vector<uint8_t>& bytes) {
@@ -250,7 +299,17 @@ std::string args_json(const std::vector<symbols::Parameter>& params, const repla
     o.field("name", p.name).field("type", p.type.name);
     std::vector<uint8_t> bytes;
     bool aggregate = p.type.kind == Kind::Struct || p.type.kind == Kind::Union || p.type.kind == Kind::Array;
-    if (aggregate && p.type.size > 16) {
+    if (p.type.by_reference) {
+      uint64_t address = 0;
+      if (gpr < 6) {
+        address = regs.u64(replay::gpr_offset(kArgGpr[gpr++]));
+      } else {
+        from_stack(8, bytes);
+        std::memcpy(&address, bytes.data(), std::min<size_t>(8, bytes.size()));
+      }
+      o.field("address", hex_address(address));
+      o.null("value");
+    } else if (aggregate && p.type.size > 16) {
       o.field("address", hex_address(stack));
       stack += (p.type.size + 7) & ~uint64_t{7};
       o.null("value");
@@ -290,11 +349,14 @@ std::string args_json(const std::vector<symbols::Parameter>& params, const repla
 
 // The return value from rax or xmm0 by the return type (rax as an
 // unsigned integer without DWARF; null for void).
-std::string return_json(const std::optional<symbols::TypeInfo>& type, const replay::Registers& after) {
+std::string return_json(const std::optional<symbols::TypeInfo>& type, bool returns_void,
+                        const replay::Registers& after) {
   using Kind = symbols::TypeInfo::Kind;
+  if (returns_void) return "null";
   if (!type) return fmt::format("{}", after.u64(replay::gpr_offset(0)));
   if (type->kind == Kind::Float) return decode_scalar(*type, after.state.data() + replay::xmm_offset(0), 16);
-  if (type->kind == Kind::Struct || type->kind == Kind::Union || type->kind == Kind::Array) return "null";
+  if (type->kind == Kind::Struct || type->kind == Kind::Union || type->kind == Kind::Array || type->by_reference)
+    return "null";
   uint64_t rax = after.u64(replay::gpr_offset(0));
   return decode_scalar(*type, reinterpret_cast<const uint8_t*>(&rax), 8);
 }
@@ -328,6 +390,25 @@ std::string args_text(const std::string& json) {
     pos = end;
   }
   return text;
+}
+
+const char* ended_name(index::CallEnd ended) {
+  switch (ended) {
+    case index::CallEnd::Returned: return "returned";
+    case index::CallEnd::Unwound: return "unwound";
+    case index::CallEnd::Replaced: return "replaced";
+    case index::CallEnd::Open: break;
+  }
+  return nullptr;
+}
+
+const char* kind_name(index::CallKind kind) {
+  switch (kind) {
+    case index::CallKind::Tail: return "tail_call";
+    case index::CallKind::Signal: return "signal";
+    case index::CallKind::Call: break;
+  }
+  return "call";
 }
 
 }  // namespace
@@ -366,6 +447,7 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
   struct Described {
     std::vector<symbols::Parameter> params;
     std::optional<symbols::TypeInfo> return_type;
+    bool returns_void = false;
     std::string function_name;
   };
   std::vector<Described> described(targets.size());
@@ -377,6 +459,7 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
     if (auto object = symbols.object_at(entry, first == rows.end() ? 0 : first->first.time)) {
       d.params = symbols.symbolizer().parameters(*object, entry);
       d.return_type = symbols.symbolizer().return_type(*object, entry);
+      d.returns_void = symbols.symbolizer().returns_void(*object, entry);
       // An address names the function there.
       if (auto where = symbols.symbolizer().locate(*object, entry);
           by_address && where && !where->function.empty())
@@ -386,26 +469,49 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
   std::string line;
   if (query.format == Format::Table)
     out << fmt::format("{:>12} {:>12} {:>4}  {}\n", "time", "end_time", "tid", "call");
+  // A tail call reached by an indirect jump has no known jump
+  // instruction: its caller is the function whose frame it replaced.
+  std::map<uint32_t, std::vector<index::CallRow>> parent_chunks;
+  auto replaced_function = [&](const index::CallRow& row) -> std::optional<symbols::Location> {
+    if (row.parent == 0) return std::nullopt;
+    uint64_t id = row.parent - 1;
+    uint32_t chunk = static_cast<uint32_t>(id / index::kCallsPerChunk);
+    auto it = parent_chunks.find(chunk);
+    if (it == parent_chunks.end()) it = parent_chunks.emplace(chunk, reader.load_calls(chunk)).first;
+    uint64_t i = id - uint64_t{chunk} * index::kCallsPerChunk;
+    if (i >= it->second.size()) return std::nullopt;
+    return symbols.locate(it->second[i].target, row.time);
+  };
   for (const auto& [row, t] : rows) {
-    const auto& [params, return_type, function_name] = described[t];
+    const auto& [params, return_type, returns_void, function_name] = described[t];
     const uint64_t* entry = &targets[t].entry;  // this row's function
     replay::Registers at_entry = replayer.registers_at(row.time, row.tid);
-    std::string args = args_json(params, at_entry, memory, row.time);
+    std::string args = args_json(params, return_type, at_entry, memory, row.time);
+    // Only a return leaves a return value: an unwound call's rax is noise.
     std::optional<replay::Registers> after;
-    if (row.end_time) after = replayer.registers_at(row.end_time, row.tid);
-    auto caller = symbols.locate(row.pc, row.time);
+    if (row.ended == index::CallEnd::Returned) after = replayer.registers_at(row.end_time, row.tid);
+    std::optional<symbols::Location> caller;
+    if (row.pc) caller = symbols.locate(row.pc, row.time);
+    else if (row.kind == index::CallKind::Tail) caller = replaced_function(row);
+    const char* ended = ended_name(row.ended);
     line.clear();
     if (query.format == Format::Json) {
       JsonObject o(line);
       o.field("time", row.time);
       if (row.end_time) o.field("end_time", row.end_time);
       else o.null("end_time");
+      if (ended) o.field("ended", ended);
+      else o.null("ended");
+      o.field("kind", kind_name(row.kind));
+      if (row.kind == index::CallKind::Signal) o.field("signal", row.signal);
+      else o.null("signal");
       o.field("tid", row.tid).field("function", function_name).field("entry", hex_address(*entry));
       if (caller && !caller->function.empty()) o.field("caller", caller->function);
       else o.null("caller");
-      o.field("pc", hex_address(row.pc));
+      if (row.pc) o.field("pc", hex_address(row.pc));
+      else o.null("pc");
       o.raw("args", args);
-      if (after) o.raw("return", return_json(return_type, *after));
+      if (after) o.raw("return", return_json(return_type, returns_void, *after));
       else o.null("return");
       o.close();
       line += '\n';
@@ -413,7 +519,10 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
       line = fmt::format("{:>12} {:>12} {:>4}  {}(", row.time, row.end_time ? fmt::format("{}", row.end_time) : "-",
                          row.tid, function_name);
       line += args_text(args) + ")";
-      if (after) line += " = " + return_json(return_type, *after);
+      if (after && !returns_void) line += " = " + return_json(return_type, returns_void, *after);
+      else if (ended && row.ended != index::CallEnd::Returned) line += fmt::format(" [{}]", ended);
+      if (row.kind == index::CallKind::Signal) line += fmt::format(" [signal {}]", row.signal);
+      else if (row.kind == index::CallKind::Tail) line += " [tail call]";
       if (caller && !caller->function.empty()) line += " from " + caller->function;
       line += '\n';
     }

@@ -69,13 +69,18 @@ const uint8_t* StreamDecoder::decode(const uint8_t* p, const uint8_t* end) {
                site.size, site_time);
         sink_.on_value(site_time, tid_, p + 8, site.size);
         p += 8 + site.size;
+      } else if (site.kind == OMNI_SITE_ENTRY) {
+        sink_.on_entry(BranchEvent{site_time, tid_, site.pc, word, site.pc});
+        p += 8;
       } else {
         if (end - p < 16) break;
         BranchEvent branch{site_time, tid_, site.pc, word, load<uint64_t>(p + 8)};
         if (site.kind == OMNI_SITE_CALL)
           sink_.on_call(branch);
-        else
+        else if (site.kind == OMNI_SITE_RET)
           sink_.on_return(branch);
+        else
+          sink_.on_jump(branch);
         p += 16;
       }
       ++next_site_;
@@ -141,7 +146,7 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
         uint32_t size_kind = load<uint32_t>(s + 12);
         Site site{load<uint64_t>(s), load<uint32_t>(s + 8), size_kind & OMNI_SITE_SIZE_MASK,
                   size_kind >> OMNI_SITE_KIND_SHIFT};
-        if (site.kind > OMNI_SITE_RET) fail("trace stream is corrupt: site kind {}", site.kind);
+        if (site.kind > OMNI_SITE_JUMP) fail("trace stream is corrupt: site kind {}", site.kind);
         block.sites[i] = site;
       }
       BlockDefEvent def{id, load<uint64_t>(payload + 8), load<uint64_t>(payload + 16),
@@ -228,6 +233,20 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
       event.late_result = (flags & OMNI_SYSCALL_LATE_RESULT) != 0;
       event.tid = thread_number(static_cast<uint32_t>(load<uint64_t>(payload + 80)));
       sink_.on_syscall(event);
+      break;
+    }
+    case OMNI_EXT_SIGNAL: {
+      need(OMNI_SIGNAL_BYTES);
+      SignalEvent event;
+      event.time = load<uint64_t>(payload);
+      event.tid = thread_number(load<uint32_t>(payload + 8));
+      event.signal = load<uint32_t>(payload + 12);
+      event.pc = load<uint64_t>(payload + 16);
+      event.rsp = load<uint64_t>(payload + 24);
+      event.handler = load<uint64_t>(payload + 32);
+      event.handler_rsp = load<uint64_t>(payload + 40);
+      if (event.time > time_) time_ = event.time;
+      sink_.on_signal(event);
       break;
     }
     case OMNI_EXT_OUTPUT:

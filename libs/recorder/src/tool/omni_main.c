@@ -23,6 +23,7 @@
  */
 
 #include "pub_tool_basics.h"
+#include "pub_tool_debuginfo.h"
 #include "pub_tool_tooliface.h"
 #include "pub_tool_libcassert.h"
 #include "pub_tool_libcbase.h"
@@ -583,9 +584,11 @@ static void omni_post_mem_write(CorePart part, ThreadId tid, Addr a, SizeT len)
    code), at a signal delivery and when another thread ran: the next block
    entry takes a snapshot. Returns to the scheduler for other reasons (a
    translation miss, the end of a time slice) leave the registers alone. */
+static void emit_pending_signal(ThreadId tid);
 static void omni_start_client_code(ThreadId tid, ULong blocks_dispatched)
 {
    note_thread(tid);
+   emit_pending_signal(tid);
 }
 
 /* A fault stops a superblock mid-way, before generated code adds its
@@ -650,6 +653,35 @@ static void count_faulting_block(ThreadId tid)
    g_cur_block = 0;
 }
 
+/* A handler's invocation is logged (OMNI_EXT_SIGNAL) once its frame is
+   built: the core builds it after pre_deliver_signal, and the thread's next
+   start_client_code (or a second delivery first, which interrupts the first
+   handler at its entry) sees the handler's pc and rsp. Per Valgrind thread
+   id; signal 0: none pending. */
+typedef struct {
+   ULong time, pc, rsp;
+   Int signal;
+} PendingSignal;
+static PendingSignal* g_pending_signal;  /* VG_N_THREADS entries, from post_clo_init */
+
+static void emit_pending_signal(ThreadId tid)
+{
+   if (tid == VG_INVALID_THREADID || tid >= VG_N_THREADS || g_pending_signal[tid].signal == 0)
+      return;
+   const PendingSignal* s = &g_pending_signal[tid];
+   UChar* p = ensure(OMNI_WORD_BYTES + OMNI_SIGNAL_BYTES);
+   put_u64(p, OMNI_EXT_WORD(OMNI_EXT_SIGNAL, OMNI_SIGNAL_BYTES));
+   put_u64(p + 8, s->time);
+   put_u32(p + 16, tid);
+   put_u32(p + 20, (UInt)s->signal);
+   put_u64(p + 24, s->pc);
+   put_u64(p + 32, s->rsp);
+   put_u64(p + 40, (ULong)VG_(get_IP)(tid));
+   put_u64(p + 48, (ULong)VG_(get_SP)(tid));
+   g_ptr = p + OMNI_WORD_BYTES + OMNI_SIGNAL_BYTES;
+   g_pending_signal[tid].signal = 0;
+}
+
 /* A signal the program handles. (A fatal one never comes here: fini counts
    that fault.) */
 static void omni_pre_deliver_signal(ThreadId tid, Int sigNo, Bool alt_stack)
@@ -658,6 +690,13 @@ static void omni_pre_deliver_signal(ThreadId tid, Int sigNo, Bool alt_stack)
    if (sigNo == VKI_SIGSEGV || sigNo == VKI_SIGBUS || sigNo == VKI_SIGFPE || sigNo == VKI_SIGILL ||
        sigNo == VKI_SIGTRAP)
       count_faulting_block(tid);
+   if (tid == VG_INVALID_THREADID || tid >= VG_N_THREADS)
+      return;
+   emit_pending_signal(tid);
+   g_pending_signal[tid].time = g_icount;
+   g_pending_signal[tid].pc = (ULong)VG_(get_IP)(tid);
+   g_pending_signal[tid].rsp = (ULong)VG_(get_SP)(tid);
+   g_pending_signal[tid].signal = sigNo;
 }
 
 /* Dirty helper at a block entry: the running thread's whole guest state. */
@@ -689,6 +728,7 @@ static void omni_pre_thread_ll_create(ThreadId parent, ThreadId child)
    if (parent < VG_N_THREADS && child < VG_N_THREADS) {
       g_clear_tid[child] = g_pending_ctid[parent];
       g_pending_ctid[parent] = 0;
+      g_pending_signal[child].signal = 0;   /* not one for the thread that had this id */
    }
 }
 
@@ -1208,7 +1248,19 @@ static void log_value(IRSB* sb, IRTemp* ptr, IRExpr* value, IRType ty)
    g_value_sites++;
 }
 
-/* Appends two words (a CALL or RET site's rsp and target). */
+/* Appends one word (an ENTRY site's rsp). */
+static void log_word(IRSB* sb, IRTemp* ptr, IRExpr* a)
+{
+   if (*ptr == IRTemp_INVALID)
+      *ptr = load64(sb, &g_ptr);
+   IRExpr* p = IRExpr_RdTmp(*ptr);
+   addStmtToIRSB(sb, IRStmt_Store(Iend_LE, p, atom(sb, a, Ity_I64)));
+   *ptr = binop64(sb, Iop_Add64, p, mk64(8));
+   addStmtToIRSB(sb, IRStmt_Store(Iend_LE, mk64((ULong)(HWord)&g_ptr),
+                                  IRExpr_RdTmp(*ptr)));
+}
+
+/* Appends two words (a CALL, RET or JUMP site's rsp and target). */
 static void log_two_words(IRSB* sb, IRTemp* ptr, IRExpr* a, IRExpr* b)
 {
    if (*ptr == IRTemp_INVALID)
@@ -1307,12 +1359,34 @@ static void add_site(UInt* nsites, ULong pc, UInt offset, UInt size, UInt kind)
    (*nsites)++;
 }
 
+/* Whether a is a function's first instruction, by the symbol tables
+   Valgrind read. A ".cold" fragment (code GCC moved out of its function)
+   is not a function: jumps into it are not calls. */
+static Bool function_entry(Addr a)
+{
+   const HChar* name = NULL;
+   if (!VG_(get_fnname_if_entry)(VG_(current_DiEpoch)(), a, &name) || name == NULL)
+      return False;
+   return VG_(strstr)(name, ".cold") == NULL;
+}
+
+/* The block ends in a jump (not a call or return) to a function's entry
+   whose address it knows: a tail call. */
+static Bool ends_in_jump_to_entry(const IRSB* sbIn)
+{
+   return sbIn->jumpkind == Ijk_Boring && sbIn->next->tag == Iex_Const &&
+          sbIn->next->Iex.Const.con->tag == Ico_U64 &&
+          function_entry((Addr)sbIn->next->Iex.Const.con->Ico.U64);
+}
+
 /* The sites of sbIn, in static order (stream.h). Stores beyond the inline
-   byte budget get no site (a helper logs them); VALUE, CALL and RET sites
-   must always be inline, so their bytes are reserved first. */
-static UInt plan_sites(const IRSB* sbIn)
+   byte budget get no site (a helper logs them); VALUE, ENTRY, CALL, RET and
+   JUMP sites must always be inline, so their bytes are reserved first. */
+static UInt plan_sites(const IRSB* sbIn, Addr entry, Bool is_entry, Bool jump_to_entry)
 {
    UInt reserved = OMNI_WORD_BYTES;   /* the block marker */
+   if (is_entry)
+      reserved += 8;
    for (Int i = 0; i < sbIn->stmts_used; i++) {
       const IRStmt* st = sbIn->stmts[i];
       if (st->tag == Ist_WrTmp && !replayable(st->Ist.WrTmp.data))
@@ -1326,7 +1400,7 @@ static UInt plan_sites(const IRSB* sbIn)
          FOR_EACH_FX_PIECE(d, { (void)offset; reserved += 8 + size; })
       }
    }
-   if (sbIn->jumpkind == Ijk_Call || sbIn->jumpkind == Ijk_Ret)
+   if (sbIn->jumpkind == Ijk_Call || sbIn->jumpkind == Ijk_Ret || jump_to_entry)
       reserved += 16;
    if (reserved > OMNI_INLINE_MAX)
       VG_(tool_panic)("omni: a superblock logs more values than the inline budget");
@@ -1334,6 +1408,8 @@ static UInt plan_sites(const IRSB* sbIn)
    UInt nsites = 0, k = 0, inline_bytes = reserved;
    Bool budget_full = False;
    ULong pc = 0;
+   if (is_entry)
+      add_site(&nsites, entry, 0, 8, OMNI_SITE_ENTRY);
    for (Int i = 0; i < sbIn->stmts_used; i++) {
       const IRStmt* st = sbIn->stmts[i];
       switch (st->tag) {
@@ -1378,6 +1454,8 @@ static UInt plan_sites(const IRSB* sbIn)
       add_site(&nsites, pc, k, 16, OMNI_SITE_CALL);
    else if (sbIn->jumpkind == Ijk_Ret)
       add_site(&nsites, pc, k, 16, OMNI_SITE_RET);
+   else if (jump_to_entry)
+      add_site(&nsites, pc, k, 16, OMNI_SITE_JUMP);
    return nsites;
 }
 
@@ -1396,7 +1474,9 @@ static IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
    if (gWordTy != Ity_I64 || hWordTy != Ity_I64)
       VG_(tool_panic)("omni: only amd64 guests and hosts are supported");
 
-   UInt nsites = plan_sites(sbIn);
+   Bool is_entry = function_entry((Addr)closure->nraddr);
+   Bool jump_to_entry = ends_in_jump_to_entry(sbIn);
+   UInt nsites = plan_sites(sbIn, (Addr)closure->nraddr, is_entry, jump_to_entry);
    if (g_next_block_id > OMNI_BLOCK_ID_MAX)
       VG_(tool_panic)("omni: out of block ids (more than 2^25 superblocks "
                       "were translated); the stream format cannot name more");
@@ -1490,6 +1570,13 @@ static IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
             addStmtToIRSB(sbOut, IRStmt_Store(Iend_LE,
                                               mk64((ULong)(HWord)&g_ptr),
                                               IRExpr_RdTmp(ptr)));
+            /* (d) a function's entry: rsp before its first instruction */
+            if (is_entry) {
+               tl_assert(site < nsites && g_sites[site].kind == OMNI_SITE_ENTRY);
+               site++;
+               log_word(sbOut, &ptr,
+                        IRExpr_Get(__builtin_offsetof(VexGuestAMD64State, guest_RSP), Ity_I64));
+            }
          }
          break;
 
@@ -1592,9 +1679,10 @@ static IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
          VG_(tool_panic)("omni: unhandled IRStmt");
       }
    }
-   if (sbIn->jumpkind == Ijk_Call || sbIn->jumpkind == Ijk_Ret) {
+   if (sbIn->jumpkind == Ijk_Call || sbIn->jumpkind == Ijk_Ret || jump_to_entry) {
       tl_assert(site < nsites && (g_sites[site].kind == OMNI_SITE_CALL ||
-                                  g_sites[site].kind == OMNI_SITE_RET));
+                                  g_sites[site].kind == OMNI_SITE_RET ||
+                                  g_sites[site].kind == OMNI_SITE_JUMP));
       site++;
       log_two_words(sbOut, &ptr,
                     IRExpr_Get(__builtin_offsetof(VexGuestAMD64State, guest_RSP), Ity_I64),
@@ -1655,6 +1743,7 @@ static void omni_post_clo_init(void)
    g_ir = VG_(malloc)("omni.ir", OMNI_IR_MAX);
    g_clear_tid = VG_(calloc)("omni.clear_tid", VG_N_THREADS, sizeof(Addr));
    g_pending_ctid = VG_(calloc)("omni.pending_ctid", VG_N_THREADS, sizeof(Addr));
+   g_pending_signal = VG_(calloc)("omni.pending_signal", VG_N_THREADS, sizeof(PendingSignal));
    /* Replay needs every guest register exact at each instruction boundary
       (no Put dropped because a later one overwrites it), and one call or
       return per superblock end (no chasing into call targets). */

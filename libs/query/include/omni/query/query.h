@@ -135,7 +135,11 @@ uint64_t registers(index::IndexReader& reader, const RegistersQuery& query, std:
 // The call stack of a thread after instruction `at`, innermost first, from
 // the recorded calls and returns: {"at", "tid", "frames": [{"pc",
 // "function", "file", "line", "inline", "since" (time the frame was
-// entered; null for the outermost)}]}.
+// entered; null for the outermost), "tail_call", "signal"}]}. A frame a
+// tail call replaced stays, marked "tail_call" (its pc is the jump; gdb
+// shows it only where DWARF call-site information lets it); a signal
+// handler's caller is a "<signal handler called>" frame ("pc" null,
+// "signal": the number), then the interrupted frame at the interrupted pc.
 struct StackQuery {
   std::string at = "end";
   std::optional<uint32_t> tid;
@@ -143,10 +147,21 @@ struct StackQuery {
 };
 uint64_t stack(index::IndexReader& reader, const StackQuery& query, std::ostream& out);
 
+// The function name of the frame between a signal handler and the frame it
+// interrupted, as gdb names it.
+inline constexpr std::string_view kSignalFrameName = "<signal handler called>";
+
 struct StackFrame {
   uint64_t pc;                   // innermost: where the thread is; others: the call instruction
+                                 // (or where a signal interrupted it); 0 for a signal frame
   std::optional<uint64_t> since; // when the frame was entered (its call's time)
   std::optional<uint64_t> cfa;   // its canonical frame address (rsp before the call)
+  std::optional<uint32_t> signal;  // set: the "<signal handler called>" frame of that signal
+  // The frame made a tail call (the frame before it in the list): its stack
+  // frame is gone. pc is its jump instruction, 0 when unknown (an indirect
+  // jump), and then function_entry says which function it was.
+  bool tail_call = false;
+  std::optional<uint64_t> function_entry;
 };
 // Decoded call chunks, kept between the stack_at calls of one query.
 struct CallChunkCache {
@@ -161,8 +176,10 @@ std::string frames_json(const std::vector<StackFrame>& frames, RecordingSymbols&
 
 // Every call of a function, in time order: {"time" (of the call
 // instruction), "end_time" (of the return; null when it had not returned
-// when the recording ended), "tid", "function", "entry", "caller", "pc" (the
-// call instruction), "args": [{"name", "type", "value"}], "return"}.
+// when the recording ended), "ended" ("returned", "unwound", "replaced";
+// null while open), "kind" ("call", "tail_call", "signal"), "signal", "tid",
+// "function", "entry", "caller", "pc" (the call instruction), "args":
+// [{"name", "type", "value"}], "return" (only for a call that returned)}.
 // Arguments and the return value come from the registers replayed at entry
 // and after the return, by the SysV x86-64 ABI and the function's DWARF.
 struct CallsQuery {

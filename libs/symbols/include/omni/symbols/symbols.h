@@ -42,8 +42,10 @@ struct TypeInfo {
   enum class Kind { Signed, Unsigned, Float, Bool, Pointer, Enum, Struct, Union, Array, Other };
   Kind kind = Kind::Other;
   uint64_t size = 0;
-  std::string name;  // as C spells it: "long", "struct point", "int[10]", "char *"
+  std::string name;  // as C spells it: "long", "struct point", "int[10]", "char *"; C++
+                     // types with their namespaces: "const std::string &"
   bool chars = false;  // a one-dimensional array of char (signed, unsigned or plain): C text
+  bool by_reference = false;  // a C++ class passed by a pointer to a copy (non-trivial copy/destructor)
 };
 
 // Memory at the moment an expression is evaluated, for the pointers it
@@ -179,6 +181,9 @@ class Symbolizer {
 
   // That function's return type; nullopt for void or without DWARF.
   std::optional<TypeInfo> return_type(int object, uint64_t entry_pc);
+
+  // Whether DWARF describes that function as returning nothing (void).
+  bool returns_void(int object, uint64_t entry_pc);
 
   // Whether that function takes variable arguments (`...`); false when there
   // is no DWARF for it.

@@ -41,13 +41,24 @@ struct SyscallEvent {
   bool late_result = false;
 };
 
-// A call or return, at the end of a superblock.
+// A call, return or jump to a function, at the end of a superblock; or the
+// entry into a function (then pc and target are the function's address, and
+// time is that of the instruction that led there).
 struct BranchEvent {
-  uint64_t time;  // of the call / ret instruction
+  uint64_t time;  // of the call / ret / jmp instruction
   uint32_t tid;
-  uint64_t pc;      // of the call / ret instruction
+  uint64_t pc;      // of the call / ret / jmp instruction
   uint64_t rsp;     // after it: at a call, rsp points at the return address
   uint64_t target;  // where it went
+};
+
+// A signal handler's invocation (stream.h, OMNI_EXT_SIGNAL).
+struct SignalEvent {
+  uint64_t time;  // instructions retired before the delivery
+  uint32_t tid;
+  uint32_t signal;
+  uint64_t pc, rsp;           // where the thread was interrupted
+  uint64_t handler, handler_rsp;  // the handler, and rsp at its entry
 };
 
 // A superblock's definition: its VEX IR in stream.h's OMNI_IR encoding.
@@ -81,6 +92,11 @@ class EventSink {
   virtual void on_value(uint64_t /*time*/, uint32_t /*tid*/, const uint8_t* /*data*/, size_t /*size*/) {}
   virtual void on_call(const BranchEvent&) {}
   virtual void on_return(const BranchEvent&) {}
+  // A direct jump to a function's entry (OMNI_SITE_JUMP), and the entry into
+  // a function however it was reached (OMNI_SITE_ENTRY).
+  virtual void on_jump(const BranchEvent&) {}
+  virtual void on_entry(const BranchEvent&) {}
+  virtual void on_signal(const SignalEvent&) {}
 };
 
 // Incremental decoder: feed() the stream in pieces of any size (records may

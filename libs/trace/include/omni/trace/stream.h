@@ -53,6 +53,17 @@
  *                    points at the return address), u64 call target.
  *   OMNI_SITE_RET    the block ends in a return: u64 rsp after the return,
  *                    u64 return target.
+ *   OMNI_SITE_ENTRY  the block starts at a function's first instruction (by
+ *                    the recorder's symbol tables; ".cold" fragments are not
+ *                    functions): u64 rsp at the block's entry. Always the
+ *                    block's first site, offset 0 (its time is the block
+ *                    entry's: the instruction that led there, a call or a
+ *                    jump); the site's pc is the block's address. Reached
+ *                    without a call (a jump: tail call, PLT stub, lazy
+ *                    binding), it is how the index sees those calls.
+ *   OMNI_SITE_JUMP   the block ends in a direct jump to a function's first
+ *                    instruction (a tail call): u64 rsp after the jump, u64
+ *                    target. Indirect jumps get no site: ENTRY sees them.
  *
  * Registers. Every superblock's IR (as Valgrind executed it, with every guest
  * register up to date at each instruction boundary) is in its BLOCK_DEF; a
@@ -143,8 +154,17 @@ enum {
   /* A thread's whole guest state at a block entry: u64 time (instructions
      retired before the block), u32 tid, u32 size, then `size` bytes of
      Valgrind's VexGuestAMD64State (guest_RIP set to the block's address). */
-  OMNI_EXT_SNAPSHOT = 13
+  OMNI_EXT_SNAPSHOT = 13,
+  /* A signal handler was invoked: u64 time (instructions retired before the
+     delivery), u32 tid, u32 signal number, u64 pc and u64 rsp where the
+     thread was interrupted (the next instruction it would have run), u64
+     handler address and u64 rsp at the handler's entry (pointing at its
+     return address, the signal trampoline). Written once the handler's
+     frame is built, before its first instruction. */
+  OMNI_EXT_SIGNAL = 14
 };
+
+#define OMNI_SIGNAL_BYTES 48u
 
 #define OMNI_BLOCK_DEF_FIXED_BYTES 32u
 #define OMNI_SNAPSHOT_FIXED_BYTES 16u
@@ -153,7 +173,9 @@ enum {
   OMNI_SITE_STORE = 0,
   OMNI_SITE_VALUE = 1,
   OMNI_SITE_CALL = 2,
-  OMNI_SITE_RET = 3
+  OMNI_SITE_RET = 3,
+  OMNI_SITE_ENTRY = 4,
+  OMNI_SITE_JUMP = 5
 };
 #define OMNI_SITE_KIND_SHIFT 24
 #define OMNI_SITE_SIZE_MASK 0xffffffu
