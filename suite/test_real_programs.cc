@@ -288,6 +288,9 @@ RealRun check_program(const std::vector<std::string>& argv, const std::string& s
       const Value& fv = st["frames"].array[f];
       Object frame(fv.object.begin(), fv.object.end());
       INFO("frame ", f, ": ", fv.repr());
+      // A frame a tail call replaced jumped away from an address the
+      // recording knows only for a direct jump (docs/json.md).
+      if (frame["tail_call"].is_bool() && frame["tail_call"].b && frame["pc"].is_null()) continue;
       REQUIRE(is_hex_address(frame["pc"]));
       const std::uint64_t pc = parse_address(frame["pc"].s);
       if (f == 0) CHECK(pc == rip);
@@ -330,7 +333,17 @@ void check_input_reads(const fs::path& dir, const std::string& input) {
     const std::int64_t n = c["result"].i;
     if (k == 0 || k + 1 == of_input.size() || k == of_input.size() / 2) {
       std::string spec = hex_address(c["args"].array.at(1).i) + ":" + std::to_string(n);
-      auto rows = query_lines(dir, {"--read", spec, "--at", std::to_string(c["time"].i)});
+      // A blocking read returns after other threads ran: its bytes land
+      // when it returns, the first kernel write there from its time on.
+      std::int64_t filled = -1;
+      for (auto& w : query_lines(dir, {"--where-written", hex_address(c["args"].array.at(1).i),
+                                       "--from", std::to_string(c["time"].i)}))
+        if (w["origin"].s == "kernel") {
+          filled = w["time"].i;
+          break;
+        }
+      REQUIRE_MESSAGE(filled >= 0, "no kernel write filled the buffer of read " << k);
+      auto rows = query_lines(dir, {"--read", spec, "--at", std::to_string(filled)});
       REQUIRE(rows.size() == 1);
       auto bytes = from_hex(rows[0]["data"].s);
       INFO("read ", k, " of ", of_input.size(), " (", spec, " at ", c["time"].i, ")");
@@ -414,6 +427,9 @@ void check_stack_against_gdb(const RealRun& r, const std::vector<std::string>& a
   for (const Value& fv : rows[0]["frames"].array) {
     Object frame(fv.object.begin(), fv.object.end());
     if (frame["inline"].b) continue;
+    // gdb shows a frame a tail call replaced only where DWARF describes the
+    // call site; omni always keeps it, marked (docs/json.md).
+    if (frame["tail_call"].is_bool() && frame["tail_call"].b) continue;
     std::uint64_t pc = parse_address(frame["pc"].s);
     const LoadedObject* o = object_at(objects, pc, *time);
     omni.push_back(o ? Place{fs::canonical(o->path).string(), pc - o->start} : Place{"?", pc});

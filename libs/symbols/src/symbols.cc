@@ -867,7 +867,10 @@ FunctionInfo function_info(Dwarf_Die* function) {
     declaring = &origin;
   FunctionInfo info;
   info.described = true;
-  if (dwarf_hasattr(declaring, DW_AT_type)) info.return_type = describe(type_of(declaring));
+  // The return type may sit on the declaration a C++ definition refers to
+  // (DW_AT_specification), which type_of() follows: a function without one
+  // anywhere returns void.
+  if (dwarf_hasattr_integrate(declaring, DW_AT_type)) info.return_type = describe(type_of(declaring));
   Dwarf_Die child;
   if (dwarf_child(declaring, &child) != 0) return info;
   do {
