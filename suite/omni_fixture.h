@@ -81,6 +81,18 @@ inline std::vector<Write> where_written(const fs::path& dir, const std::string& 
   return ws;
 }
 
+// `omni query DIR --read TARGET --at AT`: REQUIREs exit 0 and one answer;
+// CHECKs an empty stderr.
+inline Object read_at(const fs::path& dir, const std::string& target, const std::string& at = "end") {
+  RunResult q = run_omni({"query", dir.string(), "--read", target, "--at", at});
+  INFO("omni query --read ", target, " --at ", at, ": ", q.describe());
+  REQUIRE(q.status == 0);
+  CHECK(q.err.empty());
+  auto lines = split_lines(q.out);
+  REQUIRE(lines.size() == 1);
+  return parse_json_object(lines[0]);
+}
+
 // Every write returned for [lo, lo+len) must touch at least one of its bytes.
 inline void check_touches(const std::vector<Write>& ws, std::uint64_t lo, std::uint64_t len) {
   for (const auto& w : ws) {

@@ -13,14 +13,7 @@ namespace {
 
 std::vector<std::uint8_t> read_bytes(const fs::path& dir, std::uint64_t addr, std::uint64_t size,
                                      const std::string& at) {
-  std::string target = hex_address(addr) + ":" + std::to_string(size);
-  RunResult q = run_omni({"query", dir.string(), "--read", target, "--at", at});
-  INFO("omni query --read ", target, " --at ", at, ": ", q.describe());
-  REQUIRE(q.status == 0);
-  CHECK(q.err.empty());
-  auto lines = split_lines(q.out);
-  REQUIRE(lines.size() == 1);
-  Object o = parse_json_object(lines[0]);
+  Object o = read_at(dir, hex_address(addr) + ":" + std::to_string(size), at);
   REQUIRE(o["unmapped"].array.empty());
   return from_hex(o["data"].s);
 }

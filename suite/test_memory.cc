@@ -9,15 +9,6 @@ using namespace omni::test;
 
 namespace {
 
-Object read_at(const fs::path& dir, const std::string& target, const std::string& at) {
-  RunResult q = run_omni({"query", dir.string(), "--read", target, "--at", at});
-  INFO("omni query --read ", target, " --at ", at, ": ", q.describe());
-  REQUIRE(q.status == 0);
-  CHECK(q.err.empty());
-  auto lines = split_lines(q.out);
-  REQUIRE(lines.size() == 1);
-  return parse_json_object(lines[0]);
-}
 
 std::int64_t value_at(const fs::path& dir, const std::string& target, std::uint64_t time) {
   Object o = read_at(dir, target, std::to_string(time));

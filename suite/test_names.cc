@@ -42,12 +42,6 @@ std::vector<Object> query_lines(const fs::path& dir, const std::vector<std::stri
   return parse_json_lines(q.out);
 }
 
-Object read_at(const fs::path& dir, const std::string& target, const std::string& at = "end") {
-  auto lines = query_lines(dir, {"--read", target, "--at", at});
-  REQUIRE(lines.size() == 1);
-  return lines[0];
-}
-
 // The 1-based line of `needle` in a subject's source.
 int source_line(const std::string& file, const std::string& needle) {
   std::string source = read_file(source_dir() / "suite/subjects" / file);

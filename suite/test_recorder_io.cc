@@ -17,19 +17,6 @@ using namespace omni::test;
 namespace {
 
 // `omni query DIR --read SPEC --at AT` as one JSON object (exit 0 required).
-Object read_at(const fs::path& dir, const std::string& spec, const std::string& at) {
-  RunResult q = run_omni({"query", dir.string(), "--read", spec, "--at", at});
-  INFO("omni query --read ", spec, " --at ", at, ": ", q.describe());
-  REQUIRE(q.status == 0);
-  CHECK(q.err.empty());
-  Object o;
-  try {
-    o = parse_json_object(q.out);
-  } catch (const std::exception& e) {
-    FAIL(e.what());
-  }
-  return o;
-}
 
 std::string hex_of(std::string_view text) {
   return to_hex(std::vector<std::uint8_t>(text.begin(), text.end()));
