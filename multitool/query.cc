@@ -91,7 +91,7 @@ Action register_query(CLI::App& app) {
     if ((args->from || args->to || args->last) && args->where_written.empty() && args->calls.empty())
       fail("--from, --to and --last go with --where-written or --calls");
     index::IndexReader reader(resolve_trace_dir(args->trace_dir));
-    if (reader.meta_int("stream_complete").value_or(1) == 0)
+    if (reader.meta_int("stream_complete").value_or(0) != 1)
       io.err << "omni: warning: the recording was cut short; answers cover events up to the cut\n";
     query::Format format = args->format == "table" ? query::Format::Table : query::Format::Json;
     if (args->syscalls) {

@@ -25,6 +25,7 @@
 #include "omni/trace/container.h"
 #include "omni/trace/decoder.h"
 #include "omni/trace/stream.h"
+#include "integrity.h"
 #include "varint.h"
 
 namespace omni::index {
@@ -390,7 +391,25 @@ class Builder : public trace::EventSink {
     put("calls", next_call_);
     put("stream_complete", stream_complete ? 1 : 0);
     put("trace_bytes", reader.file_bytes());
+    // Integrity (docs/index-format.md): every table's row count, the
+    // output's checksum, then a checksum of meta itself, last.
+    for (const char* table : kCountedTables) {
+      Statement count(db_, std::string("SELECT COUNT(*) FROM ") + table);
+      count.step();
+      put(std::string("rows.") + table, count.column_int(0));
+    }
+    {
+      Statement rows(db_, "SELECT time, tid, fd, data FROM output ORDER BY time, seq");
+      uint64_t hash = kChecksumSeed;
+      while (rows.step())
+        hash = output_checksum_step(hash, rows.column_u64(0), static_cast<uint32_t>(rows.column_int(1)),
+                                    static_cast<uint32_t>(rows.column_int(2)),
+                                    std::string_view(static_cast<const char*>(rows.column_blob(3)),
+                                                     rows.column_bytes(3)));
+      put("output_hash", std::string_view(checksum_text(hash)));
+    }
     put("complete", 1);
+    put("meta_hash", std::string_view(meta_checksum(db_)));
 
     IndexStats stats;
     stats.writes = decoder.writes();

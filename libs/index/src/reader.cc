@@ -8,6 +8,8 @@
 #include "omni/base/error.h"
 #include "omni/base/paths.h"
 #include "omni/index/builder.h"
+#include "integrity.h"
+#include "omni/trace/container.h"
 #include "varint.h"
 
 namespace omni::index {
@@ -26,9 +28,62 @@ IndexReader::IndexReader(const std::string& trace_dir) : trace_dir_(trace_dir) {
   meta_ = std::make_unique<Statement>(*db_, "SELECT value FROM meta WHERE key = ?");
   if (meta_int("complete").value_or(0) != 1)
     fail("the index of {} is incomplete; run `omni index {}`", trace_dir, trace_dir);
+  check_integrity();
+  check_trace_identity();
   index_rows_ = std::make_unique<Statement>(
       *db_, "SELECT page, segment, granules FROM write_index WHERE page BETWEEN ? AND ? ORDER BY page, segment");
   chunk_data_ = std::make_unique<Statement>(*db_, "SELECT time_first, data FROM chunks WHERE id = ?");
+}
+
+// Damage made with SQL (rows deleted, meta edited) would otherwise change
+// answers silently; these checks cost one COUNT(*) per table.
+void IndexReader::check_integrity() {
+  std::string path = trace_dir_ + "/" + kIndexFile;
+  auto damaged = [&](const std::string& what) {
+    fail("{} is damaged ({}); run `omni index {}` again", path, what, trace_dir_);
+  };
+  std::optional<std::string> stored = meta_text("meta_hash");
+  if (!stored) damaged("its meta table has no checksum");
+  if (*stored != meta_checksum(*db_)) damaged("its meta table was changed");
+  for (const char* table : kCountedTables) {
+    std::optional<int64_t> expected = meta_int(std::string("rows.") + table);
+    if (!expected) damaged(fmt::format("meta has no row count of table {}", table));
+    Statement count(*db_, std::string("SELECT COUNT(*) FROM ") + table);
+    count.step();
+    int64_t rows = count.column_int(0);
+    if (rows != *expected)
+      damaged(fmt::format("table {} has {} rows, the index recorded {}", table, rows, *expected));
+  }
+  if (!meta_int("stream_complete")) damaged("meta has no stream_complete");
+}
+
+// The index answers about the trace it was built from and no other: the
+// trace's recording id (INFO "recording_id"), or for a trace recorded
+// without one, its size and INFO text, must be the index's.
+void IndexReader::check_trace_identity() {
+  std::string index_path = trace_dir_ + "/" + kIndexFile;
+  trace::TraceReader trace(trace_dir_ + "/" + kTraceFile);
+  auto other = [&](const std::string& why) {
+    fail("{} was built from another recording ({}); run `omni index {}` again", index_path, why, trace_dir_);
+  };
+  std::string id = trace.info_value("recording_id");
+  std::string indexed_id = meta_text("recording_id").value_or("");
+  if (id != indexed_id)
+    other(fmt::format("recording id {}, {} has {}", indexed_id.empty() ? "none" : indexed_id, kTraceFile,
+                      id.empty() ? "none" : id));
+  uint64_t indexed_bytes = static_cast<uint64_t>(meta_int("trace_bytes").value_or(-1));
+  if (indexed_bytes != trace.file_bytes())
+    other(fmt::format("of a {}-byte {}, this one has {} bytes", indexed_bytes, kTraceFile, trace.file_bytes()));
+  std::vector<std::string> trace_args;
+  for (const auto& [key, value] : trace.info()) {
+    if (key == "arg") {
+      trace_args.push_back(value);
+      continue;
+    }
+    if (meta_text(key).value_or("") != value)
+      other(fmt::format("its {} differs from {}'s", key, kTraceFile));
+  }
+  if (trace_args != args()) other(fmt::format("its arguments differ from {}'s", kTraceFile));
 }
 
 std::optional<std::string> IndexReader::meta_text(const std::string& key) {
@@ -183,17 +238,23 @@ std::vector<SyscallRow> IndexReader::syscalls(std::optional<uint64_t> nr) {
 std::vector<OutputRow> IndexReader::output() {
   Statement q(*db_, "SELECT time, tid, fd, data FROM output ORDER BY time, seq");
   std::vector<OutputRow> out;
+  uint64_t hash = kChecksumSeed;
   while (q.step()) {
     auto data = static_cast<const uint8_t*>(q.column_blob(3));
     size_t size = q.column_bytes(3);
     uint64_t time = q.column_u64(0);
     uint32_t tid = static_cast<uint32_t>(q.column_int(1)), fd = static_cast<uint32_t>(q.column_int(2));
+    hash = output_checksum_step(hash, time, tid, fd,
+                                std::string_view(reinterpret_cast<const char*>(data), size));
     if (!out.empty() && out.back().time == time && out.back().tid == tid && out.back().fd == fd) {
       out.back().data.insert(out.back().data.end(), data, data + size);
       continue;
     }
     out.push_back({time, tid, fd, std::vector<uint8_t>(data, data + size)});
   }
+  if (meta_text("output_hash") != checksum_text(hash))
+    fail("{}/{} is damaged (its output table was changed); run `omni index {}` again", trace_dir_,
+         kIndexFile, trace_dir_);
   return out;
 }
 

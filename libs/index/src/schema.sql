@@ -3,7 +3,7 @@
 -- in. Bump user_version (and kSchemaVersion in db.h) on any change: omni
 -- refuses to read an index of another version and asks for `omni index` again.
 PRAGMA application_id = 1330466377;  -- 0x4F4D4E49, "OMNI"
-PRAGMA user_version = 7;
+PRAGMA user_version = 8;
 
 -- Facts about the recording and the index: program, exit_code or signal,
 -- instructions, writes, complete (1 once the index was fully built),

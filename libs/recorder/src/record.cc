@@ -351,6 +351,21 @@ bool pump(int fd, Slots& slots, trace::TraceWriter& writer, int zstd_level) {
   return word == OMNI_EXT_WORD(OMNI_EXT_EXIT, 16);
 }
 
+
+// 128 random bits as 32 hex digits: names one recording, so that an index
+// copied beside another trace is refused.
+std::string new_recording_id() {
+  unsigned char bytes[16];
+  if (getentropy(bytes, sizeof bytes) != 0) fail_errno("cannot get random bytes for the recording id");
+  static const char* kHex = "0123456789abcdef";
+  std::string id;
+  for (unsigned char b : bytes) {
+    id += kHex[b >> 4];
+    id += kHex[b & 15];
+  }
+  return id;
+}
+
 std::string now_iso8601() {
   char buf[64];
   std::time_t t = std::time(nullptr);
@@ -388,6 +403,8 @@ RecordResult record(const RecordOptions& options) {
   for (const auto& arg : options.command) info.emplace_back("arg", arg);
   info.emplace_back("cwd", getcwd(cwd, sizeof cwd) ? cwd : "");
   info.emplace_back("started", now_iso8601());
+  // Binds the index built from this trace to it (docs/index-format.md).
+  info.emplace_back("recording_id", new_recording_id());
   writer.write_info(info);
 
   Slots slots;

@@ -146,6 +146,10 @@ class IndexReader {
   std::vector<uint32_t> call_chunks_to(uint64_t target);
 
  private:
+  // Refuse an index damaged after it was built, or built from another trace.
+  void check_integrity();
+  void check_trace_identity();
+
   std::string trace_dir_;
   std::unique_ptr<Database> db_;
   std::unique_ptr<Statement> index_rows_, chunk_data_, meta_;

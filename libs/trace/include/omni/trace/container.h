@@ -7,7 +7,9 @@
 //   frame:  u32 kind, u32 payload bytes, u64 raw bytes (decompressed size),
 //           payload: one zstd frame with its content size and checksum
 //
-// INFO and END hold "key=value\n" lines (values without newlines). Version 1
+// INFO and END hold "key=value\n" lines (values without newlines). INFO's
+// recording_id (32 hex digits, random per recording) binds an index to the
+// trace it was built from (docs/index-format.md, "Integrity"). Version 1
 // kept them uncompressed and unchecked (raw bytes == payload bytes); it is
 // still read, since a recording cannot be made again.
 #pragma once

@@ -1,0 +1,144 @@
+// An index.db answers about the trace it was built from and about its own
+// rows as built, or refuses (issue 8, items 2 and 5; docs/index-format.md
+// "Integrity").
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "harness.h"
+#include "omni_fixture.h"
+
+using namespace omni::test;
+
+namespace {
+
+// Runs one statement list on DB with the sqlite3 CLI; returns its output.
+std::string sqlite(const fs::path& db, const std::string& sql) {
+  RunResult s = run({"sqlite3", db.string(), sql});
+  INFO("sqlite3: ", s.describe());
+  REQUIRE(s.status == 0);
+  return s.out;
+}
+
+// The questions every refusal covers: each kind of query, and dump.
+std::vector<std::vector<std::string>> questions(const fs::path& dir) {
+  const std::string d = dir.string();
+  return {{"query", d, "--where-written", "g_counter"},
+          {"query", d, "--syscalls"},
+          {"query", d, "--output"},
+          {"query", d, "--calls", "main"},
+          {"dump", d},
+          {"dump", d, "--json"}};
+}
+
+void check_all_refused(const fs::path& dir, const std::string& reason) {
+  for (const auto& args : questions(dir)) {
+    CAPTURE(args[0]);
+    CAPTURE(args.size() > 2 ? args[2] : "");
+    RunResult r = run_omni(args);
+    check_error(r);
+    CHECK(r.out.empty());
+    CHECK(r.err.find(reason) != std::string::npos);
+    CHECK(r.err.find("omni index " + dir.string()) != std::string::npos);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("index identity: an index.db beside another recording of the same program is refused") {
+  Recording a = record("globals");
+  Recording b = record("globals");
+  // Both answer on their own first (so the refusal below is the swap's doing).
+  for (const auto& args : questions(a.dir)) {
+    RunResult r = run_omni(args);
+    INFO(r.describe());
+    REQUIRE(r.status == 0);
+  }
+  const std::string a_dump = run_omni({"dump", a.dir.string(), "--json"}).out;
+  fs::copy_file(b.dir / "index.db", a.dir / "index.db", fs::copy_options::overwrite_existing);
+  check_all_refused(a.dir, "was built from another recording");
+  RunResult r = run_omni({"query", a.dir.string(), "--output"});
+  CHECK(r.err.find("recording id") != std::string::npos);
+
+  // Indexing again binds it to this trace.
+  RunResult ix = run_omni({"index", a.dir.string()});
+  INFO(ix.describe());
+  REQUIRE(ix.status == 0);
+  RunResult d = run_omni({"dump", a.dir.string(), "--json"});
+  REQUIRE(d.status == 0);
+  // The index's own size may differ by a page; what it says of the program may not.
+  Object before = parse_json_object(a_dump), after = parse_json_object(d.out);
+  CHECK(before["program"].s == after["program"].s);
+  CHECK(before["events"].i == after["events"].i);
+  CHECK(before["instructions"].i == after["instructions"].i);
+}
+
+TEST_CASE("index identity: rows deleted or meta edited with SQL are refused, never answered") {
+  Recording rec = record("globals");
+  const fs::path db = rec.dir / "index.db";
+  const fs::path good = rec.tmp / "good.db";
+  fs::copy_file(db, good);
+  RunResult out0 = run_omni({"query", rec.dir.string(), "--output"});
+  REQUIRE(out0.status == 0);
+  REQUIRE(out0.out.find("g_counter=") != std::string::npos);
+
+  struct Damage {
+    const char* name;
+    std::string sql;  // ends with a SELECT changes() that must not print 0
+    const char* reason;
+  };
+  const std::vector<Damage> damages = {
+      {"a chunk", "DELETE FROM chunks WHERE id = (SELECT MAX(id) FROM chunks)", "table chunks has"},
+      {"write_index rows", "DELETE FROM write_index WHERE page = (SELECT MIN(page) FROM write_index)",
+       "table write_index has"},
+      {"a syscall", "DELETE FROM syscalls WHERE rowid = (SELECT MAX(rowid) FROM syscalls)", "table syscalls has"},
+      {"an object", "DELETE FROM objects WHERE id = (SELECT MAX(id) FROM objects)", "table objects has"},
+      {"meta chunks", "UPDATE meta SET value = value + 1 WHERE key = 'chunks'", "meta table was changed"},
+      {"meta stream_complete", "UPDATE meta SET value = 1 - value WHERE key = 'stream_complete'",
+       "meta table was changed"},
+      {"a chunk and its counts, consistently",
+       "DELETE FROM chunks WHERE id = (SELECT MAX(id) FROM chunks); "
+       "UPDATE meta SET value = value - 1 WHERE key IN ('chunks', 'rows.chunks')",
+       "meta table was changed"},
+      {"meta's checksum", "DELETE FROM meta WHERE key = 'meta_hash'", "no checksum"},
+  };
+  for (const Damage& damage : damages) {
+    CAPTURE(damage.name);
+    fs::copy_file(good, db, fs::copy_options::overwrite_existing);
+    REQUIRE(sqlite(db, damage.sql + "; SELECT changes();") != "0\n");
+    for (const auto& args : questions(rec.dir)) {
+      CAPTURE(args[0]);
+      CAPTURE(args.size() > 2 ? args[2] : "");
+      RunResult r = run_omni(args);
+      check_error(r);
+      CHECK(r.out.empty());
+      CHECK(r.err.find("is damaged") != std::string::npos);
+      CHECK(r.err.find(damage.reason) != std::string::npos);
+    }
+  }
+
+  // Output bytes edited in place (same length): --output refuses.
+  fs::copy_file(good, db, fs::copy_options::overwrite_existing);
+  REQUIRE(sqlite(db, "UPDATE output SET data = zeroblob(length(data)) WHERE seq = (SELECT MIN(seq) FROM output); "
+                     "SELECT changes();") == "1\n");
+  RunResult r = run_omni({"query", rec.dir.string(), "--output"});
+  check_error(r);
+  CHECK(r.out.empty());
+  CHECK(r.err.find("output table was changed") != std::string::npos);
+
+  // The undamaged copy answers as before.
+  fs::copy_file(good, db, fs::copy_options::overwrite_existing);
+  RunResult again = run_omni({"query", rec.dir.string(), "--output"});
+  REQUIRE(again.status == 0);
+  CHECK(again.out == out0.out);
+}
+
+TEST_CASE("index identity: without meta.stream_complete query and dump agree (both refuse)") {
+  Recording rec = record("globals");
+  const fs::path db = rec.dir / "index.db";
+  REQUIRE(sqlite(db, "DELETE FROM meta WHERE key = 'stream_complete'; SELECT changes();") == "1\n");
+  // dump used to call it incomplete while query stayed silent: now both
+  // refuse the index as damaged, in one line.
+  check_all_refused(rec.dir, "is damaged");
+}
