@@ -3,6 +3,7 @@
 // "Integrity").
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,45 @@ void check_all_refused(const fs::path& dir, const std::string& reason) {
     CHECK(r.err.find(reason) != std::string::npos);
     CHECK(r.err.find("omni index " + dir.string()) != std::string::npos);
   }
+}
+
+
+std::uint64_t le(const std::string& b, std::size_t at, int bytes) {
+  std::uint64_t v = 0;
+  for (int k = bytes - 1; k >= 0; --k) v = v << 8 | static_cast<std::uint8_t>(b[at + k]);
+  return v;
+}
+void put_le(std::string& b, std::size_t at, int bytes, std::uint64_t v) {
+  for (int k = 0; k < bytes; ++k) b[at + k] = static_cast<char>(v >> (8 * k));
+}
+
+// Rewrites trace.omni's INFO frame (the first, after the 16-byte header:
+// u32 kind, u32 payload bytes, u64 raw bytes, one checksummed zstd frame)
+// without its recording_id line, as omni recorded before recording ids.
+// The zstd CLI, not omni, decodes and encodes it.
+void strip_recording_id(const fs::path& dir) {
+  const fs::path trace = dir / "trace.omni";
+  std::string b = read_file(trace);
+  REQUIRE(le(b, 16, 4) == 1);
+  const std::size_t size = le(b, 20, 4);
+  const fs::path z = dir.parent_path() / "info.zst", text_path = dir.parent_path() / "info.txt";
+  write_file(z, b.substr(32, size));
+  RunResult d = run({"zstd", "-d", "-q", "-f", z.string(), "-o", text_path.string()});
+  INFO(d.describe());
+  REQUIRE(d.status == 0);
+  std::string text = read_file(text_path);
+  const std::size_t at = text.find("recording_id=");
+  REQUIRE(at != std::string::npos);
+  text.erase(at, text.find('\n', at) + 1 - at);
+  write_file(text_path, text);
+  RunResult c = run({"zstd", "-q", "-f", "--check", text_path.string(), "-o", z.string()});
+  INFO(c.describe());
+  REQUIRE(c.status == 0);
+  const std::string payload = read_file(z);
+  std::string head = b.substr(16, 16);
+  put_le(head, 4, 4, payload.size());
+  put_le(head, 8, 8, text.size());
+  write_file(trace, b.substr(0, 16) + head + payload + b.substr(32 + size));
 }
 
 }  // namespace
@@ -141,4 +181,29 @@ TEST_CASE("index identity: without meta.stream_complete query and dump agree (bo
   // dump used to call it incomplete while query stayed silent: now both
   // refuse the index as damaged, in one line.
   check_all_refused(rec.dir, "is damaged");
+}
+
+TEST_CASE("index identity: a trace recorded without a recording id is bound by its size and INFO") {
+  Recording a = record("globals", {}, 0, false);
+  Recording b = record("chatty", {}, 0, false);
+  strip_recording_id(a.dir);
+  strip_recording_id(b.dir);
+  for (const Recording* r : {&a, &b}) {
+    RunResult ix = run_omni({"index", r->dir.string()});
+    INFO(ix.describe());
+    REQUIRE(ix.status == 0);
+  }
+  // Its own index answers: the id-less trace is still read.
+  for (const auto& args : questions(a.dir)) {
+    RunResult r = run_omni(args);
+    INFO(r.describe());
+    CHECK(r.status == 0);
+  }
+  fs::copy_file(b.dir / "index.db", a.dir / "index.db", fs::copy_options::overwrite_existing);
+  check_all_refused(a.dir, "was built from another recording");
+  // An index with an id beside an id-less trace of the same recording is
+  // another recording's too (the trace was rewritten after indexing).
+  Recording c = record("globals");
+  strip_recording_id(c.dir);
+  check_all_refused(c.dir, "was built from another recording");
 }

@@ -70,11 +70,11 @@ void IndexReader::check_trace_identity() {
   std::string id = trace.info_value("recording_id");
   std::string indexed_id = meta_text("recording_id").value_or("");
   if (id != indexed_id)
-    other(fmt::format("recording id {}, {} has {}", indexed_id.empty() ? "none" : indexed_id, kTraceFile,
-                      id.empty() ? "none" : id));
+    other(fmt::format("its recording id is {}, {}'s is {}", indexed_id.empty() ? "none" : indexed_id,
+                      kTraceFile, id.empty() ? "none" : id));
   uint64_t indexed_bytes = static_cast<uint64_t>(meta_int("trace_bytes").value_or(-1));
   if (indexed_bytes != trace.file_bytes())
-    other(fmt::format("of a {}-byte {}, this one has {} bytes", indexed_bytes, kTraceFile, trace.file_bytes()));
+    other(fmt::format("its {} had {} bytes, this one has {}", kTraceFile, indexed_bytes, trace.file_bytes()));
   std::vector<std::string> trace_args;
   for (const auto& [key, value] : trace.info()) {
     if (key == "arg") {
