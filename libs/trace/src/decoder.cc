@@ -165,7 +165,11 @@ void StreamDecoder::check_length(uint32_t type, uint32_t length) const {
     case OMNI_EXT_THREAD_RUN: exactly(16, "THREAD_RUN"); break;
     case OMNI_EXT_THREAD_CREATE: exactly(16, "THREAD_CREATE"); break;
     case OMNI_EXT_THREAD_EXIT: exactly(16, "THREAD_EXIT"); break;
-    case OMNI_EXT_MAP: between(OMNI_MAP_FIXED_BYTES, OMNI_MAP_FIXED_BYTES + 4096, "MAP"); break;
+    case OMNI_EXT_MAP:
+      // The path is the recorder's name for the mapping, unbounded by PATH_MAX
+      // (" (deleted)" may follow it): any a slot can hold.
+      between(OMNI_MAP_FIXED_BYTES, OMNI_MAP_FIXED_BYTES + 65536, "MAP");
+      break;
     case OMNI_EXT_TIME: exactly(8, "TIME"); break;
     case OMNI_EXT_EXIT: exactly(16, "EXIT"); break;
     case OMNI_EXT_SYSCALL: exactly(OMNI_SYSCALL_BYTES, "SYSCALL"); break;
