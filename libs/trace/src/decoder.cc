@@ -16,7 +16,17 @@ T load(const uint8_t* p) {
   return value;
 }
 
+// Valgrind thread ids are small (--max-threads); a larger one is damage, and
+// would otherwise size the tables below.
+constexpr uint64_t kMaxThreadId = 1u << 20;
+
 }  // namespace
+
+template <typename... Args>
+void StreamDecoder::corrupt(fmt::format_string<Args...> format, Args&&... args) const {
+  fail("trace file is corrupt: {} (record at stream byte {})",
+       fmt::format(format, std::forward<Args>(args)...), at_);
+}
 
 void StreamDecoder::feed(const uint8_t* bytes, size_t size) {
   if (!carry_.empty()) {
@@ -24,17 +34,35 @@ void StreamDecoder::feed(const uint8_t* bytes, size_t size) {
     std::vector<uint8_t> joined;
     joined.swap(carry_);
     const uint8_t* stop = decode(joined.data(), joined.data() + joined.size());
+    base_ += stop - joined.data();
     carry_.assign(stop, static_cast<const uint8_t*>(joined.data() + joined.size()));
     return;
   }
   const uint8_t* stop = decode(bytes, bytes + size);
+  base_ += stop - bytes;
   carry_.assign(stop, bytes + size);
 }
 
+void StreamDecoder::check_count(uint64_t t, const char* what) {
+  if (t < count_) corrupt("time goes backwards: {} at time {} after time {}", what, t, count_);
+  if (block_ && t < block_entry_)
+    corrupt("the block entry at stream byte {} has time {}, past the {} record's full count {}",
+            block_at_, block_entry_, what, t);
+  count_ = t;
+}
+
+uint32_t StreamDecoder::known_thread(uint32_t vg_tid, const char* what) {
+  if (vg_tid != 1 && (vg_tid >= known_threads_.size() || !known_threads_[vg_tid]))
+    corrupt("{} record names thread {}, which no THREAD_CREATE made", what, vg_tid);
+  return thread_number(vg_tid);
+}
+
 const uint8_t* StreamDecoder::decode(const uint8_t* p, const uint8_t* end) {
+  const uint8_t* const begin = p;
+  at_ = base_;
   if (!preamble_done_) {
     if (end - p < OMNI_STREAM_PREAMBLE_BYTES) return p;
-    if (std::memcmp(p, OMNI_STREAM_MAGIC, 8) != 0) fail("trace stream is corrupt: bad preamble");
+    if (std::memcmp(p, OMNI_STREAM_MAGIC, 8) != 0) corrupt("bad preamble");
     uint32_t version = load<uint32_t>(p + 8);
     if (version != OMNI_STREAM_VERSION)
       fail("trace stream has version {}, this omni reads version {}; record it again with this omni",
@@ -44,10 +72,11 @@ const uint8_t* StreamDecoder::decode(const uint8_t* p, const uint8_t* end) {
   }
   WriteEvent event{};
   while (end - p >= 8) {
+    at_ = base_ + (p - begin);
     uint64_t word = load<uint64_t>(p);
     if (!(word & OMNI_TAG_BIT)) {
       if (!block_ || next_site_ >= block_->sites.size())
-        fail("trace stream is corrupt: site record outside a block (at time {})", time_);
+        corrupt("site record outside a block (at time {})", time_);
       const Site& site = block_->sites[next_site_];
       uint64_t site_time = block_entry_ + site.offset;
       if (site.kind == OMNI_SITE_STORE) {
@@ -65,8 +94,8 @@ const uint8_t* StreamDecoder::decode(const uint8_t* p, const uint8_t* end) {
       } else if (site.kind == OMNI_SITE_VALUE) {
         if (static_cast<size_t>(end - p) < 8 + site.size) break;
         if (word != site.size)
-          fail("trace stream is corrupt: value of {} bytes where the block says {} (at time {})", word,
-               site.size, site_time);
+          corrupt("value of {} bytes where the block says {} (at time {})", word, site.size,
+                  site_time);
         sink_.on_value(site_time, tid_, p + 8, site.size);
         p += 8 + site.size;
       } else if (site.kind == OMNI_SITE_ENTRY) {
@@ -91,25 +120,70 @@ const uint8_t* StreamDecoder::decode(const uint8_t* p, const uint8_t* end) {
     if (kind == OMNI_KIND_BLOCK) {
       uint32_t id = (word >> OMNI_BLOCK_ID_SHIFT) & OMNI_BLOCK_ID_MAX;
       if (id >= blocks_.size() || blocks_[id].sites.empty())
-        fail("trace stream is corrupt: entry into undefined block {}", id);
+        corrupt("entry into undefined block {}", id);
       uint64_t low = word & OMNI_BLOCK_TIME_MASK;
       uint64_t full = (time_ & ~OMNI_BLOCK_TIME_MASK) | low;
       if (full < time_) full += OMNI_BLOCK_TIME_MASK + 1;
       time_ = full;
       block_entry_ = full;
+      block_at_ = at_;
       block_ = &blocks_[id];
       next_site_ = 0;
       p += 8;
       continue;
     }
-    if (kind != OMNI_KIND_EXT) fail("trace stream is corrupt: unknown record kind {}", kind);
+    if (kind != OMNI_KIND_EXT) corrupt("unknown record kind {}", kind);
     uint32_t type = (word >> OMNI_EXT_TYPE_SHIFT) & 0xff;
     uint32_t length = word & OMNI_EXT_LEN_MASK;
+    // Checked before waiting for the payload: a length no record of its type
+    // can have would otherwise read on into the records after it.
+    check_length(type, length);
     if (static_cast<size_t>(end - p) < 8ull + length) break;
     extended(type, p + 8, length);
     p += 8 + length;
   }
   return p;
+}
+
+void StreamDecoder::check_length(uint32_t type, uint32_t length) const {
+  auto exactly = [&](uint64_t bytes, const char* name) {
+    if (length != bytes) corrupt("{} record of {} bytes, not {}", name, length, bytes);
+  };
+  auto between = [&](uint64_t low, uint64_t high, const char* name) {
+    if (length < low || length > high)
+      corrupt("{} record of {} bytes, not {} to {}", name, length, low, high);
+  };
+  switch (type) {
+    case OMNI_EXT_BLOCK_DEF:
+      between(OMNI_BLOCK_DEF_FIXED_BYTES, OMNI_EXT_LEN_MASK, "BLOCK_DEF");
+      break;
+    case OMNI_EXT_WRITE:
+    case OMNI_EXT_SYSCALL_WRITE:
+      between(OMNI_WRITE_FIXED_BYTES, OMNI_WRITE_FIXED_BYTES + OMNI_MAX_WRITE_BYTES,
+              type == OMNI_EXT_WRITE ? "WRITE" : "SYSCALL_WRITE");
+      break;
+    case OMNI_EXT_THREAD_RUN: exactly(16, "THREAD_RUN"); break;
+    case OMNI_EXT_THREAD_CREATE: exactly(16, "THREAD_CREATE"); break;
+    case OMNI_EXT_THREAD_EXIT: exactly(16, "THREAD_EXIT"); break;
+    case OMNI_EXT_MAP:
+      // The path is the recorder's name for the mapping, unbounded by PATH_MAX
+      // (" (deleted)" may follow it): any a slot can hold.
+      between(OMNI_MAP_FIXED_BYTES, OMNI_MAP_FIXED_BYTES + 65536, "MAP");
+      break;
+    case OMNI_EXT_TIME: exactly(8, "TIME"); break;
+    case OMNI_EXT_EXIT: exactly(16, "EXIT"); break;
+    case OMNI_EXT_SYSCALL: exactly(OMNI_SYSCALL_BYTES, "SYSCALL"); break;
+    case OMNI_EXT_OUTPUT:
+      between(OMNI_OUTPUT_FIXED_BYTES, OMNI_OUTPUT_FIXED_BYTES + OMNI_MAX_OUTPUT_BYTES, "OUTPUT");
+      break;
+    case OMNI_EXT_INITIAL: between(8, 8 + OMNI_MAX_WRITE_BYTES, "INITIAL"); break;
+    case OMNI_EXT_SNAPSHOT:
+      between(OMNI_SNAPSHOT_FIXED_BYTES, OMNI_SNAPSHOT_FIXED_BYTES + 65536, "SNAPSHOT");
+      break;
+    case OMNI_EXT_SIGNAL: exactly(OMNI_SIGNAL_BYTES, "SIGNAL"); break;
+    default:
+      corrupt("unknown record type {}", type);
+  }
 }
 
 uint32_t StreamDecoder::thread_number(uint32_t vg_tid) {
@@ -120,17 +194,17 @@ uint32_t StreamDecoder::thread_number(uint32_t vg_tid) {
 }
 
 void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t length) {
-  auto need = [&](uint32_t bytes) {
-    if (length < bytes) fail("trace stream is corrupt: record type {} too short", type);
-  };
+  // check_length() has bounded every fixed-size part already.
   switch (type) {
     case OMNI_EXT_BLOCK_DEF: {
-      need(OMNI_BLOCK_DEF_FIXED_BYTES);
       uint32_t id = load<uint32_t>(payload);
       uint32_t count = load<uint32_t>(payload + 4);
       uint32_t ir_bytes = load<uint32_t>(payload + 24);
-      need(OMNI_BLOCK_DEF_FIXED_BYTES + count * OMNI_SITE_DEF_BYTES + ir_bytes);
-      if (id > OMNI_BLOCK_ID_MAX) fail("trace stream is corrupt: block id {}", id);
+      uint64_t need = OMNI_BLOCK_DEF_FIXED_BYTES + uint64_t{count} * OMNI_SITE_DEF_BYTES + ir_bytes;
+      if (need != length)
+        corrupt("BLOCK_DEF of block {} with {} sites and {} IR bytes needs {} bytes, has {}", id, count,
+                ir_bytes, need, length);
+      if (id > OMNI_BLOCK_ID_MAX) corrupt("block id {}", id);
       if (id >= blocks_.size()) {
         // Growing may move blocks_: re-point the current block.
         size_t current = block_ ? block_ - blocks_.data() : 0;
@@ -139,33 +213,41 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
         if (had) block_ = &blocks_[current];
       }
       Block& block = blocks_[id];
-      block.sites.resize(count);
       const uint8_t* sites = payload + OMNI_BLOCK_DEF_FIXED_BYTES;
+      std::vector<Site> defined(count);
       for (uint32_t i = 0; i < count; ++i) {
         const uint8_t* s = sites + i * OMNI_SITE_DEF_BYTES;
         uint32_t size_kind = load<uint32_t>(s + 12);
         Site site{load<uint64_t>(s), load<uint32_t>(s + 8), size_kind & OMNI_SITE_SIZE_MASK,
                   size_kind >> OMNI_SITE_KIND_SHIFT};
-        if (site.kind > OMNI_SITE_JUMP) fail("trace stream is corrupt: site kind {}", site.kind);
-        block.sites[i] = site;
+        if (site.kind > OMNI_SITE_JUMP) corrupt("block {} site {} has kind {}", id, i, site.kind);
+        // An inline store or value is at most a register's worth; a larger
+        // size would swallow the records after it.
+        if ((site.kind == OMNI_SITE_STORE || site.kind == OMNI_SITE_VALUE) &&
+            site.size > OMNI_MAX_WRITE_BYTES)
+          corrupt("block {} site {} has size {}", id, i, site.size);
+        defined[i] = site;
       }
+      // Only now: a rejected definition must not replace the current block's sites.
+      block.sites = std::move(defined);
       BlockDefEvent def{id, load<uint64_t>(payload + 8), load<uint64_t>(payload + 16),
-                        sites + count * OMNI_SITE_DEF_BYTES, ir_bytes};
+                        sites + uint64_t{count} * OMNI_SITE_DEF_BYTES, ir_bytes};
       sink_.on_block_def(def);
       break;
     }
     case OMNI_EXT_SNAPSHOT: {
-      need(OMNI_SNAPSHOT_FIXED_BYTES);
       uint32_t size = load<uint32_t>(payload + 12);
-      need(OMNI_SNAPSHOT_FIXED_BYTES + size);
+      if (OMNI_SNAPSHOT_FIXED_BYTES + uint64_t{size} != length)
+        corrupt("SNAPSHOT of {} state bytes in a record of {} bytes", size, length);
       uint64_t t = load<uint64_t>(payload);
+      check_count(t, "SNAPSHOT");
       if (t > time_) time_ = t;
-      sink_.on_snapshot(t, thread_number(load<uint32_t>(payload + 8)), payload + OMNI_SNAPSHOT_FIXED_BYTES, size);
+      sink_.on_snapshot(t, known_thread(load<uint32_t>(payload + 8), "SNAPSHOT"),
+                        payload + OMNI_SNAPSHOT_FIXED_BYTES, size);
       break;
     }
     case OMNI_EXT_WRITE:
     case OMNI_EXT_SYSCALL_WRITE: {
-      need(OMNI_WRITE_FIXED_BYTES);
       WriteEvent event{};
       event.time = load<uint64_t>(payload);
       event.pc = load<uint64_t>(payload + 8);
@@ -180,29 +262,34 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
       break;
     }
     case OMNI_EXT_THREAD_RUN: {
-      need(16);
-      tid_ = thread_number(load<uint32_t>(payload));
       uint64_t t = load<uint64_t>(payload + 8);
+      check_count(t, "THREAD_RUN");
+      tid_ = known_thread(load<uint32_t>(payload), "THREAD_RUN");
       if (t > time_) time_ = t;
       sink_.on_thread_run(t, tid_, load<uint32_t>(payload + 4));
       break;
     }
     case OMNI_EXT_THREAD_CREATE: {
-      need(16);
       uint32_t parent = load<uint32_t>(payload);
       uint32_t child = load<uint32_t>(payload + 4);
-      uint32_t parent_number = parent ? thread_number(parent) : 0;
+      uint64_t t = load<uint64_t>(payload + 8);
+      check_count(t, "THREAD_CREATE");
+      uint32_t parent_number = parent ? known_thread(parent, "THREAD_CREATE") : 0;
+      if (child == 0 || child >= kMaxThreadId) corrupt("THREAD_CREATE of thread {}", child);
       if (child >= thread_numbers_.size()) thread_numbers_.resize(child + 1, 0);
+      if (child >= known_threads_.size()) known_threads_.resize(child + 1, false);
       thread_numbers_[child] = ++threads_created_;
-      sink_.on_thread_create(load<uint64_t>(payload + 8), parent_number, thread_numbers_[child]);
+      known_threads_[child] = true;
+      sink_.on_thread_create(t, parent_number, thread_numbers_[child]);
       break;
     }
-    case OMNI_EXT_THREAD_EXIT:
-      need(16);
-      sink_.on_thread_exit(load<uint64_t>(payload + 8), thread_number(load<uint32_t>(payload)));
+    case OMNI_EXT_THREAD_EXIT: {
+      uint64_t t = load<uint64_t>(payload + 8);
+      check_count(t, "THREAD_EXIT");
+      sink_.on_thread_exit(t, known_thread(load<uint32_t>(payload), "THREAD_EXIT"));
       break;
+    }
     case OMNI_EXT_MAP: {
-      need(OMNI_MAP_FIXED_BYTES);
       MapEvent event;
       event.time = load<uint64_t>(payload);
       event.start = load<uint64_t>(payload + 8);
@@ -216,13 +303,12 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
       break;
     }
     case OMNI_EXT_TIME: {
-      need(8);
       uint64_t t = load<uint64_t>(payload);
+      check_count(t, "TIME");
       if (t > time_) time_ = t;
       break;
     }
     case OMNI_EXT_SYSCALL: {
-      need(OMNI_SYSCALL_BYTES);
       SyscallEvent event;
       event.time = load<uint64_t>(payload);
       event.nr = load<uint64_t>(payload + 8);
@@ -231,15 +317,16 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
       uint64_t flags = load<uint64_t>(payload + 72);
       event.has_result = !(flags & OMNI_SYSCALL_NO_RESULT);
       event.late_result = (flags & OMNI_SYSCALL_LATE_RESULT) != 0;
-      event.tid = thread_number(static_cast<uint32_t>(load<uint64_t>(payload + 80)));
+      uint64_t vg_tid = load<uint64_t>(payload + 80);
+      if (vg_tid >= kMaxThreadId) corrupt("SYSCALL record names thread {}", vg_tid);
+      event.tid = known_thread(static_cast<uint32_t>(vg_tid), "SYSCALL");
       sink_.on_syscall(event);
       break;
     }
     case OMNI_EXT_SIGNAL: {
-      need(OMNI_SIGNAL_BYTES);
       SignalEvent event;
       event.time = load<uint64_t>(payload);
-      event.tid = thread_number(load<uint32_t>(payload + 8));
+      event.tid = known_thread(load<uint32_t>(payload + 8), "SIGNAL");
       event.signal = load<uint32_t>(payload + 12);
       event.pc = load<uint64_t>(payload + 16);
       event.rsp = load<uint64_t>(payload + 24);
@@ -250,23 +337,21 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
       break;
     }
     case OMNI_EXT_OUTPUT:
-      need(OMNI_OUTPUT_FIXED_BYTES);
-      sink_.on_output(load<uint64_t>(payload), thread_number(load<uint32_t>(payload + 12)),
+      sink_.on_output(load<uint64_t>(payload), known_thread(load<uint32_t>(payload + 12), "OUTPUT"),
                       load<uint32_t>(payload + 8), payload + OMNI_OUTPUT_FIXED_BYTES,
                       length - OMNI_OUTPUT_FIXED_BYTES);
       break;
     case OMNI_EXT_INITIAL:
-      need(8);
       sink_.on_initial(load<uint64_t>(payload), payload + 8, length - 8);
       break;
-    case OMNI_EXT_EXIT:
-      need(12);
+    case OMNI_EXT_EXIT: {
+      uint64_t t = load<uint64_t>(payload);
+      check_count(t, "EXIT");
       saw_exit_ = true;
-      if (load<uint64_t>(payload) > time_) time_ = load<uint64_t>(payload);
-      sink_.on_exit(load<uint64_t>(payload), load<int32_t>(payload + 8));
+      if (t > time_) time_ = t;
+      sink_.on_exit(t, load<int32_t>(payload + 8));
       break;
-    default:
-      fail("trace stream is corrupt: unknown record type {}", type);
+    }
   }
 }
 

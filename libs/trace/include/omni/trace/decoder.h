@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 namespace omni::trace {
 
 struct WriteEvent {
@@ -100,7 +102,11 @@ class EventSink {
 };
 
 // Incremental decoder: feed() the stream in pieces of any size (records may
-// span pieces). Throws Error on a malformed stream. Not thread-safe.
+// span pieces). Throws Error on a malformed stream: besides the encoding, it
+// checks what the stream itself can check (docs/index-format.md, "What the
+// decoder checks") - times that go backwards or past the next full count,
+// threads never created, sizes that do not fit - and names the record's byte
+// offset in the stream. Not thread-safe.
 class StreamDecoder {
  public:
   explicit StreamDecoder(EventSink& sink) : sink_(sink) {}
@@ -127,6 +133,18 @@ class StreamDecoder {
   // Decodes whole records from [p, end); returns where it stopped.
   const uint8_t* decode(const uint8_t* p, const uint8_t* end);
   void extended(uint32_t type, const uint8_t* payload, uint32_t length);
+  // An EXT record's length against its type's fixed size and the recorder's
+  // limits (stream.h), before its payload is awaited.
+  void check_length(uint32_t type, uint32_t length) const;
+  // A record carrying the recorder's full instruction count at the moment it
+  // was written (TIME, THREAD_RUN, THREAD_CREATE, THREAD_EXIT, SNAPSHOT,
+  // EXIT): no earlier such count nor block entry may be later.
+  void check_count(uint64_t t, const char* what);
+  // Valgrind's thread id of a thread the stream has made known (1, the main
+  // thread, or one a THREAD_CREATE named).
+  uint32_t known_thread(uint32_t vg_tid, const char* what);
+  template <typename... Args>
+  [[noreturn]] void corrupt(fmt::format_string<Args...> format, Args&&... args) const;
 
   EventSink& sink_;
   std::vector<uint8_t> carry_;
@@ -135,6 +153,16 @@ class StreamDecoder {
   const Block* block_ = nullptr;
   size_t next_site_ = 0;
   uint64_t block_entry_ = 0;
+  // Stream offsets: of the first byte decode() was handed, and of the record
+  // being decoded (for error messages).
+  uint64_t base_ = 0;
+  uint64_t at_ = 0;
+  // Latest full count seen (check_count), and the stream offset of the BLOCK
+  // word that set block_entry_ (its high bits are inferred, so only a later
+  // full count can confirm them).
+  uint64_t count_ = 0;
+  uint64_t block_at_ = 0;
+  std::vector<bool> known_threads_;  // by Valgrind thread id
   // Valgrind reuses a thread id once its thread has exited; events carry
   // omni's thread number instead, unique over the recording (1 = main,
   // then 2, 3... in creation order). Indexed by Valgrind's thread id.
