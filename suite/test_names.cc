@@ -140,6 +140,10 @@ TEST_CASE("names: C++ globals by name, and demangled names in --where-written, -
   CHECK(parse_address(total["addr"].s) == syms["app::g_total"]);
   CHECK(std::to_string(total["value"].i) == kv(rec.rec.out, "total").value_or("?"));
   CHECK(read_at(rec.dir, "app::g_total:4")["size"].i == 4);
+  // Unqualified, as gdb's `print g_total` finds the one variable of that name.
+  Object unqualified = read_at(rec.dir, "g_total");
+  CHECK(parse_address(unqualified["addr"].s) == syms["app::g_total"]);
+  CHECK(std::to_string(unqualified["value"].i) == kv(rec.rec.out, "total").value_or("?"));
 
   // The one write to app::g_total is in app::scale: addr2line -C names it.
   auto writes = query_lines(rec.dir, {"--where-written", "app::g_total", "--stack"});

@@ -1129,6 +1129,19 @@ std::optional<Variable> Symbolizer::find_variable(int object, std::string_view n
     if (entry.type != STT_OBJECT || (entry.plain != name && entry.base != wanted)) continue;
     if (best == nullptr || binding_rank(entry.binding) > binding_rank(best->binding)) best = &entry;
   }
+  if (best == nullptr && wanted.find("::") == std::string::npos) {
+    // As gdb does for `print g_state`: the last part of a qualified name
+    // ("(anonymous namespace)::g_state", "app::g_total"), when exactly one
+    // variable has it; several are ambiguous, so none is taken.
+    const std::string suffix = "::" + wanted;
+    int matches = 0;
+    for (const SymbolEntry& entry : Impl::symbol_entries(target)) {
+      if (entry.type != STT_OBJECT || !entry.base.ends_with(suffix)) continue;
+      if (best == nullptr || entry.address != best->address) ++matches;
+      best = &entry;
+    }
+    if (matches != 1) best = nullptr;
+  }
   std::optional<Variable> found;
   if (best != nullptr) {
     found = Variable{.address = best->address, .size = best->size};
