@@ -313,8 +313,14 @@ class Builder : public trace::EventSink {
 
   void on_syscall(const trace::SyscallEvent& event) override {
     auto open = unfinished_syscalls_.find(event.tid);
-    if (event.late_result && open != unfinished_syscalls_.end()) {
-      update_syscall_result_.bind(1, event.result).bind(2, open->second).run();
+    if (event.late_result) {
+      // The result of the thread's open call (a failed execve): without one
+      // it is damage, not a call of its own.
+      if (open == unfinished_syscalls_.end() || open->second.nr != event.nr)
+        fail("trace file is corrupt: a late syscall result (nr {}) of thread {} at time {} has no call "
+             "waiting for it",
+             event.nr, event.tid, event.time);
+      update_syscall_result_.bind(1, event.result).bind(2, open->second.row).run();
       unfinished_syscalls_.erase(open);
       return;
     }
@@ -324,7 +330,7 @@ class Builder : public trace::EventSink {
     else insert_syscall_.bind_null(10);
     insert_syscall_.run();
     if (event.has_result) unfinished_syscalls_.erase(event.tid);
-    else unfinished_syscalls_[event.tid] = sqlite3_last_insert_rowid(db_.handle());
+    else unfinished_syscalls_[event.tid] = {sqlite3_last_insert_rowid(db_.handle()), event.nr};
   }
 
   void on_initial(uint64_t addr, const uint8_t* data, size_t size) override {
@@ -650,7 +656,11 @@ class Builder : public trace::EventSink {
       update_syscall_result_;
   // Per thread, the row of its last call recorded without a result (exit,
   // execve): a failed execve's result comes later (LATE_RESULT).
-  std::map<uint32_t, int64_t> unfinished_syscalls_;
+  struct UnfinishedSyscall {
+    int64_t row;
+    uint64_t nr;
+  };
+  std::map<uint32_t, UnfinishedSyscall> unfinished_syscalls_;
   std::map<uint32_t, OpenSnapshot> snapshots_;
   std::vector<FinalsClear> clears_;  // for the open chunk
   std::map<uint32_t, std::vector<OpenCall>> call_stacks_;

@@ -104,12 +104,13 @@ std::string decode_value(const symbols::TypeInfo& type, const MemoryImage& image
 }
 
 // A char array's text: its bytes up to the first NUL (all of them without
-// one); nullopt for other types or when a byte of it was not mapped.
+// one); nullopt for other types or when a byte of it was not mapped or is
+// unknown to the recording.
 std::optional<std::string> char_text(const symbols::TypeInfo& type, const MemoryImage& image) {
   if (!type.chars) return std::nullopt;
   std::string text;
   for (uint64_t i = 0; i < image.size; ++i) {
-    if (!image.mapped[i]) return std::nullopt;
+    if (!image.mapped[i] || is_unknown(image, i)) return std::nullopt;
     if (image.bytes[i] == 0) break;
     text += static_cast<char>(image.bytes[i]);
   }

@@ -55,12 +55,6 @@ std::optional<RecordingSymbols::Resolved> RecordingSymbols::resolve(std::string_
   return std::nullopt;
 }
 
-std::optional<uint64_t> RecordingSymbols::find_function(std::string_view name) {
-  for (const Object& o : objects_)
-    if (auto entry = symbolizer_.find_function(o.handle, name)) return entry;
-  return std::nullopt;
-}
-
 std::vector<symbols::FunctionMatch> RecordingSymbols::find_functions(std::string_view name) {
   for (const Object& o : objects_)
     if (auto matches = symbolizer_.find_functions(o.handle, name); !matches.empty()) return matches;
@@ -169,6 +163,12 @@ Range parse_range(const std::string& spec, RecordingSymbols& symbols, index::Ind
       replay::MemoryImage image = memory_reader->read(addr, 8, when);
       if (image.bytes.size() < 8 || std::find(image.mapped.begin(), image.mapped.end(), false) != image.mapped.end())
         return std::nullopt;
+      // Bytes the recording does not hold (a shared mapping past what was
+      // copied) are no pointer to follow.
+      if (std::find(image.unknown.begin(), image.unknown.end(), true) != image.unknown.end())
+        fail("'{}': the pointer at {:#x} lies in memory the recording does not hold (a shared mapping "
+             "beyond what was copied) {}",
+             expr, addr, memory.moment);
       uint64_t value = 0;
       for (int i = 7; i >= 0; --i) value = (value << 8) | image.bytes[static_cast<size_t>(i)];
       return value;

@@ -479,7 +479,8 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
     auto it = parent_chunks.find(chunk);
     if (it == parent_chunks.end()) it = parent_chunks.emplace(chunk, reader.load_calls(chunk)).first;
     uint64_t i = id - uint64_t{chunk} * index::kCallsPerChunk;
-    if (i >= it->second.size()) return std::nullopt;
+    if (i >= it->second.size())
+      fail("index call chunk {} is corrupt (no parent call {}); run `omni index` again", chunk, row.parent);
     return symbols.locate(it->second[i].target, row.time);
   };
   for (const auto& [row, t] : rows) {

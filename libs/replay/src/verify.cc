@@ -287,7 +287,9 @@ struct Worker {
     }
     // A signal delivered to the thread changes its registers outside the IR;
     // its frame is the thread's kernel write just before the snapshot (also
-    // when the thread was not running between).
+    // when the thread was not running between). A kernel write of this thread
+    // inside the interval can only be such a frame: a syscall would have
+    // ended the stretch (left_ir) before this comparison.
     if (kernel || (limit < *iv.to && recorded.collect(iv.tid, limit, *iv.to, rec, rec_data))) {
       out.signal = true;
       return out;
@@ -411,10 +413,24 @@ VerifyResult verify(const VerifyOptions& options, const std::function<void(const
     finished.notify_all();
   };
   std::vector<std::thread> threads;
-  for (unsigned i = 1; i < workers; ++i) threads.emplace_back(work);
+  // A thread that cannot be started must not leave the others running (a
+  // joinable std::thread destroyed is std::terminate): stop them, join, rethrow.
+  auto start = [&] {
+    try {
+      threads.emplace_back(work);
+    } catch (...) {
+      {
+        std::lock_guard lock(mutex);
+        horizon = 0;
+      }
+      for (auto& t : threads) t.join();
+      throw;
+    }
+  };
+  for (unsigned i = 1; i < workers; ++i) start();
   if (progress) {
     // The calling thread reports while the others work; it then joins in.
-    threads.emplace_back(work);
+    start();
     std::unique_lock lock(mutex);
     while (running > 0) {
       lock.unlock();

@@ -1227,7 +1227,12 @@ std::optional<VariablePart> Symbolizer::resolve_expression(int object, std::stri
           fail("{}{}{} is a bit-field; bit-fields are not supported yet (read {} instead)", path, separator,
                name_of_field, path);
         Dwarf_Word member_offset = 0;
-        if (dwarf_attr_integrate(&member, DW_AT_data_member_location, &attr)) dwarf_formudata(&attr, &member_offset);
+        // A constant offset; a location expression (a virtual base) is not
+        // followed, and never read as offset 0.
+        if (dwarf_attr_integrate(&member, DW_AT_data_member_location, &attr) &&
+            dwarf_formudata(&attr, &member_offset) != 0)
+          fail("{}{}{}: its offset in {} is not a constant (a virtual base?); read it by address", path,
+               separator, name_of_field, path);
         address += member_offset;
         declared = type_of(&member);
         path += std::string(separator) + name_of_field;

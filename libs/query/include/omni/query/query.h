@@ -38,8 +38,6 @@ class RecordingSymbols {
   };
   std::optional<Resolved> resolve(std::string_view name, std::string_view accessors, int derefs = 0,
                                   const symbols::PointerMemory* memory = nullptr, std::string_view expression = {});
-  // A function's run-time entry, searched in load order.
-  std::optional<uint64_t> find_function(std::string_view name);
   // The functions `name` selects (symbols::Symbolizer::find_functions) in
   // the first object, in load order, that has any.
   std::vector<symbols::FunctionMatch> find_functions(std::string_view name);
