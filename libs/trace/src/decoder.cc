@@ -328,6 +328,9 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
       event.time = load<uint64_t>(payload);
       event.tid = known_thread(load<uint32_t>(payload + 8), "SIGNAL");
       event.signal = load<uint32_t>(payload + 12);
+      // Linux numbers signals 1 to 64 (_NSIG); the index packs the number
+      // into a call row's flags.
+      if (event.signal < 1 || event.signal > 64) corrupt("SIGNAL of signal number {}", event.signal);
       event.pc = load<uint64_t>(payload + 16);
       event.rsp = load<uint64_t>(payload + 24);
       event.handler = load<uint64_t>(payload + 32);
