@@ -92,12 +92,7 @@ int run_verify(const std::string& trace_dir, uint64_t sample, bool json, Io& io)
       std::string div;
       query::JsonObject j(div);
       j.field("kind", kind_name(d.kind)).field("time", d.time).field("tid", d.tid).field("pc", query::hex_address(d.pc));
-      if (where && !where->function.empty()) j.field("function", where->function);
-      else j.null("function");
-      if (where && !where->file.empty()) j.field("file", where->file);
-      else j.null("file");
-      if (where && where->line) j.field("line", where->line);
-      else j.null("line");
+      query::location_fields(j, where ? &*where : nullptr);
       j.field("from", d.from).field("what", d.what).field("expected", d.expected).field("got", d.got);
       j.field("message", describe(d));
       j.close();

@@ -55,6 +55,15 @@ std::optional<RecordingSymbols::Resolved> RecordingSymbols::resolve(std::string_
   return std::nullopt;
 }
 
+void location_fields(JsonObject& o, const symbols::Location* where) {
+  if (where && !where->function.empty()) o.field("function", where->function);
+  else o.null("function");
+  if (where && !where->file.empty()) o.field("file", where->file);
+  else o.null("file");
+  if (where && where->line > 0) o.field("line", where->line);
+  else o.null("line");
+}
+
 std::vector<symbols::FunctionMatch> RecordingSymbols::find_functions(std::string_view name) {
   for (const Object& o : objects_)
     if (auto matches = symbolizer_.find_functions(o.handle, name); !matches.empty()) return matches;
@@ -202,12 +211,7 @@ void print_json(const index::Event& e, const std::string& hex, RecordingSymbols&
   auto location = symbols.locate(e.pc, e.time);
   JsonObject object(line);
   object.field("time", e.time).field("tid", e.tid).field("pc", hex_address(e.pc));
-  if (location && !location->function.empty()) object.field("function", location->function);
-  else object.null("function");
-  if (location && !location->file.empty()) object.field("file", location->file);
-  else object.null("file");
-  if (location && location->line > 0) object.field("line", location->line);
-  else object.null("line");
+  location_fields(object, location ? &*location : nullptr);
   object.field("addr", hex_address(e.addr)).field("size", e.size).field("data", hex);
   object.field("origin", e.by_kernel ? "kernel" : "cpu");
   if (stack) object.raw("stack", *stack);

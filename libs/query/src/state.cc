@@ -18,12 +18,7 @@ namespace {
 
 void add_location(JsonObject& o, RecordingSymbols& symbols, uint64_t pc, uint64_t time) {
   auto where = symbols.locate(pc, time);
-  if (where && !where->function.empty()) o.field("function", where->function);
-  else o.null("function");
-  if (where && !where->file.empty()) o.field("file", where->file);
-  else o.null("file");
-  if (where && where->line) o.field("line", where->line);
-  else o.null("line");
+  location_fields(o, where ? &*where : nullptr);
 }
 
 }  // namespace
@@ -134,12 +129,7 @@ std::string frame_json(RecordingSymbols& symbols, const StackFrame& frame, uint6
     JsonObject o(f);
     if (frame.pc) o.field("pc", hex_address(frame.pc));
     else o.null("pc");
-    if (!where.function.empty()) o.field("function", where.function);
-    else o.null("function");
-    if (!where.file.empty()) o.field("file", where.file);
-    else o.null("file");
-    if (where.line) o.field("line", where.line);
-    else o.null("line");
+    location_fields(o, &where);
     o.field("inline", where.inlined);
     if (frame.since) o.field("since", *frame.since);
     else o.null("since");

@@ -19,6 +19,11 @@ namespace omni::query {
 
 enum class Format { Json, Table };
 
+class JsonObject;
+// The "function", "file" and "line" keys of an answer, each null when
+// unknown (also all three when `where` is null).
+void location_fields(JsonObject& o, const symbols::Location* where);
+
 // Symbols for a recording: every object of its memory map, reported at its
 // recorded load bias. Not thread-safe.
 class RecordingSymbols {
