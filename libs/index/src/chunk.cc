@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <memory>
 #include <unordered_map>
 
 #include "omni/base/error.h"
@@ -96,7 +97,11 @@ void decompress_frame(const void* blob, size_t size, const char* what, std::vect
   if (raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN || raw_size > max_bytes)
     fail("index is corrupt ({} is not a zstd frame); run `omni index` again", what);
   out.resize(raw_size);
-  size_t n = ZSTD_decompress(out.data(), out.size(), blob, size);
+  // One context per thread: a fresh one per frame costs an allocation of
+  // its window (page faults) for every small frame a question reads.
+  thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> context(ZSTD_createDCtx(), ZSTD_freeDCtx);
+  if (!context) fail("out of memory for a zstd context");
+  size_t n = ZSTD_decompressDCtx(context.get(), out.data(), out.size(), blob, size);
   if (ZSTD_isError(n) || n != raw_size)
     fail("index is corrupt ({}: {}); run `omni index` again", what, ZSTD_getErrorName(n));
 }

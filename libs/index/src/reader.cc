@@ -24,6 +24,10 @@ IndexReader::IndexReader(const std::string& trace_dir) : trace_dir_(trace_dir) {
   }
   if (access(path.c_str(), R_OK) != 0) fail_errno("cannot read " + path);
   db_ = std::make_unique<Database>(path, Database::Mode::ReadOnly);
+  // One read transaction for the reader's life: every statement sees the
+  // same file, and the many small ones a question runs do not each lock
+  // the file, look for a journal and revalidate SQLite's page cache.
+  db_->exec("BEGIN");
   check_schema(*db_);
   meta_ = std::make_unique<Statement>(*db_, "SELECT value FROM meta WHERE key = ?");
   if (meta_int("complete").value_or(0) != 1)
@@ -353,7 +357,17 @@ std::optional<SnapshotRow> IndexReader::snapshot_before(uint32_t tid, uint64_t t
   return out;
 }
 
-void IndexReader::hold_read_transaction() { db_->exec("BEGIN"); }
+std::optional<uint64_t> IndexReader::snapshot_time_before(uint32_t tid, uint64_t time) {
+  if (!snapshot_time_)
+    snapshot_time_ = std::make_unique<Statement>(
+        *db_, "SELECT time FROM snapshots WHERE tid = ? AND time <= ? ORDER BY time DESC, seq DESC LIMIT 1");
+  snapshot_time_->bind(1, tid).bind(2, time);
+  std::optional<uint64_t> out;
+  if (snapshot_time_->step()) out = snapshot_time_->column_u64(0);
+  snapshot_time_->reset();
+  return out;
+}
+
 
 std::optional<SnapshotRow> IndexReader::snapshot_at(uint32_t tid, uint64_t time, bool first) {
   auto& q = first ? snapshot_first_ : snapshot_last_;

@@ -422,31 +422,52 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
   uint64_t from = query.from.value_or(0), to = query.to.value_or(UINT64_MAX);
   if (from > to) fail("--from {} is after --to {}", from, to);
 
-  std::vector<std::pair<index::CallRow, size_t>> rows;  // with its target
-  for (size_t t = 0; t < targets.size(); ++t)
-    for (uint32_t chunk : reader.call_chunks_to(targets[t].entry))
-      for (const index::CallRow& row : reader.load_calls(chunk))
-        if (row.target == targets[t].entry && row.time >= from && row.time <= to) rows.push_back({row, t});
-  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first.time < b.first.time; });
-  if (query.last && rows.size() > *query.last) rows.erase(rows.begin(), rows.end() - *query.last);
+  // The calls stream chunk by chunk: call ids, and so chunks, follow entry
+  // times. Only --last keeps rows: the last N, read from the end.
+  std::map<uint64_t, size_t> target_of;  // entry -> index in targets
+  for (size_t t = 0; t < targets.size(); ++t) target_of.emplace(targets[t].entry, t);
+  std::vector<uint32_t> chunk_ids;
+  for (const auto& target : targets)
+    for (uint32_t chunk : reader.call_chunks_to(target.entry)) chunk_ids.push_back(chunk);
+  std::sort(chunk_ids.begin(), chunk_ids.end());
+  chunk_ids.erase(std::unique(chunk_ids.begin(), chunk_ids.end()), chunk_ids.end());
+  using Row = std::pair<index::CallRow, size_t>;  // with its target
+  auto rows_of = [&](uint32_t chunk) {
+    std::vector<Row> rows;
+    for (const index::CallRow& row : reader.load_calls(chunk))
+      if (auto t = target_of.find(row.target); t != target_of.end() && row.time >= from && row.time <= to)
+        rows.push_back({row, t->second});
+    return rows;
+  };
+  std::vector<Row> last_rows;
+  if (query.last) {
+    for (auto it = chunk_ids.rbegin(); it != chunk_ids.rend() && last_rows.size() < *query.last; ++it) {
+      std::vector<Row> rows = rows_of(*it);
+      last_rows.insert(last_rows.begin(), rows.begin(), rows.end());
+    }
+    if (last_rows.size() > *query.last) last_rows.erase(last_rows.begin(), last_rows.end() - *query.last);
+  }
 
   replay::Replayer replayer(reader);
   // One reader for every call's stack arguments and strings: it keeps the
   // address space, index rows and chunks between reads.
   replay::MemoryReader memory(reader);
+  // What DWARF says of each target, read when its first call is seen.
   struct Described {
+    bool known = false;
     std::vector<symbols::Parameter> params;
     std::optional<symbols::TypeInfo> return_type;
     bool returns_void = false;
     std::string function_name;
   };
   std::vector<Described> described(targets.size());
-  for (size_t t = 0; t < targets.size(); ++t) {
-    uint64_t entry = targets[t].entry;
-    auto first = std::find_if(rows.begin(), rows.end(), [&](const auto& r) { return r.second == t; });
+  auto describe = [&](size_t t, uint64_t time) -> const Described& {
     Described& d = described[t];
+    if (d.known) return d;
+    d.known = true;
+    uint64_t entry = targets[t].entry;
     d.function_name = targets[t].name;
-    if (auto object = symbols.object_at(entry, first == rows.end() ? 0 : first->first.time)) {
+    if (auto object = symbols.object_at(entry, time)) {
       d.params = symbols.symbolizer().parameters(*object, entry);
       d.return_type = symbols.symbolizer().return_type(*object, entry);
       d.returns_void = symbols.symbolizer().returns_void(*object, entry);
@@ -455,7 +476,8 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
           by_address && where && !where->function.empty())
         d.function_name = where->function;
     }
-  }
+    return d;
+  };
   std::string line;
   if (query.format == Format::Table)
     out << fmt::format("{:>12} {:>12} {:>4}  {}\n", "time", "end_time", "tid", "call");
@@ -473,14 +495,15 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
       fail("index call chunk {} is corrupt (no parent call {}); run `omni index` again", chunk, row.parent);
     return symbols.locate(it->second[i].target, row.time);
   };
-  for (const auto& [row, t] : rows) {
-    const auto& [params, return_type, returns_void, function_name] = described[t];
+  std::map<std::pair<uint64_t, uint32_t>, replay::Registers> moments;  // of the batch being answered
+  auto emit = [&](const index::CallRow& row, size_t t) {
+    const auto& [known, params, return_type, returns_void, function_name] = describe(t, row.time);
     const uint64_t* entry = &targets[t].entry;  // this row's function
-    replay::Registers at_entry = replayer.registers_at(row.time, row.tid);
-    std::string args = args_json(params, return_type, at_entry, memory, row.time);
+    std::string args = "[]";
+    if (!params.empty()) args = args_json(params, return_type, moments.at({row.time, row.tid}), memory, row.time);
     // Only a return leaves a return value: an unwound call's rax is noise.
-    std::optional<replay::Registers> after;
-    if (row.ended == index::CallEnd::Returned) after = replayer.registers_at(row.end_time, row.tid);
+    const replay::Registers* after = nullptr;
+    if (row.ended == index::CallEnd::Returned && !returns_void) after = &moments.at({row.end_time, row.tid});
     std::optional<symbols::Location> caller;
     if (row.pc) caller = symbols.locate(row.pc, row.time);
     else if (row.kind == index::CallKind::Tail) caller = replaced_function(row);
@@ -518,9 +541,45 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
       line += '\n';
     }
     out << line;
+  };
+  // Registers at every moment a batch of calls needs, computed in time
+  // order: the replayer then resumes one run per snapshot instead of
+  // replaying from the snapshot for each moment. Batches are small so that
+  // answers stream.
+  constexpr size_t kBatch = 64;
+  uint64_t count = 0;
+  auto answer = [&](const std::vector<Row>& rows) {
+    for (size_t first = 0; first < rows.size(); first += kBatch) {
+      size_t last = std::min(rows.size(), first + kBatch);
+      moments.clear();
+      for (size_t i = first; i < last; ++i) {
+        const auto& [row, t] = rows[i];
+        const Described& d = describe(t, row.time);
+        if (!d.params.empty()) moments.emplace(std::make_pair(row.time, row.tid), replay::Registers{});
+        if (row.ended == index::CallEnd::Returned && !d.returns_void)
+          moments.emplace(std::make_pair(row.end_time, row.tid), replay::Registers{});
+      }
+      for (auto& [moment, regs] : moments) regs = replayer.registers_at(moment.first, moment.second);
+      for (size_t i = first; i < last; ++i) emit(rows[i].first, rows[i].second);
+      count += last - first;
+    }
+  };
+  if (query.last) {
+    answer(last_rows);
+  } else {
+    uint64_t previous = 0;
+    for (uint32_t chunk : chunk_ids) {
+      std::vector<Row> rows = rows_of(chunk);
+      for (const Row& row : rows) {
+        if (row.first.time < previous)
+          fail("index call chunk {} is corrupt (calls out of time order); run `omni index` again", chunk);
+        previous = row.first.time;
+      }
+      answer(rows);
+    }
   }
   out.flush();
-  return rows.size();
+  return count;
 }
 
 }  // namespace omni::query

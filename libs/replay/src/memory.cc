@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <unistd.h>
 #include <map>
 #include <memory>
 #include <unordered_map>
@@ -95,6 +96,9 @@ struct MemoryReader::Impl {
   std::map<std::pair<uint32_t, uint64_t>, Finals> finals_cache;
   std::map<uint64_t, std::optional<std::vector<uint8_t>>> initial;
   std::map<std::string, std::FILE*> files;
+  // Pages of mapped files, read whole: replayed code loads constants from
+  // them one small read at a time. Bounded: cleared when full.
+  std::map<std::pair<std::FILE*, uint64_t>, std::vector<uint8_t>> file_pages;
   std::map<std::string, std::string> recorded_build_ids;
 
   explicit Impl(index::IndexReader& r) : reader(r), maps(r.maps(static_cast<uint64_t>(INT64_MAX))) {
@@ -177,6 +181,7 @@ struct MemoryReader::Impl {
     reader.load_chunk_into(id, view->chunk);
     const auto& events = view->chunk.events;
     view->by_granule.clear();
+    view->by_granule.reserve(events.size() + events.size() / 8);
     for (uint32_t i = 0; i < events.size(); ++i) {
       const index::Event& e = events[i];
       uint64_t first = e.addr >> index::kGranuleShift;
@@ -204,6 +209,18 @@ struct MemoryReader::Impl {
     if (same) file = std::fopen(path.c_str(), "rbe");
     files.emplace(path, file);
     return file;
+  }
+
+  // The file's page holding `offset` (shorter at the file's end).
+  const std::vector<uint8_t>& file_page(std::FILE* f, uint64_t offset) {
+    auto key = std::make_pair(f, offset & ~(kPage - 1));
+    auto it = file_pages.find(key);
+    if (it != file_pages.end()) return it->second;
+    if (file_pages.size() >= 4096) file_pages.clear();
+    std::vector<uint8_t> page(kPage);
+    ssize_t n = pread(fileno(f), page.data(), kPage, static_cast<off_t>(key.second));
+    page.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    return file_pages.emplace(key, std::move(page)).first->second;
   }
 
   // Applies chunk `id`'s writes to granule g at or before `time`, newest
@@ -329,10 +346,10 @@ struct MemoryReader::Impl {
         if (!f) {
           image.file_missing.insert(m->path);
         } else {
-          int c = EOF;
-          if (std::fseek(f, static_cast<long>(m->offset + (a - start)), SEEK_SET) == 0) c = std::fgetc(f);
           // Past the end of the file a mapping reads as zeros.
-          image.bytes[i] = c == EOF ? 0 : static_cast<uint8_t>(c);
+          const std::vector<uint8_t>& page = file_page(f, m->offset + (a - start));
+          uint64_t at = (m->offset + (a - start)) & (kPage - 1);
+          image.bytes[i] = at < page.size() ? page[at] : 0;
         }
       }
     }

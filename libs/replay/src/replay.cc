@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bitset>
 #include <cstddef>
 #include <cstring>
 #include <map>
@@ -92,12 +93,12 @@ class Overlay {
 
  private:
   struct Page {
-    std::array<uint8_t, kPage> bytes{};
-    std::array<bool, kPage> known{};
+    std::array<uint8_t, kPage> bytes;
+    std::bitset<kPage> known;
   };
   Page& page(uint64_t addr) {
     auto& p = pages_[addr & ~(kPage - 1)];
-    if (!p) p = std::make_unique<Page>();
+    if (!p) p.reset(new Page);  // bytes left uninitialized: `known` says which hold data
     return *p;
   }
   // Sets [addr, addr + n) to memory as of `time`.
@@ -169,20 +170,37 @@ struct Replayer::Impl {
 
   explicit Impl(index::IndexReader& r) : reader(r) {}
 
-  std::shared_ptr<Block> block_at(uint64_t addr, uint64_t time) {
+  // The last block found at each of a few thousand addresses, for the
+  // lookup every executed block makes.
+  struct Recent {
+    uint64_t addr = 0, from = 0, until = 0;
+    const Block* block = nullptr;
+  };
+  std::array<Recent, 4096> recent{};
+
+  const Block* block_at(uint64_t addr, uint64_t time) {
+    Recent& r = recent[(addr ^ (addr >> 12)) & (recent.size() - 1)];
+    if (r.block && r.addr == addr && r.from <= time && time < r.until) return r.block;
     auto& versions = blocks[addr];
     for (const Version& v : versions)
-      if (v.from <= time && time < v.until) return v.block;
+      if (v.from <= time && time < v.until) {
+        r = {addr, v.from, v.until, v.block.get()};
+        return v.block.get();
+      }
     auto ir = reader.block_ir(addr, time);
     if (!ir) fail("replay: no recorded code at {:#x} (instruction {})", addr, time);
     auto block = std::make_shared<Block>(decode_block(ir->ir.data(), ir->ir.size(), addr));
     versions.push_back({ir->time, ir->next_time, block});
-    return block;
+    r = {addr, ir->time, ir->next_time, block.get()};
+    return block.get();
   }
 
-  // One stretch of replay.
+  // One stretch of replay. It can be resumed towards a later limit: it
+  // then computes exactly what a fresh run from the same snapshot would
+  // (replay is deterministic), without re-executing what it already did.
   struct Run {
     Impl& impl;
+    index::SnapshotRow snap;  // owns the values blob `values` reads
     std::vector<uint8_t> state;
     uint64_t now;
     uint64_t limit;
@@ -190,14 +208,19 @@ struct Replayer::Impl {
     Values values;
     std::vector<Value> temps;
     const Block* block = nullptr;
+    // Where a run stopped inside a block (its IMark statement), with `temps`
+    // as they were: a block's entry is the only place its code is recorded
+    // from, so a resumed run goes on in the middle of it.
+    const Block* resume_block = nullptr;
+    size_t resume_stmt = 0;
     std::string note;
     bool left_ir = false;  // the stretch ended at a syscall, client request...
     uint64_t pc = 0;       // the instruction being executed
     Stretch* writes = nullptr;  // where to record the writes made (the self-check)
 
-    Run(Impl& i, const index::SnapshotRow& snap, uint64_t lim)
-        : impl(i), state(snap.state), now(snap.time), limit(lim), memory(i.memory_reader, now),
-          values(snap.values, snap.time) {
+    Run(Impl& i, index::SnapshotRow from, uint64_t lim)
+        : impl(i), snap(std::move(from)), state(snap.state), now(snap.time), limit(lim),
+          memory(i.memory_reader, now), values(snap.values, snap.time) {
       if (state.size() != kStateSize)
         fail("register snapshot of {} bytes, this omni expects {}; record again with this omni", state.size(),
              kStateSize);
@@ -276,10 +299,11 @@ struct Replayer::Impl {
 
     // Executes `b` from its entry. Returns false when the stop time came
     // first (the state is then exactly that of time `limit`).
-    bool exec(const Block& b, IRJumpKind& jk) {
+    bool exec(const Block& b, IRJumpKind& jk, size_t first = 0) {
       block = &b;
-      temps.assign(b.temps.size(), Value{});
-      for (const Stmt& s : b.stmts) {
+      if (first == 0) temps.assign(b.temps.size(), Value{});
+      for (size_t index = first; index < b.stmts.size(); ++index) {
+        const Stmt& s = b.stmts[index];
         switch (s.tag) {
           case Ist_NoOp:
           case Ist_AbiHint:
@@ -288,9 +312,12 @@ struct Replayer::Impl {
             if (now >= limit) {
               Value rip = Value::of(s.addr);
               put(offsetof(VexGuestAMD64State, guest_RIP), rip, 8);
+              resume_block = &b;
+              resume_stmt = index;
               return false;
             }
             ++now;
+            ++impl.executed;
             pc = s.addr;
             break;
           case Ist_Put: {
@@ -415,10 +442,13 @@ struct Replayer::Impl {
 
     void go() {
       while (now < limit) {
-        uint64_t rip = get64(offsetof(VexGuestAMD64State, guest_RIP));
-        auto b = impl.block_at(rip, now);
+        const Block* b = resume_block;
+        size_t first = resume_stmt;
+        resume_block = nullptr;
+        resume_stmt = 0;
+        if (!b) b = impl.block_at(get64(offsetof(VexGuestAMD64State, guest_RIP)), now);
         IRJumpKind jk = Ijk_Boring;
-        if (!exec(*b, jk)) return;
+        if (!exec(*b, jk, first)) return;
         if (!plain_jump(jk)) {
           left_ir = true;
           if (now < limit)
@@ -430,14 +460,48 @@ struct Replayer::Impl {
     }
   };
 
+  // Runs kept between questions, so that many moments asked in time order
+  // (every call of a function: its entry, then its return) replay each
+  // snapshot's stretch once instead of once per moment. A run is reused only
+  // from its own snapshot, which a fresh run would start from too.
+  struct Kept {
+    uint32_t tid;
+    uint64_t snapshot;
+    std::optional<uint64_t> end;  // run_end of the snapshot
+    std::unique_ptr<Run> run;
+    uint64_t used;
+  };
+  static constexpr size_t kKeptRuns = 4;
+  uint64_t executed = 0;
+  std::vector<Kept> kept;
+  uint64_t uses = 0;
+
   Registers replay(uint32_t tid, uint64_t time) {
-    auto snap = reader.snapshot_before(tid, time);
-    if (!snap) fail("thread {} has no register snapshot at or before instruction {}", tid, time);
-    std::optional<uint64_t> end = reader.run_end(tid, snap->time);
-    uint64_t limit = end ? std::min(time, *end) : time;
-    Run run(*this, *snap, limit);
-    run.go();
-    Registers out{time, tid, snap->time, run.now - snap->time, run.note, std::move(run.state)};
+    std::optional<uint64_t> snap_time = reader.snapshot_time_before(tid, time);
+    if (!snap_time) fail("thread {} has no register snapshot at or before instruction {}", tid, time);
+    Kept* k = nullptr;
+    for (Kept& c : kept)
+      if (c.tid == tid && c.snapshot == *snap_time && !c.run->left_ir && c.run->now <= time) k = &c;
+    if (!k) {
+      auto snap = reader.snapshot_before(tid, time);
+      if (!snap || snap->time != *snap_time) fail("index is corrupt: thread {}'s snapshots changed while read", tid);
+      std::optional<uint64_t> end = reader.run_end(tid, snap->time);
+      if (kept.size() >= kKeptRuns)
+        kept.erase(std::min_element(kept.begin(), kept.end(),
+                                    [](const Kept& a, const Kept& b) { return a.used < b.used; }));
+      kept.push_back({tid, *snap_time, end, std::make_unique<Run>(*this, std::move(*snap), time), 0});
+      k = &kept.back();
+    }
+    k->used = ++uses;
+    Run& run = *k->run;
+    run.limit = k->end ? std::min(time, *k->end) : time;
+    try {
+      run.go();
+    } catch (...) {
+      kept.erase(kept.begin() + (k - kept.data()));  // stopped part-way: not a state to resume
+      throw;
+    }
+    Registers out{time, tid, k->snapshot, run.now - k->snapshot, run.note, run.state};
     if (out.note.empty() && run.now < time) out.note = "the thread was not running (another thread was)";
     return out;
   }
@@ -451,6 +515,8 @@ Registers Replayer::registers_at(uint64_t time, std::optional<uint32_t> tid) {
   if (!tid) tid = 1;
   return impl_->replay(*tid, time);
 }
+
+uint64_t Replayer::executed() const { return impl_->executed; }
 
 Stretch Replayer::replay_stretch(const index::SnapshotRow& from, uint64_t limit) {
   Stretch out;

@@ -190,9 +190,7 @@ struct Worker {
   std::vector<W> rep, rec;
   std::vector<uint8_t> rec_data;
 
-  Worker(const std::string& dir, uint64_t total) : reader(dir), instructions_total(total) {
-    reader.hold_read_transaction();
-  }
+  Worker(const std::string& dir, uint64_t total) : reader(dir), instructions_total(total) {}
 
   struct Outcome {
     uint64_t instructions = 0, writes = 0;

@@ -78,10 +78,6 @@ class IndexReader {
   explicit IndexReader(const std::string& trace_dir);
 
   const std::string& trace_dir() const { return trace_dir_; }
-  // Keeps one read transaction open from now on, for a reader that runs
-  // very many small statements: each would otherwise lock the file, look for
-  // a journal and revalidate SQLite's page cache.
-  void hold_read_transaction();
   std::optional<std::string> meta_text(const std::string& key);
   std::optional<int64_t> meta_int(const std::string& key);
   std::vector<std::string> args();
@@ -127,6 +123,8 @@ class IndexReader {
   std::optional<BlockIr> block_ir(uint64_t addr, uint64_t time);
   // Thread `tid`'s latest register snapshot at or before `time`.
   std::optional<SnapshotRow> snapshot_before(uint32_t tid, uint64_t time);
+  // Its time only (nothing decompressed).
+  std::optional<uint64_t> snapshot_time_before(uint32_t tid, uint64_t time);
   // Thread `tid`'s first (lowest seq) or last snapshot at exactly `time`:
   // several are taken at one time when the registers changed outside the IR
   // before the thread's next instruction (a signal at a faulting one).
@@ -155,7 +153,7 @@ class IndexReader {
   std::unique_ptr<Statement> index_rows_, chunk_data_, meta_;
   std::vector<ChunkRow> chunks_;
   bool chunks_loaded_ = false;
-  std::unique_ptr<Statement> segment_row_, finals_, block_ir_, block_next_, snapshot_, snapshot_first_, snapshot_last_, thread_at_, run_end_, call_data_;
+  std::unique_ptr<Statement> segment_row_, finals_, block_ir_, block_next_, snapshot_, snapshot_time_, snapshot_first_, snapshot_last_, thread_at_, run_end_, call_data_;
   std::vector<CallChunkRow> call_chunks_;
   bool call_chunks_loaded_ = false;
 };

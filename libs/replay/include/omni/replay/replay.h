@@ -75,6 +75,10 @@ class Replayer {
   // self-check (verify.h). An Error is returned in Stretch::error.
   Stretch replay_stretch(const index::SnapshotRow& from, uint64_t limit);
 
+  // Instructions re-executed so far by this replayer, all questions
+  // together: what keeping runs between questions saves is measured by it.
+  uint64_t executed() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
