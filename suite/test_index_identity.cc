@@ -174,6 +174,31 @@ TEST_CASE("index identity: rows deleted or meta edited with SQL are refused, nev
   CHECK(again.out == out0.out);
 }
 
+TEST_CASE("index identity: a chunk's missing granule finals are damage, not an older value") {
+  // chunk_finals is not counted at open (too many rows to count in a few
+  // ms); a read that needs a deleted row must fail, not answer the value
+  // from before the chunk (0 here, where the program printed 4321).
+  Recording rec = record("late_global");
+  REQUIRE(rec.rec.out == "g_late=4321\n");
+  const fs::path db = rec.dir / "index.db";
+  RunResult before = run_omni({"query", rec.dir.string(), "--read", "g_late"});
+  INFO(before.describe());
+  REQUIRE(before.status == 0);
+  REQUIRE(parse_json_object(before.out)["value"].i == 4321);
+  std::vector<Write> writes = where_written(rec.dir, "g_late");
+  REQUIRE(writes.size() == 1);
+  uint64_t page = parse_address(parse_json_object(before.out)["addr"].s) >> 12;
+  std::string chunk = sqlite(db, "SELECT MAX(id) FROM chunks WHERE time_first <= " + std::to_string(writes[0].time));
+  chunk.pop_back();  // the newline
+  REQUIRE(sqlite(db, "SELECT COUNT(*) FROM chunks WHERE id > " + chunk) != "0\n");
+  REQUIRE(sqlite(db, "DELETE FROM chunk_finals WHERE chunk = " + chunk + " AND page = " + std::to_string(page) +
+                         "; SELECT changes();") == "1\n");
+  RunResult after = run_omni({"query", rec.dir.string(), "--read", "g_late"});
+  check_error(after);
+  CHECK(after.out.empty());
+  CHECK(after.err.find("index is corrupt") != std::string::npos);
+}
+
 TEST_CASE("index identity: without meta.stream_complete query and dump agree (both refuse)") {
   Recording rec = record("globals");
   const fs::path db = rec.dir / "index.db";

@@ -304,7 +304,13 @@ struct MemoryReader::Impl {
             // earlier ones since the memory was mapped) is the answer.
             index::GranuleFinal found;
             const Finals& row = finals(*it, g >> (index::kPageShift - index::kGranuleShift));
-            if (!index::find_final(row.body, g, found)) continue;
+            // The address index says this chunk wrote the granule, and no
+            // remapping in it can have dropped the granule from its finals
+            // (the chunk began after the mapping appeared): a missing final
+            // is damage, not "no write" (that would answer an older value).
+            if (!index::find_final(row.body, g, found))
+              fail("index is corrupt: chunk {} wrote {:#x} but its finals do not say what; run `omni index` again",
+                   *it, g << index::kGranuleShift);
             for (uint64_t a = lo; a <= hi; ++a) {
               uint64_t i = a - addr;
               if (settled[i] || !owner[i] || !(found.mask & (1u << (a & 7)))) continue;
