@@ -194,8 +194,11 @@ Range parse_range(const std::string& spec, RecordingSymbols& symbols, index::Ind
       fail("'{}': {} points to {:#x}, which was not mapped {}", expr, variable->pointer, variable->pointer_value,
            memory.moment);
   }
-  Range range{variable->address, length.value_or(variable->size ? variable->size : 1), std::string(expr),
-              variable->type};
+  if (!length && variable->size == 0)
+    fail("the size of '{}' is unknown (its symbol has no size and no debug information gives its type); "
+         "give one: '{}:LENGTH'",
+         expr, expr);
+  Range range{variable->address, length.value_or(variable->size), std::string(expr), variable->type};
   return range;
 }
 

@@ -1150,7 +1150,8 @@ std::optional<Variable> Symbolizer::find_variable(int object, std::string_view n
       std::optional<Dwarf_Die> type = die ? type_of(&*die) : std::nullopt;
       Dwarf_Word size = 0;
       if (type && dwarf_aggregate_size(&*type, &size) == 0 && size > 0) found->size = size;
-      else found->size = dwarf_variable_size(target.module, best->plain).value_or(1);
+      // 0 when neither says: the caller asks for a length instead of guessing.
+      else found->size = dwarf_variable_size(target.module, best->plain).value_or(0);
     }
   }
   target.variables.emplace(std::move(key), found);

@@ -34,7 +34,7 @@ struct Location {
 
 struct Variable {
   uint64_t address;  // run-time address (bias applied)
-  uint64_t size;     // bytes, from the symbol's st_size (or DWARF type if 0)
+  uint64_t size;     // bytes, from the symbol's st_size (or DWARF type if 0); 0: unknown
 };
 
 // A DWARF type, enough to decode a scalar and to describe the rest.
