@@ -83,7 +83,7 @@ int run_verify(const std::string& trace_dir, uint64_t sample, bool json, Io& io)
     std::string line;
     query::JsonObject o(line);
     o.field("verified", !r.divergence).field("intervals", r.intervals).field("intervals_total", r.intervals_total);
-    o.field("states", r.states).field("signal_states", r.signal_states).field("instructions", r.instructions).field("writes", r.writes);
+    o.field("states", r.states).field("signal_states", r.signal_states).field("instructions", r.instructions).field("writes", r.writes).field("helper_writes", r.helper_writes);
     o.field("threads", r.threads).field("workers", r.workers);
     if (!r.divergence) {
       o.null("divergence");
@@ -120,7 +120,8 @@ int run_verify(const std::string& trace_dir, uint64_t sample, bool json, Io& io)
                          : fmt::format("{} of {}", grouped(r.intervals), count(r.intervals_total, "interval", "intervals"));
   io.err << fmt::format("omni: verified {} ({}, {}, {}; {}, {}): replay matches the recording\n", what,
                         count(r.instructions, "instruction", "instructions"),
-                        count(r.states, "register state", "register states"), count(r.writes, "write", "writes"),
+                        count(r.states, "register state", "register states"), count(r.writes, "write", "writes") +
+                            (r.helper_writes ? fmt::format(" (and {} by helpers, taken from the recording)", grouped(r.helper_writes)) : ""),
                         count(r.threads, "thread", "threads"), count(r.workers, "worker", "workers"));
   return 0;
 }

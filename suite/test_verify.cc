@@ -48,6 +48,7 @@ void check_passes(const fs::path& dir, const std::string& what) {
   CHECK(v.json["intervals"].i > 0);
   CHECK(v.json["intervals"].i == v.json["intervals_total"].i);
   CHECK(v.json["writes"].i > 0);
+  CHECK(v.json["helper_writes"].is_int());  // counted apart: their bytes come from the recording
   RunResult d = run_omni({"dump", dir.string(), "--json"});
   REQUIRE(d.status == 0);
   Object dump = parse_json_object(d.out);

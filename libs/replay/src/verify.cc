@@ -107,6 +107,7 @@ struct W {
   uint64_t time, pc, addr;
   uint32_t size;
   size_t offset;
+  bool helper = false;  // replayed from a helper's recorded bytes: equal by construction
 };
 
 // Joins a write to the one before when it continues it at the same
@@ -120,6 +121,7 @@ void coalesce(std::vector<W>& ws) {
       if (last.time == ws[i].time && last.pc == ws[i].pc && last.addr + last.size == ws[i].addr &&
           last.offset + last.size == ws[i].offset) {
         last.size += ws[i].size;
+        last.helper = last.helper || ws[i].helper;
         continue;
       }
     }
@@ -193,7 +195,7 @@ struct Worker {
   Worker(const std::string& dir, uint64_t total) : reader(dir), instructions_total(total) {}
 
   struct Outcome {
-    uint64_t instructions = 0, writes = 0;
+    uint64_t instructions = 0, writes = 0, helper_writes = 0;
     bool state_compared = false;
     bool signal = false;  // the end state differs by a signal's delivery
     std::optional<Divergence> divergence;
@@ -218,7 +220,7 @@ struct Worker {
     // stopped on an error, the writes of that instruction are incomplete.
     bool kernel = recorded.collect(iv.tid, iv.from, limit, rec, rec_data);
     rep.clear();
-    for (const ReplayedWrite& w : st.writes) rep.push_back({w.time, w.pc, w.addr, w.size, w.data_offset});
+    for (const ReplayedWrite& w : st.writes) rep.push_back({w.time, w.pc, w.addr, w.size, w.data_offset, w.by_helper});
     if (!st.error.empty()) {
       auto cut = [&](std::vector<W>& ws) {
         ws.erase(std::find_if(ws.begin(), ws.end(), [&](const W& w) { return w.time >= st.time; }), ws.end());
@@ -260,7 +262,7 @@ struct Worker {
                 fmt::format("{:#x}", a.pc), fmt::format("{:#x}", b.pc));
         return out;
       }
-      ++out.writes;
+      ++(b.helper ? out.helper_writes : out.writes);
       ++i;
       ++j;
     }
@@ -367,7 +369,7 @@ VerifyResult verify(const VerifyOptions& options, const std::function<void(const
   result.workers = workers;
 
   std::atomic<size_t> next{0};
-  std::atomic<uint64_t> done{0}, instructions{0}, writes{0}, states{0}, signals{0};
+  std::atomic<uint64_t> done{0}, instructions{0}, writes{0}, helper_writes{0}, states{0}, signals{0};
   // Intervals starting at or after the earliest divergence found so far can
   // only diverge later: they are skipped.
   std::atomic<uint64_t> horizon{UINT64_MAX};
@@ -389,6 +391,7 @@ VerifyResult verify(const VerifyOptions& options, const std::function<void(const
           Worker::Outcome o = w.check(intervals[k]);
           instructions += o.instructions;
           writes += o.writes;
+          helper_writes += o.helper_writes;
           if (o.state_compared) ++states;
           if (o.signal) ++signals;
           ++done;
@@ -443,6 +446,7 @@ VerifyResult verify(const VerifyOptions& options, const std::function<void(const
   if (error) std::rethrow_exception(error);
   result.instructions = instructions;
   result.writes = writes;
+  result.helper_writes = helper_writes;
   result.states = states;
   result.signal_states = signals;
   result.divergence = first;

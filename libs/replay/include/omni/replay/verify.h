@@ -48,7 +48,11 @@ struct VerifyResult {
   uint64_t states = 0;            // of which the end state was compared with a snapshot
   uint64_t signal_states = 0;     // of which the end state was not, a signal having changed it
   uint64_t instructions = 0;      // re-executed
-  uint64_t writes = 0;            // recorded writes compared
+  uint64_t writes = 0;            // recorded writes compared with what replay computed
+  // Writes of helpers (dirty calls: cpuid, xsave, ...) whose bytes replay
+  // takes from the recording: only their time, address, size and pc are a
+  // check, so they are not counted in `writes`.
+  uint64_t helper_writes = 0;
   uint32_t threads = 0;           // threads of the recording
   unsigned workers = 0;
   std::optional<Divergence> divergence;  // the earliest in time, when any
