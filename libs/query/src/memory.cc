@@ -51,37 +51,51 @@ uint64_t resolve_time(index::IndexReader& reader, const std::string& at) {
   return value;
 }
 
-std::string decode_scalar(const symbols::TypeInfo& type, const uint8_t* bytes, size_t size) {
+Scalar decode_scalar(const symbols::TypeInfo& type, const uint8_t* bytes, size_t size) {
   using Kind = symbols::TypeInfo::Kind;
-  if (type.size == 0 || type.size > 8 || size < type.size) return "null";
+  Scalar out;
+  if (type.size == 0 || type.size > 8 || size < type.size) return out;
   uint64_t raw = 0;
   std::memcpy(&raw, bytes, type.size);
   int shift = static_cast<int>(64 - 8 * type.size);
   int64_t sign_extended = shift == 64 ? 0 : static_cast<int64_t>(raw << shift) >> shift;
   switch (type.kind) {
     case Kind::Signed:
-    case Kind::Enum: return fmt::format("{}", sign_extended);
-    case Kind::Unsigned: return fmt::format("{}", raw);
-    case Kind::Bool: return raw ? "true" : "false";
-    case Kind::Pointer: return fmt::format("\"{:#x}\"", raw);
+    case Kind::Enum: out.kind = Scalar::Kind::Signed, out.s = sign_extended; break;
+    case Kind::Unsigned: out.kind = Scalar::Kind::Unsigned, out.u = raw; break;
+    case Kind::Bool: out.kind = Scalar::Kind::Bool, out.u = raw; break;
+    case Kind::Pointer: out.kind = Scalar::Kind::Pointer, out.u = raw; break;
     case Kind::Float:
-      if (type.size == 4 || type.size == 8) {
-        double d;
-        if (type.size == 4) {
-          float f;
-          std::memcpy(&f, bytes, 4);
-          d = f;
-        } else {
-          std::memcpy(&d, bytes, 8);
-        }
-        // JSON has no NaN or infinity: those become strings.
-        if (std::isnan(d)) return "\"nan\"";
-        if (std::isinf(d)) return d > 0 ? "\"inf\"" : "\"-inf\"";
-        return type.size == 4 ? fmt::format("{}", static_cast<float>(d)) : fmt::format("{}", d);
+      if (type.size == 4) {
+        float f;
+        std::memcpy(&f, bytes, 4);
+        out.kind = Scalar::Kind::Float, out.d = f;
+      } else if (type.size == 8) {
+        out.kind = Scalar::Kind::Double;
+        std::memcpy(&out.d, bytes, 8);
       }
-      return "null";
-    default: return "null";
+      break;
+    default: break;
   }
+  return out;
+}
+
+std::string scalar_json(const Scalar& value) {
+  switch (value.kind) {
+    case Scalar::Kind::Signed: return fmt::format("{}", value.s);
+    case Scalar::Kind::Unsigned: return fmt::format("{}", value.u);
+    case Scalar::Kind::Bool: return value.u ? "true" : "false";
+    case Scalar::Kind::Pointer: return fmt::format("\"{:#x}\"", value.u);
+    case Scalar::Kind::Float:
+    case Scalar::Kind::Double:
+      if (std::isnan(value.d)) return "\"nan\"";
+      if (std::isinf(value.d)) return value.d > 0 ? "\"inf\"" : "\"-inf\"";
+      // The shortest text that reads back as the same float or double.
+      return value.kind == Scalar::Kind::Float ? fmt::format("{}", static_cast<float>(value.d))
+                                               : fmt::format("{}", value.d);
+    case Scalar::Kind::None: break;
+  }
+  return "null";
 }
 
 namespace {
@@ -100,7 +114,7 @@ std::string byte_text(const MemoryImage& image, uint64_t i) {
 std::string decode_value(const symbols::TypeInfo& type, const MemoryImage& image) {
   for (uint64_t i = 0; i < type.size && i < image.size; ++i)
     if (!image.mapped[i] || is_unknown(image, i)) return "null";
-  return decode_scalar(type, image.bytes.data(), image.size);
+  return scalar_json(decode_scalar(type, image.bytes.data(), image.size));
 }
 
 // A char array's text: its bytes up to the first NUL (all of them without

@@ -261,6 +261,15 @@ std::optional<std::string> c_string(const symbols::TypeInfo& type, const std::ve
   return text;
 }
 
+// One argument of a call, as passed.
+struct CallArgument {
+  std::string name, type;
+  std::optional<uint64_t> address;  // where it is: passed by reference, or in memory (a big aggregate)
+  std::optional<std::vector<uint8_t>> data;  // a small aggregate's bytes (passed in registers)
+  Scalar value;                     // a scalar's value; None for the above
+  std::optional<std::string> text;  // what a char pointer points to
+};
+
 // Argument values by the SysV x86-64 calling convention: integer-class
 // scalars in rdi, rsi, rdx, rcx, r8, r9 then the stack; float/double in
 // xmm0-7 then the stack; aggregates of more than 16 bytes by memory on the
@@ -268,8 +277,9 @@ std::optional<std::string> c_string(const symbols::TypeInfo& type, const std::ve
 // C++ class with a non-trivial copy constructor or destructor by a pointer
 // to a copy (reported by that address). A function that returns an
 // aggregate in memory takes the address for it in rdi first.
-std::string args_json(const std::vector<symbols::Parameter>& params, const std::optional<symbols::TypeInfo>& ret,
-                      const replay::Registers& regs, replay::MemoryReader& memory, uint64_t time) {
+std::vector<CallArgument> call_arguments(const std::vector<symbols::Parameter>& params,
+                                         const std::optional<symbols::TypeInfo>& ret, const replay::Registers& regs,
+                                         replay::MemoryReader& memory, uint64_t time) {
   static const int kArgGpr[6] = {7, 6, 2, 1, 8, 9};  // rdi rsi rdx rcx r8 r9 (kGprNames order)
   using Kind = symbols::TypeInfo::Kind;
   size_t gpr = 0, xmm = 0;
@@ -277,16 +287,16 @@ std::string args_json(const std::vector<symbols::Parameter>& params, const std::
               ((ret->kind == Kind::Struct || ret->kind == Kind::Union || ret->kind == Kind::Array) && ret->size > 16)))
     gpr = 1;
   uint64_t stack = regs.rsp() + 8;  // first stack argument, above the return address
-  std::string list = "[";
   auto from_stack = [&](uint64_t size, std::vector<uint8_t>& bytes) {
     replay::MemoryImage image = memory.read(stack, std::max<uint64_t>(size, 1), time);
     bytes = image.bytes;
     stack += (size + 7) & ~uint64_t{7};
   };
+  std::vector<CallArgument> out;
   for (const symbols::Parameter& p : params) {
-    std::string item;
-    JsonObject o(item);
-    o.field("name", p.name).field("type", p.type.name);
+    CallArgument& a = out.emplace_back();
+    a.name = p.name;
+    a.type = p.type.name;
     std::vector<uint8_t> bytes;
     bool aggregate = p.type.kind == Kind::Struct || p.type.kind == Kind::Union || p.type.kind == Kind::Array;
     if (p.type.by_reference) {
@@ -297,12 +307,10 @@ std::string args_json(const std::vector<symbols::Parameter>& params, const std::
         from_stack(8, bytes);
         std::memcpy(&address, bytes.data(), std::min<size_t>(8, bytes.size()));
       }
-      o.field("address", hex_address(address));
-      o.null("value");
+      a.address = address;
     } else if (aggregate && p.type.size > 16) {
-      o.field("address", hex_address(stack));
+      a.address = stack;
       stack += (p.type.size + 7) & ~uint64_t{7};
-      o.null("value");
     } else if (p.type.kind == Kind::Float && (p.type.size == 4 || p.type.size == 8)) {
       if (xmm < 8) {
         const uint8_t* x = regs.state.data() + replay::xmm_offset(static_cast<int>(xmm++));
@@ -310,7 +318,7 @@ std::string args_json(const std::vector<symbols::Parameter>& params, const std::
       } else {
         from_stack(p.type.size, bytes);
       }
-      o.raw("value", decode_scalar(p.type, bytes.data(), bytes.size()));
+      a.value = decode_scalar(p.type, bytes.data(), bytes.size());
     } else {
       uint64_t words = aggregate ? (p.type.size + 7) / 8 : 1;
       if (gpr + words <= 6) {
@@ -323,63 +331,59 @@ std::string args_json(const std::vector<symbols::Parameter>& params, const std::
       }
       if (aggregate) {
         bytes.resize(p.type.size);
-        o.field("data", hex_bytes(bytes.data(), bytes.size()));
-        o.null("value");
+        a.data = std::move(bytes);
       } else {
-        o.raw("value", decode_scalar(p.type, bytes.data(), bytes.size()));
-        if (auto text = c_string(p.type, bytes, memory, time)) o.field("string", *text);
+        a.value = decode_scalar(p.type, bytes.data(), bytes.size());
+        a.text = c_string(p.type, bytes, memory, time);
       }
     }
-    o.close();
+  }
+  return out;
+}
+
+// [{"name", "type", ["address"], ["data"], "value", ["string"]}, ...] (docs/json.md).
+std::string arguments_json(const std::vector<CallArgument>& args) {
+  std::string list = "[";
+  for (const CallArgument& a : args) {
     if (list.size() > 1) list += ',';
-    list += item;
+    JsonObject o(list);
+    o.field("name", a.name).field("type", a.type);
+    if (a.address) o.field("address", hex_address(*a.address));
+    if (a.data) o.field("data", hex_bytes(a.data->data(), a.data->size()));
+    o.raw("value", scalar_json(a.value));
+    if (a.text) o.field("string", *a.text);
+    o.close();
   }
   return list + "]";
 }
 
-// The return value from rax or xmm0 by the return type (rax as an
-// unsigned integer without DWARF; null for void).
-std::string return_json(const std::optional<symbols::TypeInfo>& type, bool returns_void,
-                        const replay::Registers& after) {
-  using Kind = symbols::TypeInfo::Kind;
-  if (returns_void) return "null";
-  if (!type) return fmt::format("{}", after.u64(replay::gpr_offset(0)));
-  if (type->kind == Kind::Float) return decode_scalar(*type, after.state.data() + replay::xmm_offset(0), 16);
-  if (type->kind == Kind::Struct || type->kind == Kind::Union || type->kind == Kind::Array || type->by_reference)
-    return "null";
-  uint64_t rax = after.u64(replay::gpr_offset(0));
-  return decode_scalar(*type, reinterpret_cast<const uint8_t*>(&rax), 8);
-}
-
-// "name=value, ..." for the table format, from the JSON list.
-std::string args_text(const std::string& json) {
+// "name=value, ..." for the table format: a char pointer's text, a small
+// aggregate's bytes in braces, else the value (null for one passed by
+// reference or in memory).
+std::string arguments_text(const std::vector<CallArgument>& args) {
   std::string text;
-  size_t pos = 0;
-  while ((pos = json.find("\"name\":\"", pos)) != std::string::npos) {
-    pos += 8;
-    size_t end = json.find('"', pos);
-    std::string name = json.substr(pos, end - pos);
-    size_t value = json.find("\"value\":", end);
-    size_t string_at = json.find("\"string\":", end);
-    size_t next = json.find("\"name\":", end);
-    std::string shown;
-    if (string_at != std::string::npos && (next == std::string::npos || string_at < next)) {
-      size_t close = json.find('}', string_at);
-      shown = json.substr(string_at + 9, close - string_at - 9);
-    } else if (value != std::string::npos) {
-      size_t close = json.find_first_of(",}", value + 8);
-      shown = json.substr(value + 8, close - value - 8);
-      if (shown == "null") {
-        size_t data = json.find("\"data\":\"", end);
-        if (data != std::string::npos && (next == std::string::npos || data < next))
-          shown = "{" + json.substr(data + 8, json.find('"', data + 8) - data - 8) + "}";
-      }
-    }
+  for (const CallArgument& a : args) {
     if (!text.empty()) text += ", ";
-    text += name + "=" + shown;
-    pos = end;
+    std::string shown;
+    if (a.text) append_json_string(shown, *a.text);
+    else if (a.value.kind == Scalar::Kind::None && a.data) shown = "{" + hex_bytes(a.data->data(), a.data->size()) + "}";
+    else shown = scalar_json(a.value);
+    text += a.name + "=" + shown;
   }
   return text;
+}
+
+// The return value from rax or xmm0 by the return type (rax as an
+// unsigned integer without DWARF; None for void and aggregates).
+Scalar return_value(const std::optional<symbols::TypeInfo>& type, bool returns_void, const replay::Registers& after) {
+  using Kind = symbols::TypeInfo::Kind;
+  if (returns_void) return {};
+  if (!type) return Scalar{.kind = Scalar::Kind::Unsigned, .u = after.u64(replay::gpr_offset(0))};
+  if (type->kind == Kind::Float) return decode_scalar(*type, after.state.data() + replay::xmm_offset(0), 16);
+  if (type->kind == Kind::Struct || type->kind == Kind::Union || type->kind == Kind::Array || type->by_reference)
+    return {};
+  uint64_t rax = after.u64(replay::gpr_offset(0));
+  return decode_scalar(*type, reinterpret_cast<const uint8_t*>(&rax), 8);
 }
 
 const char* ended_name(index::CallEnd ended) {
@@ -499,8 +503,8 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
   auto emit = [&](const index::CallRow& row, size_t t) {
     const auto& [known, params, return_type, returns_void, function_name] = describe(t, row.time);
     const uint64_t* entry = &targets[t].entry;  // this row's function
-    std::string args = "[]";
-    if (!params.empty()) args = args_json(params, return_type, moments.at({row.time, row.tid}), memory, row.time);
+    std::vector<CallArgument> args;
+    if (!params.empty()) args = call_arguments(params, return_type, moments.at({row.time, row.tid}), memory, row.time);
     // Only a return leaves a return value: an unwound call's rax is noise.
     const replay::Registers* after = nullptr;
     if (row.ended == index::CallEnd::Returned && !returns_void) after = &moments.at({row.end_time, row.tid});
@@ -524,16 +528,16 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
       else o.null("caller");
       if (row.pc) o.field("pc", hex_address(row.pc));
       else o.null("pc");
-      o.raw("args", args);
-      if (after) o.raw("return", return_json(return_type, returns_void, *after));
+      o.raw("args", arguments_json(args));
+      if (after) o.raw("return", scalar_json(return_value(return_type, returns_void, *after)));
       else o.null("return");
       o.close();
       line += '\n';
     } else {
       line = fmt::format("{:>12} {:>12} {:>4}  {}(", row.time, row.end_time ? fmt::format("{}", row.end_time) : "-",
                          row.tid, function_name);
-      line += args_text(args) + ")";
-      if (after && !returns_void) line += " = " + return_json(return_type, returns_void, *after);
+      line += arguments_text(args) + ")";
+      if (after && !returns_void) line += " = " + scalar_json(return_value(return_type, returns_void, *after));
       else if (ended && row.ended != index::CallEnd::Returned) line += fmt::format(" [{}]", ended);
       if (row.kind == index::CallKind::Signal) line += fmt::format(" [signal {}]", row.signal);
       else if (row.kind == index::CallKind::Tail) line += " [tail call]";

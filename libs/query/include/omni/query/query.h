@@ -192,9 +192,18 @@ struct CallsQuery {
 };
 uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream& out);
 
-// A scalar's value as JSON text from its DWARF type (numbers, true/false,
-// "0x..." for pointers, "nan"/"inf" strings); "null" for aggregates.
-std::string decode_scalar(const symbols::TypeInfo& type, const uint8_t* bytes, size_t size);
+// A scalar decoded by its DWARF type. None: an aggregate, or a type omni
+// does not decode.
+struct Scalar {
+  enum class Kind { None, Signed, Unsigned, Bool, Pointer, Float, Double } kind = Kind::None;
+  int64_t s = 0;   // Signed (and Enum)
+  uint64_t u = 0;  // Unsigned, Bool, Pointer
+  double d = 0;    // Float (a float's value, widened), Double
+};
+Scalar decode_scalar(const symbols::TypeInfo& type, const uint8_t* bytes, size_t size);
+// As JSON: a number, true/false, "0x..." for a pointer, "nan"/"inf"/"-inf"
+// strings (JSON has no such numbers), null for None.
+std::string scalar_json(const Scalar& value);
 
 // What the recording and its index hold, as text or one JSON object.
 void dump(const std::string& trace_dir, bool json, std::ostream& out);
