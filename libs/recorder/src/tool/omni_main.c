@@ -42,6 +42,7 @@
 
 #include "omni/trace/stream.h"
 #include "omni/trace/replay_ops.h"
+#include "omni_channel.h"
 
 /* VG_(safe_fd) moves a descriptor into Valgrind's reserved range (above the
    client's limit) and marks it close-on-exec, so the client can neither see
@@ -72,6 +73,9 @@ static Bool clo_stats = False;
 static Long clo_shm_fd = -1;
 static Long clo_free_fd = -1;
 static Long clo_slots = 16;
+/* A pipe holding the channel's key (omni_channel.h): read and closed before
+   the program runs. Required with the shared-memory transport. */
+static Long clo_key_fd = -1;
 /* The launcher's descriptor that Valgrind's --log-fd names: Valgrind copies
    it out of the client's range but leaves the original open, so the tool
    closes it before the program runs (its descriptors are then a native
@@ -89,6 +93,7 @@ static Bool omni_process_cmd_line_option(const HChar* arg)
    else if VG_BINT_CLO(arg, "--omni-shm-fd", clo_shm_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-free-fd", clo_free_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-slots", clo_slots, 2, 4096) {}
+   else if VG_BINT_CLO(arg, "--omni-key-fd", clo_key_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-log-fd", clo_log_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-snapshot-interval", clo_snapshot_interval, 1024, 1ll << 40) {}
    else
@@ -106,6 +111,8 @@ static void omni_print_usage(void)
 "                              N (slots x buffer size), take free slot numbers\n"
 "                              (u32) from the pipe N, and write only u32 slot,\n"
 "                              u32 bytes messages to --omni-out\n"
+"    --omni-key-fd=N           with --omni-shm-fd: a pipe holding the 16-byte\n"
+"                              key that authenticates those messages\n"
 "    --omni-log-fd=N           the descriptor --log-fd names: closed in the\n"
 "                              client's range once Valgrind has its copy\n"
 "    --omni-buffer-kb=N        output buffer size in KiB [4096], at least 256\n"
@@ -144,6 +151,9 @@ static ULong g_ir_bytes = 0;
 static Int g_fd = -1;          /* output descriptor, -1 until opened */
 static Int g_free_fd = -1;     /* free slot numbers (shared-memory mode) */
 static UChar* g_shm = NULL;    /* the slots (shared-memory mode) */
+static omni_u8 g_key[OMNI_CHANNEL_KEY_BYTES];  /* the channel's key (shared-memory mode) */
+static UInt g_sent_seq = 0;    /* sequence number of the next message to omni */
+static UInt g_release_seq = 0; /* sequence number of the next free-slot message */
 static Bool g_disabled = False;/* set in a forked child or after an I/O error */
 static ULong g_bytes_out = 0;  /* bytes handed to the descriptor */
 static ULong g_flushes = 0;
@@ -191,6 +201,14 @@ static void write_all(const UChar* p, SizeT n)
    }
 }
 
+/* One authenticated message to omni record (omni_channel.h). */
+static void send_message(UInt kind, UInt slot, UInt bytes)
+{
+   omni_u8 message[OMNI_MSG_BYTES];
+   omni_encode_message(message, g_key, kind, slot, bytes, g_sent_seq++);
+   write_all(message, sizeof message);
+}
+
 /* Hands [g_buf, g_ptr) to the reader: through a shared-memory slot, or
    written to the output descriptor. Leaves g_ptr alone. */
 static void send_buffer(void)
@@ -200,20 +218,30 @@ static void send_buffer(void)
       return;
    }
    /* Take a free slot (blocks while the launcher is behind), fill it, and
-      say so. */
-   UInt slot = 0, message[2];
-   if (VG_(read)(g_free_fd, &slot, 4) != 4 || slot >= (UInt)clo_slots) {
+      say so. A free-slot message that fails its check was forged, or one of
+      omni's was taken, by something else holding the pipe (the program):
+      the recording cannot be trusted past this point, so it stops here and
+      the program with it (fini would send a final message). */
+   omni_u8 release[OMNI_RELEASE_BYTES];
+   UInt slot = 0;
+   Int got = VG_(read)(g_free_fd, release, sizeof release);
+   if (got <= 0) {
       VG_(umsg)("omni: the recorder's reader went away; recording stopped\n");
       VG_(close)(g_fd);
       g_fd = -1;
       g_disabled = True;
       return;
    }
+   if (got != (Int)sizeof release || !omni_check_release(release, g_key, g_release_seq, &slot)
+       || slot >= (UInt)clo_slots) {
+      VG_(fmsg)("omni: " OMNI_TAMPERED_TEXT " (free-slot message %u failed its check)\n",
+                g_release_seq);
+      VG_(exit)(1);
+   }
+   g_release_seq++;
    SizeT n = g_ptr - g_buf;
    VG_(memcpy)(g_shm + (SizeT)slot * (SizeT)(g_end - g_buf), g_buf, n);
-   message[0] = slot;
-   message[1] = (UInt)n;
-   write_all((const UChar*)message, sizeof message);
+   send_message(OMNI_MSG_SLOT, slot, (UInt)n);
 }
 
 /* Write [g_buf, g_ptr) out and start a new buffer with a TIME record. Called
@@ -1738,6 +1766,11 @@ static void omni_post_clo_init(void)
       g_free_fd = VG_(safe_fd)((Int)clo_free_fd);
       if (g_free_fd < 0)
          omni_config_error("cannot move --omni-free-fd out of the client's range", NULL);
+      if (clo_key_fd < 0)
+         omni_config_error("--omni-shm-fd needs --omni-key-fd", NULL);
+      if (VG_(read)((Int)clo_key_fd, g_key, sizeof g_key) != (Int)sizeof g_key)
+         omni_config_error("cannot read the channel key from --omni-key-fd", NULL);
+      VG_(close)((Int)clo_key_fd);
    }
    g_syscall_time = VG_(calloc)("omni.syscall_time", VG_N_THREADS, sizeof(ULong));
    g_ir = VG_(malloc)("omni.ir", OMNI_IR_MAX);
@@ -1755,10 +1788,8 @@ static void omni_post_clo_init(void)
       VG_(close)((Int)clo_log_fd);
    /* The first message tells the launcher that the tool runs: from here on
       a failure is the recorder's, and the stream so far is kept. */
-   if (g_shm != NULL) {
-      UInt hello[2] = { OMNI_SLOT_HELLO, 0 };
-      write_all((const UChar*)hello, sizeof hello);
-   }
+   if (g_shm != NULL)
+      send_message(OMNI_MSG_HELLO, 0, 0);
 }
 
 static void omni_fini(Int exitcode)
@@ -1777,6 +1808,9 @@ static void omni_fini(Int exitcode)
       /* send without appending a TIME record */
       send_buffer();
       g_ptr = g_buf;
+      /* The stream is whole: nothing after this message is the tool's. */
+      if (g_shm != NULL && g_fd >= 0)
+         send_message(OMNI_MSG_FINAL, 0, 0);
       if (g_fd >= 0)
          VG_(close)(g_fd);
       g_fd = -1;
