@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -284,6 +285,21 @@ class Slots {
   }
   const uint8_t* slot(uint32_t index) const { return base_ + size_t(index) * kBytes; }
   const uint8_t* key() const { return key_; }
+  // Whether free-slot messages were taken out of the pipe by something other
+  // than the tool, which has taken `taken` (the slots it has named) and may
+  // hold one more it has not named yet. Only meaningful while no slot message
+  // is waiting to be read: the caller checks that after this call. (A taken
+  // release leaves the tool waiting forever for a slot.)
+  bool releases_stolen(uint64_t taken) {
+    uint64_t released;
+    {
+      std::lock_guard lock(release_mutex_);
+      released = release_sequence_;
+    }
+    int bytes = 0;
+    if (ioctl(free_write_, FIONREAD, &bytes) != 0) return false;
+    return uint64_t(bytes) / OMNI_RELEASE_BYTES + taken + 1 < released;
+  }
   // Compressor threads release concurrently; the lock keeps sequence numbers
   // in the order the messages enter the pipe. After Valgrind has exited the
   // pipe has no reader: EPIPE, ignored (record() ignores SIGPIPE).
@@ -408,6 +424,13 @@ PumpResult pump(int fd, pid_t child, Slots& slots, trace::TraceWriter& writer, i
           else if (n == 0) break;  // no writer left (a partial message: the tool died mid-write)
           else if (errno != EINTR && errno != EAGAIN) fail_errno("reading the recorder's stream");
           continue;
+        }
+        // Nothing came for a while: the tool may be waiting for a free slot
+        // that something else took.
+        if (slots.releases_stolen(frames) && poll(&p, 1, 0) == 0) {
+          result.tampered = fmt::format("free-slot message taken before the tool read it, after {} slots",
+                                        frames);
+          break;
         }
         siginfo_t info{};
         if (waitid(P_PID, child, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == child) {
@@ -642,8 +665,11 @@ RecordResult record(const RecordOptions& options) {
   // The tool found a free-slot message forged or taken (it stopped, saying
   // so in its log), or this side found a forged message on the FIFO.
   std::string tampered = pumped.tampered;
-  if (tampered.empty() && log.find(OMNI_TAMPERED_TEXT) != std::string::npos) tampered = failure_reason(log);
-  else if (!tampered.empty()) tampered = std::string(OMNI_TAMPERED_TEXT) + " (" + tampered + ")";
+  if (size_t at = log.find(OMNI_TAMPERED_TEXT); tampered.empty() && at != std::string::npos) {
+    size_t open = log.find(" (", at), end = log.find('\n', at);
+    if (open != std::string::npos && open < end) tampered = log.substr(open + 2, end - open - 3);
+    else tampered = "a free-slot message failed its check";
+  }
   stream_complete = pumped.complete && tampered.empty();
 
   trace::KeyValues end;
@@ -660,9 +686,9 @@ RecordResult record(const RecordOptions& options) {
   end.emplace_back("finished", now_iso8601());
   writer.write_end(end);
   if (!tampered.empty())
-    fail("{} while recording {}, most likely by the program: the recording is cut at that point and "
-         "Valgrind stopped; what came before is kept in {}",
-         tampered, basename_of(options.command[0]), dir);
+    fail("{}, most likely by the program ({}): the recording of {} is cut there and Valgrind was stopped; "
+         "what came before is kept in {}",
+         OMNI_TAMPERED_TEXT, tampered, basename_of(options.command[0]), dir);
   // The tool stopped before the program's end and says why (an internal
   // error, a failed write): the recording is cut short, and that is an error
   // of omni's, not the program's exit status.
