@@ -401,11 +401,18 @@ TEST_CASE("recorder hardening: a write end of the FIFO kept by the program does 
         t.path());
   rec.wait_for_output("done 1\n");  // a forked child holds the reopened FIFO for 60 s
   pid_t vg = recorder_child(rec.pid);
+  std::vector<pid_t> holders;
+  for (auto t0 = Clock::now(); holders.empty() && Clock::now() - t0 < std::chrono::seconds(30);) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    holders = children_of(vg);
+  }
+  REQUIRE(holders.size() == 1);  // it has forked
   REQUIRE(kill(vg, SIGKILL) == 0);
   REQUIRE_MESSAGE(rec.wait(20), "omni record still waits 20 s after Valgrind died: " << rec.describe());
   INFO("omni record: ", rec.describe());
   CHECK(rec.status == 128 + SIGKILL);
   CHECK(read_file(rec.err).find(kTampered) == std::string::npos);  // nothing was forged
+  CHECK_MESSAGE(!process_gone(holders[0]), "the program's child holding the FIFO is gone");
   Object o = dump_json(dir);
   CHECK(json_bool(o, "recording_complete", false));
   CHECK((o.count("signal") && o["signal"].is_int() && o["signal"].i == SIGKILL));
