@@ -417,3 +417,31 @@ TEST_CASE("recorder hardening: a write end of the FIFO kept by the program does 
   CHECK(json_bool(o, "recording_complete", false));
   CHECK((o.count("signal") && o["signal"].is_int() && o["signal"].i == SIGKILL));
 }
+
+TEST_CASE("recorder hardening: SIGKILL of the whole group keeps what a waiting program did before it waited") {
+  // wait_signal prints "ready" and then sleeps in short steps: the tool's
+  // buffer is far from full, but a system call hands it over when the last
+  // flush is older than 200 ms, so a kill a second later loses nothing
+  // before the wait.
+  TempDir t;
+  fs::path dir = t / "trace";
+  Background rec;
+  start(rec, {bin("omni").string(), "record", "-o", dir.string(), "--", subject("wait_signal").string(), "120"},
+        t.path());
+  rec.wait_for_output("ready\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  REQUIRE(kill(-rec.pid, SIGKILL) == 0);  // omni record, Valgrind and the program
+  REQUIRE(rec.wait(30));
+  CHECK(rec.status == 128 + SIGKILL);
+  RunResult ix = run_omni({"index", dir.string()});
+  INFO("omni index: ", ix.describe());
+  REQUIRE(ix.status == 0);
+  CHECK(ix.err.find("cut short") != std::string::npos);
+  RunResult out = run_omni({"query", dir.string(), "--output"});
+  INFO("omni query --output: ", out.describe());
+  REQUIRE(out.status == 0);
+  auto lines = parse_json_lines(out.out);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0]["text"].s == "ready\n");
+  CHECK(lines[0]["fd"].i == 1);
+}

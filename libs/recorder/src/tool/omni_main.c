@@ -250,6 +250,13 @@ static void send_buffer(void)
    send_message(OMNI_MSG_SLOT, slot, (UInt)n);
 }
 
+/* A system call flushes the buffer when the last flush is at least this old:
+   if Valgrind is killed (SIGKILL of omni record's whole group, the OOM
+   killer), what is lost is the buffer, and a program that mostly waits would
+   otherwise lose its whole run since the buffer last filled. */
+#define OMNI_FLUSH_INTERVAL_MS 200u
+static UInt g_last_flush_ms = 0;
+
 /* Write [g_buf, g_ptr) out and start a new buffer with a TIME record. Called
    from generated code (as a dirty helper) and from C helpers. */
 static void omni_flush(void)
@@ -261,6 +268,7 @@ static void omni_flush(void)
    if (g_fd < 0)
       return;   /* not open yet: keep buffering */
    g_flushes++;
+   g_last_flush_ms = VG_(read_millisecond_timer)();
    send_buffer();
    g_ptr = g_buf;
    if (g_disabled)
@@ -841,7 +849,14 @@ static void omni_pre_syscall(ThreadId tid, UInt syscallno, UWord* args,
       emit_syscall(tid, g_icount, syscallno, args, nArgs, 0,
                    OMNI_SYSCALL_NO_RESULT);
       omni_flush();
-   } else if (syscallno == __NR_exit_group) {
+      return;
+   }
+   /* More than the TIME record that starts every buffer, and the call may
+      block: hand it over (see OMNI_FLUSH_INTERVAL_MS). */
+   if (g_ptr > g_buf + 16 && g_fd >= 0
+       && VG_(read_millisecond_timer)() - g_last_flush_ms >= OMNI_FLUSH_INTERVAL_MS)
+      omni_flush();
+   if (syscallno == __NR_exit_group) {
       /* Not exit(2): that ends one thread, not the process. */
       g_exitcode = (Int)args[0];
    }
