@@ -417,7 +417,8 @@ PumpResult pump(int fd, pid_t child, Slots& slots, trace::TraceWriter& writer, i
         if (child_gone) break;
         pollfd p{fd, POLLIN, 0};
         int ready_fds = poll(&p, 1, 100);
-        if (ready_fds < 0 && errno != EINTR) fail_errno("waiting for the recorder's stream");
+        if (ready_fds < 0 && errno == EINTR) continue;
+        if (ready_fds < 0) fail_errno("waiting for the recorder's stream");
         if (ready_fds > 0) {
           ssize_t n = read(fd, buf, sizeof buf);
           if (n > 0) pending.insert(pending.end(), buf, buf + n);
@@ -439,6 +440,10 @@ PumpResult pump(int fd, pid_t child, Slots& slots, trace::TraceWriter& writer, i
           child_gone = true;
         }
       }
+      // The tool writes whole messages, each in one write below PIPE_BUF:
+      // a part of one left at the end was written by something else.
+      if (result.tampered.empty() && !final_message && !pending.empty())
+        result.tampered = fmt::format("{} stray bytes after message {}", pending.size(), expected);
       std::lock_guard lock(mutex);
       if (!result.tampered.empty() && g_child > 0) kill(g_child, SIGKILL);
       eof = true;

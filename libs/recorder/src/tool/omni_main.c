@@ -250,10 +250,11 @@ static void send_buffer(void)
    send_message(OMNI_MSG_SLOT, slot, (UInt)n);
 }
 
-/* A system call flushes the buffer when the last flush is at least this old:
-   if Valgrind is killed (SIGKILL of omni record's whole group, the OOM
-   killer), what is lost is the buffer, and a program that mostly waits would
-   otherwise lose its whole run since the buffer last filled. */
+/* A system call that may wait flushes the buffer when the last flush is at
+   least this old: if Valgrind is killed (SIGKILL of omni record's whole
+   group, the OOM killer), what is lost is the buffer, and a program that
+   mostly waits would otherwise lose its whole run since the buffer last
+   filled. */
 #define OMNI_FLUSH_INTERVAL_MS 200u
 static UInt g_last_flush_ms = 0;
 
@@ -797,6 +798,32 @@ static void omni_pre_thread_ll_exit(ThreadId tid)
    while it blocks, so the count at its return is not its time. */
 static ULong* g_syscall_time;  /* VG_N_THREADS entries, from post_clo_init */
 
+/* Whether a system call may wait for something outside the program (time,
+   another process, a terminal, a pipe, the network). Only asked when the
+   last flush is OMNI_FLUSH_INTERVAL_MS old. */
+static Bool may_wait(UInt syscallno, UWord* args, UInt nArgs)
+{
+   switch (syscallno) {
+   case __NR_nanosleep: case __NR_clock_nanosleep: case __NR_pause:
+   case __NR_poll: case __NR_ppoll: case __NR_select: case __NR_pselect6:
+   case __NR_epoll_wait: case __NR_epoll_pwait: case __NR_futex:
+   case __NR_wait4: case __NR_waitid: case __NR_rt_sigsuspend: case __NR_rt_sigtimedwait:
+   case __NR_accept: case __NR_accept4: case __NR_connect:
+   case __NR_recvfrom: case __NR_recvmsg: case __NR_recvmmsg:
+   case __NR_msgrcv: case __NR_semop: case __NR_semtimedop:
+      return True;
+   case __NR_read: case __NR_readv: {
+      /* The dynamic loader and most programs read files, which do not
+         wait: only a terminal, pipe or socket may. */
+      struct vg_stat st;
+      return nArgs >= 1 && VG_(fstat)((Int)args[0], &st) == 0
+             && !VKI_S_ISREG(st.mode) && !VKI_S_ISBLK(st.mode);
+   }
+   default:
+      return False;
+   }
+}
+
 static void emit_syscall(ThreadId tid, ULong time, UInt syscallno, UWord* args,
                          UInt nArgs, Long result, ULong flags)
 {
@@ -852,9 +879,10 @@ static void omni_pre_syscall(ThreadId tid, UInt syscallno, UWord* args,
       return;
    }
    /* More than the TIME record that starts every buffer, and the call may
-      block: hand it over (see OMNI_FLUSH_INTERVAL_MS). */
+      wait: hand it over (see OMNI_FLUSH_INTERVAL_MS). */
    if (g_ptr > g_buf + 16 && g_fd >= 0
-       && VG_(read_millisecond_timer)() - g_last_flush_ms >= OMNI_FLUSH_INTERVAL_MS)
+       && VG_(read_millisecond_timer)() - g_last_flush_ms >= OMNI_FLUSH_INTERVAL_MS
+       && may_wait(syscallno, args, nArgs))
       omni_flush();
    if (syscallno == __NR_exit_group) {
       /* Not exit(2): that ends one thread, not the process. */
