@@ -366,7 +366,7 @@ TEST_CASE("recorder hardening: a program that forges or steals recorder messages
   REQUIRE(native.status == 0);
   REQUIRE(native.out == "before\ndone 0\nafter\n");
 
-  for (std::string mode : {"fifo", "fifo8", "garbage", "release", "steal"}) {
+  for (std::string mode : {"fifo", "fifo8", "garbage", "release", "steal", "steal1"}) {
     CAPTURE(mode);
     TempDir t;
     fs::path dir = t / "trace";

@@ -9,6 +9,7 @@
  *   forge_channel garbage  13 bytes of text into each FIFO
  *   forge_channel release  16-byte plausible free-slot message into each pipe
  *   forge_channel steal    read every pending message out of each pipe
+ *   forge_channel steal1   read one 16-byte message out of each pipe
  *   forge_channel hold     reopen each FIFO for writing, fork a child that
  *                          keeps it open for 60 s, print "done N" and wait
  *                          60 s (the test then SIGKILLs Valgrind: it ends
@@ -72,9 +73,10 @@ int main(int argc, char** argv) {
       if (!anonymous && fds[i] >= 1024 && open(path, O_WRONLY | O_NONBLOCK) >= 0) ++touched;
       continue;
     }
-    int to_pipe = strcmp(mode, "release") == 0 || strcmp(mode, "steal") == 0;
+    int steal_one = strcmp(mode, "steal1") == 0;
+    int to_pipe = strcmp(mode, "release") == 0 || strcmp(mode, "steal") == 0 || steal_one;
     if (anonymous != to_pipe || both_ends || fds[i] < 1024) continue;
-    int steal = strcmp(mode, "steal") == 0;
+    int steal = strcmp(mode, "steal") == 0 || steal_one;
     int fd = open(path, (steal ? O_RDONLY : O_WRONLY) | O_NONBLOCK);
     if (fd < 0) continue;
     uint32_t msg[6] = {0};
@@ -94,7 +96,7 @@ int main(int argc, char** argv) {
     }
     if (steal) {
       char buf[4096];
-      while (read(fd, buf, sizeof buf) > 0) {
+      while (read(fd, buf, steal_one ? 16 : sizeof buf) > 0 && !steal_one) {
       }
       ++touched;
     } else if (write(fd, msg, size) == (ssize_t)size) {
