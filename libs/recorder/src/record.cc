@@ -434,16 +434,16 @@ PumpResult pump(int fd, pid_t child, Slots& slots, trace::TraceWriter& writer, i
           if (n > 0) {
             pending.insert(pending.end(), buf, buf + n);
             quiet_checks = 0;
-          }
-          else if (n == 0) break;  // no writer left (a partial message: the tool died mid-write)
+          } else if (n == 0) break;  // no writer left (a partial message: the tool died mid-write)
           else if (errno != EINTR && errno != EAGAIN) fail_errno("reading the recorder's stream");
           continue;
         }
         // Nothing came for a while: the tool may be waiting for a free slot
         // that something else took (it would wait forever). It fills one
         // slot at a time, so two missing means one was taken; one missing
-        // for 20 quiet checks in a row (2 s), while Valgrind is not stopped,
-        // too: filling a slot is a 4 MiB copy.
+        // for 50 quiet checks in a row (5 s), while Valgrind is not stopped,
+        // too: filling a slot is a 4 MiB copy. (A taken message is mostly
+        // caught by the tool, as the next one it reads is out of sequence.)
         int64_t missing = slots.releases_missing(frames);
         if (missing >= 1 && poll(&p, 1, 0) == 0) {
           quiet_checks = missing == 1 && process_stopped(child) ? 0 : quiet_checks + 1;

@@ -72,7 +72,8 @@ static Bool clo_stats = False;
 /* Shared-memory transport: the launcher passes a file of clo_slots slots of
    the buffer's size (--omni-shm-fd) and a pipe of free slot numbers
    (--omni-free-fd); --omni-out then carries only "slot N holds M bytes"
-   messages, so the stream is copied once instead of through a pipe. */
+   messages, so the stream is copied once instead of through a pipe. Every
+   message of both is authenticated (omni_channel.h). */
 static Long clo_shm_fd = -1;
 static Long clo_free_fd = -1;
 static Long clo_slots = 16;
@@ -112,8 +113,9 @@ static void omni_print_usage(void)
 "    --omni-shm-fd=N --omni-free-fd=N [--omni-slots=16]\n"
 "                              shared-memory transport: fill slots of the file\n"
 "                              N (slots x buffer size), take free slot numbers\n"
-"                              (u32) from the pipe N, and write only u32 slot,\n"
-"                              u32 bytes messages to --omni-out\n"
+"                              from the pipe N, and write only \"slot N holds M\n"
+"                              bytes\" messages to --omni-out (both kinds of\n"
+"                              message authenticated: omni_channel.h)\n"
 "    --omni-key-fd=N           with --omni-shm-fd: a pipe holding the 16-byte\n"
 "                              key that authenticates those messages\n"
 "    --omni-log-fd=N           the descriptor --log-fd names: closed in the\n"
