@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +26,7 @@
 #include "omni/base/paths.h"
 #include "omni/trace/container.h"
 #include "omni/trace/stream.h"
+#include "tool/omni_channel.h"
 
 namespace omni::recorder {
 
@@ -35,8 +38,46 @@ constexpr size_t kFrameBytes = 4 << 20;
 
 volatile sig_atomic_t g_child = 0;
 
-void forward_signal(int sig) {
+// SIGTERM and SIGHUP are passed on to the program. SIGINT and SIGQUIT only
+// when a process sent them to omni (kill(1), si_code SI_USER/SI_QUEUE/
+// SI_TKILL): one from the terminal (SI_KERNEL) went to the whole foreground
+// process group, the program included, and passing it on would deliver it
+// twice.
+void forward_signal(int sig, siginfo_t* info, void*) {
+  if ((sig == SIGINT || sig == SIGQUIT) && info && info->si_code == SI_KERNEL) return;
   if (g_child > 0) kill(g_child, sig);
+}
+
+// The Valgrind to run: Debian's /usr/bin/valgrind is a shell script that
+// adds LD_LIBRARY_PATH=/usr/lib/debug, GLIBCPP_FORCE_NEW=1 and
+// GLIBCXX_FORCE_NEW=1 to the program's environment and then runs
+// valgrind.bin beside it; omni runs valgrind.bin itself so the program's
+// environment is its own (docs/design.md). Any other valgrind is run as found.
+std::string find_valgrind() {
+  const char* path = getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  for (size_t start = 0; start <= dirs.size();) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(start, end - start);
+    start = end + 1;
+    std::string candidate = (dir.empty() ? "." : dir) + "/valgrind";
+    struct stat st;
+    if (stat(candidate.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || access(candidate.c_str(), X_OK) != 0)
+      continue;
+    std::string real = candidate + ".bin";
+    char head[4096];
+    ssize_t n = 0;
+    if (int fd = open(candidate.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+      n = read(fd, head, sizeof head);
+      close(fd);
+    }
+    std::string_view text(head, n > 0 ? size_t(n) : 0);
+    bool wrapper = text.substr(0, 2) == "#!" && text.find("$0.bin") != std::string_view::npos;
+    if (wrapper && access(real.c_str(), X_OK) == 0) return real;
+    return candidate;
+  }
+  return "valgrind";  // execvp then fails with ENOENT: "install the valgrind package"
 }
 
 std::string basename_of(const std::string& path) {
@@ -183,20 +224,21 @@ int open_fifo(const std::string& fifo, pid_t child, int* status) {
       return -1;
     }
   }
-  int flags = fcntl(fd, F_GETFL);
-  fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-  return fd;
+  return fd;  // still O_NONBLOCK: pump() polls it
 }
 
-// The slots the tool fills (shared memory) and the pipe of free slot
-// numbers it takes them from. The tool maps the slots and reads free numbers
-// through descriptors it inherits; the launcher keeps the write end.
+// The slots the tool fills (shared memory), the pipe of free slot numbers
+// it takes them from, and the key that authenticates the messages of both
+// directions (tool/omni_channel.h). The tool maps the slots and reads free
+// numbers and the key through descriptors it inherits; the launcher keeps
+// the write end.
 class Slots {
  public:
   static constexpr uint32_t kCount = 16;
   static constexpr size_t kBytes = kFrameBytes;
 
   Slots() {
+    if (getentropy(key_, sizeof key_) != 0) fail_errno("cannot get random bytes for the recorder's key");
     shm_fd_ = memfd_create("omni-stream", 0);  // inherited by Valgrind
     if (shm_fd_ < 0) fail_errno("memfd_create");
     if (ftruncate(shm_fd_, kCount * kBytes) != 0) fail_errno("sizing the stream slots");
@@ -208,12 +250,22 @@ class Slots {
     free_read_ = fds[0];  // inherited by Valgrind
     free_write_ = fds[1];
     fcntl(free_write_, F_SETFD, FD_CLOEXEC);
+    // The key goes through a pipe the tool reads and closes before the
+    // program runs: never in argv or the environment, which the program
+    // (and /proc/PID/cmdline, to other users) can read.
+    if (pipe2(fds, O_CLOEXEC) != 0) fail_errno("pipe");
+    key_read_ = fds[0];
+    fcntl(key_read_, F_SETFD, 0);  // inherited by Valgrind
+    ssize_t put = write(fds[1], key_, sizeof key_);
+    close(fds[1]);
+    if (put != ssize_t(sizeof key_)) fail_errno("passing the recorder's key");
     for (uint32_t slot = 0; slot < kCount; ++slot) release(slot);
   }
   ~Slots() {
     close_inherited();
     close(free_write_);
     munmap(const_cast<uint8_t*>(base_), kCount * kBytes);
+    explicit_bzero(key_, sizeof key_);
   }
   Slots(const Slots&) = delete;
   Slots& operator=(const Slots&) = delete;
@@ -221,36 +273,78 @@ class Slots {
   // Valgrind's options for these slots.
   std::vector<std::string> tool_options() const {
     return {"--omni-shm-fd=" + std::to_string(shm_fd_), "--omni-free-fd=" + std::to_string(free_read_),
-            "--omni-slots=" + std::to_string(kCount), "--omni-buffer-kb=" + std::to_string(kBytes >> 10)};
+            "--omni-key-fd=" + std::to_string(key_read_), "--omni-slots=" + std::to_string(kCount),
+            "--omni-buffer-kb=" + std::to_string(kBytes >> 10)};
   }
   // Once Valgrind runs, only it needs these.
   void close_inherited() {
     if (shm_fd_ >= 0) close(shm_fd_);
     if (free_read_ >= 0) close(free_read_);
-    shm_fd_ = free_read_ = -1;
+    if (key_read_ >= 0) close(key_read_);
+    shm_fd_ = free_read_ = key_read_ = -1;
   }
   const uint8_t* slot(uint32_t index) const { return base_ + size_t(index) * kBytes; }
-  // After Valgrind has exited the pipe has no reader: EPIPE, ignored
-  // (record() ignores SIGPIPE).
+  const uint8_t* key() const { return key_; }
+  // How many free-slot messages are neither in the pipe nor among the
+  // `taken` the tool has named in slot messages: the one the tool may be
+  // filling and has not named yet, and any that something else took out of
+  // the pipe. Only meaningful while no slot message is waiting to be read
+  // (the caller checks that after this call).
+  int64_t releases_missing(uint64_t taken) {
+    uint64_t released;
+    {
+      std::lock_guard lock(release_mutex_);
+      released = release_sequence_;
+    }
+    int bytes = 0;
+    if (ioctl(free_write_, FIONREAD, &bytes) != 0) return 0;
+    return int64_t(released) - int64_t(uint64_t(bytes) / OMNI_RELEASE_BYTES) - int64_t(taken);
+  }
+  // Compressor threads release concurrently; the lock keeps sequence numbers
+  // in the order the messages enter the pipe. After Valgrind has exited the
+  // pipe has no reader: EPIPE, ignored (record() ignores SIGPIPE).
   void release(uint32_t slot) {
-    while (write(free_write_, &slot, sizeof slot) < 0 && errno == EINTR) {
+    std::lock_guard lock(release_mutex_);
+    uint8_t message[OMNI_RELEASE_BYTES];
+    omni_encode_release(message, key_, slot, release_sequence_++);
+    while (write(free_write_, message, sizeof message) < 0 && errno == EINTR) {
     }
   }
 
  private:
-  int shm_fd_ = -1, free_read_ = -1, free_write_ = -1;
+  int shm_fd_ = -1, free_read_ = -1, free_write_ = -1, key_read_ = -1;
   const uint8_t* base_ = nullptr;
+  uint8_t key_[OMNI_CHANNEL_KEY_BYTES];
+  std::mutex release_mutex_;
+  uint32_t release_sequence_ = 0;
+};
+
+// Whether the process is stopped (SIGSTOP, a debugger): its state in
+// /proc/PID/stat is T or t.
+bool process_stopped(pid_t pid) {
+  std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  size_t close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() &&
+         (stat[close + 2] == 'T' || stat[close + 2] == 't');
+}
+
+struct PumpResult {
+  bool complete = false;  // the tool's final message came, after its EXIT record
+  std::string tampered;   // non-empty: which message failed its check
 };
 
 // Moves the stream into the trace file. The tool fills shared-memory slots and
-// names each full one on the FIFO (u32 slot, u32 bytes); a reader thread takes
-// those messages, one compressor per core (the program mostly waits while
-// compression runs) compresses straight from the slot, hands the slot back,
-// and whichever finishes writes every frame that is next in stream order.
-// Returns whether the stream ended with the tool's EXIT record, i.e. the tool
-// finished (it does even when the program crashes; not when Valgrind itself
-// is SIGKILLed).
-bool pump(int fd, Slots& slots, trace::TraceWriter& writer, int zstd_level) {
+// names each full one on the FIFO (tool/omni_channel.h); a reader thread
+// checks and takes those messages, one compressor per core (the program
+// mostly waits while compression runs) compresses straight from the slot,
+// hands the slot back, and whichever finishes writes every frame that is
+// next in stream order. The stream is complete when the tool's final message
+// came after a stream ending with its EXIT record (the tool finishes even
+// when the program crashes; not when Valgrind itself is SIGKILLed). A
+// message that fails its check ends the reading: the program (or something
+// it started) wrote into the channel, so Valgrind is stopped and the frames
+// before that message are kept.
+PumpResult pump(int fd, pid_t child, Slots& slots, trace::TraceWriter& writer, int zstd_level) {
   struct Frame {
     uint64_t sequence;
     uint32_t slot;
@@ -263,6 +357,8 @@ bool pump(int fd, Slots& slots, trace::TraceWriter& writer, int zstd_level) {
   uint64_t next_to_write = 0;
   bool eof = false;
   std::exception_ptr error;
+  PumpResult result;
+  bool final_message = false;
   // The stream's last bytes, across frames: the EXIT record is 24 bytes.
   constexpr size_t kExitRecordBytes = OMNI_WORD_BYTES + 16;
   std::vector<uint8_t> tail;
@@ -277,35 +373,103 @@ bool pump(int fd, Slots& slots, trace::TraceWriter& writer, int zstd_level) {
     cv.notify_all();
   };
 
+  // Takes the whole messages at the front of `pending`; false once reading
+  // is over (the final message, or one that failed its check).
+  uint32_t expected = 0;
+  uint64_t frames = 0;
+  auto take = [&](std::vector<uint8_t>& pending) {
+    size_t used = 0;
+    bool go_on = true;
+    while (go_on && pending.size() - used >= OMNI_MSG_BYTES) {
+      const uint8_t* m = pending.data() + used;
+      used += OMNI_MSG_BYTES;
+      uint32_t kind = omni_load_le32(m), slot = omni_load_le32(m + 4), bytes = omni_load_le32(m + 8),
+               sequence = omni_load_le32(m + 12);
+      uint64_t mac = omni_load_le64(m + 16);
+      if (sequence != expected || mac != omni_message_mac(slots.key(), kind, slot, bytes, sequence)) {
+        result.tampered = fmt::format("message {} failed its check", expected);
+        go_on = false;
+        break;
+      }
+      ++expected;
+      if (kind == OMNI_MSG_HELLO && sequence == 0 && slot == 0 && bytes == 0) continue;
+      if (kind == OMNI_MSG_FINAL && slot == 0 && bytes == 0) {
+        final_message = true;
+        go_on = false;
+        break;
+      }
+      if (kind != OMNI_MSG_SLOT || slot >= Slots::kCount || bytes > Slots::kBytes)
+        fail("the recorder sent a malformed message (kind {}, slot {}, {} bytes)", kind, slot, bytes);
+      const uint8_t* data = slots.slot(slot);
+      size_t size = bytes;
+      tail.insert(tail.end(), data + size - std::min(size, kExitRecordBytes), data + size);
+      if (tail.size() > kExitRecordBytes) tail.erase(tail.begin(), tail.end() - kExitRecordBytes);
+      std::lock_guard lock(mutex);
+      full.push_back({frames++, slot, size});
+      cv.notify_all();
+    }
+    pending.erase(pending.begin(), pending.begin() + used);
+    return go_on;
+  };
+
   std::thread reader([&] {
     try {
-      for (uint64_t sequence = 0;;) {
-        uint32_t message[2];
-        size_t got = 0;
-        while (got < sizeof message) {
-          ssize_t n = read(fd, reinterpret_cast<char*>(message) + got, sizeof message - got);
-          if (n < 0 && errno == EINTR) continue;
-          if (n < 0) fail_errno("reading the recorder's stream");
-          if (n == 0) break;
-          got += n;
+      // The FIFO is read without blocking: its end is not only EOF, since the
+      // program may have reopened a write end (through /proc/self/fd) that
+      // outlives Valgrind in a child of its own. Once Valgrind has exited,
+      // what is in the FIFO is drained and reading ends.
+      std::vector<uint8_t> pending;
+      uint8_t buf[4096];
+      bool child_gone = false;
+      int quiet_checks = 0;
+      for (;;) {
+        if (!take(pending)) break;
+        if (child_gone) break;
+        pollfd p{fd, POLLIN, 0};
+        int ready_fds = poll(&p, 1, 100);
+        if (ready_fds < 0 && errno == EINTR) continue;
+        if (ready_fds < 0) fail_errno("waiting for the recorder's stream");
+        if (ready_fds > 0) {
+          ssize_t n = read(fd, buf, sizeof buf);
+          if (n > 0) {
+            pending.insert(pending.end(), buf, buf + n);
+            quiet_checks = 0;
+          } else if (n == 0) break;  // no writer left (a partial message: the tool died mid-write)
+          else if (errno != EINTR && errno != EAGAIN) fail_errno("reading the recorder's stream");
+          continue;
         }
-        if (got != sizeof message) {  // EOF (a partial message means the tool died mid-write)
-          std::lock_guard lock(mutex);
-          eof = true;
-          cv.notify_all();
-          return;
+        // Nothing came for a while: the tool may be waiting for a free slot
+        // that something else took (it would wait forever). It fills one
+        // slot at a time, so two missing means one was taken; one missing
+        // for 50 quiet checks in a row (5 s), while Valgrind is not stopped,
+        // too: filling a slot is a 4 MiB copy. (A taken message is mostly
+        // caught by the tool, as the next one it reads is out of sequence.)
+        int64_t missing = slots.releases_missing(frames);
+        if (missing >= 1 && poll(&p, 1, 0) == 0) {
+          quiet_checks = missing == 1 && process_stopped(child) ? 0 : quiet_checks + 1;
+          if (missing >= 2 || quiet_checks >= 50) {
+            result.tampered = fmt::format("{} free-slot message{} taken before the tool read {}, after {} slots",
+                                          missing, missing == 1 ? "" : "s", missing == 1 ? "it" : "them", frames);
+            break;
+          }
+        } else {
+          quiet_checks = 0;
         }
-        if (message[0] == OMNI_SLOT_HELLO && message[1] == 0) continue;  // the tool started
-        if (message[0] >= Slots::kCount || message[1] > Slots::kBytes)
-          fail("the recorder sent a malformed message (slot {}, {} bytes)", message[0], message[1]);
-        const uint8_t* bytes = slots.slot(message[0]);
-        size_t size = message[1];
-        tail.insert(tail.end(), bytes + size - std::min(size, kExitRecordBytes), bytes + size);
-        if (tail.size() > kExitRecordBytes) tail.erase(tail.begin(), tail.end() - kExitRecordBytes);
-        std::lock_guard lock(mutex);
-        full.push_back({sequence++, message[0], size});
-        cv.notify_all();
+        siginfo_t info{};
+        if (waitid(P_PID, child, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == child) {
+          ssize_t n;
+          while ((n = read(fd, buf, sizeof buf)) > 0) pending.insert(pending.end(), buf, buf + n);
+          child_gone = true;
+        }
       }
+      // The tool writes whole messages, each in one write below PIPE_BUF:
+      // a part of one left at the end was written by something else.
+      if (result.tampered.empty() && !final_message && !pending.empty())
+        result.tampered = fmt::format("{} stray bytes after message {}", pending.size(), expected);
+      std::lock_guard lock(mutex);
+      if (!result.tampered.empty() && g_child > 0) kill(g_child, SIGKILL);
+      eof = true;
+      cv.notify_all();
     } catch (...) {
       record_error();
     }
@@ -348,7 +512,8 @@ bool pump(int fd, Slots& slots, trace::TraceWriter& writer, int zstd_level) {
   if (error) std::rethrow_exception(error);
   uint64_t word = 0;
   if (tail.size() == kExitRecordBytes) std::memcpy(&word, tail.data(), sizeof word);
-  return word == OMNI_EXT_WORD(OMNI_EXT_EXIT, 16);
+  result.complete = result.tampered.empty() && final_message && word == OMNI_EXT_WORD(OMNI_EXT_EXIT, 16);
+  return result;
 }
 
 
@@ -422,11 +587,15 @@ RecordResult record(const RecordOptions& options) {
   args.push_back("--omni-snapshot-interval=" + std::to_string(options.snapshot_interval));
   args.insert(args.end(), command.begin(), command.end());
 
+  std::string valgrind = find_valgrind();
+  args[0] = valgrind;
+
   struct sigaction ignore{}, forward{}, old_int{}, old_quit{}, old_term{}, old_hup{}, old_pipe{};
   ignore.sa_handler = SIG_IGN;
-  forward.sa_handler = forward_signal;
-  sigaction(SIGINT, &ignore, &old_int);
-  sigaction(SIGQUIT, &ignore, &old_quit);
+  forward.sa_sigaction = forward_signal;
+  forward.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigaction(SIGINT, &forward, &old_int);
+  sigaction(SIGQUIT, &forward, &old_quit);
   sigaction(SIGTERM, &forward, &old_term);
   sigaction(SIGHUP, &forward, &old_hup);
   sigaction(SIGPIPE, &ignore, &old_pipe);
@@ -438,12 +607,20 @@ RecordResult record(const RecordOptions& options) {
     sigaction(SIGHUP, &old_hup, nullptr);
   };
 
+  // Forked from the main thread, which lives until the recording is over:
+  // PR_SET_PDEATHSIG fires when the forking thread ends.
+  pid_t launcher = getpid();
   pid_t child = fork();
   if (child < 0) {
     close(log_fd);
     fail_errno("fork");
   }
   if (child == 0) {
+    // The program must not outlive its recorder unrecorded: if omni dies
+    // (even of SIGKILL), Valgrind and the program die with it. Checked
+    // after setting it, in case omni died in between.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != launcher) _exit(127);
     sigaction(SIGINT, &old_int, nullptr);
     sigaction(SIGQUIT, &old_quit, nullptr);
     sigaction(SIGTERM, &old_term, nullptr);
@@ -453,7 +630,7 @@ RecordResult record(const RecordOptions& options) {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    execvp("valgrind", argv.data());
+    execvp(valgrind.c_str(), argv.data());
     std::fprintf(stderr, "omni: error: cannot run valgrind: %s (install the valgrind package)\n",
                  std::strerror(errno));
     _exit(127);
@@ -489,9 +666,10 @@ RecordResult record(const RecordOptions& options) {
     fail("valgrind exited (status {}) before the omni tool started{}", code,
          reason.empty() ? std::string("; see its message above") : ": " + reason);
   }
+  PumpResult pumped;
   try {
     unlink(fifo.c_str());
-    stream_complete = pump(fd, slots, writer, options.zstd_level);
+    pumped = pump(fd, child, slots, writer, options.zstd_level);
     close(fd);
     fd = -1;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
@@ -511,6 +689,15 @@ RecordResult record(const RecordOptions& options) {
   restore();
   std::string log = read_text(log_path);
   if (log.empty()) unlink(log_path.c_str());
+  // The tool found a free-slot message forged or taken (it stopped, saying
+  // so in its log), or this side found a forged message on the FIFO.
+  std::string tampered = pumped.tampered;
+  if (size_t at = log.find(OMNI_TAMPERED_TEXT); tampered.empty() && at != std::string::npos) {
+    size_t open = log.find(" (", at), end = log.find('\n', at);
+    if (open != std::string::npos && open < end) tampered = log.substr(open + 2, end - open - 3);
+    else tampered = "a free-slot message failed its check";
+  }
+  stream_complete = pumped.complete && tampered.empty();
 
   trace::KeyValues end;
   int exit_status;
@@ -522,8 +709,13 @@ RecordResult record(const RecordOptions& options) {
     end.emplace_back("signal", std::to_string(WTERMSIG(status)));
   }
   end.emplace_back("stream_complete", stream_complete ? "1" : "0");
+  if (!tampered.empty()) end.emplace_back("tampered", "1");
   end.emplace_back("finished", now_iso8601());
   writer.write_end(end);
+  if (!tampered.empty())
+    fail("{}, most likely by the program ({}): the recording of {} is cut there and Valgrind was stopped; "
+         "what came before is kept in {}",
+         OMNI_TAMPERED_TEXT, tampered, basename_of(options.command[0]), dir);
   // The tool stopped before the program's end and says why (an internal
   // error, a failed write): the recording is cut short, and that is an error
   // of omni's, not the program's exit status.

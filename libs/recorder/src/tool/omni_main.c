@@ -42,6 +42,7 @@
 
 #include "omni/trace/stream.h"
 #include "omni/trace/replay_ops.h"
+#include "omni_channel.h"
 
 /* VG_(safe_fd) moves a descriptor into Valgrind's reserved range (above the
    client's limit) and marks it close-on-exec, so the client can neither see
@@ -54,6 +55,9 @@ extern Int VG_(safe_fd)(Int oldfd);
    but not declared in pub_tool headers. */
 extern SysRes VG_(am_shared_mmap_file_float_valgrind)(SizeT length, UInt prot,
                                                       Int fd, Off64T offset);
+
+/* kill(2) (pub_core_libcsignal.h; not in the pub_tool headers). */
+extern Int VG_(kill)(Int pid, Int signo);
 
 /* pread on a descriptor (pub_core_libcfile.h; not in the pub_tool headers). */
 extern SysRes VG_(pread)(Int fd, void* buf, Int count, OffT offset);
@@ -68,10 +72,14 @@ static Bool clo_stats = False;
 /* Shared-memory transport: the launcher passes a file of clo_slots slots of
    the buffer's size (--omni-shm-fd) and a pipe of free slot numbers
    (--omni-free-fd); --omni-out then carries only "slot N holds M bytes"
-   messages, so the stream is copied once instead of through a pipe. */
+   messages, so the stream is copied once instead of through a pipe. Every
+   message of both is authenticated (omni_channel.h). */
 static Long clo_shm_fd = -1;
 static Long clo_free_fd = -1;
 static Long clo_slots = 16;
+/* A pipe holding the channel's key (omni_channel.h): read and closed before
+   the program runs. Required with the shared-memory transport. */
+static Long clo_key_fd = -1;
 /* The launcher's descriptor that Valgrind's --log-fd names: Valgrind copies
    it out of the client's range but leaves the original open, so the tool
    closes it before the program runs (its descriptors are then a native
@@ -89,6 +97,7 @@ static Bool omni_process_cmd_line_option(const HChar* arg)
    else if VG_BINT_CLO(arg, "--omni-shm-fd", clo_shm_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-free-fd", clo_free_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-slots", clo_slots, 2, 4096) {}
+   else if VG_BINT_CLO(arg, "--omni-key-fd", clo_key_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-log-fd", clo_log_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-snapshot-interval", clo_snapshot_interval, 1024, 1ll << 40) {}
    else
@@ -104,8 +113,11 @@ static void omni_print_usage(void)
 "    --omni-shm-fd=N --omni-free-fd=N [--omni-slots=16]\n"
 "                              shared-memory transport: fill slots of the file\n"
 "                              N (slots x buffer size), take free slot numbers\n"
-"                              (u32) from the pipe N, and write only u32 slot,\n"
-"                              u32 bytes messages to --omni-out\n"
+"                              from the pipe N, and write only \"slot N holds M\n"
+"                              bytes\" messages to --omni-out (both kinds of\n"
+"                              message authenticated: omni_channel.h)\n"
+"    --omni-key-fd=N           with --omni-shm-fd: a pipe holding the 16-byte\n"
+"                              key that authenticates those messages\n"
 "    --omni-log-fd=N           the descriptor --log-fd names: closed in the\n"
 "                              client's range once Valgrind has its copy\n"
 "    --omni-buffer-kb=N        output buffer size in KiB [4096], at least 256\n"
@@ -144,6 +156,9 @@ static ULong g_ir_bytes = 0;
 static Int g_fd = -1;          /* output descriptor, -1 until opened */
 static Int g_free_fd = -1;     /* free slot numbers (shared-memory mode) */
 static UChar* g_shm = NULL;    /* the slots (shared-memory mode) */
+static omni_u8 g_key[OMNI_CHANNEL_KEY_BYTES];  /* the channel's key (shared-memory mode) */
+static UInt g_sent_seq = 0;    /* sequence number of the next message to omni */
+static UInt g_release_seq = 0; /* sequence number of the next free-slot message */
 static Bool g_disabled = False;/* set in a forked child or after an I/O error */
 static ULong g_bytes_out = 0;  /* bytes handed to the descriptor */
 static ULong g_flushes = 0;
@@ -191,6 +206,14 @@ static void write_all(const UChar* p, SizeT n)
    }
 }
 
+/* One authenticated message to omni record (omni_channel.h). */
+static void send_message(UInt kind, UInt slot, UInt bytes)
+{
+   omni_u8 message[OMNI_MSG_BYTES];
+   omni_encode_message(message, g_key, kind, slot, bytes, g_sent_seq++);
+   write_all(message, sizeof message);
+}
+
 /* Hands [g_buf, g_ptr) to the reader: through a shared-memory slot, or
    written to the output descriptor. Leaves g_ptr alone. */
 static void send_buffer(void)
@@ -200,21 +223,42 @@ static void send_buffer(void)
       return;
    }
    /* Take a free slot (blocks while the launcher is behind), fill it, and
-      say so. */
-   UInt slot = 0, message[2];
-   if (VG_(read)(g_free_fd, &slot, 4) != 4 || slot >= (UInt)clo_slots) {
+      say so. A free-slot message that fails its check was forged, or one of
+      omni's was taken, by something else holding the pipe (the program):
+      the recording cannot be trusted past this point, so it stops here and
+      the program with it (fini would send a final message). */
+   omni_u8 release[OMNI_RELEASE_BYTES];
+   UInt slot = 0;
+   Int got = VG_(read)(g_free_fd, release, sizeof release);
+   if (got <= 0) {
       VG_(umsg)("omni: the recorder's reader went away; recording stopped\n");
       VG_(close)(g_fd);
       g_fd = -1;
       g_disabled = True;
       return;
    }
+   if (got != (Int)sizeof release || !omni_check_release(release, g_key, g_release_seq, &slot)
+       || slot >= (UInt)clo_slots) {
+      VG_(fmsg)("omni: " OMNI_TAMPERED_TEXT " (free-slot message %u failed its check)\n",
+                g_release_seq);
+      /* Killed as omni record kills Valgrind when it finds a forged message
+         itself: the recording then ends the same way, by SIGKILL. */
+      VG_(kill)(VG_(getpid)(), VKI_SIGKILL);
+      VG_(exit)(1);
+   }
+   g_release_seq++;
    SizeT n = g_ptr - g_buf;
    VG_(memcpy)(g_shm + (SizeT)slot * (SizeT)(g_end - g_buf), g_buf, n);
-   message[0] = slot;
-   message[1] = (UInt)n;
-   write_all((const UChar*)message, sizeof message);
+   send_message(OMNI_MSG_SLOT, slot, (UInt)n);
 }
+
+/* A system call that may wait flushes the buffer when the last flush is at
+   least this old: if Valgrind is killed (SIGKILL of omni record's whole
+   group, the OOM killer), what is lost is the buffer, and a program that
+   mostly waits would otherwise lose its whole run since the buffer last
+   filled. */
+#define OMNI_FLUSH_INTERVAL_MS 200u
+static UInt g_last_flush_ms = 0;
 
 /* Write [g_buf, g_ptr) out and start a new buffer with a TIME record. Called
    from generated code (as a dirty helper) and from C helpers. */
@@ -227,6 +271,7 @@ static void omni_flush(void)
    if (g_fd < 0)
       return;   /* not open yet: keep buffering */
    g_flushes++;
+   g_last_flush_ms = VG_(read_millisecond_timer)();
    send_buffer();
    g_ptr = g_buf;
    if (g_disabled)
@@ -755,6 +800,32 @@ static void omni_pre_thread_ll_exit(ThreadId tid)
    while it blocks, so the count at its return is not its time. */
 static ULong* g_syscall_time;  /* VG_N_THREADS entries, from post_clo_init */
 
+/* Whether a system call may wait for something outside the program (time,
+   another process, a terminal, a pipe, the network). Only asked when the
+   last flush is OMNI_FLUSH_INTERVAL_MS old. */
+static Bool may_wait(UInt syscallno, UWord* args, UInt nArgs)
+{
+   switch (syscallno) {
+   case __NR_nanosleep: case __NR_clock_nanosleep: case __NR_pause:
+   case __NR_poll: case __NR_ppoll: case __NR_select: case __NR_pselect6:
+   case __NR_epoll_wait: case __NR_epoll_pwait: case __NR_futex:
+   case __NR_wait4: case __NR_waitid: case __NR_rt_sigsuspend: case __NR_rt_sigtimedwait:
+   case __NR_accept: case __NR_accept4: case __NR_connect:
+   case __NR_recvfrom: case __NR_recvmsg: case __NR_recvmmsg:
+   case __NR_msgrcv: case __NR_semop: case __NR_semtimedop:
+      return True;
+   case __NR_read: case __NR_readv: {
+      /* The dynamic loader and most programs read files, which do not
+         wait: only a terminal, pipe or socket may. */
+      struct vg_stat st;
+      return nArgs >= 1 && VG_(fstat)((Int)args[0], &st) == 0
+             && !VKI_S_ISREG(st.mode) && !VKI_S_ISBLK(st.mode);
+   }
+   default:
+      return False;
+   }
+}
+
 static void emit_syscall(ThreadId tid, ULong time, UInt syscallno, UWord* args,
                          UInt nArgs, Long result, ULong flags)
 {
@@ -807,7 +878,15 @@ static void omni_pre_syscall(ThreadId tid, UInt syscallno, UWord* args,
       emit_syscall(tid, g_icount, syscallno, args, nArgs, 0,
                    OMNI_SYSCALL_NO_RESULT);
       omni_flush();
-   } else if (syscallno == __NR_exit_group) {
+      return;
+   }
+   /* More than the TIME record that starts every buffer, and the call may
+      wait: hand it over (see OMNI_FLUSH_INTERVAL_MS). */
+   if (g_ptr > g_buf + 16 && g_fd >= 0
+       && VG_(read_millisecond_timer)() - g_last_flush_ms >= OMNI_FLUSH_INTERVAL_MS
+       && may_wait(syscallno, args, nArgs))
+      omni_flush();
+   if (syscallno == __NR_exit_group) {
       /* Not exit(2): that ends one thread, not the process. */
       g_exitcode = (Int)args[0];
    }
@@ -1738,6 +1817,11 @@ static void omni_post_clo_init(void)
       g_free_fd = VG_(safe_fd)((Int)clo_free_fd);
       if (g_free_fd < 0)
          omni_config_error("cannot move --omni-free-fd out of the client's range", NULL);
+      if (clo_key_fd < 0)
+         omni_config_error("--omni-shm-fd needs --omni-key-fd", NULL);
+      if (VG_(read)((Int)clo_key_fd, g_key, sizeof g_key) != (Int)sizeof g_key)
+         omni_config_error("cannot read the channel key from --omni-key-fd", NULL);
+      VG_(close)((Int)clo_key_fd);
    }
    g_syscall_time = VG_(calloc)("omni.syscall_time", VG_N_THREADS, sizeof(ULong));
    g_ir = VG_(malloc)("omni.ir", OMNI_IR_MAX);
@@ -1755,10 +1839,8 @@ static void omni_post_clo_init(void)
       VG_(close)((Int)clo_log_fd);
    /* The first message tells the launcher that the tool runs: from here on
       a failure is the recorder's, and the stream so far is kept. */
-   if (g_shm != NULL) {
-      UInt hello[2] = { OMNI_SLOT_HELLO, 0 };
-      write_all((const UChar*)hello, sizeof hello);
-   }
+   if (g_shm != NULL)
+      send_message(OMNI_MSG_HELLO, 0, 0);
 }
 
 static void omni_fini(Int exitcode)
@@ -1777,6 +1859,9 @@ static void omni_fini(Int exitcode)
       /* send without appending a TIME record */
       send_buffer();
       g_ptr = g_buf;
+      /* The stream is whole: nothing after this message is the tool's. */
+      if (g_shm != NULL && g_fd >= 0)
+         send_message(OMNI_MSG_FINAL, 0, 0);
       if (g_fd >= 0)
          VG_(close)(g_fd);
       g_fd = -1;

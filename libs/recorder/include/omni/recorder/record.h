@@ -28,8 +28,12 @@ struct RecordResult {
 };
 
 // Runs the recording to its end. The program's stdin, stdout and stderr are
-// this process's. SIGINT/SIGQUIT reach the program (same process group) and
-// are ignored here so the trace is always finished; SIGTERM/SIGHUP are passed on.
+// this process's. SIGINT/SIGQUIT from the terminal reach the program (same
+// process group) and are not passed on, so the trace is always finished; sent
+// to this process alone by another (kill), they are passed on, as are
+// SIGTERM/SIGHUP. Valgrind and the program are killed if this process dies.
+// Throws omni::Error when the recorder's channel fails its checks (something
+// else, the program, wrote or read it): the recording is then cut there.
 RecordResult record(const RecordOptions& options);
 
 }  // namespace omni::recorder
