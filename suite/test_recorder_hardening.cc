@@ -382,6 +382,9 @@ TEST_CASE("recorder hardening: a program that forges or steals recorder messages
 
     Object o = dump_json(dir);
     CHECK(json_bool(o, "recording_complete", false));
+    CHECK(json_bool(o, "tampered", true));
+    RunResult text = run_omni({"dump", dir.string()});
+    CHECK(text.out.find("wrote or read the recorder's channel") != std::string::npos);
     RunResult ix = run_omni({"index", dir.string()});
     INFO("omni index: ", ix.describe());
     REQUIRE(ix.status == 0);
@@ -390,6 +393,7 @@ TEST_CASE("recorder hardening: a program that forges or steals recorder messages
     CHECK(json_bool(after, "recording_complete", false));
     CHECK(meta_value(dir, "tampered") == "1");
     CHECK(meta_value(dir, "stream_complete") == "0");
+    CHECK(json_bool(after, "tampered", true));
   }
 }
 

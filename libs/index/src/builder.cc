@@ -377,8 +377,10 @@ class Builder : public trace::EventSink {
     for (const auto& [key, value] : reader.info())
       if (key == "arg") arg.bind(1, idx++).bind(2, std::string_view(value)).run();
 
+    // A recording omni record found tampered with is cut there, whatever
+    // the stream after the cut says.
     bool stream_complete = decoder.saw_exit() && decoder.leftover() == 0 && !reader.truncated() &&
-                           reader.end().has_value();
+                           reader.end().has_value() && trace::find_value(*reader.end(), "tampered") != "1";
     Statement meta(db_, "INSERT OR REPLACE INTO meta VALUES (?,?)");
     auto put = [&](std::string_view key, auto value) { meta.bind(1, key).bind(2, value).run(); };
     for (const auto& [key, value] : reader.info())

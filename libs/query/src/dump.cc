@@ -39,6 +39,7 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
   std::vector<std::string> args;
   std::optional<int64_t> exit_code, signal, writes, instructions, chunks;
   bool complete = false, stream_complete = false;
+  bool tampered = false;  // the recorder's channel was written or read by something else
   std::vector<index::ThreadRow> threads;
   std::vector<index::ObjectRow> objects;
   uint64_t index_bytes = 0;
@@ -53,6 +54,7 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
     instructions = reader.meta_int("instructions");
     chunks = reader.meta_int("chunks");
     stream_complete = reader.meta_int("stream_complete").value_or(0) == 1;
+    tampered = reader.meta_text("tampered").value_or("") == "1";
     complete = stream_complete;
     threads = reader.threads();
     objects = reader.objects();
@@ -73,6 +75,7 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
     // `omni record` checked that the tool's stream ended with its EXIT record.
     stream_complete = reader.end().has_value() && !reader.truncated() &&
                       trace::find_value(*reader.end(), "stream_complete") == "1";
+    tampered = reader.end().has_value() && trace::find_value(*reader.end(), "tampered") == "1";
   }
 
   if (json) {
@@ -81,6 +84,7 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
     o.field("trace_dir", trace_dir).field("program", program).raw("args", json_array_of_strings(args));
     o.optional("exit_code", exit_code).optional("signal", signal);
     o.field("indexed", indexed).field("complete", complete).field("recording_complete", stream_complete);
+    if (tampered) o.field("tampered", true);
     o.optional("events", writes).optional("instructions", instructions).optional("chunks", chunks);
     o.field("trace_bytes", trace_bytes).field("index_bytes", index_bytes);
     if (writes && *writes > 0) o.field("index_bytes_per_event", double(index_bytes) / double(*writes));
@@ -118,7 +122,10 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
   else if (signal) out << fmt::format("ended            killed by signal {}\n", *signal);
   else out << "ended            unknown (recording cut short)\n";
   out << fmt::format("recording        {} ({} bytes)\n",
-                     stream_complete ? "complete" : "INCOMPLETE: cut short, events up to the cut are kept",
+                     stream_complete ? "complete"
+                     : tampered      ? "INCOMPLETE: cut where something other than the recorder (the program, most "
+                                       "likely) wrote or read the recorder's channel; events up to the cut are kept"
+                                     : "INCOMPLETE: cut short, events up to the cut are kept",
                      trace_bytes);
   if (!indexed) {
     out << "index            none (run `omni index`)\n";

@@ -251,11 +251,9 @@ enum {
 #define OMNI_SHARED_COPY_MAX (16ull << 20)
 #define OMNI_SHARED_COPY_TOTAL (256ull << 20)
 
-/* Not the stream but its transport (omni record's shared-memory slots): the
-   tool names each full slot on a FIFO as u32 slot, u32 bytes. Its first
-   message, OMNI_SLOT_HELLO with 0 bytes, names no slot: it says that the
-   tool has started, so that a later failure is reported as the recorder's. */
-#define OMNI_SLOT_HELLO 0xffffffffu
+/* The transport between the tool and omni record (shared-memory slots, a
+   FIFO and a pipe of authenticated messages) is not the stream: it lives in
+   libs/recorder/src/tool/omni_channel.h. */
 
 /* Size of the header word, and of the fixed part of the payloads above. */
 #define OMNI_WORD_BYTES 8u
