@@ -21,7 +21,7 @@
 #include "omni/index/calls.h"
 #include "omni/index/chunk.h"
 #include "omni/index/db.h"
-#include "omni/symbols/symbols.h"
+#include "omni/elf/elf.h"
 #include "omni/trace/container.h"
 #include "omni/trace/decoder.h"
 #include "omni/trace/stream.h"
@@ -643,7 +643,7 @@ class Builder : public trace::EventSink {
     }
     auto cached = elf_info_.find(event.path);
     if (cached == elf_info_.end())
-      cached = elf_info_.emplace(event.path, symbols::read_elf_info(event.path)).first;
+      cached = elf_info_.emplace(event.path, elf::read_elf_info(event.path)).first;
     const auto& info = cached->second;
     if (!info || event.offset != info->first_load_offset) return;
     objects_.push_back({static_cast<int64_t>(objects_.size() + 1), event.path, info->build_id,
@@ -675,7 +675,7 @@ class Builder : public trace::EventSink {
   std::vector<std::pair<uint64_t, uint32_t>> segment_pairs_;
   uint32_t next_chunk_ = 0;
   std::vector<Object> objects_;
-  std::unordered_map<std::string, std::optional<symbols::ElfInfo>> elf_info_;
+  std::unordered_map<std::string, std::optional<elf::ElfInfo>> elf_info_;
   std::map<uint32_t, Thread> threads_;
   std::optional<int32_t> tool_exit_code_;
 };

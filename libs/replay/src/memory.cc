@@ -12,7 +12,7 @@
 #include "omni/index/builder.h"
 
 #include "omni/base/error.h"
-#include "omni/symbols/symbols.h"
+#include "omni/elf/elf.h"
 
 namespace omni::replay {
 
@@ -203,7 +203,7 @@ struct MemoryReader::Impl {
     auto recorded = recorded_build_ids.find(path);
     bool same = true;
     if (recorded != recorded_build_ids.end()) {
-      auto now = symbols::read_elf_info(path);
+      auto now = elf::read_elf_info(path);
       same = now && now->build_id == recorded->second;
     }
     if (same) file = std::fopen(path.c_str(), "rbe");

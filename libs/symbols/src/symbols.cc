@@ -25,42 +25,6 @@ namespace omni::symbols {
 
 namespace {
 
-// Owns an open file descriptor and the Elf handle read from it.
-class ElfFile {
- public:
-  explicit ElfFile(const std::string& path) {
-    // elf_version must be called before any other libelf function; it is
-    // idempotent, so calling it per file is cheaper than a global init order.
-    elf_version(EV_CURRENT);
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ >= 0) elf_ = elf_begin(fd_, ELF_C_READ_MMAP, nullptr);
-  }
-  ~ElfFile() {
-    if (elf_ != nullptr) elf_end(elf_);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  ElfFile(const ElfFile&) = delete;
-  ElfFile& operator=(const ElfFile&) = delete;
-
-  Elf* get() const { return elf_; }
-
- private:
-  int fd_ = -1;
-  Elf* elf_ = nullptr;
-};
-
-std::string to_hex(const void* bytes, size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  const auto* p = static_cast<const unsigned char*>(bytes);
-  std::string out;
-  out.reserve(size * 2);
-  for (size_t i = 0; i < size; ++i) {
-    out.push_back(kDigits[p[i] >> 4]);
-    out.push_back(kDigits[p[i] & 0xf]);
-  }
-  return out;
-}
-
 // ELF symbol names of C++ code are mangled; DWARF names are not, so demangle
 // to keep what users see readable. Non-C++ names come back unchanged.
 std::string demangle(const char* name) {
@@ -941,35 +905,6 @@ ScopeInfo scope_info(Dwfl_Module* module, uint64_t pc, int depth) {
 }
 
 }  // namespace
-
-std::optional<ElfInfo> read_elf_info(const std::string& path) {
-  ElfFile file(path);
-  Elf* elf = file.get();
-  if (elf == nullptr || elf_kind(elf) != ELF_K_ELF) return std::nullopt;
-
-  size_t phnum = 0;
-  if (elf_getphdrnum(elf, &phnum) != 0) return std::nullopt;
-  std::optional<GElf_Phdr> first_load;
-  for (size_t i = 0; i < phnum; ++i) {
-    GElf_Phdr phdr;
-    if (gelf_getphdr(elf, static_cast<int>(i), &phdr) == nullptr) return std::nullopt;
-    if (phdr.p_type == PT_LOAD && (!first_load || phdr.p_vaddr < first_load->p_vaddr)) {
-      first_load = phdr;
-    }
-  }
-  // Without a PT_LOAD (e.g. a relocatable .o) nothing of the file is mapped,
-  // so there is no load address to relate to the recorder's memory map.
-  if (!first_load) return std::nullopt;
-
-  ElfInfo info;
-  const void* build_id = nullptr;
-  ssize_t build_id_size = dwelf_elf_gnu_build_id(elf, &build_id);
-  if (build_id_size > 0) info.build_id = to_hex(build_id, static_cast<size_t>(build_id_size));
-  // 4 KiB pages: the recorder's map entries start at page boundaries.
-  info.first_load_vaddr = first_load->p_vaddr & ~uint64_t{0xfff};
-  info.first_load_offset = first_load->p_offset & ~uint64_t{0xfff};
-  return info;
-}
 
 struct Symbolizer::Impl {
   // One Dwfl per object: objects from different processes of a recording

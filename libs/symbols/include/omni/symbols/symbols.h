@@ -13,17 +13,14 @@
 #include <string_view>
 #include <vector>
 
+#include "omni/elf/elf.h"
+
 namespace omni::symbols {
 
 // What the recorder's memory map says about one loaded ELF object.
-struct ElfInfo {
-  std::string build_id;     // lowercase hex, empty if the file has none
-  uint64_t first_load_vaddr;  // p_vaddr of the PT_LOAD with the lowest vaddr, page-aligned down
-  uint64_t first_load_offset; // its p_offset, page-aligned down
-};
-
-// Reads the ELF headers of `path`; nullopt if it is not a readable ELF file.
-std::optional<ElfInfo> read_elf_info(const std::string& path);
+// ELF identity lives in libs/elf; symbols uses it under its old names.
+using elf::ElfInfo;
+using elf::read_elf_info;
 
 struct Location {
   std::string function;  // innermost function, inlined or not; empty if unknown
