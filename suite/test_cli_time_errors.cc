@@ -93,3 +93,30 @@ TEST_CASE("errors: --stack fails when replay cannot tell where the thread is, in
     CHECK(r.out.empty());
   }
 }
+
+TEST_CASE("errors: --tid of a thread the recording does not have names the threads it has") {
+  auto rec = record("threads");
+  RunResult d = run_omni({"dump", rec.dir.string(), "--json"});
+  REQUIRE(d.status == 0);
+  std::string known;
+  std::int64_t missing = 1;
+  Object dump = parse_json_object(d.out);
+  for (const Value& t : dump["threads"].array)
+    for (const auto& [k, v] : t.object)
+      if (k == "tid") {
+        known += (known.empty() ? "" : ", ") + std::to_string(v.i);
+        missing = std::max(missing, v.i + 1);
+      }
+  REQUIRE(known.find(',') != std::string::npos);  // several threads
+  for (const std::vector<std::string>& q :
+       {std::vector<std::string>{"--registers"}, {"--stack"}, {"--read", "local:i"}}) {
+    std::vector<std::string> args = {"query", rec.dir.string()};
+    args.insert(args.end(), q.begin(), q.end());
+    args.insert(args.end(), {"--tid", std::to_string(missing), "--at", "1000"});
+    RunResult r = run_omni(args);
+    CAPTURE(q[0]);
+    check_error(r);
+    CHECK(r.err.find("no thread " + std::to_string(missing) + " in this recording (its threads: " + known + ")") !=
+          std::string::npos);
+  }
+}

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 
-
 #include "omni/base/error.h"
 #include "omni/base/paths.h"
 #include "omni/index/builder.h"
@@ -404,6 +403,21 @@ std::optional<uint32_t> IndexReader::thread_at(uint64_t time) {
   if (thread_at_->step()) out = static_cast<uint32_t>(thread_at_->column_int(0));
   thread_at_->reset();
   return out;
+}
+
+uint32_t IndexReader::thread_for(std::optional<uint32_t> tid, uint64_t time) {
+  if (!tid) {
+    tid = thread_at(time);
+    // Every recording's first thread run starts at time 0.
+    if (!tid) fail("index is corrupt: no thread runs at instruction {}; run `omni index` again", time);
+    return *tid;
+  }
+  if (thread_ids_.empty())
+    for (const ThreadRow& t : threads()) thread_ids_.push_back(t.tid);
+  if (std::find(thread_ids_.begin(), thread_ids_.end(), *tid) != thread_ids_.end()) return *tid;
+  std::string known;
+  for (uint32_t t : thread_ids_) known += (known.empty() ? "" : ", ") + std::to_string(t);
+  fail("no thread {} in this recording (its threads: {})", *tid, known.empty() ? "none" : known);
 }
 
 std::optional<uint64_t> IndexReader::run_end(uint32_t tid, uint64_t time) {

@@ -156,7 +156,7 @@ struct Local {
 Local find_local(index::IndexReader& reader, RecordingSymbols& symbols, const ReadQuery& query,
                  std::string_view name, uint64_t time) {
   replay::Replayer replayer(reader);
-  std::optional<uint32_t> tid = query.tid ? query.tid : reader.thread_at(time);
+  uint32_t tid = reader.thread_for(query.tid, time);
   std::vector<StackFrame> frames = stack_at(reader, time, tid, &replayer);
   // --frame counts the entries of --stack's "frames", inlined functions
   // included: find the physical frame and the inline depth within it.

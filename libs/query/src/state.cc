@@ -162,8 +162,7 @@ std::string frames_json(const std::vector<StackFrame>& frames, RecordingSymbols&
 
 std::vector<StackFrame> stack_at(index::IndexReader& reader, uint64_t time, std::optional<uint32_t> tid,
                                  replay::Replayer* replayer, std::optional<uint64_t> pc0, CallChunkCache* cache) {
-  if (!tid) tid = reader.thread_at(time);
-  if (!tid) tid = 1;
+  tid = reader.thread_for(tid, time);
   CallChunkCache own;
   std::vector<index::CallRow> calls = active_calls(reader, *tid, time, cache ? *cache : own);
   std::vector<StackFrame> frames;
@@ -212,7 +211,7 @@ uint64_t stack(index::IndexReader& reader, const StackQuery& query, std::ostream
   RecordingSymbols symbols(reader);
   uint64_t time = resolve_time(reader, query.at);
   replay::Replayer replayer(reader);
-  uint32_t tid = query.tid ? *query.tid : reader.thread_at(time).value_or(1);
+  uint32_t tid = reader.thread_for(query.tid, time);
   std::vector<StackFrame> frames = stack_at(reader, time, tid, &replayer);
   std::string line;
   if (query.format == Format::Json) {

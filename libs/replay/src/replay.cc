@@ -511,9 +511,7 @@ Replayer::Replayer(index::IndexReader& reader) : impl_(std::make_unique<Impl>(re
 Replayer::~Replayer() = default;
 
 Registers Replayer::registers_at(uint64_t time, std::optional<uint32_t> tid) {
-  if (!tid) tid = impl_->reader.thread_at(time);
-  if (!tid) tid = 1;
-  return impl_->replay(*tid, time);
+  return impl_->replay(impl_->reader.thread_for(tid, time), time);
 }
 
 uint64_t Replayer::executed() const { return impl_->executed; }

@@ -133,6 +133,10 @@ class IndexReader {
   std::vector<std::pair<uint32_t, uint64_t>> snapshot_list();
   // The thread running at `time` (the last one to start at or before it).
   std::optional<uint32_t> thread_at(uint64_t time);
+  // The thread a question about `time` is about: `tid` when given (an
+  // error naming the recording's threads when it has no such thread), else
+  // the one running then. The one place that default is chosen.
+  uint32_t thread_for(std::optional<uint32_t> tid, uint64_t time);
   // When `tid`, running at `time`, next stopped for another thread (none: it
   // ran on to the end).
   std::optional<uint64_t> run_end(uint32_t tid, uint64_t time);
@@ -152,6 +156,7 @@ class IndexReader {
   std::unique_ptr<Database> db_;
   std::unique_ptr<Statement> index_rows_, chunk_data_, meta_;
   std::vector<ChunkRow> chunks_;
+  std::vector<uint32_t> thread_ids_;  // loaded by thread_for
   bool chunks_loaded_ = false;
   std::unique_ptr<Statement> segment_row_, finals_, block_ir_, block_next_, snapshot_, snapshot_time_, snapshot_first_, snapshot_last_, thread_at_, run_end_, call_data_;
   std::vector<CallChunkRow> call_chunks_;
