@@ -18,7 +18,7 @@ std::string signal_name(int sig) {
 struct RecordArgs {
   std::string output_dir;
   int zstd_level = -1;
-  uint64_t snapshot_interval = 16384;
+  uint64_t snapshot_interval = recorder::kDefaultSnapshotInterval;
   bool quiet = false;
 };
 }  // namespace
@@ -57,8 +57,9 @@ Action register_record(CLI::App& app, std::vector<std::string>& program) {
   app.add_option("--zstd-level", args->zstd_level, "zstd level while recording (speed vs size)")
       ->check(CLI::Range(-7, 19));
   app.add_option("--snapshot-interval", args->snapshot_interval,
-                 "Register snapshot at least every N instructions (default 16384): --registers\n"
-                 "re-executes at most N, so smaller is faster to query and larger to store")
+                 fmt::format("Register snapshot at least every N instructions (default {}): --registers\n"
+                             "re-executes at most N, so smaller is faster to query and larger to store",
+                             recorder::kDefaultSnapshotInterval))
       ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 40));
   app.add_flag("-q,--quiet", args->quiet,
                "Do not print where the recording went (printed only when stderr is a terminal)");

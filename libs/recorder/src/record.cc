@@ -30,6 +30,8 @@
 
 namespace omni::recorder {
 
+static_assert(kDefaultSnapshotInterval == OMNI_DEFAULT_SNAPSHOT_INTERVAL, "one default for omni record and the tool");
+
 namespace {
 
 // Read size per STREAM frame: large enough for zstd to find redundancy,

@@ -29,6 +29,11 @@
 #ifndef OMNI_RECORDER_CHANNEL_H
 #define OMNI_RECORDER_CHANNEL_H
 
+/* A register snapshot at least every this many instructions of a thread,
+   unless omni record asks otherwise (--omni-snapshot-interval); record.h's
+   kDefaultSnapshotInterval is this number. */
+#define OMNI_DEFAULT_SNAPSHOT_INTERVAL 16384
+
 #define OMNI_CHANNEL_KEY_BYTES 16u
 #define OMNI_MSG_BYTES 24u
 #define OMNI_RELEASE_BYTES 16u

@@ -87,7 +87,7 @@ static Long clo_key_fd = -1;
 static Long clo_log_fd = -1;
 /* A register snapshot at least every this many instructions: replaying to
    any instruction re-executes at most this many. */
-static Long clo_snapshot_interval = 16384;
+static Long clo_snapshot_interval = OMNI_DEFAULT_SNAPSHOT_INTERVAL;
 
 static Bool omni_process_cmd_line_option(const HChar* arg)
 {

@@ -1,12 +1,19 @@
-// Recording: runs a program under Valgrind with the omni tool, which streams
-// raw events (trace/stream.h) through a FIFO to this process; this process
-// compresses them as they come (on the other core) into trace.omni.
+// Recording: runs a program under Valgrind with the omni tool, which fills
+// shared-memory slots with raw events (trace/stream.h) and names each full
+// one in an authenticated message on a FIFO (tool/omni_channel.h); this
+// process compresses the slots as they come (one compressor per core) into
+// trace.omni and hands them back.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace omni::recorder {
+
+// The tool's own default (OMNI_DEFAULT_SNAPSHOT_INTERVAL; record.cc checks
+// they agree).
+inline constexpr uint64_t kDefaultSnapshotInterval = 16384;
 
 struct RecordOptions {
   std::vector<std::string> command;  // program and its arguments
@@ -15,7 +22,7 @@ struct RecordOptions {
   int zstd_level = -1;
   // A register snapshot at least every N instructions: --registers replays
   // at most this many (smaller: faster queries, larger recordings).
-  uint64_t snapshot_interval = 16384;
+  uint64_t snapshot_interval = kDefaultSnapshotInterval;
   bool quiet = false;                // no "omni: recording to ..." line on stderr
 };
 
