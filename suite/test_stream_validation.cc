@@ -241,6 +241,19 @@ TEST_CASE("stream validation: damage with valid checksums fails indexing in one 
     check_rejected(rec, index_with(rec, t, s), "full count halved");
   }
 
+  SUBCASE("a MAP record of an unknown kind, or with unknown protection bits") {
+    const Record* target = nullptr;
+    for (const Record& r : recs)
+      if (r.ext && r.type == OMNI_EXT_MAP && !target) target = &r;
+    REQUIRE(target != nullptr);
+    std::string s = t.stream;
+    put_le(s, target->at + 8 + 28, OMNI_MAP_BRK_SHRINK + 1, 4);  // the kind, after time, start, length, prot
+    check_rejected(rec, index_with(rec, t, s), "MAP kind 7");
+    s = t.stream;
+    put_le(s, target->at + 8 + 24, 0x40, 4);
+    check_rejected(rec, index_with(rec, t, s), "MAP prot 0x40");
+  }
+
   SUBCASE("THREAD_RUN names a thread never created") {
     const Record* target = nullptr;
     for (const Record& r : recs)

@@ -21,6 +21,7 @@
 #include "omni/index/calls.h"
 #include "omni/index/chunk.h"
 #include "omni/index/db.h"
+#include "omni/index/maps.h"
 #include "omni/elf/elf.h"
 #include "omni/trace/container.h"
 #include "omni/trace/decoder.h"
@@ -46,17 +47,6 @@ std::string prot_text(uint32_t prot) {
   return text;
 }
 
-const char* map_event_name(uint32_t event) {
-  switch (event) {
-    case OMNI_MAP_STARTUP: return "startup";
-    case OMNI_MAP_MMAP: return "mmap";
-    case OMNI_MAP_MUNMAP: return "munmap";
-    case OMNI_MAP_MPROTECT: return "mprotect";
-    case OMNI_MAP_BRK_GROW: return "brk-grow";
-    case OMNI_MAP_BRK_SHRINK: return "brk-shrink";
-  }
-  return "unknown";
-}
 
 // Compresses chunks on a worker thread so the decoding/DB thread never waits
 // on zstd. Results come back in submission order.
@@ -215,8 +205,11 @@ class Builder : public trace::EventSink {
   }
 
   void on_map(const trace::MapEvent& event) override {
+    // The decoder refuses other kinds.
+    std::optional<MapKind> kind = map_kind_of_stream(event.event);
+    if (!kind) fail("trace stream: MAP of unknown kind {}", event.event);
     insert_map_.bind(1, event.time)
-        .bind(2, std::string_view(map_event_name(event.event)))
+        .bind(2, std::string_view(map_kind_name(*kind)))
         .bind(3, event.start)
         .bind(4, event.length)
         .bind(5, std::string_view(prot_text(event.prot)));
@@ -224,9 +217,7 @@ class Builder : public trace::EventSink {
     else insert_map_.bind(6, std::string_view(event.path)).bind(7, event.offset);
     insert_map_.run();
     track_objects(event);
-    if (event.event == OMNI_MAP_MUNMAP || event.event == OMNI_MAP_MMAP || event.event == OMNI_MAP_BRK_SHRINK ||
-        event.event == OMNI_MAP_BRK_GROW)
-      clears_.push_back({encoder_.events(), event.start, event.start + event.length});
+    if (forgets_contents(*kind)) clears_.push_back({encoder_.events(), event.start, event.start + event.length});
   }
 
   void on_thread_create(uint64_t time, uint32_t parent, uint32_t child) override {

@@ -266,9 +266,18 @@ std::vector<MapRow> IndexReader::maps(uint64_t time) {
   Statement q(*db_, "SELECT time, event, start, length, prot, path, offset FROM maps WHERE time <= ? ORDER BY seq");
   q.bind(1, time);
   std::vector<MapRow> out;
-  while (q.step())
-    out.push_back({q.column_u64(0), q.column_text(1), q.column_u64(2), q.column_u64(3), q.column_text(4),
-                   q.column_text(5), q.column_u64(6)});
+  while (q.step()) {
+    std::string event = q.column_text(1), prot = q.column_text(4);
+    std::optional<MapKind> kind = map_kind_from_name(event);
+    // Written by the builder as "rwx" with '-' for a missing right, then
+    // 's' for a shared mapping.
+    bool prot_ok = prot.size() == 3 || (prot.size() == 4 && prot[3] == 's');
+    for (size_t i = 0; prot_ok && i < 3; ++i) prot_ok = prot[i] == "rwx"[i] || prot[i] == '-';
+    if (!kind || !prot_ok)
+      fail("index is corrupt (a map row of kind '{}', protection '{}'); run `omni index` again", event, prot);
+    out.push_back({q.column_u64(0), *kind, q.column_u64(2), q.column_u64(3), prot[0] == 'r', prot[1] == 'w',
+                   prot[2] == 'x', prot.size() == 4, q.column_text(5), q.column_u64(6)});
+  }
   return out;
 }
 

@@ -121,13 +121,12 @@ struct MemoryReader::Impl {
     for (; applied < wanted; ++applied) {
       const index::MapRow& row = maps[applied];
       uint64_t end = row.start + row.length;
-      if (row.event == "munmap" || row.event == "brk-shrink") {
+      if (index::unmaps_range(row.kind)) {
         unmap(space, row.start, end);
-      } else if (row.event == "startup" || row.event == "mmap" || row.event == "brk-grow") {
+      } else if (index::maps_range(row.kind)) {
         unmap(space, row.start, end);
-        space.emplace(row.start, Mapping{end, row.time, row.event == "startup",
-                                         row.prot.size() > 1 && row.prot[1] == 'w',
-                                         row.prot.size() > 3 && row.prot[3] == 's', row.path, row.offset});
+        space.emplace(row.start, Mapping{end, row.time, row.kind == index::MapKind::Startup, row.writable,
+                                         row.shared, row.path, row.offset});
       }
     }
     return space;

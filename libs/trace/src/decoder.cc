@@ -296,6 +296,9 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
       event.length = load<uint64_t>(payload + 16);
       event.prot = load<uint32_t>(payload + 24);
       event.event = load<uint32_t>(payload + 28);
+      if (event.event < OMNI_MAP_STARTUP || event.event > OMNI_MAP_BRK_SHRINK)
+        corrupt("MAP of unknown kind {}", event.event);
+      if (event.prot & ~(7u | OMNI_PROT_SHARED)) corrupt("MAP with protection bits {:#x}", event.prot);
       event.offset = load<uint64_t>(payload + 32);
       event.path.assign(reinterpret_cast<const char*>(payload) + OMNI_MAP_FIXED_BYTES,
                         length - OMNI_MAP_FIXED_BYTES);

@@ -12,6 +12,7 @@
 #include "omni/index/calls.h"
 #include "omni/index/chunk.h"
 #include "omni/index/db.h"
+#include "omni/index/maps.h"
 
 namespace omni::index {
 
@@ -45,10 +46,11 @@ struct SyscallRow {
 
 struct MapRow {
   uint64_t time;
-  std::string event;  // startup, mmap, munmap, mprotect, brk-grow, brk-shrink
+  MapKind kind;
   uint64_t start, length;
-  std::string prot;   // "rw-"
-  std::string path;   // empty: anonymous
+  bool readable, writable, executable;
+  bool shared;       // MAP_SHARED or SysV shared memory (stream.h, OMNI_PROT_SHARED)
+  std::string path;  // empty: anonymous
   uint64_t offset;
 };
 
