@@ -20,6 +20,7 @@
 
 #include <zstd.h>
 
+#include "background.h"
 #include "omni_fixture.h"
 
 using namespace omni::test;
@@ -31,105 +32,11 @@ using Clock = std::chrono::steady_clock;
 // suite/subjects/spin.c stores 1..kSpinN into g_progress.
 constexpr std::int64_t kSpinN = 20000;
 
-// A process started in the background in its own process group, its stdout
-// and stderr going to files.
-struct Background {
-  pid_t pid = -1;
-  fs::path out, err;
-  bool reaped = false;
-  int status = -1;  // exit code, or 128 + signal
-
-  Background() = default;
-  Background(const Background&) = delete;
-  Background& operator=(const Background&) = delete;
-  ~Background() {
-    if (pid > 0 && !reaped) {
-      kill(-pid, SIGKILL);
-      kill(pid, SIGKILL);
-      int st;
-      waitpid(pid, &st, 0);
-    }
-  }
-
-  // Nonblocking: true once it has ended (then `status` is set).
-  bool poll() {
-    if (reaped) return true;
-    int st = 0;
-    pid_t w = waitpid(pid, &st, WNOHANG);
-    if (w != pid) return false;
-    reaped = true;
-    status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    return true;
-  }
-
-  // Waits up to `timeout_s`; kills the whole group when it is exceeded.
-  bool wait(double timeout_s) {
-    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                       std::chrono::duration<double>(timeout_s));
-    while (!poll()) {
-      if (Clock::now() >= deadline) {
-        kill(-pid, SIGKILL);
-        kill(pid, SIGKILL);
-        int st;
-        waitpid(pid, &st, 0);
-        reaped = true;
-        status = -1;
-        return false;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return true;
-  }
-
-  std::string describe() const {
-    std::ostringstream o;
-    o << "status " << status << "\n--- stdout ---\n"
-      << (fs::exists(out) ? read_file(out) : "") << "\n--- stderr ---\n"
-      << (fs::exists(err) ? read_file(err) : "");
-    return o.str();
-  }
-};
-
 // `<build>/bin/omni ARGS...` in the background, in its own process group.
 void start_omni(Background& b, const std::vector<std::string>& args, const fs::path& logs) {
-  b.out = logs / "omni.out";
-  b.err = logs / "omni.err";
   std::vector<std::string> argv = {bin("omni").string()};
   argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> cargv;
-  for (auto& s : argv) cargv.push_back(s.data());
-  cargv.push_back(nullptr);
-  std::string out = b.out.string(), err = b.err.string();
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    setpgid(0, 0);
-    int in = open("/dev/null", O_RDONLY);
-    int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in < 0 || o < 0 || e < 0) _exit(126);
-    dup2(in, 0);
-    dup2(o, 1);
-    dup2(e, 2);
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    execv(cargv[0], cargv.data());
-    _exit(127);
-  }
-  setpgid(pid, pid);
-  b.pid = pid;
-}
-
-// Child processes of `pid` (all its threads'), from /proc/PID/task/TID/children.
-std::vector<pid_t> children_of(pid_t pid) {
-  std::vector<pid_t> kids;
-  fs::path tasks = fs::path("/proc") / std::to_string(pid) / "task";
-  std::error_code ec;
-  for (const auto& t : fs::directory_iterator(tasks, ec)) {
-    std::ifstream in(t.path() / "children");
-    for (long k; in >> k;) kids.push_back(static_cast<pid_t>(k));
-  }
-  return kids;
+  start(b, argv, logs);
 }
 
 std::string comm_of(pid_t pid) {
