@@ -129,4 +129,15 @@ inline std::vector<pid_t> children_of(pid_t pid) {
   return kids;
 }
 
+// The valgrind process of `omni record` (its only child).
+inline pid_t recorder_child(pid_t omni_pid) {
+  std::vector<pid_t> kids;
+  for (int tries = 0; tries < 200 && kids.empty(); ++tries) {
+    kids = children_of(omni_pid);
+    if (kids.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(kids.size() == 1);
+  return kids[0];
+}
+
 }  // namespace omni::test

@@ -32,17 +32,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The valgrind process of `omni record` (its only child).
-pid_t recorder_child(pid_t omni_pid) {
-  std::vector<pid_t> kids;
-  for (int tries = 0; tries < 200 && kids.empty(); ++tries) {
-    kids = children_of(omni_pid);
-    if (kids.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  REQUIRE(kids.size() == 1);
-  return kids[0];
-}
-
 // Gone: no such process, or a zombie nobody has reaped yet (an orphan's
 // reaper may be slow).
 bool process_gone(pid_t pid) {

@@ -117,17 +117,6 @@ void start_spin_recording(Background& rec, const fs::path& dir, const fs::path& 
   }
 }
 
-// The valgrind process recording for `omni record` (its only child).
-pid_t recorder_child(pid_t omni_pid) {
-  std::vector<pid_t> kids;
-  for (int tries = 0; tries < 100 && kids.empty(); ++tries) {
-    kids = children_of(omni_pid);
-    if (kids.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  REQUIRE(kids.size() == 1);
-  return kids[0];
-}
-
 // `omni dump DIR --json` as one object; REQUIREs exit 0.
 Object dump_json(const fs::path& dir) {
   RunResult d = run_omni({"dump", dir.string(), "--json"});
