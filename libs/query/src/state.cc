@@ -454,7 +454,7 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
   replay::Replayer replayer(reader);
   // One reader for every call's stack arguments and strings: it keeps the
   // address space, index rows and chunks between reads.
-  replay::MemoryReader memory(reader);
+  replay::MemoryReader& memory = replayer.memory();
   // What DWARF says of each target, read when its first call is seen.
   struct Described {
     bool known = false;

@@ -69,7 +69,10 @@ struct ChunkView {
   std::vector<std::pair<uint64_t, uint32_t>> by_granule;  // (granule, event index), sorted
 };
 
-constexpr size_t kChunkCache = 64;
+// Decoded chunks kept (~4 MB each with their granule order). 64 made
+// --calls on python3 use 620 MB and spend its time faulting fresh pages in;
+// 16: 420 MB and 25% faster, with the same answers.
+constexpr size_t kChunkCache = 16;
 
 }  // namespace
 

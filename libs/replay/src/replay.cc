@@ -516,6 +516,8 @@ Registers Replayer::registers_at(uint64_t time, std::optional<uint32_t> tid) {
 
 uint64_t Replayer::executed() const { return impl_->executed; }
 
+MemoryReader& Replayer::memory() { return impl_->memory_reader; }
+
 Stretch Replayer::replay_stretch(const index::SnapshotRow& from, uint64_t limit) {
   Stretch out;
   Impl::Run run(*impl_, from, limit);

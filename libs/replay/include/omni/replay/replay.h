@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "omni/index/reader.h"
+#include "omni/replay/memory.h"
 
 namespace omni::replay {
 
@@ -74,6 +75,10 @@ class Replayer {
   // (or until it leaves the IR), recording every memory write it makes; the
   // self-check (verify.h). An Error is returned in Stretch::error.
   Stretch replay_stretch(const index::SnapshotRow& from, uint64_t limit);
+
+  // The memory reader replay loads through (its caches are the largest part
+  // of a question's memory): a question that also reads memory shares it.
+  MemoryReader& memory();
 
   // Instructions re-executed so far by this replayer, all questions
   // together: what keeping runs between questions saves is measured by it.
