@@ -24,6 +24,121 @@ struct QueryArgs {
   std::optional<uint64_t> from, to, last;
   std::string format = "json";
 };
+
+// The options questions share; each question says which it takes.
+enum Shared : unsigned {
+  kAt = 1,        // --at
+  kTid = 2,       // --tid
+  kFrame = 4,     // --frame
+  kWindow = 8,    // --from, --to, --last
+  kName = 16,     // --name
+  kStacks = 32,   // --stack beside the question (each answer's call stack)
+};
+
+struct Given {
+  bool at;  // --at was given (its default is "end")
+};
+
+// One question: its option, what it takes, whether it is asked, and the
+// library call that answers it. Adding a question is one row here.
+struct Question {
+  const char* usage;  // as listed in errors: "--where-written ADDRESS"
+  unsigned takes;
+  unsigned takes_for_locals;  // also taken when --read names local:NAME
+  bool (*asked)(const QueryArgs&);
+  void (*answer)(const QueryArgs&, const Given&, index::IndexReader&, query::Format, std::ostream&);
+};
+
+bool reads_local(const QueryArgs& a) { return a.read.rfind("local:", 0) == 0; }
+
+const Question kQuestions[] = {
+    {"--where-written ADDRESS", kAt | kWindow | kStacks, 0, [](const QueryArgs& a) { return !a.where_written.empty(); },
+     [](const QueryArgs& a, const Given& given, index::IndexReader& reader, query::Format format, std::ostream& out) {
+       query::WhereWrittenQuery q;
+       q.target = a.where_written;
+       if (given.at) q.at = a.at;
+       q.from = a.from;
+       q.to = a.to;
+       q.last = a.last;
+       q.stack = a.stack;
+       q.format = format;
+       query::where_written(reader, q, out);
+     }},
+    {"--read ADDRESS", kAt, kTid | kFrame, [](const QueryArgs& a) { return !a.read.empty(); },
+     [](const QueryArgs& a, const Given&, index::IndexReader& reader, query::Format format, std::ostream& out) {
+       query::read(reader, {a.read, a.at, format, a.frame, a.tid}, out);
+     }},
+    {"--registers", kAt | kTid, 0, [](const QueryArgs& a) { return a.registers; },
+     [](const QueryArgs& a, const Given&, index::IndexReader& reader, query::Format format, std::ostream& out) {
+       query::registers(reader, {a.at, a.tid, format}, out);
+     }},
+    {"--stack", kAt | kTid, 0, [](const QueryArgs& a) { return a.stack && a.where_written.empty(); },
+     [](const QueryArgs& a, const Given&, index::IndexReader& reader, query::Format format, std::ostream& out) {
+       query::stack(reader, {a.at, a.tid, format}, out);
+     }},
+    {"--calls FUNCTION", kWindow, 0, [](const QueryArgs& a) { return !a.calls.empty(); },
+     [](const QueryArgs& a, const Given&, index::IndexReader& reader, query::Format format, std::ostream& out) {
+       query::calls(reader, {a.calls, a.from, a.to, a.last, format}, out);
+     }},
+    {"--syscalls", kName, 0, [](const QueryArgs& a) { return a.syscalls; },
+     [](const QueryArgs& a, const Given&, index::IndexReader& reader, query::Format format, std::ostream& out) {
+       query::syscalls(reader, {a.syscall_name, format}, out);
+     }},
+    {"--output", 0, 0, [](const QueryArgs& a) { return a.output; },
+     [](const QueryArgs&, const Given&, index::IndexReader& reader, query::Format format, std::ostream& out) {
+       query::output(reader, format, out);
+     }},
+};
+
+// "--tid goes with --registers, --stack or --read local:NAME": the
+// questions that take `option`, from the table.
+std::string takers(unsigned option) {
+  std::vector<std::string> names;
+  for (const Question& q : kQuestions) {
+    std::string flag(q.usage, std::string_view(q.usage).find(' ') == std::string_view::npos
+                                  ? std::string_view(q.usage).size()
+                                  : std::string_view(q.usage).find(' '));
+    if (q.takes & option) names.push_back(flag);
+    else if (q.takes_for_locals & option) names.push_back(flag + " local:NAME");
+  }
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return out;
+}
+
+// The question asked, after checking that exactly one is and that every
+// shared option given is one it takes: an option a question does not use
+// is an error, never silently ignored.
+const Question& the_question(const QueryArgs& a, const Given& given) {
+  const Question* asked = nullptr;
+  int count = 0;
+  std::string all;
+  for (const Question& q : kQuestions) {
+    all += (all.empty() ? "" : ", ") + std::string(q.usage);
+    if (q.asked(a)) {
+      asked = &q;
+      ++count;
+    }
+  }
+  if (count != 1)
+    fail("{}: give one of {} (see `omni query --help`)", count ? "one question at a time" : "nothing to ask", all);
+  unsigned takes = asked->takes | (reads_local(a) ? asked->takes_for_locals : 0);
+  const struct {
+    unsigned option;
+    bool given;
+    const char* name;
+  } options[] = {{kAt, given.at, "--at"},           {kTid, a.tid.has_value(), "--tid"},
+                 {kFrame, a.frame != 0, "--frame"}, {kWindow, a.from.has_value(), "--from"},
+                 {kWindow, a.to.has_value(), "--to"}, {kWindow, a.last.has_value(), "--last"},
+                 {kName, a.syscall_name.has_value(), "--name"},
+                 // --stack is a question of its own, or beside another.
+                 {kStacks, a.stack && std::string_view(asked->usage) != "--stack", "--stack"}};
+  for (const auto& o : options)
+    if (o.given && !(takes & o.option)) fail("{} goes with {}", o.name, takers(o.option));
+  return *asked;
+}
+
 }  // namespace
 
 Action register_query(CLI::App& app) {
@@ -71,62 +186,13 @@ Action register_query(CLI::App& app) {
   app.add_option("--format", args->format, "json (default) or table")
       ->check(CLI::IsMember({"json", "table"}));
   return [args, at](Io& io) {
-    int modes =
-        !args->where_written.empty() + args->syscalls + args->output + !args->read.empty() + args->registers + (args->stack && args->where_written.empty()) +
-        !args->calls.empty();
-    if (modes != 1)
-      fail("{}: give one of --where-written ADDRESS, --read ADDRESS, --registers, --stack, --calls FUNCTION, --syscalls, --output (see "
-           "`omni query --help`)",
-           modes ? "one question at a time" : "nothing to ask");
-    if (args->tid && !args->registers && !args->stack && args->read.rfind("local:", 0) != 0)
-      fail("--tid goes with --registers, --stack or --read local:NAME");
-    if (args->frame && args->read.rfind("local:", 0) != 0) fail("--frame goes with --read local:NAME");
-    bool write_stacks = args->stack && !args->where_written.empty();
-    // An option the question does not use is an error, never silently ignored.
-    if (at->count() && (args->syscalls || args->output || !args->calls.empty()))
-      fail("--at goes with --read, --registers, --stack or --where-written (use --from/--to to "
-           "narrow --calls)");
-    if (args->tid && write_stacks) fail("--tid goes with --registers, --stack or --read local:NAME");
-    if (args->syscall_name && !args->syscalls) fail("--name goes with --syscalls");
-    if ((args->from || args->to || args->last) && args->where_written.empty() && args->calls.empty())
-      fail("--from, --to and --last go with --where-written or --calls");
+    Given given{at->count() > 0};
+    const Question& question = the_question(*args, given);
     index::IndexReader reader(resolve_trace_dir(args->trace_dir));
     if (reader.meta_int("stream_complete").value_or(0) != 1)
       io.err << "omni: warning: the recording was cut short; answers cover events up to the cut\n";
     query::Format format = args->format == "table" ? query::Format::Table : query::Format::Json;
-    if (args->syscalls) {
-      query::syscalls(reader, {args->syscall_name, format}, io.out);
-      return 0;
-    }
-    if (!args->read.empty()) {
-      query::read(reader, {args->read, args->at, format, args->frame, args->tid}, io.out);
-      return 0;
-    }
-    if (args->registers) {
-      query::registers(reader, {args->at, args->tid, format}, io.out);
-      return 0;
-    }
-    if (!args->calls.empty()) {
-      query::calls(reader, {args->calls, args->from, args->to, args->last, format}, io.out);
-      return 0;
-    }
-    if (args->stack && !write_stacks) {
-      query::stack(reader, {args->at, args->tid, format}, io.out);
-      return 0;
-    }
-    if (args->output) {
-      query::output(reader, format, io.out);
-      return 0;
-    }
-    query::WhereWrittenQuery q;
-    q.target = args->where_written;
-    if (at->count() > 0) q.at = args->at;
-    q.from = args->from;
-    q.to = args->to;
-    q.last = args->last;
-    q.stack = write_stacks;
-    q.format = format;
-    query::where_written(reader, q, io.out);
+    question.answer(*args, given, reader, format, io.out);
     return 0;
   };
 }
