@@ -337,10 +337,18 @@ std::vector<uint8_t> IndexReader::load_finals(uint32_t id, uint64_t page, bool* 
   finals_->bind(1, id).bind(2, page);
   std::vector<uint8_t> out;
   if (complete) *complete = false;
-  if (finals_->step()) {
-    check_row("chunk_finals", finals_->column_int(1), RowCheck().integer(id).integer(static_cast<int64_t>(page)));
-    out = finals_page_body(finals_->column_blob(0), finals_->column_bytes(0), complete);
+  if (!finals_->step()) {
+    // The builder writes a row for every page a chunk wrote, and the address
+    // index is what names this chunk for this page: a missing row is a row
+    // deleted (or its key changed), and skipping the chunk would answer with
+    // an older value.
+    finals_->reset();
+    fail("{}/{} is damaged (its chunk_finals table has no row for chunk {} and page {:#x}); run `omni "
+         "index {}` again",
+         trace_dir_, kIndexFile, id, page << kPageShift, trace_dir_);
   }
+  check_row("chunk_finals", finals_->column_int(1), RowCheck().integer(id).integer(static_cast<int64_t>(page)));
+  out = finals_page_body(finals_->column_blob(0), finals_->column_bytes(0), complete);
   finals_->reset();
   return out;
 }
