@@ -172,17 +172,17 @@ class Builder : public trace::EventSink {
         options_(options),
         compressor_(options.zstd_level),
         insert_chunk_(db, "INSERT INTO chunks VALUES (?,?,?,?,?,?)"),
-        insert_index_(db, "INSERT INTO write_index VALUES (?,?,?)"),
+        insert_index_(db, "INSERT INTO write_index VALUES (?,?,?,?)"),
         insert_map_(db, "INSERT INTO maps (time,event,start,length,prot,path,offset) VALUES (?,?,?,?,?,?,?)"),
         insert_syscall_(db, "INSERT INTO syscalls (time,tid,nr,a0,a1,a2,a3,a4,a5,result) VALUES (?,?,?,?,?,?,?,?,?,?)"),
         insert_output_(db, "INSERT INTO output (time,tid,fd,data) VALUES (?,?,?,?)"),
-        insert_initial_(db, "INSERT OR REPLACE INTO initial_memory (addr,data) VALUES (?,?)"),
-        insert_run_(db, "INSERT INTO thread_runs VALUES (?,?)"),
-        insert_block_(db, "INSERT INTO blocks VALUES (?,?,?,?)"),
-        insert_snapshot_(db, "INSERT INTO snapshots VALUES (?,?,?,?,?)"),
+        insert_initial_(db, "INSERT OR REPLACE INTO initial_memory (addr,data,crc) VALUES (?,?,?)"),
+        insert_run_(db, "INSERT INTO thread_runs VALUES (?,?,?)"),
+        insert_block_(db, "INSERT INTO blocks VALUES (?,?,?,?,?)"),
+        insert_snapshot_(db, "INSERT INTO snapshots VALUES (?,?,?,?,?,?)"),
         insert_call_chunk_(db, "INSERT INTO call_chunks VALUES (?,?,?,?,?)"),
-        insert_call_target_(db, "INSERT INTO call_targets VALUES (?,?)"),
-        insert_finals_(db, "INSERT INTO chunk_finals VALUES (?,?,?)"),
+        insert_call_target_(db, "INSERT INTO call_targets VALUES (?,?,?)"),
+        insert_finals_(db, "INSERT INTO chunk_finals VALUES (?,?,?,?)"),
         update_syscall_result_(db, "UPDATE syscalls SET result = ? WHERE seq = ?") {
     threads_[1].time_created = 0;
   }
@@ -228,7 +228,8 @@ class Builder : public trace::EventSink {
   void on_thread_run(uint64_t time, uint32_t tid, uint32_t lwp) override {
     Thread& thread = threads_[tid];
     if (!thread.lwp) thread.lwp = lwp;
-    insert_run_.bind(1, time).bind(2, tid).run();
+    insert_run_.bind(1, time).bind(2, tid)
+        .bind(3, RowCheck().integer(static_cast<int64_t>(time)).integer(tid).value()).run();
   }
   void on_thread_exit(uint64_t time, uint32_t tid) override {
     threads_[tid].time_exited = time;
@@ -325,7 +326,8 @@ class Builder : public trace::EventSink {
   }
 
   void on_initial(uint64_t addr, const uint8_t* data, size_t size) override {
-    insert_initial_.bind(1, addr).bind_blob(2, data, size);
+    insert_initial_.bind(1, addr).bind_blob(2, data, size)
+        .bind(3, RowCheck().integer(static_cast<int64_t>(addr)).blob(data, size).value());
     insert_initial_.run();
   }
 
@@ -390,13 +392,16 @@ class Builder : public trace::EventSink {
     put("calls", next_call_);
     put("stream_complete", stream_complete ? 1 : 0);
     put("trace_bytes", reader.file_bytes());
-    // Integrity (docs/index-format.md): every table's row count, the
-    // output's checksum, then a checksum of meta itself, last.
+    // Integrity (docs/index-format.md): every table's row count and
+    // content checksum, the output's checksum, then a checksum of meta
+    // itself, last.
     for (const char* table : kCountedTables) {
       Statement count(db_, std::string("SELECT COUNT(*) FROM ") + table);
       count.step();
       put(std::string("rows.") + table, count.column_int(0));
     }
+    for (const HashedTable& table : kHashedTables)
+      put(std::string("hash.") + table.name, std::string_view(table_checksum(db_, table)));
     {
       Statement rows(db_, "SELECT time, tid, fd, data FROM output ORDER BY time, seq");
       uint64_t hash = kChecksumSeed;
@@ -441,13 +446,17 @@ class Builder : public trace::EventSink {
     for (Compressor::Job& job : compressor_.take(all)) {
       if (job.kind == Compressor::Kind::Block) {
         insert_block_.bind(1, job.id).bind(2, job.time_last).bind(3, job.time_first)
-            .bind_blob(4, job.data.data(), job.data.size());
+            .bind_blob(4, job.data.data(), job.data.size())
+            .bind(5, RowCheck().integer(job.id).integer(static_cast<int64_t>(job.time_last))
+                         .integer(static_cast<int64_t>(job.time_first)).value());
         insert_block_.run();
         continue;
       }
       if (job.kind == Compressor::Kind::Snapshot) {
         insert_snapshot_.bind(1, job.tid).bind(2, job.time_first).bind(3, job.events)
-            .bind_blob(4, job.data.data(), job.data.size());
+            .bind_blob(4, job.data.data(), job.data.size())
+            .bind(6, RowCheck().integer(job.tid).integer(static_cast<int64_t>(job.time_first))
+                         .integer(static_cast<int64_t>(job.events)).value());
         if (job.data2.empty()) insert_snapshot_.bind_null(5);
         else insert_snapshot_.bind_blob(5, job.data2.data(), job.data2.size());
         insert_snapshot_.run();
@@ -457,11 +466,14 @@ class Builder : public trace::EventSink {
         insert_call_chunk_.bind(1, job.id).bind(2, job.time_first).bind(3, job.time_last).bind(4, job.events)
             .bind_blob(5, job.data.data(), job.data.size());
         insert_call_chunk_.run();
-        for (uint64_t target : job.targets) insert_call_target_.bind(1, target).bind(2, job.id).run();
+        for (uint64_t target : job.targets)
+          insert_call_target_.bind(1, target).bind(2, job.id)
+              .bind(3, RowCheck().integer(static_cast<int64_t>(target)).integer(job.id).value()).run();
         continue;
       }
       for (const auto& [page, row] : job.finals)
-        insert_finals_.bind(1, job.id).bind(2, page).bind_blob(3, row.data(), row.size()).run();
+        insert_finals_.bind(1, job.id).bind(2, page).bind_blob(3, row.data(), row.size())
+            .bind(4, RowCheck().integer(job.id).integer(static_cast<int64_t>(page)).value()).run();
       insert_chunk_.bind(1, job.id)
           .bind(2, job.time_first)
           .bind(3, job.time_last)
@@ -499,7 +511,8 @@ class Builder : public trace::EventSink {
         }
         i = j;
       }
-      insert_index_.bind(1, page).bind(2, segment).bind_blob(3, blob.data(), blob.size());
+      insert_index_.bind(1, page).bind(2, segment).bind_blob(3, blob.data(), blob.size())
+          .bind(4, RowCheck().integer(static_cast<int64_t>(page)).integer(segment).blob(blob.data(), blob.size()).value());
       insert_index_.run();
     }
     segment_pairs_.clear();

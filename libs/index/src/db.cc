@@ -114,6 +114,8 @@ std::string Statement::column_text(int column) const {
 bool Statement::column_is_null(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }
+int Statement::column_type(int column) const { return sqlite3_column_type(stmt_, column); }
+int Statement::column_count() const { return sqlite3_column_count(stmt_); }
 const void* Statement::column_blob(int column) const { return sqlite3_column_blob(stmt_, column); }
 size_t Statement::column_bytes(int column) const { return sqlite3_column_bytes(stmt_, column); }
 

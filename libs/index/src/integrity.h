@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -67,5 +68,82 @@ inline uint64_t output_checksum_step(uint64_t hash, uint64_t time, uint32_t tid,
   return fnv1a(data, fnv1a(head, hash));
 }
 inline constexpr uint64_t kChecksumSeed = 0xcbf29ce484222325ull;
+
+// Content checksums (docs/index-format.md, "Integrity"): a changed number,
+// text or raw blob byte in a row would otherwise change answers silently (a
+// row count sees only deleted or added rows). Values enter with their type and
+// a text's or blob's length, so that different rows never run together into
+// the same bytes. A zstd-framed blob does not enter at all: its frame's own
+// checksum covers its bytes whenever it is read.
+class RowCheck {
+ public:
+  RowCheck& integer(int64_t v) { return word('I', static_cast<uint64_t>(v)); }
+  RowCheck& null() { return word('N', 0); }
+  RowCheck& real(double d) {
+    uint64_t bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    return word('F', bits);
+  }
+  RowCheck& bytes(char tag, const void* data, size_t size) {
+    word(tag, size);
+    if (size) hash_ = fnv1a(std::string_view(static_cast<const char*>(data), size), hash_);
+    return *this;
+  }
+  RowCheck& blob(const void* data, size_t size) { return bytes('B', data, size); }
+  RowCheck& end_row() { return word('\n', 0); }
+  uint64_t hash() const { return hash_; }
+  // As a crc column stores it: 32 bits (4 bytes in SQLite's record format,
+  // where the whole hash would take 8) are plenty against accidents.
+  int64_t value() const { return static_cast<int32_t>(static_cast<uint32_t>(hash_ ^ (hash_ >> 32))); }
+
+ private:
+  RowCheck& word(char tag, uint64_t v) {
+    char bytes[9] = {tag};
+    for (int k = 0; k < 8; ++k) bytes[1 + k] = static_cast<char>(v >> (8 * k));
+    hash_ = fnv1a(std::string_view(bytes, 9), hash_);
+    return *this;
+  }
+  uint64_t hash_ = kChecksumSeed;
+};
+
+// Tables the reader reads whole (or nearly) for the questions that use them:
+// meta "hash.<table>" checksums all their rows, in key order, checked on a
+// reader's first use of the table. The large tables read a row at a time
+// (write_index, chunk_finals, blocks, snapshots, thread_runs, call_targets,
+// initial_memory) carry a `crc` column instead, checked on every row read.
+struct HashedTable {
+  const char* name;
+  const char* columns;
+  const char* order;
+};
+inline constexpr HashedTable kHashedTables[] = {
+    {"args", "idx, arg", "idx"},
+    {"maps", "seq, time, event, start, length, prot, path, offset", "seq"},
+    {"objects", "id, path, build_id, bias, start, end, time_loaded, time_unloaded", "id"},
+    {"threads", "tid, lwp, parent, time_created, time_exited", "tid"},
+    {"syscalls", "seq, time, tid, nr, a0, a1, a2, a3, a4, a5, result", "seq"},
+    {"output", "seq, time, tid, fd, data", "seq"},
+    {"chunks", "id, time_first, time_last, events, raw_bytes", "id"},
+    {"call_chunks", "id, time_first, time_last, calls", "id"},
+};
+inline constexpr size_t kHashedTableCount = sizeof kHashedTables / sizeof kHashedTables[0];
+static_assert(kHashedTableCount <= 32, "IndexReader keeps one bit per table");
+
+inline std::string table_checksum(Database& db, const HashedTable& table) {
+  Statement q(db, std::string("SELECT ") + table.columns + " FROM " + table.name + " ORDER BY " + table.order);
+  const int columns = q.column_count();
+  RowCheck check;
+  while (q.step()) {
+    for (int c = 0; c < columns; ++c) {
+      const int type = q.column_type(c);  // before reading the value, which may convert it
+      if (type == SQLITE_NULL) check.null();
+      else if (type == SQLITE_INTEGER) check.integer(q.column_int(c));
+      else if (type == SQLITE_FLOAT) check.real(q.column_double(c));
+      else check.bytes(type == SQLITE_TEXT ? 'T' : 'B', q.column_blob(c), q.column_bytes(c));
+    }
+    check.end_row();
+  }
+  return checksum_text(check.hash());
+}
 
 }  // namespace omni::index

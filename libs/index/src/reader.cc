@@ -34,7 +34,7 @@ IndexReader::IndexReader(const std::string& trace_dir) : trace_dir_(trace_dir) {
   check_integrity();
   check_trace_identity();
   index_rows_ = std::make_unique<Statement>(
-      *db_, "SELECT page, segment, granules FROM write_index WHERE page BETWEEN ? AND ? ORDER BY page, segment");
+      *db_, "SELECT page, segment, granules, crc FROM write_index WHERE page BETWEEN ? AND ? ORDER BY page, segment");
   chunk_data_ = std::make_unique<Statement>(*db_, "SELECT time_first, data FROM chunks WHERE id = ?");
 }
 
@@ -59,6 +59,35 @@ void IndexReader::check_integrity() {
       damaged(fmt::format("table {} has {} rows, the index recorded {}", table, rows, *expected));
   }
   if (!meta_int("stream_complete")) damaged("meta has no stream_complete");
+}
+
+// A table's content against its checksum in meta, once per reader. Meta
+// itself was checked at open (meta_hash), so the stored checksum is the
+// builder's.
+void IndexReader::verify_table(const char* name) {
+  for (size_t i = 0; i < kHashedTableCount; ++i) {
+    const HashedTable& table = kHashedTables[i];
+    if (std::string_view(table.name) != name) continue;
+    if (verified_tables_ & (1u << i)) return;
+    std::optional<std::string> stored = meta_text(std::string("hash.") + name);
+    if (!stored)
+      fail("{}/{} is damaged (meta has no checksum of table {}); run `omni index {}` again", trace_dir_,
+           kIndexFile, name, trace_dir_);
+    if (*stored != table_checksum(*db_, table))
+      fail("{}/{} is damaged (its {} table was changed); run `omni index {}` again", trace_dir_, kIndexFile,
+           name, trace_dir_);
+    verified_tables_ |= 1u << i;
+    return;
+  }
+  fail("internal error: no checksum is kept of table {}", name);
+}
+
+// A row read from a table with a `crc` column whose value is not its
+// contents' check.
+void IndexReader::check_row(const char* table, int64_t stored, const RowCheck& computed) const {
+  if (stored != computed.value())
+    fail("{}/{} is damaged (a row of its {} table was changed); run `omni index {}` again", trace_dir_,
+         kIndexFile, table, trace_dir_);
 }
 
 // The index answers about the trace it was built from and no other: the
@@ -107,6 +136,7 @@ std::optional<int64_t> IndexReader::meta_int(const std::string& key) {
 }
 
 std::vector<std::string> IndexReader::args() {
+  verify_table("args");
   Statement q(*db_, "SELECT arg FROM args ORDER BY idx");
   std::vector<std::string> out;
   while (q.step()) out.push_back(q.column_text(0));
@@ -114,6 +144,7 @@ std::vector<std::string> IndexReader::args() {
 }
 
 std::vector<ObjectRow> IndexReader::objects() {
+  verify_table("objects");
   Statement q(*db_, "SELECT id, path, build_id, bias, start, end, time_loaded, time_unloaded FROM objects ORDER BY id");
   std::vector<ObjectRow> out;
   while (q.step()) {
@@ -126,6 +157,7 @@ std::vector<ObjectRow> IndexReader::objects() {
 }
 
 std::vector<ThreadRow> IndexReader::threads() {
+  verify_table("threads");
   Statement q(*db_, "SELECT tid, lwp, parent, time_created, time_exited FROM threads ORDER BY tid");
   std::vector<ThreadRow> out;
   while (q.step()) {
@@ -139,6 +171,7 @@ std::vector<ThreadRow> IndexReader::threads() {
 }
 
 const std::vector<ChunkRow>& IndexReader::chunks() {
+  verify_table("chunks");
   if (!chunks_loaded_) {
     Statement q(*db_, "SELECT id, time_first, time_last, events, raw_bytes, length(data) FROM chunks ORDER BY id");
     while (q.step())
@@ -163,7 +196,10 @@ std::vector<uint32_t> IndexReader::chunks_writing(uint64_t addr, uint64_t length
     uint64_t page = index_rows_->column_u64(0);
     uint32_t base = static_cast<uint32_t>(index_rows_->column_int(1)) * kChunksPerSegment;
     auto blob = static_cast<const uint8_t*>(index_rows_->column_blob(2));
-    VarintReader r{blob, blob + index_rows_->column_bytes(2), "address index entry"};
+    const size_t size = index_rows_->column_bytes(2);
+    check_row("write_index", index_rows_->column_int(3),
+              RowCheck().integer(index_rows_->column_int(0)).integer(index_rows_->column_int(1)).blob(blob, size));
+    VarintReader r{blob, blob + size, "address index entry"};
     while (r.p < r.end) {
       uint64_t granule = (page << granules_per_page_shift) | r.varint();
       uint64_t count = r.varint();
@@ -183,12 +219,14 @@ std::vector<uint32_t> IndexReader::chunks_writing(uint64_t addr, uint64_t length
 
 std::vector<uint8_t> IndexReader::index_row(uint64_t page, uint32_t segment) {
   if (!segment_row_)
-    segment_row_ = std::make_unique<Statement>(*db_, "SELECT granules FROM write_index WHERE page = ? AND segment = ?");
+    segment_row_ = std::make_unique<Statement>(*db_, "SELECT granules, crc FROM write_index WHERE page = ? AND segment = ?");
   segment_row_->bind(1, page).bind(2, segment);
   std::vector<uint8_t> out;
   if (segment_row_->step()) {
     auto blob = static_cast<const uint8_t*>(segment_row_->column_blob(0));
     out.assign(blob, blob + segment_row_->column_bytes(0));
+    check_row("write_index", segment_row_->column_int(1),
+              RowCheck().integer(static_cast<int64_t>(page)).integer(segment).blob(out.data(), out.size()));
   }
   segment_row_->reset();
   return out;
@@ -226,6 +264,7 @@ std::vector<uint32_t> IndexReader::row_chunks(const std::vector<uint8_t>& row, R
 }
 
 std::vector<SyscallRow> IndexReader::syscalls(std::optional<uint64_t> nr) {
+  verify_table("syscalls");
   Statement q(*db_, nr ? "SELECT time,tid,nr,a0,a1,a2,a3,a4,a5,result FROM syscalls WHERE nr = ? ORDER BY time, seq"
                        : "SELECT time,tid,nr,a0,a1,a2,a3,a4,a5,result FROM syscalls ORDER BY time, seq");
   if (nr) q.bind(1, *nr);
@@ -240,6 +279,7 @@ std::vector<SyscallRow> IndexReader::syscalls(std::optional<uint64_t> nr) {
 }
 
 std::vector<OutputRow> IndexReader::output() {
+  verify_table("output");
   Statement q(*db_, "SELECT time, tid, fd, data FROM output ORDER BY time, seq");
   std::vector<OutputRow> out;
   uint64_t hash = kChecksumSeed;
@@ -263,6 +303,7 @@ std::vector<OutputRow> IndexReader::output() {
 }
 
 std::vector<MapRow> IndexReader::maps(uint64_t time) {
+  verify_table("maps");
   Statement q(*db_, "SELECT time, event, start, length, prot, path, offset FROM maps WHERE time <= ? ORDER BY seq");
   q.bind(1, time);
   std::vector<MapRow> out;
@@ -282,11 +323,14 @@ std::vector<MapRow> IndexReader::maps(uint64_t time) {
 }
 
 std::optional<std::vector<uint8_t>> IndexReader::initial_page(uint64_t page_addr) {
-  Statement q(*db_, "SELECT data FROM initial_memory WHERE addr = ?");
+  Statement q(*db_, "SELECT data, crc FROM initial_memory WHERE addr = ?");
   q.bind(1, page_addr);
   if (!q.step()) return std::nullopt;
   auto data = static_cast<const uint8_t*>(q.column_blob(0));
-  return std::vector<uint8_t>(data, data + q.column_bytes(0));
+  std::vector<uint8_t> page(data, data + q.column_bytes(0));
+  check_row("initial_memory", q.column_int(1),
+            RowCheck().integer(static_cast<int64_t>(page_addr)).blob(page.data(), page.size()));
+  return page;
 }
 
 DecodedChunk IndexReader::load_chunk(uint32_t id) {
@@ -297,16 +341,28 @@ DecodedChunk IndexReader::load_chunk(uint32_t id) {
 
 std::vector<uint8_t> IndexReader::load_finals(uint32_t id, uint64_t page, bool* complete) {
   if (!finals_)
-    finals_ = std::make_unique<Statement>(*db_, "SELECT data FROM chunk_finals WHERE chunk = ? AND page = ?");
+    finals_ = std::make_unique<Statement>(*db_, "SELECT data, crc FROM chunk_finals WHERE chunk = ? AND page = ?");
   finals_->bind(1, id).bind(2, page);
   std::vector<uint8_t> out;
   if (complete) *complete = false;
-  if (finals_->step()) out = finals_page_body(finals_->column_blob(0), finals_->column_bytes(0), complete);
+  if (!finals_->step()) {
+    // The builder writes a row for every page a chunk wrote, and the address
+    // index is what names this chunk for this page: a missing row is a row
+    // deleted (or its key changed), and skipping the chunk would answer with
+    // an older value.
+    finals_->reset();
+    fail("{}/{} is damaged (its chunk_finals table has no row for chunk {} and page {:#x}); run `omni "
+         "index {}` again",
+         trace_dir_, kIndexFile, id, page << kPageShift, trace_dir_);
+  }
+  check_row("chunk_finals", finals_->column_int(1), RowCheck().integer(id).integer(static_cast<int64_t>(page)));
+  out = finals_page_body(finals_->column_blob(0), finals_->column_bytes(0), complete);
   finals_->reset();
   return out;
 }
 
 void IndexReader::load_chunk_into(uint32_t id, DecodedChunk& chunk) {
+  verify_table("chunks");
   chunk_data_->bind(1, id);
   if (!chunk_data_->step()) {
     chunk_data_->reset();
@@ -330,18 +386,29 @@ std::vector<uint8_t> unzstd(const void* blob, size_t size, const char* what) {
 std::optional<IndexReader::BlockIr> IndexReader::block_ir(uint64_t addr, uint64_t time) {
   if (!block_ir_) {
     block_ir_ = std::make_unique<Statement>(
-        *db_, "SELECT time, ir FROM blocks WHERE addr = ? AND time <= ? ORDER BY time DESC, id DESC LIMIT 1");
-    block_next_ = std::make_unique<Statement>(*db_, "SELECT min(time) FROM blocks WHERE addr = ? AND time > ?");
+        *db_, "SELECT time, ir, id, crc FROM blocks WHERE addr = ? AND time <= ? ORDER BY time DESC, id DESC LIMIT 1");
+    // The first later translation (its row, not min(time), so that its crc is checked).
+    block_next_ = std::make_unique<Statement>(
+        *db_, "SELECT time, id, crc FROM blocks WHERE addr = ? AND time > ? ORDER BY time, id LIMIT 1");
   }
   block_ir_->bind(1, addr).bind(2, time);
   std::optional<BlockIr> out;
-  if (block_ir_->step())
+  if (block_ir_->step()) {
+    check_row("blocks", block_ir_->column_int(3),
+              RowCheck().integer(block_ir_->column_int(2)).integer(static_cast<int64_t>(addr))
+                  .integer(block_ir_->column_int(0)));
     out = BlockIr{block_ir_->column_u64(0), UINT64_MAX,
                   unzstd(block_ir_->column_blob(1), block_ir_->column_bytes(1), "block IR")};
+  }
   block_ir_->reset();
   if (out) {
     block_next_->bind(1, addr).bind(2, time);
-    if (block_next_->step() && !block_next_->column_is_null(0)) out->next_time = block_next_->column_u64(0);
+    if (block_next_->step()) {
+      check_row("blocks", block_next_->column_int(2),
+                RowCheck().integer(block_next_->column_int(1)).integer(static_cast<int64_t>(addr))
+                    .integer(block_next_->column_int(0)));
+      out->next_time = block_next_->column_u64(0);
+    }
     block_next_->reset();
   }
   return out;
@@ -351,10 +418,13 @@ std::optional<SnapshotRow> IndexReader::snapshot_before(uint32_t tid, uint64_t t
   if (!snapshot_)
     snapshot_ = std::make_unique<Statement>(
         *db_,
-        "SELECT time, state, vals FROM snapshots WHERE tid = ? AND time <= ? ORDER BY time DESC, seq DESC LIMIT 1");
+        "SELECT time, state, vals, seq, crc FROM snapshots WHERE tid = ? AND time <= ? ORDER BY time DESC, seq DESC "
+        "LIMIT 1");
   snapshot_->bind(1, tid).bind(2, time);
   std::optional<SnapshotRow> out;
   if (snapshot_->step()) {
+    check_row("snapshots", snapshot_->column_int(4),
+              RowCheck().integer(tid).integer(snapshot_->column_int(0)).integer(snapshot_->column_int(3)));
     SnapshotRow row{tid, snapshot_->column_u64(0), {}, {}};
     row.state = unzstd(snapshot_->column_blob(1), snapshot_->column_bytes(1), "register snapshot");
     if (!snapshot_->column_is_null(2))
@@ -368,10 +438,14 @@ std::optional<SnapshotRow> IndexReader::snapshot_before(uint32_t tid, uint64_t t
 std::optional<uint64_t> IndexReader::snapshot_time_before(uint32_t tid, uint64_t time) {
   if (!snapshot_time_)
     snapshot_time_ = std::make_unique<Statement>(
-        *db_, "SELECT time FROM snapshots WHERE tid = ? AND time <= ? ORDER BY time DESC, seq DESC LIMIT 1");
+        *db_, "SELECT time, seq, crc FROM snapshots WHERE tid = ? AND time <= ? ORDER BY time DESC, seq DESC LIMIT 1");
   snapshot_time_->bind(1, tid).bind(2, time);
   std::optional<uint64_t> out;
-  if (snapshot_time_->step()) out = snapshot_time_->column_u64(0);
+  if (snapshot_time_->step()) {
+    check_row("snapshots", snapshot_time_->column_int(2),
+              RowCheck().integer(tid).integer(snapshot_time_->column_int(0)).integer(snapshot_time_->column_int(1)));
+    out = snapshot_time_->column_u64(0);
+  }
   snapshot_time_->reset();
   return out;
 }
@@ -380,13 +454,15 @@ std::optional<uint64_t> IndexReader::snapshot_time_before(uint32_t tid, uint64_t
 std::optional<SnapshotRow> IndexReader::snapshot_at(uint32_t tid, uint64_t time, bool first) {
   auto& q = first ? snapshot_first_ : snapshot_last_;
   if (!q)
-    q = std::make_unique<Statement>(*db_, first ? "SELECT state, vals FROM snapshots WHERE tid = ? AND time = ? "
+    q = std::make_unique<Statement>(*db_, first ? "SELECT state, vals, seq, crc FROM snapshots WHERE tid = ? AND time = ? "
                                                   "ORDER BY seq LIMIT 1"
-                                                : "SELECT state, vals FROM snapshots WHERE tid = ? AND time = ? "
+                                                : "SELECT state, vals, seq, crc FROM snapshots WHERE tid = ? AND time = ? "
                                                   "ORDER BY seq DESC LIMIT 1");
   q->bind(1, tid).bind(2, time);
   std::optional<SnapshotRow> out;
   if (q->step()) {
+    check_row("snapshots", q->column_int(3),
+              RowCheck().integer(tid).integer(static_cast<int64_t>(time)).integer(q->column_int(2)));
     SnapshotRow row{tid, time, {}, {}};
     row.state = unzstd(q->column_blob(0), q->column_bytes(0), "register snapshot");
     if (!q->column_is_null(1)) row.values = unzstd(q->column_blob(1), q->column_bytes(1), "replay values");
@@ -397,19 +473,27 @@ std::optional<SnapshotRow> IndexReader::snapshot_at(uint32_t tid, uint64_t time,
 }
 
 std::vector<std::pair<uint32_t, uint64_t>> IndexReader::snapshot_list() {
-  Statement q(*db_, "SELECT tid, time FROM snapshots ORDER BY time, tid, seq");
+  Statement q(*db_, "SELECT tid, time, seq, crc FROM snapshots ORDER BY time, tid, seq");
   std::vector<std::pair<uint32_t, uint64_t>> out;
-  while (q.step()) out.emplace_back(static_cast<uint32_t>(q.column_int(0)), q.column_u64(1));
+  while (q.step()) {
+    check_row("snapshots", q.column_int(3),
+              RowCheck().integer(q.column_int(0)).integer(q.column_int(1)).integer(q.column_int(2)));
+    out.emplace_back(static_cast<uint32_t>(q.column_int(0)), q.column_u64(1));
+  }
   return out;
 }
 
 std::optional<uint32_t> IndexReader::thread_at(uint64_t time) {
   if (!thread_at_)
     thread_at_ = std::make_unique<Statement>(
-        *db_, "SELECT tid FROM thread_runs WHERE time <= ? ORDER BY time DESC, rowid DESC LIMIT 1");
+        *db_, "SELECT tid, time, crc FROM thread_runs WHERE time <= ? ORDER BY time DESC, rowid DESC LIMIT 1");
   thread_at_->bind(1, time);
   std::optional<uint32_t> out;
-  if (thread_at_->step()) out = static_cast<uint32_t>(thread_at_->column_int(0));
+  if (thread_at_->step()) {
+    check_row("thread_runs", thread_at_->column_int(2),
+              RowCheck().integer(thread_at_->column_int(1)).integer(thread_at_->column_int(0)));
+    out = static_cast<uint32_t>(thread_at_->column_int(0));
+  }
   thread_at_->reset();
   return out;
 }
@@ -431,15 +515,22 @@ uint32_t IndexReader::thread_for(std::optional<uint32_t> tid, uint64_t time) {
 
 std::optional<uint64_t> IndexReader::run_end(uint32_t tid, uint64_t time) {
   if (!run_end_)
-    run_end_ = std::make_unique<Statement>(*db_, "SELECT min(time) FROM thread_runs WHERE time > ? AND tid != ?");
+    // The first later run of another thread (its row, not min(time), so that its crc is checked).
+    run_end_ = std::make_unique<Statement>(
+        *db_, "SELECT time, tid, crc FROM thread_runs WHERE time > ? AND tid != ? ORDER BY time LIMIT 1");
   run_end_->bind(1, time).bind(2, tid);
   std::optional<uint64_t> out;
-  if (run_end_->step() && !run_end_->column_is_null(0)) out = run_end_->column_u64(0);
+  if (run_end_->step()) {
+    check_row("thread_runs", run_end_->column_int(2),
+              RowCheck().integer(run_end_->column_int(0)).integer(run_end_->column_int(1)));
+    out = run_end_->column_u64(0);
+  }
   run_end_->reset();
   return out;
 }
 
 const std::vector<CallChunkRow>& IndexReader::call_chunks() {
+  verify_table("call_chunks");
   if (!call_chunks_loaded_) {
     Statement q(*db_, "SELECT id, time_first, time_last, calls FROM call_chunks ORDER BY id");
     while (q.step())
@@ -451,6 +542,7 @@ const std::vector<CallChunkRow>& IndexReader::call_chunks() {
 }
 
 std::vector<CallRow> IndexReader::load_calls(uint32_t chunk) {
+  verify_table("call_chunks");
   if (!call_data_) call_data_ = std::make_unique<Statement>(*db_, "SELECT data FROM call_chunks WHERE id = ?");
   call_data_->bind(1, chunk);
   if (!call_data_->step()) {
@@ -464,10 +556,13 @@ std::vector<CallRow> IndexReader::load_calls(uint32_t chunk) {
 }
 
 std::vector<uint32_t> IndexReader::call_chunks_to(uint64_t target) {
-  Statement q(*db_, "SELECT chunk FROM call_targets WHERE target = ? ORDER BY chunk");
+  Statement q(*db_, "SELECT chunk, crc FROM call_targets WHERE target = ? ORDER BY chunk");
   q.bind(1, target);
   std::vector<uint32_t> out;
-  while (q.step()) out.push_back(static_cast<uint32_t>(q.column_int(0)));
+  while (q.step()) {
+    check_row("call_targets", q.column_int(1), RowCheck().integer(static_cast<int64_t>(target)).integer(q.column_int(0)));
+    out.push_back(static_cast<uint32_t>(q.column_int(0)));
+  }
   return out;
 }
 

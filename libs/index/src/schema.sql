@@ -2,8 +2,11 @@
 -- directory). This file is the one definition of its format; omni compiles it
 -- in. Bump user_version (and kSchemaVersion in db.h) on any change: omni
 -- refuses to read an index of another version and asks for `omni index` again.
+-- A `crc` column is the row's check value (libs/index/src/integrity.h,
+-- RowCheck: FNV-1a 64 of its other columns but zstd frames, folded to a
+-- signed 32-bit integer), checked whenever the reader reads the row.
 PRAGMA application_id = 1330466377;  -- 0x4F4D4E49, "OMNI"
-PRAGMA user_version = 8;
+PRAGMA user_version = 9;
 
 -- Facts about the recording and the index: program, exit_code or signal,
 -- instructions, writes, complete (1 once the index was fully built),
@@ -91,7 +94,8 @@ CREATE INDEX output_by_time ON output (time);
 -- file's bytes, else zero, with every write up to T applied.
 CREATE TABLE initial_memory (
   addr INTEGER PRIMARY KEY,
-  data BLOB NOT NULL
+  data BLOB NOT NULL,
+  crc  INTEGER NOT NULL  -- of addr, data
 );
 
 -- Write events in time order, in chunks. `data` is a zstd frame of the
@@ -112,6 +116,7 @@ CREATE TABLE chunk_finals (
   chunk INTEGER NOT NULL,
   page  INTEGER NOT NULL,
   data  BLOB NOT NULL,
+  crc   INTEGER NOT NULL,  -- of chunk, page
   PRIMARY KEY (chunk, page)
 ) WITHOUT ROWID;
 
@@ -123,6 +128,7 @@ CREATE TABLE write_index (
   page    INTEGER NOT NULL,
   segment INTEGER NOT NULL,
   granules BLOB NOT NULL,
+  crc     INTEGER NOT NULL,  -- of page, segment, granules
   PRIMARY KEY (page, segment)
 ) WITHOUT ROWID;
 
@@ -130,7 +136,8 @@ CREATE TABLE write_index (
 -- thread's registers never crosses the end of its stretch.
 CREATE TABLE thread_runs (
   time INTEGER NOT NULL,
-  tid  INTEGER NOT NULL
+  tid  INTEGER NOT NULL,
+  crc  INTEGER NOT NULL  -- of time, tid
 );
 CREATE INDEX thread_runs_by_time ON thread_runs (time);
 
@@ -140,7 +147,8 @@ CREATE TABLE blocks (
   id   INTEGER PRIMARY KEY,
   addr INTEGER NOT NULL,
   time INTEGER NOT NULL,
-  ir   BLOB NOT NULL
+  ir   BLOB NOT NULL,
+  crc  INTEGER NOT NULL  -- of id, addr, time
 );
 CREATE INDEX blocks_by_addr ON blocks (addr, time);
 
@@ -154,6 +162,7 @@ CREATE TABLE snapshots (
   seq    INTEGER NOT NULL,
   state  BLOB NOT NULL,
   vals   BLOB,
+  crc    INTEGER NOT NULL,  -- of tid, time, seq
   PRIMARY KEY (tid, time, seq)
 ) WITHOUT ROWID;
 
@@ -173,5 +182,6 @@ CREATE TABLE call_chunks (
 CREATE TABLE call_targets (
   target INTEGER NOT NULL,
   chunk  INTEGER NOT NULL,
+  crc    INTEGER NOT NULL,  -- of target, chunk
   PRIMARY KEY (target, chunk)
 ) WITHOUT ROWID;

@@ -10,7 +10,7 @@
 
 namespace omni::index {
 
-inline constexpr int kSchemaVersion = 8;
+inline constexpr int kSchemaVersion = 9;
 inline constexpr int kApplicationId = 0x4F4D4E49;
 
 class Database;
@@ -43,6 +43,8 @@ class Statement {
   double column_double(int column) const;
   std::string column_text(int column) const;
   bool column_is_null(int column) const;
+  int column_type(int column) const;  // SQLITE_INTEGER, SQLITE_TEXT, ...
+  int column_count() const;
   const void* column_blob(int column) const;
   size_t column_bytes(int column) const;
 

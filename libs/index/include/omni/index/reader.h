@@ -16,6 +16,8 @@
 
 namespace omni::index {
 
+class RowCheck;
+
 struct ObjectRow {
   int64_t id;
   std::string path;
@@ -163,6 +165,11 @@ class IndexReader {
   std::unique_ptr<Statement> segment_row_, finals_, block_ir_, block_next_, snapshot_, snapshot_time_, snapshot_first_, snapshot_last_, thread_at_, run_end_, call_data_;
   std::vector<CallChunkRow> call_chunks_;
   bool call_chunks_loaded_ = false;
+  // Tables whose content checksum was checked (kHashedTables order): each on
+  // its first use, so that a question pays only for the tables it reads.
+  uint32_t verified_tables_ = 0;
+  void verify_table(const char* name);
+  void check_row(const char* table, int64_t stored, const RowCheck& computed) const;
 };
 
 }  // namespace omni::index
