@@ -135,17 +135,6 @@ std::optional<std::string> char_text(const symbols::TypeInfo& type, const Memory
 
 namespace {
 
-// DWARF x86-64 register numbers → kGprNames order (rax rcx rdx rbx rsp rbp
-// rsi rdi r8..r15).
-std::optional<uint64_t> dwarf_register(const replay::Registers& regs, int regno) {
-  static const int kGpr[8] = {0, 2, 1, 3, 6, 7, 5, 4};  // rax rdx rcx rbx rsi rdi rbp rsp
-  if (regno >= 0 && regno < 8) return regs.u64(replay::gpr_offset(kGpr[regno]));
-  if (regno >= 8 && regno < 16) return regs.u64(replay::gpr_offset(regno));
-  if (regno == 16) return regs.rip();
-  if (regno >= 17 && regno < 33) return regs.u64(replay::xmm_offset(regno - 17));
-  return std::nullopt;
-}
-
 struct Local {
   Range range;               // for a variable in memory
   std::vector<uint8_t> bytes;  // for one in a register or computed
@@ -188,7 +177,7 @@ Local find_local(index::IndexReader& reader, RecordingSymbols& symbols, const Re
   ctx.inline_depth = depth;
   // Registers are known for the innermost frame only (callee-saved ones of
   // outer frames are not unwound): their locals are found through the CFA.
-  if (regs) ctx.reg = [&](int regno) { return dwarf_register(*regs, regno); };
+  if (regs) ctx.reg = [&](int regno) { return replay::dwarf_register(*regs, regno); };
   auto local = symbols.symbolizer().find_local(*object, name, ctx);
   auto chain = symbols.symbolizer().inline_chain(*object, frame.pc);
   std::string function = static_cast<size_t>(depth) < chain.size() ? chain[depth].function : "";

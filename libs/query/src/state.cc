@@ -279,7 +279,6 @@ struct CallArgument {
 std::vector<CallArgument> call_arguments(const std::vector<symbols::Parameter>& params,
                                          const std::optional<symbols::TypeInfo>& ret, const replay::Registers& regs,
                                          replay::MemoryReader& memory, uint64_t time) {
-  static const int kArgGpr[6] = {7, 6, 2, 1, 8, 9};  // rdi rsi rdx rcx r8 r9 (kGprNames order)
   using Kind = symbols::TypeInfo::Kind;
   size_t gpr = 0, xmm = 0;
   if (ret && (ret->by_reference ||
@@ -300,8 +299,8 @@ std::vector<CallArgument> call_arguments(const std::vector<symbols::Parameter>& 
     bool aggregate = p.type.kind == Kind::Struct || p.type.kind == Kind::Union || p.type.kind == Kind::Array;
     if (p.type.by_reference) {
       uint64_t address = 0;
-      if (gpr < 6) {
-        address = regs.u64(replay::gpr_offset(kArgGpr[gpr++]));
+      if (gpr < std::size(replay::kIntegerArgumentRegisters)) {
+        address = regs.u64(replay::gpr_offset(replay::kIntegerArgumentRegisters[gpr++]));
       } else {
         from_stack(8, bytes);
         std::memcpy(&address, bytes.data(), std::min<size_t>(8, bytes.size()));
@@ -311,7 +310,7 @@ std::vector<CallArgument> call_arguments(const std::vector<symbols::Parameter>& 
       a.address = stack;
       stack += (p.type.size + 7) & ~uint64_t{7};
     } else if (p.type.kind == Kind::Float && (p.type.size == 4 || p.type.size == 8)) {
-      if (xmm < 8) {
+      if (xmm < replay::kFloatArgumentRegisters) {
         const uint8_t* x = regs.state.data() + replay::xmm_offset(static_cast<int>(xmm++));
         bytes.assign(x, x + p.type.size);
       } else {
@@ -320,9 +319,9 @@ std::vector<CallArgument> call_arguments(const std::vector<symbols::Parameter>& 
       a.value = decode_scalar(p.type, bytes.data(), bytes.size());
     } else {
       uint64_t words = aggregate ? (p.type.size + 7) / 8 : 1;
-      if (gpr + words <= 6) {
+      if (gpr + words <= std::size(replay::kIntegerArgumentRegisters)) {
         for (uint64_t w = 0; w < words; ++w) {
-          uint64_t v = regs.u64(replay::gpr_offset(kArgGpr[gpr++]));
+          uint64_t v = regs.u64(replay::gpr_offset(replay::kIntegerArgumentRegisters[gpr++]));
           bytes.insert(bytes.end(), reinterpret_cast<uint8_t*>(&v), reinterpret_cast<uint8_t*>(&v) + 8);
         }
       } else {
@@ -377,11 +376,11 @@ std::string arguments_text(const std::vector<CallArgument>& args) {
 Scalar return_value(const std::optional<symbols::TypeInfo>& type, bool returns_void, const replay::Registers& after) {
   using Kind = symbols::TypeInfo::Kind;
   if (returns_void) return {};
-  if (!type) return Scalar{.kind = Scalar::Kind::Unsigned, .u = after.u64(replay::gpr_offset(0))};
+  if (!type) return Scalar{.kind = Scalar::Kind::Unsigned, .u = after.u64(replay::gpr_offset(replay::kReturnRegister))};
   if (type->kind == Kind::Float) return decode_scalar(*type, after.state.data() + replay::xmm_offset(0), 16);
   if (type->kind == Kind::Struct || type->kind == Kind::Union || type->kind == Kind::Array || type->by_reference)
     return {};
-  uint64_t rax = after.u64(replay::gpr_offset(0));
+  uint64_t rax = after.u64(replay::gpr_offset(replay::kReturnRegister));
   return decode_scalar(*type, reinterpret_cast<const uint8_t*>(&rax), 8);
 }
 

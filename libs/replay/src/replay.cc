@@ -25,6 +25,16 @@ size_t gpr_offset(int index) { return offsetof(VexGuestAMD64State, guest_RAX) + 
 size_t xmm_offset(int index) { return offsetof(VexGuestAMD64State, guest_YMM0) + 32 * static_cast<size_t>(index); }
 size_t fs_base_offset() { return offsetof(VexGuestAMD64State, guest_FS_CONST); }
 
+std::optional<uint64_t> dwarf_register(const Registers& regs, int regno) {
+  // DWARF numbers the first eight rax rdx rcx rbx rsi rdi rbp rsp, then r8-r15.
+  static constexpr Gpr kDwarfGpr[8] = {Gpr::Rax, Gpr::Rdx, Gpr::Rcx, Gpr::Rbx, Gpr::Rsi, Gpr::Rdi, Gpr::Rbp, Gpr::Rsp};
+  if (regno >= 0 && regno < 8) return regs.u64(gpr_offset(kDwarfGpr[regno]));
+  if (regno >= 8 && regno < 16) return regs.u64(gpr_offset(regno));
+  if (regno == 16) return regs.rip();
+  if (regno >= 17 && regno < 33) return regs.u64(xmm_offset(regno - 17));
+  return std::nullopt;
+}
+
 uint64_t Registers::u64(size_t offset) const {
   uint64_t v = 0;
   if (offset + 8 <= state.size()) std::memcpy(&v, state.data() + offset, 8);

@@ -31,11 +31,24 @@ struct Registers {
   uint64_t rflags() const;
 };
 
-// The 16 general-purpose registers, in the order of their names below.
-extern const char* const kGprNames[16];
-size_t gpr_offset(int index);
+// The amd64 registers as omni knows them, in one place: VEX's guest state
+// layout (the offsets) and the System V ABI's and DWARF's numberings.
+// The 16 general-purpose registers, in hardware encoding order.
+enum class Gpr : int { Rax, Rcx, Rdx, Rbx, Rsp, Rbp, Rsi, Rdi, R8, R9, R10, R11, R12, R13, R14, R15 };
+extern const char* const kGprNames[16];  // "rax", ... in Gpr order
+size_t gpr_offset(int index);            // of Gpr(index) in the guest state
+inline size_t gpr_offset(Gpr r) { return gpr_offset(static_cast<int>(r)); }
 size_t xmm_offset(int index);  // 32-byte YMM slot; the XMM register is its low half
 size_t fs_base_offset();
+// System V x86-64: integer-class arguments in these, in order; floating
+// point ones in xmm0-7; the return value in rax (and rdx) or xmm0.
+inline constexpr Gpr kIntegerArgumentRegisters[6] = {Gpr::Rdi, Gpr::Rsi, Gpr::Rdx, Gpr::Rcx, Gpr::R8, Gpr::R9};
+inline constexpr int kFloatArgumentRegisters = 8;
+inline constexpr Gpr kReturnRegister = Gpr::Rax;
+// A DWARF x86-64 register number (0-16 general-purpose and the return
+// address column, 17-32 xmm0-15): its value, or nullopt for others.
+struct Registers;
+std::optional<uint64_t> dwarf_register(const Registers& regs, int regno);
 
 // A memory write of replayed code, in the order made: a store, a successful
 // compare-and-swap (both halves as one write), or what a helper call wrote
