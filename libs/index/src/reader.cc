@@ -555,6 +555,28 @@ std::vector<CallRow> IndexReader::load_calls(uint32_t chunk) {
   return rows;
 }
 
+std::shared_ptr<const std::vector<CallRow>> IndexReader::calls_of_chunk(uint32_t chunk) {
+  auto it = call_cache_.find(chunk);
+  if (it != call_cache_.end()) return it->second;
+  if (call_cache_.size() >= 64) call_cache_.clear();
+  auto rows = std::make_shared<const std::vector<CallRow>>(load_calls(chunk));
+  call_cache_.emplace(chunk, rows);
+  return rows;
+}
+
+CallRow IndexReader::call(uint64_t id) {
+  uint32_t chunk = static_cast<uint32_t>(id / kCallsPerChunk);
+  auto rows = calls_of_chunk(chunk);
+  uint64_t i = id - uint64_t{chunk} * kCallsPerChunk;
+  if (i >= rows->size()) fail("index call chunk {} is corrupt (no call {}); run `omni index` again", chunk, id);
+  return (*rows)[i];
+}
+
+std::optional<CallRow> IndexReader::caller_of(const CallRow& row) {
+  if (row.parent == 0) return std::nullopt;
+  return call(row.parent - 1);
+}
+
 std::vector<uint32_t> IndexReader::call_chunks_to(uint64_t target) {
   Statement q(*db_, "SELECT chunk, crc FROM call_targets WHERE target = ? ORDER BY chunk");
   q.bind(1, target);

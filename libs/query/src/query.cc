@@ -281,12 +281,11 @@ uint64_t where_written(index::IndexReader& reader, const WhereWrittenQuery& quer
   if (query.format == Format::Table)
     out << fmt::format("{:>12} {:>4} {:>14} {:>14} {:>5} {:<34} {}\n", "time", "tid", "pc", "addr",
                        "size", "data", "where");
-  CallChunkCache call_chunks;
   auto emit = [&](const Match& m) {
     line.clear();
     // A kernel write happened in a syscall: the stack is the caller's.
     std::vector<StackFrame> frames;
-    if (query.stack) frames = stack_at(reader, m.event.time, m.event.tid, nullptr, m.event.pc, &call_chunks);
+    if (query.stack) frames = stack_at(reader, m.event.time, m.event.tid, nullptr, m.event.pc);
     if (query.format == Format::Json) {
       std::string stack = query.stack ? frames_json(frames, symbols, m.event.time) : "";
       print_json(m.event, m.hex, symbols, line, query.stack ? &stack : nullptr);

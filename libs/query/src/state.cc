@@ -67,29 +67,14 @@ uint64_t registers(index::IndexReader& reader, const RegistersQuery& query, std:
 namespace {
 
 // Calls of thread `tid` active after instruction `time`, innermost first.
-std::vector<index::CallRow> active_calls(index::IndexReader& reader, uint32_t tid, uint64_t time,
-                                         CallChunkCache& cache) {
+std::vector<index::CallRow> active_calls(index::IndexReader& reader, uint32_t tid, uint64_t time) {
   const auto& chunks = reader.call_chunks();
-  auto& loaded = cache.chunks;
-  if (loaded.size() > 256) loaded.clear();
-  auto chunk_rows = [&](uint32_t id) -> const std::vector<index::CallRow>& {
-    auto it = loaded.find(id);
-    if (it == loaded.end()) it = loaded.emplace(id, reader.load_calls(id)).first;
-    return it->second;
-  };
-  auto find = [&](uint64_t id) -> std::optional<index::CallRow> {
-    uint32_t chunk = static_cast<uint32_t>(id / index::kCallsPerChunk);
-    const auto& rows = chunk_rows(chunk);
-    uint64_t i = id - uint64_t{chunk} * index::kCallsPerChunk;
-    if (i >= rows.size()) return std::nullopt;
-    return rows[i];
-  };
   // The thread's latest call at or before `time`.
   std::optional<index::CallRow> latest;
   for (auto it = chunks.rbegin(); it != chunks.rend() && !latest; ++it) {
     if (it->time_first > time) continue;
-    const auto& rows = chunk_rows(it->id);
-    for (auto r = rows.rbegin(); r != rows.rend(); ++r)
+    auto rows = reader.calls_of_chunk(it->id);
+    for (auto r = rows->rbegin(); r != rows->rend(); ++r)
       if (r->tid == tid && r->time <= time) {
         latest = *r;
         break;
@@ -98,7 +83,7 @@ std::vector<index::CallRow> active_calls(index::IndexReader& reader, uint32_t ti
   // Every call active then is it or one of its callers: a call made while
   // an active frame was running is in that frame's subtree.
   std::vector<index::CallRow> out;
-  for (std::optional<index::CallRow> c = latest; c; c = c->parent ? find(c->parent - 1) : std::nullopt)
+  for (std::optional<index::CallRow> c = latest; c; c = reader.caller_of(*c))
     if (c->end_time == 0 || c->end_time > time) out.push_back(*c);
   return out;
 }
@@ -161,10 +146,9 @@ std::string frames_json(const std::vector<StackFrame>& frames, RecordingSymbols&
 }
 
 std::vector<StackFrame> stack_at(index::IndexReader& reader, uint64_t time, std::optional<uint32_t> tid,
-                                 replay::Replayer* replayer, std::optional<uint64_t> pc0, CallChunkCache* cache) {
+                                 replay::Replayer* replayer, std::optional<uint64_t> pc0) {
   tid = reader.thread_for(tid, time);
-  CallChunkCache own;
-  std::vector<index::CallRow> calls = active_calls(reader, *tid, time, cache ? *cache : own);
+  std::vector<index::CallRow> calls = active_calls(reader, *tid, time);
   std::vector<StackFrame> frames;
   // The innermost frame is where the thread is: its pc from the registers.
   uint64_t pc = calls.empty() ? 0 : calls.front().target;
@@ -485,17 +469,10 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
     out << fmt::format("{:>12} {:>12} {:>4}  {}\n", "time", "end_time", "tid", "call");
   // A tail call reached by an indirect jump has no known jump
   // instruction: its caller is the function whose frame it replaced.
-  std::map<uint32_t, std::vector<index::CallRow>> parent_chunks;
   auto replaced_function = [&](const index::CallRow& row) -> std::optional<symbols::Location> {
-    if (row.parent == 0) return std::nullopt;
-    uint64_t id = row.parent - 1;
-    uint32_t chunk = static_cast<uint32_t>(id / index::kCallsPerChunk);
-    auto it = parent_chunks.find(chunk);
-    if (it == parent_chunks.end()) it = parent_chunks.emplace(chunk, reader.load_calls(chunk)).first;
-    uint64_t i = id - uint64_t{chunk} * index::kCallsPerChunk;
-    if (i >= it->second.size())
-      fail("index call chunk {} is corrupt (no parent call {}); run `omni index` again", chunk, row.parent);
-    return symbols.locate(it->second[i].target, row.time);
+    std::optional<index::CallRow> replaced = reader.caller_of(row);
+    if (!replaced) return std::nullopt;
+    return symbols.locate(replaced->target, row.time);
   };
   std::map<std::pair<uint64_t, uint32_t>, replay::Registers> moments;  // of the batch being answered
   auto emit = [&](const index::CallRow& row, size_t t) {

@@ -148,6 +148,15 @@ class IndexReader {
   // Calls. All call chunks by id (time ranges only).
   const std::vector<CallChunkRow>& call_chunks();
   std::vector<CallRow> load_calls(uint32_t chunk);
+  // The same, kept: the last few chunks read (--stack walks parent links
+  // into the same chunks again and again).
+  std::shared_ptr<const std::vector<CallRow>> calls_of_chunk(uint32_t chunk);
+  // The call with ordinal `id` (CallRow::id); an error when the index has
+  // none (a parent link into nothing is damage).
+  CallRow call(uint64_t id);
+  // The call whose frame made `row` (CallRow::parent), or nullopt for an
+  // outermost one.
+  std::optional<CallRow> caller_of(const CallRow& row);
   // Ids of the call chunks holding calls to `target`, ascending.
   std::vector<uint32_t> call_chunks_to(uint64_t target);
 
@@ -161,6 +170,7 @@ class IndexReader {
   std::unique_ptr<Statement> index_rows_, chunk_data_, meta_;
   std::vector<ChunkRow> chunks_;
   std::vector<uint32_t> thread_ids_;  // loaded by thread_for
+  std::map<uint32_t, std::shared_ptr<const std::vector<CallRow>>> call_cache_;  // calls_of_chunk
   bool chunks_loaded_ = false;
   std::unique_ptr<Statement> segment_row_, finals_, block_ir_, block_next_, snapshot_, snapshot_time_, snapshot_first_, snapshot_last_, thread_at_, run_end_, call_data_;
   std::vector<CallChunkRow> call_chunks_;

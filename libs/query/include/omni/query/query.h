@@ -166,14 +166,9 @@ struct StackFrame {
   bool tail_call = false;
   std::optional<uint64_t> function_entry;
 };
-// Decoded call chunks, kept between the stack_at calls of one query.
-struct CallChunkCache {
-  std::map<uint32_t, std::vector<index::CallRow>> chunks;
-};
 // pc0: the innermost frame's pc when known (else replayed with `replayer`).
 std::vector<StackFrame> stack_at(index::IndexReader& reader, uint64_t time, std::optional<uint32_t> tid,
-                                 replay::Replayer* replayer, std::optional<uint64_t> pc0 = std::nullopt,
-                                 CallChunkCache* cache = nullptr);
+                                 replay::Replayer* replayer, std::optional<uint64_t> pc0 = std::nullopt);
 // The "frames" list of --stack.
 std::string frames_json(const std::vector<StackFrame>& frames, RecordingSymbols& symbols, uint64_t time);
 
