@@ -241,6 +241,31 @@ TEST_CASE("stream validation: damage with valid checksums fails indexing in one 
     check_rejected(rec, index_with(rec, t, s), "full count halved");
   }
 
+  SUBCASE("an earlier stream version names the last omni that reads it; a later one is refused") {
+    std::string s = t.stream;
+    put_le(s, 8, OMNI_STREAM_VERSION - 1, 4);  // the preamble: magic, then the version
+    RunResult ix = index_with(rec, t, s);
+    INFO("omni index: ", ix.describe());
+    check_error(ix);
+    CHECK(ix.err.find("version " + std::to_string(OMNI_STREAM_VERSION - 1) + ", written by an older omni") !=
+          std::string::npos);
+    // The commit named is one of this repository's whose stream.h says that version.
+    std::size_t at = ix.err.find("as of commit ");
+    REQUIRE(at != std::string::npos);
+    std::string commit = ix.err.substr(at + 13, ix.err.find(' ', at + 13) - at - 13);
+    RunResult show = run({"git", "-C", OMNI_SOURCE_DIR, "show", commit + ":libs/trace/include/omni/trace/stream.h"});
+    if (show.status == 0)  // a source tree without git history cannot check this
+      CHECK(show.out.find("#define OMNI_STREAM_VERSION " + std::to_string(OMNI_STREAM_VERSION - 1) + "u") !=
+            std::string::npos);
+    else
+      MESSAGE("no git history here to check commit " << commit << " against");
+    s = t.stream;
+    put_le(s, 8, OMNI_STREAM_VERSION + 1, 4);
+    RunResult newer = index_with(rec, t, s);
+    check_error(newer);
+    CHECK(newer.err.find("written by a newer omni") != std::string::npos);
+  }
+
   SUBCASE("a MAP record of an unknown kind, or with unknown protection bits") {
     const Record* target = nullptr;
     for (const Record& r : recs)

@@ -1,6 +1,7 @@
 #include "omni/trace/decoder.h"
 
 #include <cstring>
+#include <iterator>
 
 #include "omni/base/error.h"
 #include "omni/trace/stream.h"
@@ -64,9 +65,21 @@ const uint8_t* StreamDecoder::decode(const uint8_t* p, const uint8_t* end) {
     if (end - p < OMNI_STREAM_PREAMBLE_BYTES) return p;
     if (std::memcmp(p, OMNI_STREAM_MAGIC, 8) != 0) corrupt("bad preamble");
     uint32_t version = load<uint32_t>(p + 8);
-    if (version != OMNI_STREAM_VERSION)
-      fail("trace stream has version {}, this omni reads version {}; record it again with this omni",
+    if (version != OMNI_STREAM_VERSION) {
+      // The last omni that wrote (and reads) each earlier version, by commit:
+      // a recording cannot be made again, but that omni can still index and
+      // answer it.
+      static constexpr const char* kLastReader[] = {nullptr, "9b94974", "18bb500", "6abe7e2", "e28eccc"};
+      static_assert(std::size(kLastReader) == OMNI_STREAM_VERSION,
+                    "a new stream version names the last omni that reads the previous one here");
+      if (version >= 1 && version < OMNI_STREAM_VERSION)
+        fail("trace stream has version {}, written by an older omni; this omni reads version {}: index and "
+             "query it with omni as of commit {} (the last that reads version {}), or record it again",
+             version, OMNI_STREAM_VERSION, kLastReader[version], version);
+      fail("trace stream has version {}, this omni reads version {}; it was written by a newer omni (or is "
+           "damaged)",
            version, OMNI_STREAM_VERSION);
+    }
     p += OMNI_STREAM_PREAMBLE_BYTES;
     preamble_done_ = true;
   }

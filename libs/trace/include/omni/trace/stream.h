@@ -1,6 +1,7 @@
 /* The raw event stream a recorder emits: the one definition, shared by the
  * Valgrind tool (C, no libc) and the C++ decoder. Any change to the encoding
- * must bump OMNI_STREAM_VERSION; the decoder refuses other versions.
+ * must bump OMNI_STREAM_VERSION; the decoder refuses other versions, naming for an
+ * older one the last omni commit that reads it (decoder.cc, kLastReader).
  *
  * The stream is a byte sequence of records, little-endian, unaligned. Every
  * record begins with a 64-bit word W:
