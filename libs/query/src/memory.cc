@@ -10,7 +10,7 @@
 #include <map>
 
 #include "omni/base/error.h"
-#include "omni/index/builder.h"
+#include "omni/index/format.h"
 #include "omni/query/json.h"
 #include "omni/query/query.h"
 #include "omni/replay/memory.h"

@@ -9,7 +9,7 @@
 #include <memory>
 #include <unordered_map>
 
-#include "omni/index/builder.h"
+#include "omni/index/format.h"
 
 #include "omni/base/error.h"
 #include "omni/elf/elf.h"
@@ -139,7 +139,7 @@ struct MemoryReader::Impl {
   // page's row lists a thousand chunks for each of its 512 granules: only
   // the granules asked for are decoded.
   const std::vector<uint32_t>* granule_chunks(uint64_t granule, uint32_t segment) {
-    uint64_t page = granule >> (index::kPageShift - index::kGranuleShift);
+    uint64_t page = index::page_of_granule(granule);
     auto key = std::make_pair(page, segment);
     auto it = rows.find(key);
     if (it == rows.end()) {
@@ -186,8 +186,8 @@ struct MemoryReader::Impl {
     view->by_granule.reserve(events.size() + events.size() / 8);
     for (uint32_t i = 0; i < events.size(); ++i) {
       const index::Event& e = events[i];
-      uint64_t first = e.addr >> index::kGranuleShift;
-      uint64_t last = (e.addr + (e.size ? e.size - 1 : 0)) >> index::kGranuleShift;
+      uint64_t first = index::granule_of(e.addr);
+      uint64_t last = index::granule_of(e.addr + (e.size ? e.size - 1 : 0));
       for (uint64_t g = first; g <= last; ++g) view->by_granule.emplace_back(g, i);
     }
     std::sort(view->by_granule.begin(), view->by_granule.end());
@@ -268,11 +268,12 @@ struct MemoryReader::Impl {
     auto after = std::upper_bound(chunk_rows.begin(), chunk_rows.end(), time,
                                   [](uint64_t t, const index::ChunkRow& c) { return t < c.time_first; });
     int64_t last_segment =
-        after == chunk_rows.begin() ? -1 : static_cast<int64_t>(std::prev(after)->id / index::kChunksPerSegment);
+        after == chunk_rows.begin() ? -1 : static_cast<int64_t>(index::segment_of_chunk(std::prev(after)->id));
     uint32_t current = after == chunk_rows.begin() ? UINT32_MAX : std::prev(after)->id;
     uint64_t last = addr + size - 1;
-    for (uint64_t g = addr >> index::kGranuleShift; g <= (last >> index::kGranuleShift); ++g) {
-      uint64_t lo = std::max(g << index::kGranuleShift, addr), hi = std::min((g << index::kGranuleShift) + 7, last);
+    for (uint64_t g = index::granule_of(addr); g <= index::granule_of(last); ++g) {
+      uint64_t lo = std::max(index::granule_address(g), addr),
+               hi = std::min(index::granule_address(g) + index::kGranuleBytes - 1, last);
       uint64_t unsettled = 0, since = UINT64_MAX;
       for (uint64_t a = lo; a <= hi; ++a)
         if (owner[a - addr]) {
@@ -305,14 +306,14 @@ struct MemoryReader::Impl {
             // appeared: the granule as the chunk left it (its own writes and
             // earlier ones since the memory was mapped) is the answer.
             index::GranuleFinal found;
-            const Finals& row = finals(*it, g >> (index::kPageShift - index::kGranuleShift));
+            const Finals& row = finals(*it, index::page_of_granule(g));
             // The address index says this chunk wrote the granule, and no
             // remapping in it can have dropped the granule from its finals
             // (the chunk began after the mapping appeared): a missing final
             // is damage, not "no write" (that would answer an older value).
             if (!index::find_final(row.body, g, found))
               fail("index is corrupt: chunk {} wrote {:#x} but its finals do not say what; run `omni index` again",
-                   *it, g << index::kGranuleShift);
+                   *it, index::granule_address(g));
             for (uint64_t a = lo; a <= hi; ++a) {
               uint64_t i = a - addr;
               if (settled[i] || !owner[i] || !(found.mask & (1u << (a & 7)))) continue;

@@ -8,15 +8,9 @@
 #include <functional>
 #include <string>
 
-namespace omni::index {
+#include "omni/index/format.h"
 
-// Chunks per segment of the address index (write_index.segment).
-inline constexpr uint32_t kChunksPerSegment = 1024;
-// The address index records which chunks wrote each 8-byte granule, in rows
-// of one 4 KiB page. Granules this fine keep a quiet variable that shares a
-// cache line with a hot one from pulling in every chunk of the hot one.
-inline constexpr unsigned kGranuleShift = 3;
-inline constexpr unsigned kPageShift = 12;
+namespace omni::index {
 
 struct IndexOptions {
   std::string trace_dir;
