@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -823,6 +824,18 @@ std::optional<std::string> kv(std::string_view text, std::string_view key) {
   auto all = kv_all(text, key);
   if (all.empty()) return std::nullopt;
   return all.front();
+}
+
+std::string zstd_frame(const std::string& raw) {
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
+  std::string out(ZSTD_compressBound(raw.size()), '\0');
+  std::size_t n = ZSTD_compress2(cctx, out.data(), out.size(), raw.data(), raw.size());
+  ZSTD_freeCCtx(cctx);
+  if (ZSTD_isError(n)) throw std::runtime_error(std::string("zstd: ") + ZSTD_getErrorName(n));
+  out.resize(n);
+  return out;
 }
 
 }  // namespace omni::test

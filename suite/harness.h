@@ -103,6 +103,10 @@ Object parse_json_object(std::string_view text);
 // One object per non-empty line.
 std::vector<Object> parse_json_lines(std::string_view text);
 
+// One zstd frame of `raw` with a checksum and its content size, as omni
+// writes them: for tests that rebuild a trace file.
+std::string zstd_frame(const std::string& raw);
+
 // ---- hex / numbers --------------------------------------------------------
 
 std::vector<std::uint8_t> from_hex(std::string_view hex);  // throws on odd length / bad digit

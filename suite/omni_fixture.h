@@ -56,6 +56,16 @@ inline Recording record(const std::string& subject_name, const std::vector<std::
   return r;
 }
 
+// `omni dump DIR --json` as one object; REQUIREs exit 0.
+inline Object dump_json(const fs::path& dir) {
+  RunResult d = run_omni({"dump", dir.string(), "--json"});
+  INFO("omni dump: ", d.describe());
+  REQUIRE(d.status == 0);
+  auto objs = parse_json_lines(d.out);
+  REQUIRE(objs.size() == 1);
+  return objs[0];
+}
+
 // `omni query DIR --where-written SPEC EXTRA...`: REQUIREs exit 0 and output that
 // parses as writes; CHECKs an empty stderr and time order.
 inline std::vector<Write> where_written(const fs::path& dir, const std::string& spec,

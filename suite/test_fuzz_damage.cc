@@ -648,18 +648,6 @@ namespace {
 
 constexpr std::uint32_t kStream = 2;
 
-std::string zstd_frame(const std::string& raw) {
-  ZSTD_CCtx* cctx = ZSTD_createCCtx();
-  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
-  ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
-  std::string out(ZSTD_compressBound(raw.size()), '\0');
-  std::size_t n = ZSTD_compress2(cctx, out.data(), out.size(), raw.data(), raw.size());
-  ZSTD_freeCCtx(cctx);
-  REQUIRE_FALSE(ZSTD_isError(n));
-  out.resize(n);
-  return out;
-}
-
 // trace.omni with its STREAM frames' raw bytes replaced by STREAM, in one
 // STREAM frame (a stream's records may span frames), with a valid checksum.
 std::string with_stream(const std::string& file, const std::vector<Frame>& frames, const std::string& stream) {

@@ -43,15 +43,6 @@ bool process_gone(pid_t pid) {
   return close == std::string::npos || (close + 2 < stat.size() && stat[close + 2] == 'Z');
 }
 
-Object dump_json(const fs::path& dir) {
-  RunResult d = run_omni({"dump", dir.string(), "--json"});
-  INFO("omni dump: ", d.describe());
-  REQUIRE(d.status == 0);
-  auto objs = parse_json_lines(d.out);
-  REQUIRE(objs.size() == 1);
-  return objs[0];
-}
-
 bool json_bool(Object& o, const std::string& key, bool value) {
   return o.count(key) && o[key].is_bool() && o[key].b == value;
 }

@@ -117,16 +117,6 @@ void start_spin_recording(Background& rec, const fs::path& dir, const fs::path& 
   }
 }
 
-// `omni dump DIR --json` as one object; REQUIREs exit 0.
-Object dump_json(const fs::path& dir) {
-  RunResult d = run_omni({"dump", dir.string(), "--json"});
-  INFO("omni dump: ", d.describe());
-  REQUIRE(d.status == 0);
-  auto objs = parse_json_lines(d.out);
-  REQUIRE(objs.size() == 1);
-  return objs[0];
-}
-
 bool json_false(Object& o, const std::string& key) {
   return o.count(key) && o[key].is_bool() && !o[key].b;
 }

@@ -59,18 +59,6 @@ Trace open_trace(const fs::path& path) {
   return t;
 }
 
-std::string compress(const std::string& raw) {
-  ZSTD_CCtx* cctx = ZSTD_createCCtx();
-  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
-  ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
-  std::string out(ZSTD_compressBound(raw.size()), '\0');
-  std::size_t n = ZSTD_compress2(cctx, out.data(), out.size(), raw.data(), raw.size());
-  ZSTD_freeCCtx(cctx);
-  REQUIRE_FALSE(ZSTD_isError(n));
-  out.resize(n);
-  return out;
-}
-
 // trace.omni with `stream` in place of the original raw stream: the same frame
 // boundaries (the last frame takes any change of length), each frame
 // recompressed with a valid checksum and its header sizes fixed.
@@ -86,7 +74,7 @@ std::string rebuild(const Trace& t, const std::string& stream) {
       out += t.file.substr(gap, f.offset - gap);
     }
     std::size_t n = i + 1 == t.frames.size() ? stream.size() - from : f.raw;
-    std::string payload = compress(stream.substr(from, n));
+    std::string payload = zstd_frame(stream.substr(from, n));
     from += n;
     std::string header(16, '\0');
     put_le(header, 0, 2, 4);
