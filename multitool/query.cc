@@ -95,9 +95,7 @@ const Question kQuestions[] = {
 std::string takers(unsigned option) {
   std::vector<std::string> names;
   for (const Question& q : kQuestions) {
-    std::string flag(q.usage, std::string_view(q.usage).find(' ') == std::string_view::npos
-                                  ? std::string_view(q.usage).size()
-                                  : std::string_view(q.usage).find(' '));
+    std::string flag(std::string_view(q.usage).substr(0, std::string_view(q.usage).find(' ')));
     if (q.takes & option) names.push_back(flag);
     else if (q.takes_for_locals & option) names.push_back(flag + " local:NAME");
   }

@@ -355,11 +355,10 @@ std::string arguments_text(const std::vector<CallArgument>& args) {
   return text;
 }
 
-// The return value from rax or xmm0 by the return type (rax as an
-// unsigned integer without DWARF; None for void and aggregates).
-Scalar return_value(const std::optional<symbols::TypeInfo>& type, bool returns_void, const replay::Registers& after) {
+// The return value of a non-void call from rax or xmm0 by the return type
+// (rax as an unsigned integer without DWARF; None for aggregates).
+Scalar return_value(const std::optional<symbols::TypeInfo>& type, const replay::Registers& after) {
   using Kind = symbols::TypeInfo::Kind;
-  if (returns_void) return {};
   if (!type) return Scalar{.kind = Scalar::Kind::Unsigned, .u = after.u64(replay::gpr_offset(replay::kReturnRegister))};
   if (type->kind == Kind::Float) return decode_scalar(*type, after.state.data() + replay::xmm_offset(0), 16);
   if (type->kind == Kind::Struct || type->kind == Kind::Union || type->kind == Kind::Array || type->by_reference)
@@ -480,7 +479,8 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
     const uint64_t* entry = &targets[t].entry;  // this row's function
     std::vector<CallArgument> args;
     if (!params.empty()) args = call_arguments(params, return_type, moments.at({row.time, row.tid}), memory, row.time);
-    // Only a return leaves a return value: an unwound call's rax is noise.
+    // Only a return leaves a return value (an unwound call's rax is noise),
+    // and only a non-void function returns one.
     const replay::Registers* after = nullptr;
     if (row.ended == index::CallEnd::Returned && !returns_void) after = &moments.at({row.end_time, row.tid});
     std::optional<symbols::Location> caller;
@@ -504,7 +504,7 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
       if (row.pc) o.field("pc", hex_address(row.pc));
       else o.null("pc");
       o.raw("args", arguments_json(args));
-      if (after) o.raw("return", scalar_json(return_value(return_type, returns_void, *after)));
+      if (after) o.raw("return", scalar_json(return_value(return_type, *after)));
       else o.null("return");
       o.close();
       line += '\n';
@@ -512,7 +512,7 @@ uint64_t calls(index::IndexReader& reader, const CallsQuery& query, std::ostream
       line = fmt::format("{:>12} {:>12} {:>4}  {}(", row.time, row.end_time ? fmt::format("{}", row.end_time) : "-",
                          row.tid, function_name);
       line += arguments_text(args) + ")";
-      if (after && !returns_void) line += " = " + scalar_json(return_value(return_type, returns_void, *after));
+      if (after) line += " = " + scalar_json(return_value(return_type, *after));
       else if (ended && row.ended != index::CallEnd::Returned) line += fmt::format(" [{}]", ended);
       if (row.kind == index::CallKind::Signal) line += fmt::format(" [signal {}]", row.signal);
       else if (row.kind == index::CallKind::Tail) line += " [tail call]";

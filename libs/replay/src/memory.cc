@@ -2,9 +2,10 @@
 // time, each byte's starting contents, and the latest write at or before it.
 #include "omni/replay/memory.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
-#include <unistd.h>
 #include <map>
 #include <memory>
 #include <unordered_map>

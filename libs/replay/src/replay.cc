@@ -475,10 +475,8 @@ struct Replayer::Impl {
   // snapshot's stretch once instead of once per moment. A run is reused only
   // from its own snapshot, which a fresh run would start from too.
   struct Kept {
-    uint32_t tid;
-    uint64_t snapshot;
+    std::unique_ptr<Run> run;     // its snapshot (run->snap) names the thread and time
     std::optional<uint64_t> end;  // run_end of the snapshot
-    std::unique_ptr<Run> run;
     uint64_t used;
   };
   static constexpr size_t kKeptRuns = 4;
@@ -491,7 +489,7 @@ struct Replayer::Impl {
     if (!snap_time) fail("thread {} has no register snapshot at or before instruction {}", tid, time);
     Kept* k = nullptr;
     for (Kept& c : kept)
-      if (c.tid == tid && c.snapshot == *snap_time && !c.run->left_ir && c.run->now <= time) k = &c;
+      if (c.run->snap.tid == tid && c.run->snap.time == *snap_time && !c.run->left_ir && c.run->now <= time) k = &c;
     if (!k) {
       auto snap = reader.snapshot_before(tid, time);
       if (!snap || snap->time != *snap_time) fail("index is corrupt: thread {}'s snapshots changed while read", tid);
@@ -499,7 +497,7 @@ struct Replayer::Impl {
       if (kept.size() >= kKeptRuns)
         kept.erase(std::min_element(kept.begin(), kept.end(),
                                     [](const Kept& a, const Kept& b) { return a.used < b.used; }));
-      kept.push_back({tid, *snap_time, end, std::make_unique<Run>(*this, std::move(*snap), time), 0});
+      kept.push_back({std::make_unique<Run>(*this, std::move(*snap), time), end, 0});
       k = &kept.back();
     }
     k->used = ++uses;
@@ -511,7 +509,7 @@ struct Replayer::Impl {
       kept.erase(kept.begin() + (k - kept.data()));  // stopped part-way: not a state to resume
       throw;
     }
-    Registers out{time, tid, k->snapshot, run.now - k->snapshot, run.note, run.state};
+    Registers out{time, tid, run.snap.time, run.now - run.snap.time, run.note, run.state};
     if (out.note.empty() && run.now < time) out.note = "the thread was not running (another thread was)";
     return out;
   }
@@ -528,9 +526,9 @@ uint64_t Replayer::executed() const { return impl_->executed; }
 
 MemoryReader& Replayer::memory() { return impl_->memory_reader; }
 
-Stretch Replayer::replay_stretch(const index::SnapshotRow& from, uint64_t limit) {
+Stretch Replayer::replay_stretch(index::SnapshotRow from, uint64_t limit) {
   Stretch out;
-  Impl::Run run(*impl_, from, limit);
+  Impl::Run run(*impl_, std::move(from), limit);
   run.writes = &out;
   run.pc = run.get64(offsetof(VexGuestAMD64State, guest_RIP));
   try {

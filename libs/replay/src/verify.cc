@@ -208,7 +208,7 @@ struct Worker {
     uint64_t limit = iv.to ? *iv.to : instructions_total;
     if (auto end = reader.run_end(iv.tid, iv.from); end && *end < limit) limit = *end;
     limit = std::max(limit, iv.from);
-    Stretch st = replayer.replay_stretch(*snap, limit);
+    Stretch st = replayer.replay_stretch(std::move(*snap), limit);
     out.instructions = st.time - iv.from;
 
     auto diverge = [&](Divergence::Kind kind, uint64_t time, uint64_t pc, std::string what, std::string expected,

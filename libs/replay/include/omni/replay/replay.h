@@ -87,7 +87,7 @@ class Replayer {
   // Re-executes `from`'s thread from that snapshot until instruction `limit`
   // (or until it leaves the IR), recording every memory write it makes; the
   // self-check (verify.h). An Error is returned in Stretch::error.
-  Stretch replay_stretch(const index::SnapshotRow& from, uint64_t limit);
+  Stretch replay_stretch(index::SnapshotRow from, uint64_t limit);
 
   // The memory reader replay loads through (its caches are the largest part
   // of a question's memory): a question that also reads memory shares it.
