@@ -447,16 +447,14 @@ class Builder : public trace::EventSink {
       if (job.kind == Compressor::Kind::Block) {
         insert_block_.bind(1, job.id).bind(2, job.time_last).bind(3, job.time_first)
             .bind_blob(4, job.data.data(), job.data.size())
-            .bind(5, RowCheck().integer(job.id).integer(static_cast<int64_t>(job.time_last))
-                         .integer(static_cast<int64_t>(job.time_first)).value());
+            .bind(5, block_row_crc(job.id, static_cast<int64_t>(job.time_last), static_cast<int64_t>(job.time_first)));
         insert_block_.run();
         continue;
       }
       if (job.kind == Compressor::Kind::Snapshot) {
         insert_snapshot_.bind(1, job.tid).bind(2, job.time_first).bind(3, job.events)
             .bind_blob(4, job.data.data(), job.data.size())
-            .bind(6, RowCheck().integer(job.tid).integer(static_cast<int64_t>(job.time_first))
-                         .integer(static_cast<int64_t>(job.events)).value());
+            .bind(6, snapshot_row_crc(job.tid, static_cast<int64_t>(job.time_first), static_cast<int64_t>(job.events)));
         if (job.data2.empty()) insert_snapshot_.bind_null(5);
         else insert_snapshot_.bind_blob(5, job.data2.data(), job.data2.size());
         insert_snapshot_.run();

@@ -97,6 +97,17 @@ class RowCheck {
   uint64_t hash_ = kChecksumSeed;
 };
 
+// The crc of the rows whose checked columns are keys and numbers only (their
+// blobs are zstd frames), one definition for the builder and the reader.
+// blocks: the translation's id, its address and the time it was made.
+inline int64_t block_row_crc(int64_t id, int64_t addr, int64_t time) {
+  return RowCheck().integer(id).integer(addr).integer(time).value();
+}
+// snapshots: the thread, the time and the row's seq.
+inline int64_t snapshot_row_crc(int64_t tid, int64_t time, int64_t seq) {
+  return RowCheck().integer(tid).integer(time).integer(seq).value();
+}
+
 // Tables the reader reads whole (or nearly) for the questions that use them:
 // meta "hash.<table>" checksums all their rows, in key order, checked on a
 // reader's first use of the table. The large tables read a row at a time

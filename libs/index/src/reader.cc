@@ -85,7 +85,11 @@ void IndexReader::verify_table(const char* name) {
 // A row read from a table with a `crc` column whose value is not its
 // contents' check.
 void IndexReader::check_row(const char* table, int64_t stored, const RowCheck& computed) const {
-  if (stored != computed.value())
+  check_row(table, stored, computed.value());
+}
+
+void IndexReader::check_row(const char* table, int64_t stored, int64_t computed) const {
+  if (stored != computed)
     fail("{}/{} is damaged (a row of its {} table was changed); run `omni index {}` again", trace_dir_,
          kIndexFile, table, trace_dir_);
 }
@@ -395,8 +399,7 @@ std::optional<IndexReader::BlockIr> IndexReader::block_ir(uint64_t addr, uint64_
   std::optional<BlockIr> out;
   if (block_ir_->step()) {
     check_row("blocks", block_ir_->column_int(3),
-              RowCheck().integer(block_ir_->column_int(2)).integer(static_cast<int64_t>(addr))
-                  .integer(block_ir_->column_int(0)));
+              block_row_crc(block_ir_->column_int(2), static_cast<int64_t>(addr), block_ir_->column_int(0)));
     out = BlockIr{block_ir_->column_u64(0), UINT64_MAX,
                   unzstd(block_ir_->column_blob(1), block_ir_->column_bytes(1), "block IR")};
   }
@@ -405,8 +408,7 @@ std::optional<IndexReader::BlockIr> IndexReader::block_ir(uint64_t addr, uint64_
     block_next_->bind(1, addr).bind(2, time);
     if (block_next_->step()) {
       check_row("blocks", block_next_->column_int(2),
-                RowCheck().integer(block_next_->column_int(1)).integer(static_cast<int64_t>(addr))
-                    .integer(block_next_->column_int(0)));
+                block_row_crc(block_next_->column_int(1), static_cast<int64_t>(addr), block_next_->column_int(0)));
       out->next_time = block_next_->column_u64(0);
     }
     block_next_->reset();
@@ -424,7 +426,7 @@ std::optional<SnapshotRow> IndexReader::snapshot_before(uint32_t tid, uint64_t t
   std::optional<SnapshotRow> out;
   if (snapshot_->step()) {
     check_row("snapshots", snapshot_->column_int(4),
-              RowCheck().integer(tid).integer(snapshot_->column_int(0)).integer(snapshot_->column_int(3)));
+              snapshot_row_crc(tid, snapshot_->column_int(0), snapshot_->column_int(3)));
     SnapshotRow row{tid, snapshot_->column_u64(0), {}, {}};
     row.state = unzstd(snapshot_->column_blob(1), snapshot_->column_bytes(1), "register snapshot");
     if (!snapshot_->column_is_null(2))
@@ -443,7 +445,7 @@ std::optional<uint64_t> IndexReader::snapshot_time_before(uint32_t tid, uint64_t
   std::optional<uint64_t> out;
   if (snapshot_time_->step()) {
     check_row("snapshots", snapshot_time_->column_int(2),
-              RowCheck().integer(tid).integer(snapshot_time_->column_int(0)).integer(snapshot_time_->column_int(1)));
+              snapshot_row_crc(tid, snapshot_time_->column_int(0), snapshot_time_->column_int(1)));
     out = snapshot_time_->column_u64(0);
   }
   snapshot_time_->reset();
@@ -461,8 +463,7 @@ std::optional<SnapshotRow> IndexReader::snapshot_at(uint32_t tid, uint64_t time,
   q->bind(1, tid).bind(2, time);
   std::optional<SnapshotRow> out;
   if (q->step()) {
-    check_row("snapshots", q->column_int(3),
-              RowCheck().integer(tid).integer(static_cast<int64_t>(time)).integer(q->column_int(2)));
+    check_row("snapshots", q->column_int(3), snapshot_row_crc(tid, static_cast<int64_t>(time), q->column_int(2)));
     SnapshotRow row{tid, time, {}, {}};
     row.state = unzstd(q->column_blob(0), q->column_bytes(0), "register snapshot");
     if (!q->column_is_null(1)) row.values = unzstd(q->column_blob(1), q->column_bytes(1), "replay values");
@@ -476,8 +477,7 @@ std::vector<std::pair<uint32_t, uint64_t>> IndexReader::snapshot_list() {
   Statement q(*db_, "SELECT tid, time, seq, crc FROM snapshots ORDER BY time, tid, seq");
   std::vector<std::pair<uint32_t, uint64_t>> out;
   while (q.step()) {
-    check_row("snapshots", q.column_int(3),
-              RowCheck().integer(q.column_int(0)).integer(q.column_int(1)).integer(q.column_int(2)));
+    check_row("snapshots", q.column_int(3), snapshot_row_crc(q.column_int(0), q.column_int(1), q.column_int(2)));
     out.emplace_back(static_cast<uint32_t>(q.column_int(0)), q.column_u64(1));
   }
   return out;

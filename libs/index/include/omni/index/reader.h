@@ -180,6 +180,7 @@ class IndexReader {
   uint32_t verified_tables_ = 0;
   void verify_table(const char* name);
   void check_row(const char* table, int64_t stored, const RowCheck& computed) const;
+  void check_row(const char* table, int64_t stored, int64_t computed) const;  // a crc already computed
 };
 
 }  // namespace omni::index
