@@ -8,6 +8,7 @@
 #include <string>
 
 #include "omni/base/error.h"
+#include "omni/elf/elf.h"
 #include "omni/symbols/symbols.h"
 
 namespace {
@@ -71,7 +72,7 @@ Addr2Line addr2line(uint64_t address) {
 }  // namespace
 
 TEST_CASE("read_elf_info matches readelf") {
-  auto info = omni::symbols::read_elf_info(kSubject);
+  auto info = omni::elf::read_elf_info(kSubject);
   REQUIRE(info.has_value());
 
   std::string notes = run_command("readelf -n '" + kSubject + "'");
@@ -98,7 +99,7 @@ TEST_CASE("read_elf_info matches readelf") {
   CHECK(info->first_load_vaddr == (std::stoull(vaddr, nullptr, 16) & ~uint64_t{0xfff}));
   CHECK(info->first_load_offset == (std::stoull(offset, nullptr, 16) & ~uint64_t{0xfff}));
 
-  CHECK_FALSE(omni::symbols::read_elf_info(kSubject + ".c.missing").has_value());
+  CHECK_FALSE(omni::elf::read_elf_info(kSubject + ".c.missing").has_value());
 }
 
 TEST_CASE("locate agrees with addr2line at link-time addresses") {
@@ -140,7 +141,7 @@ TEST_CASE("find_variable agrees with nm") {
 }
 
 TEST_CASE("bias, unreadable files and bad handles") {
-  auto info = omni::symbols::read_elf_info(kSubject);
+  auto info = omni::elf::read_elf_info(kSubject);
   REQUIRE(info.has_value());
   NmSymbol g_counter = nm_symbol("g_counter");
   NmSymbol accumulate = nm_symbol("accumulate");

@@ -13,14 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "omni/elf/elf.h"
-
 namespace omni::symbols {
-
-// What the recorder's memory map says about one loaded ELF object.
-// ELF identity lives in libs/elf; symbols uses it under its old names.
-using elf::ElfInfo;
-using elf::read_elf_info;
 
 struct Location {
   std::string function;  // innermost function, inlined or not; empty if unknown
