@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -214,15 +215,19 @@ struct MemoryReader::Impl {
     return file;
   }
 
-  // The file's page holding `offset` (shorter at the file's end).
-  const std::vector<uint8_t>& file_page(std::FILE* f, uint64_t offset) {
+  // The file's page holding `offset` (shorter at the file's end). A failed
+  // read is an error, not zeros.
+  const std::vector<uint8_t>& file_page(std::FILE* f, const std::string& path, uint64_t offset) {
     auto key = std::make_pair(f, offset & ~(kPage - 1));
     auto it = file_pages.find(key);
     if (it != file_pages.end()) return it->second;
     if (file_pages.size() >= 4096) file_pages.clear();
     std::vector<uint8_t> page(kPage);
-    ssize_t n = pread(fileno(f), page.data(), kPage, static_cast<off_t>(key.second));
-    page.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    ssize_t n;
+    while ((n = pread(fileno(f), page.data(), kPage, static_cast<off_t>(key.second))) < 0 && errno == EINTR) {
+    }
+    if (n < 0) fail_errno(fmt::format("cannot read {} at offset {:#x}", path, key.second));
+    page.resize(static_cast<size_t>(n));
     return file_pages.emplace(key, std::move(page)).first->second;
   }
 
@@ -357,7 +362,7 @@ struct MemoryReader::Impl {
           image.file_missing.insert(m->path);
         } else {
           // Past the end of the file a mapping reads as zeros.
-          const std::vector<uint8_t>& page = file_page(f, m->offset + (a - start));
+          const std::vector<uint8_t>& page = file_page(f, m->path, m->offset + (a - start));
           uint64_t at = (m->offset + (a - start)) & (kPage - 1);
           image.bytes[i] = at < page.size() ? page[at] : 0;
         }
