@@ -43,50 +43,87 @@ struct Given {
 // library call that answers it. Adding a question is one row here.
 struct Question {
   const char* usage;  // as listed in errors: "--where-written ADDRESS"
+  // Registers the question's own option (its help line beside it).
+  void (*add)(CLI::App&, QueryArgs&);
   unsigned takes;
   unsigned takes_for_locals;  // also taken when --read names local:NAME
   bool (*asked)(const QueryArgs&);
-  void (*answer)(const QueryArgs&, const Given&, index::IndexReader&, query::Format, std::ostream&);
+  void (*answer)(const QueryArgs&, const Given&, query::Session&, query::Format, std::ostream&);
 };
 
 bool reads_local(const QueryArgs& a) { return a.read.rfind("local:", 0) == 0; }
 
+// Asks `ask` with a printer of its record kind.
+template <typename Record, typename Ask>
+void print(query::Format format, std::ostream& out, Ask ask) {
+  query::Printer<Record> printer(format, out);
+  ask(printer);
+}
+
 const Question kQuestions[] = {
-    {"--where-written ADDRESS", kAt | kWindow | kStacks, 0, [](const QueryArgs& a) { return !a.where_written.empty(); },
-     [](const QueryArgs& a, const Given& given, index::IndexReader& reader, query::Format format, std::ostream& out) {
-       query::WhereWrittenQuery q;
-       q.target = a.where_written;
-       if (given.at) q.at = a.at;
-       q.from = a.from;
-       q.to = a.to;
-       q.last = a.last;
-       q.stack = a.stack;
-       q.format = format;
-       query::where_written(reader, q, out);
+    {"--where-written ADDRESS",
+     [](CLI::App& app, QueryArgs& a) {
+       app.add_option("--where-written", a.where_written,
+                      "ADDRESS[:LENGTH] or VARIABLE[:LENGTH]: every write to those bytes");
+     },
+     kAt | kWindow | kStacks, 0, [](const QueryArgs& a) { return !a.where_written.empty(); },
+     [](const QueryArgs& a, const Given& given, query::Session& session, query::Format format, std::ostream& out) {
+       query::WhereWrittenQuery q{a.where_written, given.at ? std::optional(a.at) : std::nullopt, a.from, a.to, a.last,
+                                  a.stack};
+       print<query::WriteRecord>(format, out, [&](auto& sink) { query::where_written(session, q, sink); });
      }},
-    {"--read ADDRESS", kAt, kTid | kFrame, [](const QueryArgs& a) { return !a.read.empty(); },
-     [](const QueryArgs& a, const Given&, index::IndexReader& reader, query::Format format, std::ostream& out) {
-       query::read(reader, {a.read, a.at, format, a.frame, a.tid}, out);
+    {"--read ADDRESS",
+     [](CLI::App& app, QueryArgs& a) {
+       app.add_option("--read", a.read, "ADDRESS[:LENGTH], VARIABLE[:LENGTH] or local:NAME: the bytes at --at");
+     },
+     kAt, kTid | kFrame, [](const QueryArgs& a) { return !a.read.empty(); },
+     [](const QueryArgs& a, const Given&, query::Session& session, query::Format format, std::ostream& out) {
+       print<query::MemoryRecord>(format, out,
+                                  [&](auto& sink) { query::read(session, {a.read, a.at, a.frame, a.tid}, sink); });
      }},
-    {"--registers", kAt | kTid, 0, [](const QueryArgs& a) { return a.registers; },
-     [](const QueryArgs& a, const Given&, index::IndexReader& reader, query::Format format, std::ostream& out) {
-       query::registers(reader, {a.at, a.tid, format}, out);
+    {"--registers",
+     [](CLI::App& app, QueryArgs& a) {
+       app.add_flag("--registers", a.registers, "A thread's registers at --at (re-executed from a snapshot)");
+     },
+     kAt | kTid, 0, [](const QueryArgs& a) { return a.registers; },
+     [](const QueryArgs& a, const Given&, query::Session& session, query::Format format, std::ostream& out) {
+       print<query::RegistersRecord>(format, out,
+                                     [&](auto& sink) { query::registers(session, {a.at, a.tid}, sink); });
      }},
-    {"--stack", kAt | kTid, 0, [](const QueryArgs& a) { return a.stack && a.where_written.empty(); },
-     [](const QueryArgs& a, const Given&, index::IndexReader& reader, query::Format format, std::ostream& out) {
-       query::stack(reader, {a.at, a.tid, format}, out);
+    {"--stack",
+     [](CLI::App& app, QueryArgs& a) {
+       app.add_flag("--stack", a.stack,
+                    "A thread's call stack at --at, innermost first (with --where-written: each write's stack)");
+     },
+     kAt | kTid, 0, [](const QueryArgs& a) { return a.stack && a.where_written.empty(); },
+     [](const QueryArgs& a, const Given&, query::Session& session, query::Format format, std::ostream& out) {
+       print<query::StackRecord>(format, out, [&](auto& sink) { query::stack(session, {a.at, a.tid}, sink); });
      }},
-    {"--calls FUNCTION", kWindow, 0, [](const QueryArgs& a) { return !a.calls.empty(); },
-     [](const QueryArgs& a, const Given&, index::IndexReader& reader, query::Format format, std::ostream& out) {
-       query::calls(reader, {a.calls, a.from, a.to, a.last, format}, out);
+    {"--calls FUNCTION",
+     [](CLI::App& app, QueryArgs& a) {
+       app.add_option("--calls", a.calls, "FUNCTION (name or entry address): every call of it, with args");
+     },
+     kWindow, 0, [](const QueryArgs& a) { return !a.calls.empty(); },
+     [](const QueryArgs& a, const Given&, query::Session& session, query::Format format, std::ostream& out) {
+       print<query::CallRecord>(format, out,
+                                [&](auto& sink) { query::calls(session, {a.calls, a.from, a.to, a.last}, sink); });
      }},
-    {"--syscalls", kName, 0, [](const QueryArgs& a) { return a.syscalls; },
-     [](const QueryArgs& a, const Given&, index::IndexReader& reader, query::Format format, std::ostream& out) {
-       query::syscalls(reader, {a.syscall_name, format}, out);
+    {"--syscalls",
+     [](CLI::App& app, QueryArgs& a) {
+       app.add_flag("--syscalls", a.syscalls, "Every system call: number, name, args, result, time");
+     },
+     kName, 0, [](const QueryArgs& a) { return a.syscalls; },
+     [](const QueryArgs& a, const Given&, query::Session& session, query::Format format, std::ostream& out) {
+       print<query::SyscallRecord>(format, out,
+                                   [&](auto& sink) { query::syscalls(session, {a.syscall_name}, sink); });
      }},
-    {"--output", 0, 0, [](const QueryArgs& a) { return a.output; },
-     [](const QueryArgs&, const Given&, index::IndexReader& reader, query::Format format, std::ostream& out) {
-       query::output(reader, format, out);
+    {"--output",
+     [](CLI::App& app, QueryArgs& a) {
+       app.add_flag("--output", a.output, "Each write to stdout/stderr: time, tid, fd, bytes, text");
+     },
+     0, 0, [](const QueryArgs& a) { return a.output; },
+     [](const QueryArgs&, const Given&, query::Session& session, query::Format format, std::ostream& out) {
+       print<query::OutputRecord>(format, out, [&](auto& sink) { query::output(session, sink); });
      }},
 };
 
@@ -163,16 +200,10 @@ Action register_query(CLI::App& app) {
       "  omni query --syscalls [--name read]          every system call, args and result\n"
       "Times are instruction counts (see `omni dump`).");
   app.add_option("trace_dir", args->trace_dir, "Trace directory (default: the latest recording)");
-  app.add_option("--where-written", args->where_written,
-                 "ADDRESS[:LENGTH] or VARIABLE[:LENGTH]: every write to those bytes");
-  app.add_flag("--syscalls", args->syscalls, "Every system call: number, name, args, result, time");
+  // The questions' options, in the order of their rows, then the options they share.
+  for (const Question& q : kQuestions) q.add(app, *args);
   app.add_option("--name", args->syscall_name, "With --syscalls: only this call (read, openat...)");
-  app.add_flag("--output", args->output, "Each write to stdout/stderr: time, tid, fd, bytes, text");
-  app.add_option("--read", args->read, "ADDRESS[:LENGTH], VARIABLE[:LENGTH] or local:NAME: the bytes at --at");
   app.add_option("--frame", args->frame, "With --read local:NAME: the call-stack frame (0 innermost, see --stack)");
-  app.add_flag("--registers", args->registers, "A thread's registers at --at (re-executed from a snapshot)");
-  app.add_option("--calls", args->calls, "FUNCTION (name or entry address): every call of it, with args");
-  app.add_flag("--stack", args->stack, "A thread's call stack at --at, innermost first (with --where-written: each write's stack)");
   app.add_option("--tid", args->tid, "With --registers/--stack/--read local:NAME: this thread (default: the one running then)");
   CLI::Option* at = app.add_option(
       "--at", args->at,
@@ -186,11 +217,12 @@ Action register_query(CLI::App& app) {
   return [args, at](Io& io) {
     Given given{at->count() > 0};
     const Question& question = the_question(*args, given);
-    index::IndexReader reader(resolve_trace_dir(args->trace_dir));
-    if (reader.meta_int("stream_complete").value_or(0) != 1)
+    query::Session session(resolve_trace_dir(args->trace_dir));
+    if (session.reader().meta_int("stream_complete").value_or(0) != 1)
       io.err << "omni: warning: the recording was cut short; answers cover events up to the cut\n";
     query::Format format = args->format == "table" ? query::Format::Table : query::Format::Json;
-    question.answer(*args, given, reader, format, io.out);
+    question.answer(*args, given, session, format, io.out);
+    io.out.flush();
     return 0;
   };
 }

@@ -1,15 +1,15 @@
-#include "omni/query/query.h"
+// The session: what every question shares for the life of one command.
+#include "omni/query/session.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <deque>
-#include <memory>
 
 #include "omni/base/error.h"
 #include "omni/query/json.h"
+#include "omni/query/records.h"
 
 namespace omni::query {
 
@@ -55,15 +55,6 @@ std::optional<RecordingSymbols::Resolved> RecordingSymbols::resolve(std::string_
   return std::nullopt;
 }
 
-void location_fields(JsonObject& o, const symbols::Location* where) {
-  if (where && !where->function.empty()) o.field("function", where->function);
-  else o.null("function");
-  if (where && !where->file.empty()) o.field("file", where->file);
-  else o.null("file");
-  if (where && where->line > 0) o.field("line", where->line);
-  else o.null("line");
-}
-
 std::vector<symbols::FunctionMatch> RecordingSymbols::find_functions(std::string_view name) {
   for (const Object& o : objects_)
     if (auto matches = symbolizer_.find_functions(o.handle, name); !matches.empty()) return matches;
@@ -106,6 +97,57 @@ std::optional<int> RecordingSymbols::object_at(uint64_t pc, uint64_t time) {
   return std::nullopt;
 }
 
+
+std::vector<symbols::Location> RecordingSymbols::functions_at(uint64_t pc, uint64_t time) {
+  std::vector<symbols::Location> chain;
+  if (auto object = object_at(pc, time)) chain = symbolizer_.inline_chain(*object, pc);
+  if (chain.empty()) {
+    if (auto where = locate(pc, time)) chain.push_back(*where);
+  }
+  return chain;
+}
+
+Session::Session(const std::string& trace_dir) : reader_(std::make_unique<index::IndexReader>(trace_dir)) {}
+
+Session::~Session() = default;
+
+RecordingSymbols& Session::symbols() {
+  if (!symbols_) symbols_ = std::make_unique<RecordingSymbols>(*reader_);
+  return *symbols_;
+}
+
+replay::Replayer& Session::replayer() {
+  if (!replayer_) replayer_ = std::make_unique<replay::Replayer>(*reader_);
+  return *replayer_;
+}
+
+replay::MemoryReader& Session::memory() { return replayer().memory(); }
+
+uint32_t Session::thread(std::optional<uint32_t> tid, uint64_t time) { return reader_->thread_for(tid, time); }
+
+std::vector<replay::StackFrame> Session::stack(uint64_t time, uint32_t tid, std::optional<uint64_t> pc0) {
+  tid = thread(tid, time);
+  return replay::stack_at(*reader_, time, tid, pc0 ? nullptr : &replayer(), pc0);
+}
+
+std::vector<FrameRecord> Session::describe(const std::vector<replay::StackFrame>& frames, uint64_t time) {
+  std::vector<FrameRecord> out;
+  out.reserve(frames.size());
+  for (const replay::StackFrame& frame : frames) {
+    FrameRecord& r = out.emplace_back();
+    r.frame = frame;
+    if (frame.signal) continue;
+    r.functions = symbols().functions_at(frame.pc, time);
+    if (r.functions.empty() && frame.function_entry) {
+      // Where it jumped from is unknown: only which function it was.
+      if (auto where = symbols().locate(*frame.function_entry, time)) r.functions.push_back({where->function, "", 0, false});
+    }
+    if (r.functions.empty()) r.functions.emplace_back();
+    r.where = symbols().locate(frame.pc ? frame.pc : frame.function_entry.value_or(0), time);
+  }
+  return out;
+}
+
 namespace {
 
 std::optional<uint64_t> parse_number(std::string_view text) {
@@ -126,8 +168,8 @@ bool is_identifier_char(char c) {
 
 }  // namespace
 
-Range parse_range(const std::string& spec, RecordingSymbols& symbols, index::IndexReader* reader,
-                  std::optional<uint64_t> time, std::string_view moment) {
+Range Session::target(const std::string& spec, uint64_t time, std::string_view moment) {
+  RecordingSymbols& symbols = this->symbols();
   std::string_view base = spec;
   std::optional<uint64_t> length;
   // ":LENGTH" at the end; "::" belongs to a C++ name.
@@ -162,14 +204,12 @@ Range parse_range(const std::string& spec, RecordingSymbols& symbols, index::Ind
          "g_p->next, *g_p, ns::g_x)",
          base);
 
-  // Pointers read at `time`, through one MemoryReader.
-  std::unique_ptr<replay::MemoryReader> memory_reader;
+  // Pointers are read at `time`.
   symbols::PointerMemory memory;
-  if (reader != nullptr && time) {
-    memory.moment = moment.empty() ? fmt::format("at time {}", *time) : std::string(moment);
-    memory.read = [&, when = *time](uint64_t addr) -> std::optional<uint64_t> {
-      if (!memory_reader) memory_reader = std::make_unique<replay::MemoryReader>(*reader);
-      replay::MemoryImage image = memory_reader->read(addr, 8, when);
+  {
+    memory.moment = moment.empty() ? fmt::format("at time {}", time) : std::string(moment);
+    memory.read = [&](uint64_t addr) -> std::optional<uint64_t> {
+      replay::MemoryImage image = this->memory().read(addr, 8, time);
       if (image.bytes.size() < 8 || std::find(image.mapped.begin(), image.mapped.end(), false) != image.mapped.end())
         return std::nullopt;
       // Bytes the recording does not hold (a shared mapping past what was
@@ -189,7 +229,7 @@ Range parse_range(const std::string& spec, RecordingSymbols& symbols, index::Ind
          symbols.missing_symbols_hint());
   if (!variable->pointer.empty()) {
     // What a pointer points to must have been there then.
-    replay::MemoryImage first = replay::MemoryReader(*reader).read(variable->address, 1, *time);
+    replay::MemoryImage first = this->memory().read(variable->address, 1, time);
     if (first.mapped.empty() || !first.mapped[0])
       fail("'{}': {} points to {:#x}, which was not mapped {}", expr, variable->pointer, variable->pointer_value,
            memory.moment);
@@ -202,120 +242,36 @@ Range parse_range(const std::string& spec, RecordingSymbols& symbols, index::Ind
   return range;
 }
 
-namespace {
-
-struct Match {
-  index::Event event;
-  std::string hex;
-};
-
-void print_json(const index::Event& e, const std::string& hex, RecordingSymbols& symbols, std::string& line,
-                const std::string* stack) {
-  auto location = symbols.locate(e.pc, e.time);
-  JsonObject object(line);
-  object.field("time", e.time).field("tid", e.tid).field("pc", hex_address(e.pc));
-  location_fields(object, location ? &*location : nullptr);
-  object.field("addr", hex_address(e.addr)).field("size", e.size).field("data", hex);
-  object.field("origin", e.by_kernel ? "kernel" : "cpu");
-  if (stack) object.raw("stack", *stack);
-  object.close();
-  line += '\n';
-}
-
-void print_table_row(const index::Event& e, const std::string& hex, RecordingSymbols& symbols, std::string& line) {
-  auto location = symbols.locate(e.pc, e.time);
-  std::string where = location && !location->function.empty() ? location->function : "?";
-  if (location && !location->file.empty()) {
-    std::string file = location->file.substr(location->file.rfind('/') + 1);
-    where += fmt::format(" ({}:{})", file, location->line);
+uint64_t Session::moment(const std::string& at) {
+  index::IndexReader& reader = *reader_;
+  if (at == "end") return reader.meta_int("instructions").value_or(0);
+  if (at.rfind("output:", 0) == 0 || at.rfind("output~", 0) == 0) {
+    auto rows = reader.output();
+    if (at[6] == ':') {
+      size_t k = 0;
+      auto [end, error] = std::from_chars(at.data() + 7, at.data() + at.size(), k);
+      if (at.size() == 7 || error != std::errc() || end != at.data() + at.size())
+        fail("malformed --at '{}': expected output:N (the Nth output write, from 1)", at);
+      if (k == 0 || k > rows.size())
+        fail("--at {}: the recording has {} output writes", at, rows.size());
+      return rows[k - 1].time;
+    }
+    std::string needle = at.substr(7);
+    for (const auto& row : rows)
+      if (std::string_view(reinterpret_cast<const char*>(row.data.data()), row.data.size()).find(needle) !=
+          std::string_view::npos)
+        return row.time;
+    fail("--at {}: no output write contains '{}'", at, needle);
   }
-  if (e.by_kernel) where += " [kernel]";
-  std::string data = hex.size() > 32 ? hex.substr(0, 32) + "..." : hex;
-  line += fmt::format("{:>12} {:>4} {:>14} {:>14} {:>5} {:<34} {}\n", e.time, e.tid,
-                      hex_address(e.pc), hex_address(e.addr), e.size, data, where);
-}
-
-}  // namespace
-
-uint64_t where_written(index::IndexReader& reader, const WhereWrittenQuery& query, std::ostream& out) {
-  RecordingSymbols symbols(reader);
-  // Pointers in the target are followed at --at, else at the end.
-  uint64_t follow_at = resolve_time(reader, query.at.value_or("end"));
-  Range range = parse_range(query.target, symbols, &reader, follow_at,
-                            query.at ? "" : fmt::format("at time {} (the end of the recording; --at picks another moment)",
-                                                        follow_at));
-  uint64_t from = query.from.value_or(0);
-  uint64_t to = query.to.value_or(UINT64_MAX);
-  if (from > to) fail("--from {} is after --to {}", from, to);
-
-  std::vector<uint32_t> ids = reader.chunks_writing(range.addr, range.length);
-  const auto& chunks = reader.chunks();
-  std::erase_if(ids, [&](uint32_t id) {
-    return id >= chunks.size() || chunks[id].time_last < from || chunks[id].time_first > to;
-  });
-
-  auto matches_in = [&](uint32_t id, std::vector<Match>& found) {
-    index::DecodedChunk chunk = reader.load_chunk(id);
-    for (const index::Event& e : chunk.events) {
-      if (e.time < from || e.time > to) continue;
-      if (e.addr > range.last() || e.addr + e.size <= range.addr) continue;
-      found.push_back({e, hex_bytes(chunk.data.data() + e.data_offset, e.size)});
-    }
-  };
-
-  std::vector<Match> matches;
-  if (query.last) {
-    // Walk back from the newest chunk until enough matches are found.
-    std::deque<Match> tail;
-    for (auto it = ids.rbegin(); it != ids.rend() && tail.size() < *query.last; ++it) {
-      std::vector<Match> found;
-      matches_in(*it, found);
-      tail.insert(tail.begin(), found.begin(), found.end());
-    }
-    while (tail.size() > *query.last) tail.pop_front();
-    matches.assign(tail.begin(), tail.end());
-  }
-
-  std::string line;
-  uint64_t printed = 0;
-  if (query.format == Format::Table)
-    out << fmt::format("{:>12} {:>4} {:>14} {:>14} {:>5} {:<34} {}\n", "time", "tid", "pc", "addr",
-                       "size", "data", "where");
-  auto emit = [&](const Match& m) {
-    line.clear();
-    // A kernel write happened in a syscall: the stack is the caller's.
-    std::vector<StackFrame> frames;
-    if (query.stack) frames = stack_at(reader, m.event.time, m.event.tid, nullptr, m.event.pc);
-    if (query.format == Format::Json) {
-      std::string stack = query.stack ? frames_json(frames, symbols, m.event.time) : "";
-      print_json(m.event, m.hex, symbols, line, query.stack ? &stack : nullptr);
-    } else {
-      print_table_row(m.event, m.hex, symbols, line);
-      if (query.stack) {
-        for (const StackFrame& f : frames) {
-          if (f.signal) {
-            line += fmt::format("{:>20} {}\n", "", kSignalFrameName);
-            continue;
-          }
-          auto where = symbols.locate(f.pc ? f.pc : f.function_entry.value_or(0), m.event.time);
-          line += fmt::format("{:>20} {:#x} {}\n", "", f.pc, where && !where->function.empty() ? where->function : "??");
-        }
-      }
-    }
-    out << line;
-    ++printed;
-  };
-  if (query.last) {
-    for (const Match& m : matches) emit(m);
-  } else {
-    for (uint32_t id : ids) {
-      std::vector<Match> found;
-      matches_in(id, found);
-      for (const Match& m : found) emit(m);
-    }
-  }
-  out.flush();
-  return printed;
+  uint64_t value = 0;
+  auto [end, error] = std::from_chars(at.data(), at.data() + at.size(), value);
+  if (at.empty() || error != std::errc() || end != at.data() + at.size())
+    fail("malformed --at '{}': expected a time, end, output:N or output~TEXT", at);
+  // Past the last instruction nothing happened: an answer there would be
+  // the end's, passed off as another moment's.
+  uint64_t last = reader.meta_int("instructions").value_or(0);
+  if (value > last) fail("--at {} is past the end of the recording (last instruction {})", at, last);
+  return value;
 }
 
 }  // namespace omni::query

@@ -1,0 +1,78 @@
+// --where-written: every write to a range of bytes, from the index's
+// per-granule chunk lists.
+#include <fmt/format.h>
+
+#include <deque>
+
+#include "omni/base/error.h"
+#include "omni/query/query.h"
+
+namespace omni::query {
+
+void where_written(Session& session, const WhereWrittenQuery& query, Sink<WriteRecord>& sink) {
+  index::IndexReader& reader = session.reader();
+  // Pointers in the target are followed at --at, else at the end.
+  uint64_t follow_at = session.moment(query.at.value_or("end"));
+  Range range = session.target(
+      query.target, follow_at,
+      query.at ? "" : fmt::format("at time {} (the end of the recording; --at picks another moment)", follow_at));
+  uint64_t from = query.from.value_or(0);
+  uint64_t to = query.to.value_or(UINT64_MAX);
+  if (from > to) fail("--from {} is after --to {}", from, to);
+
+  std::vector<uint32_t> ids = reader.chunks_writing(range.addr, range.length);
+  const auto& chunks = reader.chunks();
+  std::erase_if(ids, [&](uint32_t id) {
+    return id >= chunks.size() || chunks[id].time_last < from || chunks[id].time_first > to;
+  });
+
+  struct Match {
+    index::Event event;
+    std::vector<uint8_t> data;
+  };
+  auto matches_in = [&](uint32_t id, std::vector<Match>& found) {
+    index::DecodedChunk chunk = reader.load_chunk(id);
+    for (const index::Event& e : chunk.events) {
+      if (e.time < from || e.time > to) continue;
+      if (e.addr > range.last() || e.addr + e.size <= range.addr) continue;
+      const uint8_t* data = chunk.data.data() + e.data_offset;
+      found.push_back({e, std::vector<uint8_t>(data, data + e.size)});
+    }
+  };
+
+  std::vector<Match> matches;
+  if (query.last) {
+    // Walk back from the newest chunk until enough matches are found.
+    std::deque<Match> tail;
+    for (auto it = ids.rbegin(); it != ids.rend() && tail.size() < *query.last; ++it) {
+      std::vector<Match> found;
+      matches_in(*it, found);
+      tail.insert(tail.begin(), std::make_move_iterator(found.begin()), std::make_move_iterator(found.end()));
+    }
+    while (tail.size() > *query.last) tail.pop_front();
+    matches.assign(std::make_move_iterator(tail.begin()), std::make_move_iterator(tail.end()));
+  }
+
+  sink.begin();
+  WriteRecord record;
+  auto emit = [&](Match& m) {
+    record.event = m.event;
+    record.data = std::move(m.data);
+    record.where = session.symbols().locate(m.event.pc, m.event.time);
+    // A kernel write happened in a syscall: the stack is the caller's.
+    if (query.stack)
+      record.stack = session.describe(session.stack(m.event.time, m.event.tid, m.event.pc), m.event.time);
+    sink.put(record);
+  };
+  if (query.last) {
+    for (Match& m : matches) emit(m);
+  } else {
+    for (uint32_t id : ids) {
+      std::vector<Match> found;
+      matches_in(id, found);
+      for (Match& m : found) emit(m);
+    }
+  }
+}
+
+}  // namespace omni::query
