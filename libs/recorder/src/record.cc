@@ -34,8 +34,9 @@ static_assert(kDefaultSnapshotInterval == OMNI_DEFAULT_SNAPSHOT_INTERVAL, "one d
 
 namespace {
 
-// Read size per STREAM frame: large enough for zstd to find redundancy,
-// small enough that a killed recorder loses little.
+// The size of a shared-memory slot, and so the most raw stream one STREAM
+// frame holds (the tool's buffer is this size): large enough for zstd to
+// find redundancy, small enough that a killed recorder loses little.
 constexpr size_t kFrameBytes = 4 << 20;
 
 volatile sig_atomic_t g_child = 0;
@@ -215,8 +216,9 @@ int open_fifo(const std::string& fifo, pid_t child, int* status) {
   int fd = open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) fail_errno("cannot open " + fifo);
   // A FIFO opened without a writer reads EOF, and there is no "writer
-  // present" test: wait for the tool's first slot message (its first flush,
-  // at the latest when the program ends), checking that Valgrind still runs.
+  // present" test: wait for the tool's first message (HELLO, sent once its
+  // options are read and the channel is open, before the program runs),
+  // checking that Valgrind still runs.
   for (;;) {
     pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, 50) > 0 && (p.revents & POLLIN)) break;

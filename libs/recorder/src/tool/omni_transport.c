@@ -1,0 +1,221 @@
+/* omni tool: the output buffer and how it leaves the tool.
+ *
+ * Owns the buffer (g_buf .. g_end, write pointer g_ptr) and the output:
+ * with `omni record` (--omni-shm-fd), each full buffer is copied into a free
+ * shared-memory slot, whose number comes from the free-slot pipe, and named
+ * in a SLOT message on the --omni-out FIFO; HELLO and FINAL messages bracket
+ * the stream. Every message in both directions carries a sequence number
+ * and a SipHash-2-4 MAC under the key read from --omni-key-fd
+ * (omni_channel.h). With --omni-out alone the buffer is written there.
+ *
+ * Invariants: the buffer is allocated once and never moves (translations
+ * hold g_soft's value and g_ptr's address); after a flush it starts with a
+ * TIME record; once g_disabled is set (an I/O error, a forked child) nothing
+ * more is written and the buffer is simply reset. Runs under Valgrind's big
+ * lock, like all of the tool.
+ */
+
+#include "omni_tool.h"
+#include "omni_channel.h"
+
+UChar* g_buf = NULL;
+UChar* g_end = NULL;
+UChar* g_soft = NULL;
+UChar* g_ptr = NULL;
+
+static Int g_fd = -1;          /* output descriptor, -1 until opened */
+static Int g_free_fd = -1;     /* free slot numbers (shared-memory mode) */
+static UChar* g_shm = NULL;    /* the slots (shared-memory mode) */
+static omni_u8 g_key[OMNI_CHANNEL_KEY_BYTES];  /* the channel's key (shared-memory mode) */
+static UInt g_sent_seq = 0;    /* sequence number of the next message to omni */
+static UInt g_release_seq = 0; /* sequence number of the next free-slot message */
+static Bool g_disabled = False;/* set in a forked child or after an I/O error */
+
+/* A system call that may wait flushes the buffer when the last flush is at
+   least this old: if Valgrind is killed (SIGKILL of omni record's whole
+   group, the OOM killer), what is lost is the buffer, and a program that
+   mostly waits would otherwise lose its whole run since the buffer last
+   filled. */
+#define OMNI_FLUSH_INTERVAL_MS 200u
+static UInt g_last_flush_ms = 0;
+
+void buf_alloc(void)
+{
+   SizeT size = (SizeT)clo_buffer_kb * 1024;
+   g_buf = VG_(malloc)("omni.buffer", size);
+   g_end = g_buf + size;
+   g_soft = g_end - OMNI_GUARD_BYTES;
+   g_ptr = g_buf;
+   __builtin_memcpy(g_ptr, OMNI_STREAM_MAGIC, 8);
+   put_u32(g_ptr + 8, OMNI_STREAM_VERSION);
+   put_u32(g_ptr + 12, 0);
+   g_ptr += OMNI_STREAM_PREAMBLE_BYTES;
+}
+
+static void write_all(const UChar* p, SizeT n)
+{
+   while (n > 0) {
+      Int chunk = n > (1u << 30) ? (1 << 30) : (Int)n;
+      Int r = VG_(write)(g_fd, p, chunk);
+      if (r <= 0) {
+         VG_(umsg)("omni: writing to %s failed; recording stopped\n",
+                   clo_out ? clo_out : "(null)");
+         VG_(close)(g_fd);
+         g_fd = -1;
+         g_disabled = True;
+         return;
+      }
+      p += r;
+      n -= r;
+      g_stats.bytes_out += r;
+   }
+}
+
+/* One authenticated message to omni record (omni_channel.h). */
+static void send_message(UInt kind, UInt slot, UInt bytes)
+{
+   omni_u8 message[OMNI_MSG_BYTES];
+   omni_encode_message(message, g_key, kind, slot, bytes, g_sent_seq++);
+   write_all(message, sizeof message);
+}
+
+/* Hands [g_buf, g_ptr) to the reader: through a shared-memory slot, or
+   written to the output descriptor. Leaves g_ptr alone. */
+static void send_buffer(void)
+{
+   if (g_shm == NULL) {
+      write_all(g_buf, g_ptr - g_buf);
+      return;
+   }
+   /* Take a free slot (blocks while the launcher is behind), fill it, and
+      say so. A free-slot message that fails its check was forged, or one of
+      omni's was taken, by something else holding the pipe (the program):
+      the recording cannot be trusted past this point, so it stops here and
+      the program with it (fini would send a final message). */
+   omni_u8 release[OMNI_RELEASE_BYTES];
+   UInt slot = 0;
+   Int got = VG_(read)(g_free_fd, release, sizeof release);
+   if (got <= 0) {
+      VG_(umsg)("omni: the recorder's reader went away; recording stopped\n");
+      VG_(close)(g_fd);
+      g_fd = -1;
+      g_disabled = True;
+      return;
+   }
+   if (got != (Int)sizeof release || !omni_check_release(release, g_key, g_release_seq, &slot)
+       || slot >= (UInt)clo_slots) {
+      VG_(fmsg)("omni: " OMNI_TAMPERED_TEXT " (free-slot message %u failed its check)\n",
+                g_release_seq);
+      /* Killed as omni record kills Valgrind when it finds a forged message
+         itself: the recording then ends the same way, by SIGKILL. */
+      VG_(kill)(VG_(getpid)(), VKI_SIGKILL);
+      VG_(exit)(1);
+   }
+   g_release_seq++;
+   SizeT n = g_ptr - g_buf;
+   VG_(memcpy)(g_shm + (SizeT)slot * (SizeT)(g_end - g_buf), g_buf, n);
+   send_message(OMNI_MSG_SLOT, slot, (UInt)n);
+}
+
+/* Write [g_buf, g_ptr) out and start a new buffer with a TIME record. Called
+   from generated code (as a dirty helper) and from C helpers. */
+void omni_flush(void)
+{
+   if (g_disabled) {
+      g_ptr = g_buf;
+      return;
+   }
+   if (g_fd < 0)
+      return;   /* not open yet: keep buffering */
+   g_stats.flushes++;
+   g_last_flush_ms = VG_(read_millisecond_timer)();
+   send_buffer();
+   g_ptr = g_buf;
+   if (g_disabled)
+      return;
+   put_u64(g_ptr, OMNI_EXT_WORD(OMNI_EXT_TIME, 8));
+   put_u64(g_ptr + 8, g_icount);
+   g_ptr += 16;
+}
+
+void transport_open(void)
+{
+   if (clo_out == NULL || clo_out[0] == 0)
+      omni_config_error("--omni-out=PATH is required", NULL);
+   if (g_buf == NULL)
+      buf_alloc();
+   SysRes sr = VG_(open)(clo_out, VKI_O_WRONLY | VKI_O_CREAT | VKI_O_TRUNC,
+                         0644);
+   if (sr_isError(sr))
+      omni_config_error("cannot open the --omni-out file for writing", clo_out);
+   Int fd = VG_(safe_fd)((Int)sr_Res(sr));
+   if (fd < 0)
+      omni_config_error("cannot move the output descriptor out of the "
+                        "client's range", clo_out);
+   g_fd = fd;
+   if (clo_shm_fd >= 0 || clo_free_fd >= 0) {
+      if (clo_shm_fd < 0 || clo_free_fd < 0)
+         omni_config_error("--omni-shm-fd and --omni-free-fd go together", NULL);
+      SizeT bytes = (SizeT)clo_slots * (SizeT)(g_end - g_buf);
+      SysRes map = VG_(am_shared_mmap_file_float_valgrind)(
+         bytes, VKI_PROT_READ | VKI_PROT_WRITE, (Int)clo_shm_fd, 0);
+      if (sr_isError(map))
+         omni_config_error("cannot map the --omni-shm-fd slots", NULL);
+      g_shm = (UChar*)sr_Res(map);
+      /* The mapping stays; the descriptors move out of the client's reach. */
+      VG_(close)((Int)clo_shm_fd);
+      g_free_fd = VG_(safe_fd)((Int)clo_free_fd);
+      if (g_free_fd < 0)
+         omni_config_error("cannot move --omni-free-fd out of the client's range", NULL);
+      if (clo_key_fd < 0)
+         omni_config_error("--omni-shm-fd needs --omni-key-fd", NULL);
+      if (VG_(read)((Int)clo_key_fd, g_key, sizeof g_key) != (Int)sizeof g_key)
+         omni_config_error("cannot read the channel key from --omni-key-fd", NULL);
+      VG_(close)((Int)clo_key_fd);
+   }
+}
+
+void transport_hello(void)
+{
+   /* The first message tells the launcher that the tool runs: from here on
+      a failure is the recorder's, and the stream so far is kept. */
+   if (g_shm != NULL)
+      send_message(OMNI_MSG_HELLO, 0, 0);
+}
+
+Bool transport_flush_overdue(void)
+{
+   /* More than the TIME record that starts every buffer, and the call may
+      wait: hand it over (see OMNI_FLUSH_INTERVAL_MS). */
+   return g_ptr > g_buf + 16 && g_fd >= 0
+          && VG_(read_millisecond_timer)() - g_last_flush_ms >= OMNI_FLUSH_INTERVAL_MS;
+}
+
+void transport_finish(void)
+{
+   if (!g_disabled && g_fd >= 0) {
+      /* send without appending a TIME record */
+      send_buffer();
+      g_ptr = g_buf;
+      /* The stream is whole: nothing after this message is the tool's. */
+      if (g_shm != NULL && g_fd >= 0)
+         send_message(OMNI_MSG_FINAL, 0, 0);
+      if (g_fd >= 0)
+         VG_(close)(g_fd);
+      g_fd = -1;
+   }
+}
+
+/* In a forked child the inherited buffer and descriptor belong to the
+   parent's stream: stop output there. */
+void omni_atfork_child(ThreadId tid)
+{
+   if (g_fd >= 0)
+      VG_(close)(g_fd);
+   if (g_free_fd >= 0)
+      VG_(close)(g_free_fd);
+   g_fd = -1;
+   g_free_fd = -1;
+   g_disabled = True;
+   g_ptr = g_buf;
+}
