@@ -31,6 +31,20 @@ void escape_valid(std::string& out, std::string_view text) {
 // Every string goes through here: paths and names from the recorded system
 // are bytes too, and one invalid byte must not make the line invalid JSON.
 void append_json_string(std::string& out, std::string_view bytes) {
+  // Most strings (keys, names, paths) are printable ASCII: nothing to
+  // validate or escape.
+  bool plain = true;
+  for (unsigned char c : bytes)
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  if (plain) {
+    out += '"';
+    out += bytes;
+    out += '"';
+    return;
+  }
   std::string valid;
   valid.reserve(bytes.size());
   size_t i = 0;
