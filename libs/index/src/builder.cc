@@ -148,7 +148,6 @@ class Builder : public trace::EventSink {
     return stats;
   }
 
-
  private:
   Database& db_;
   Compressor compressor_;
