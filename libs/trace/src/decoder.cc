@@ -25,9 +25,9 @@ constexpr uint64_t kMaxThreadId = 1u << 20;
 constexpr const StreamVersion& kCurrent = kStreamVersions[OMNI_STREAM_VERSION - 1];
 
 // By OMNI_EXT_* type, for errors about a record a version lacks.
-constexpr const char* kTypeNames[] = {"?",    "BLOCK_DEF", "WRITE",  "SYSCALL_WRITE", "THREAD_RUN",
-                                      "THREAD_CREATE", "THREAD_EXIT", "MAP", "TIME",  "EXIT",
-                                      "SYSCALL", "OUTPUT", "INITIAL", "SNAPSHOT", "SIGNAL"};
+constexpr const char* kTypeNames[] = {"?",          "BLOCK_DEF", "WRITE",   "SYSCALL_WRITE", "THREAD_RUN",
+                                      "THREAD_CREATE", "THREAD_EXIT", "MAP", "TIME",    "EXIT",
+                                      "SYSCALL",    "OUTPUT",    "INITIAL", "SNAPSHOT",      "SIGNAL"};
 static_assert(std::size(kTypeNames) == OMNI_EXT_SIGNAL + 1, "a new record type is named here");
 
 }  // namespace
