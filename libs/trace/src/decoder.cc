@@ -5,6 +5,7 @@
 
 #include "omni/base/error.h"
 #include "omni/trace/stream.h"
+#include "omni/trace/stream_versions.h"
 
 namespace omni::trace {
 
@@ -20,6 +21,14 @@ T load(const uint8_t* p) {
 // Valgrind thread ids are small (--max-threads); a larger one is damage, and
 // would otherwise size the tables below.
 constexpr uint64_t kMaxThreadId = 1u << 20;
+
+constexpr const StreamVersion& kCurrent = kStreamVersions[OMNI_STREAM_VERSION - 1];
+
+// By OMNI_EXT_* type, for errors about a record a version lacks.
+constexpr const char* kTypeNames[] = {"?",          "BLOCK_DEF", "WRITE",   "SYSCALL_WRITE", "THREAD_RUN",
+                                      "THREAD_CREATE", "THREAD_EXIT", "MAP", "TIME",    "EXIT",
+                                      "SYSCALL",    "OUTPUT",    "INITIAL", "SNAPSHOT",      "SIGNAL"};
+static_assert(std::size(kTypeNames) == OMNI_EXT_SIGNAL + 1, "a new record type is named here");
 
 }  // namespace
 
@@ -65,21 +74,23 @@ const uint8_t* StreamDecoder::decode(const uint8_t* p, const uint8_t* end) {
     if (end - p < OMNI_STREAM_PREAMBLE_BYTES) return p;
     if (std::memcmp(p, OMNI_STREAM_MAGIC, 8) != 0) corrupt("bad preamble");
     uint32_t version = load<uint32_t>(p + 8);
-    if (version != OMNI_STREAM_VERSION) {
-      // The last omni that wrote (and reads) each earlier version, by commit:
-      // a recording cannot be made again, but that omni can still index and
-      // answer it.
-      static constexpr const char* kLastReader[] = {nullptr, "9b94974", "18bb500", "6abe7e2", "e28eccc"};
-      static_assert(std::size(kLastReader) == OMNI_STREAM_VERSION,
-                    "a new stream version names the last omni that reads the previous one here");
-      if (version >= 1 && version < OMNI_STREAM_VERSION)
-        fail("trace stream has version {}, written by an older omni; this omni reads version {}: index and "
-             "query it with omni as of commit {} (the last that reads version {}), or record it again",
-             version, OMNI_STREAM_VERSION, kLastReader[version], version);
+    const StreamVersion* known = find_stream_version(version);
+    if (!known)
       fail("trace stream has version {}, this omni reads version {}; it was written by a newer omni (or is "
            "damaged)",
            version, OMNI_STREAM_VERSION);
-    }
+    // A recording cannot be made again, but the last omni that wrote its
+    // version can still index and answer it.
+    if (!known->readable)
+      fail("trace stream has version {}, written by an older omni; this omni cannot read it ({}): index and "
+           "query it with omni as of commit {} (the last that reads version {}), or record it again",
+           version, known->unreadable_because, known->last_reader, version);
+    if (known->gaps & ~accepted_gaps_)
+      fail("trace stream has version {}, written by an older omni; it lacks {}, without which this omni "
+           "cannot answer exactly: index and query it with omni as of commit {} (the last that reads version "
+           "{}), or record it again",
+           version, describe_stream_gaps(known->gaps & ~accepted_gaps_), known->last_reader, version);
+    version_ = known;
     p += OMNI_STREAM_PREAMBLE_BYTES;
     preamble_done_ = true;
   }
@@ -151,6 +162,9 @@ const uint8_t* StreamDecoder::decode(const uint8_t* p, const uint8_t* end) {
     // Checked before waiting for the payload: a length no record of its type
     // can have would otherwise read on into the records after it.
     check_length(type, length);
+    // check_length() refused types no version has.
+    if (!(version_->ext_types & (1u << type)))
+      corrupt("{} record in a version-{} stream (a later version's)", kTypeNames[type], version_->version);
     if (static_cast<size_t>(end - p) < 8ull + length) break;
     extended(type, p + 8, length);
     p += 8 + length;
@@ -233,7 +247,11 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
         uint32_t size_kind = load<uint32_t>(s + 12);
         Site site{load<uint64_t>(s), load<uint32_t>(s + 8), size_kind & OMNI_SITE_SIZE_MASK,
                   size_kind >> OMNI_SITE_KIND_SHIFT};
-        if (site.kind > OMNI_SITE_JUMP) corrupt("block {} site {} has kind {}", id, i, site.kind);
+        if (site.kind >= 32 || !(version_->site_kinds & (1u << site.kind)))
+          corrupt("block {} site {} has kind {}{}", id, i, site.kind,
+                  site.kind < 32 && (kCurrent.site_kinds & (1u << site.kind))
+                      ? fmt::format(" in a version-{} stream (a later version's)", version_->version)
+                      : std::string());
         // An inline store or value is at most a register's worth; a larger
         // size would swallow the records after it.
         if ((site.kind == OMNI_SITE_STORE || site.kind == OMNI_SITE_VALUE) &&
@@ -311,7 +329,8 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
       event.event = load<uint32_t>(payload + 28);
       if (event.event < OMNI_MAP_STARTUP || event.event > OMNI_MAP_BRK_SHRINK)
         corrupt("MAP of unknown kind {}", event.event);
-      if (event.prot & ~(7u | OMNI_PROT_SHARED)) corrupt("MAP with protection bits {:#x}", event.prot);
+      if (event.prot & ~version_->map_prot)
+        corrupt("MAP with protection bits {:#x} in a version-{} stream", event.prot, version_->version);
       event.offset = load<uint64_t>(payload + 32);
       event.path.assign(reinterpret_cast<const char*>(payload) + OMNI_MAP_FIXED_BYTES,
                         length - OMNI_MAP_FIXED_BYTES);
@@ -331,6 +350,8 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
       for (int i = 0; i < 6; ++i) event.args[i] = load<uint64_t>(payload + 16 + 8 * i);
       event.result = load<int64_t>(payload + 64);
       uint64_t flags = load<uint64_t>(payload + 72);
+      if (flags & ~version_->syscall_flags)
+        corrupt("SYSCALL with flags {:#x} in a version-{} stream", flags, version_->version);
       event.has_result = !(flags & OMNI_SYSCALL_NO_RESULT);
       event.late_result = (flags & OMNI_SYSCALL_LATE_RESULT) != 0;
       uint64_t vg_tid = load<uint64_t>(payload + 80);

@@ -11,6 +11,8 @@
 
 namespace omni::trace {
 
+struct StreamVersion;
+
 struct WriteEvent {
   uint64_t time;
   uint32_t tid;  // unique per thread: 1 = main, then in creation order
@@ -109,7 +111,11 @@ class EventSink {
 // offset in the stream. Not thread-safe.
 class StreamDecoder {
  public:
-  explicit StreamDecoder(EventSink& sink) : sink_(sink) {}
+  // `accepted_gaps` (StreamGap bits, stream_versions.h): what the sink can
+  // state as unknown when an older stream lacks it. An older version with
+  // any other gap is refused, naming the last omni commit that reads it.
+  explicit StreamDecoder(EventSink& sink, uint32_t accepted_gaps = 0)
+      : sink_(sink), accepted_gaps_(accepted_gaps) {}
 
   void feed(const uint8_t* bytes, size_t size);
   // Bytes of a record cut short at the end of the stream (0 when complete).
@@ -118,6 +124,9 @@ class StreamDecoder {
   uint64_t time() const { return time_; }
   uint64_t writes() const { return writes_; }
   bool saw_exit() const { return saw_exit_; }
+  // The stream's version (stream_versions.h) once its preamble is decoded;
+  // null before.
+  const StreamVersion* version() const { return version_; }
 
  private:
   struct Site {
@@ -147,6 +156,8 @@ class StreamDecoder {
   [[noreturn]] void corrupt(fmt::format_string<Args...> format, Args&&... args) const;
 
   EventSink& sink_;
+  uint32_t accepted_gaps_;
+  const StreamVersion* version_ = nullptr;
   std::vector<uint8_t> carry_;
   std::vector<Block> blocks_;
   bool preamble_done_ = false;

@@ -1,7 +1,9 @@
 /* The raw event stream a recorder emits: the one definition, shared by the
  * Valgrind tool (C, no libc) and the C++ decoder. Any change to the encoding
- * must bump OMNI_STREAM_VERSION; the decoder refuses other versions, naming for an
- * older one the last omni commit that reads it (decoder.cc, kLastReader).
+ * must bump OMNI_STREAM_VERSION and add the version's entry to kStreamVersions
+ * (stream_versions.h: its records, what an older version lacks, the last omni
+ * commit that reads the previous one); the decoder reads the previous version
+ * where the change allows it and refuses the others, naming that commit.
  *
  * The stream is a byte sequence of records, little-endian, unaligned. Every
  * record begins with a 64-bit word W:
