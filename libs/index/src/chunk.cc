@@ -199,6 +199,10 @@ std::vector<std::pair<uint64_t, std::string>> encode_finals(const std::string& r
   }
   std::vector<uint64_t> touched;
   touched.reserve(chunk.events.size());
+  // A direct-mapped set of granules already in `touched` (UINT64_MAX: empty;
+  // no granule index reaches it).
+  constexpr size_t kRecent = 4096;
+  std::vector<uint64_t> recent(kRecent, UINT64_MAX);
   // A remapping in the middle of the chunk forgets what came before it, not
   // what the chunk wrote after it: the granules' rows in later chunks answer
   // for the new memory's bytes written here.
@@ -218,7 +222,15 @@ std::vector<std::pair<uint64_t, std::string>> encode_finals(const std::string& r
         page->known[off >> 3] |= static_cast<uint8_t>(1u << (a & 7));
       }
     }
-    for (uint64_t g = e.addr >> 3; g <= (e.addr + (e.size ? e.size - 1 : 0)) >> 3; ++g) touched.push_back(g);
+    for (uint64_t g = e.addr >> 3; g <= (e.addr + (e.size ? e.size - 1 : 0)) >> 3; ++g) {
+      // Most writes hit granules written just before (a stack frame, a
+      // buffer being filled): skip those already listed, so that the sort
+      // below sees each granule about once instead of once per write.
+      uint64_t& slot = recent[(g ^ (g >> 12)) & (kRecent - 1)];
+      if (slot == g) continue;
+      slot = g;
+      touched.push_back(g);
+    }
   }
   for (; clear != clears.end(); ++clear) shadow.clear(clear->start, clear->end);
   std::sort(touched.begin(), touched.end());
