@@ -5,6 +5,7 @@
 // same records through a Sink of its own.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <ostream>
@@ -154,7 +155,13 @@ class Printer final : public Sink<Record> {
     if (format_ == Format::Json) render_json(record, line_);
     else render_table(record, line_);
     out_ << line_;
-    ++count_;
+    // Answers stream: the first as soon as it is known, then at least every
+    // 100 ms (a pipe's buffer would otherwise hold them until it fills).
+    auto now = std::chrono::steady_clock::now();
+    if (count_++ == 0 || now - flushed_ >= std::chrono::milliseconds(100)) {
+      out_.flush();
+      flushed_ = now;
+    }
   }
   uint64_t count() const { return count_; }
 
@@ -163,6 +170,7 @@ class Printer final : public Sink<Record> {
   std::ostream& out_;
   std::string line_;
   uint64_t count_ = 0;
+  std::chrono::steady_clock::time_point flushed_{};
 };
 
 }  // namespace omni::query
