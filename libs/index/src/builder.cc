@@ -304,6 +304,10 @@ class Builder : public trace::EventSink {
   void on_exit(uint64_t, int32_t code) override { tool_exit_code_ = code; }
 
   void on_syscall(const trace::SyscallEvent& event) override {
+    // An execve (59) or execveat (322) without a result, while it is the
+    // last system call: see ended_by in finish().
+    if (event.late_result || event.has_result || (event.nr != 59 && event.nr != 322)) last_exec_time_.reset();
+    else last_exec_time_ = event.time;
     auto open = unfinished_syscalls_.find(event.tid);
     if (event.late_result) {
       // The result of the thread's open call (a failed execve): without one
@@ -391,6 +395,20 @@ class Builder : public trace::EventSink {
     put("chunks", static_cast<uint64_t>(next_chunk_));
     put("calls", next_call_);
     put("stream_complete", stream_complete ? 1 : 0);
+    // How the stream ended: "exit" (its EXIT record), "exec" (a whole
+    // stream, ended by omni record, whose last system call is an execve
+    // without a result and no instruction after it: the call succeeded and
+    // the new image ran unrecorded), else "cut". SIGKILL is the one death
+    // that skips the tool's EXIT and its last flush, so a process killed by
+    // it may have failed that execve and gone on unrecorded: cut.
+    bool whole = decoder.leftover() == 0 && !reader.truncated() && reader.end().has_value() &&
+                 trace::find_value(*reader.end(), "tampered") != "1" &&
+                 trace::find_value(*reader.end(), "signal") != "9";
+    put("ended_by", std::string_view(stream_complete ? "exit"
+                                     : whole && !decoder.saw_exit() && last_exec_time_ &&
+                                               *last_exec_time_ + 1 >= decoder.time()
+                                         ? "exec"
+                                         : "cut"));
     put("trace_bytes", reader.file_bytes());
     // Integrity (docs/index-format.md): every table's row count and
     // content checksum, the output's checksum, then a checksum of meta
@@ -680,6 +698,7 @@ class Builder : public trace::EventSink {
   std::unordered_map<std::string, std::optional<elf::ElfInfo>> elf_info_;
   std::map<uint32_t, Thread> threads_;
   std::optional<int32_t> tool_exit_code_;
+  std::optional<uint64_t> last_exec_time_;
 };
 
 }  // namespace
