@@ -146,7 +146,8 @@ std::string describe_end(const RecordingEnd& end) {
     case RecordingEnd::How::Cut:
       break;
   }
-  return end.tampered ? "the recording was cut where something other than the recorder wrote or read its channel"
+  return end.tampered ? "the recording was cut short (where something other than the recorder wrote or read its "
+                        "channel)"
                       : "the recording was cut short";
 }
 

@@ -98,7 +98,7 @@ struct RecordingEnd {
 RecordingEnd recording_end(Session& session);
 // One sentence for warnings: "the recording ends where the program called
 // execve("/bin/ls", ...) at time T: omni does not follow exec yet (issue 10)",
-// or "the recording was cut short".
+// or "the recording was cut short" (tampered: and where).
 std::string describe_end(const RecordingEnd& end);
 
 // A child process the program started (fork, vfork, clone or clone3 of a
