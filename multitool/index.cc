@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "omni/base/paths.h"
 #include "omni/index/builder.h"
+#include "omni/query/query.h"
 
 namespace omni::cli {
 
@@ -48,8 +49,13 @@ Action register_index(CLI::App& app) {
                             stats.writes, stats.instructions, options.trace_dir + "/index.db",
                             stats.index_bytes,
                             stats.instructions ? double(stats.index_bytes) / stats.instructions : 0.0);
-      if (!stats.stream_complete)
-        io.err << "omni: warning: the recording was cut short; the index holds every event up to the cut\n";
+      if (!stats.stream_complete) {
+        query::Session session(options.trace_dir);
+        query::RecordingEnd end = query::recording_end(session);
+        io.err << "omni: warning: " << query::describe_end(end)
+               << (end.how == query::RecordingEnd::How::Exec ? "; the index holds every event up to the exec\n"
+                                                             : "; the index holds every event up to the cut\n");
+      }
     }
     if (args->verify) return run_verify(options.trace_dir, 0, false, io);
     return 0;

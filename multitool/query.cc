@@ -218,8 +218,12 @@ Action register_query(CLI::App& app) {
     Given given{at->count() > 0};
     const Question& question = the_question(*args, given);
     query::Session session(resolve_trace_dir(args->trace_dir));
-    if (session.reader().meta_int("stream_complete").value_or(0) != 1)
-      io.err << "omni: warning: the recording was cut short; answers cover events up to the cut\n";
+    if (session.reader().meta_int("stream_complete").value_or(0) != 1) {
+      query::RecordingEnd end = query::recording_end(session);
+      io.err << "omni: warning: " << query::describe_end(end)
+             << (end.how == query::RecordingEnd::How::Exec ? "; answers cover the program up to the exec\n"
+                                                           : "; answers cover events up to the cut\n");
+    }
     query::Format format = args->format == "table" ? query::Format::Table : query::Format::Json;
     question.answer(*args, given, session, format, io.out);
     io.out.flush();

@@ -74,7 +74,13 @@ class Builder : public trace::EventSink {
   void on_entry(const trace::BranchEvent& e) override { calls_.entry(e); }
   void on_signal(const trace::SignalEvent& e) override { calls_.signal(e); }
 
-  void on_syscall(const trace::SyscallEvent& event) override { syscalls_.syscall(event); }
+  void on_syscall(const trace::SyscallEvent& event) override {
+    // An execve (59) or execveat (322) without a result, while it is the
+    // last system call: see ended_by in finish().
+    if (event.late_result || event.has_result || (event.nr != 59 && event.nr != 322)) last_exec_time_.reset();
+    else last_exec_time_ = event.time;
+    syscalls_.syscall(event);
+  }
   void on_output(uint64_t time, uint32_t tid, uint32_t fd, const uint8_t* data, size_t size) override {
     syscalls_.output(time, tid, fd, data, size);
   }
@@ -116,6 +122,20 @@ class Builder : public trace::EventSink {
     put("chunks", static_cast<uint64_t>(writes_.chunks()));
     put("calls", calls_.calls());
     put("stream_complete", stream_complete ? 1 : 0);
+    // How the stream ended: "exit" (its EXIT record), "exec" (a whole
+    // stream, ended by omni record, whose last system call is an execve
+    // without a result and no instruction after it: the call succeeded and
+    // the new image ran unrecorded), else "cut". SIGKILL is the one death
+    // that skips the tool's EXIT and its last flush, so a process killed by
+    // it may have failed that execve and gone on unrecorded: cut.
+    bool whole = decoder.leftover() == 0 && !reader.truncated() && reader.end().has_value() &&
+                 trace::find_value(*reader.end(), "tampered") != "1" &&
+                 trace::find_value(*reader.end(), "signal") != "9";
+    put("ended_by", std::string_view(stream_complete ? "exit"
+                                     : whole && !decoder.saw_exit() && last_exec_time_ &&
+                                               *last_exec_time_ + 1 >= decoder.time()
+                                         ? "exec"
+                                         : "cut"));
     put("trace_bytes", reader.file_bytes());
     // Integrity (docs/index-format.md): every table's row count and
     // content checksum, the output's checksum, then a checksum of meta
@@ -158,6 +178,7 @@ class Builder : public trace::EventSink {
   MapsWriter maps_;
   ThreadsWriter threads_;
   std::optional<int32_t> tool_exit_code_;
+  std::optional<uint64_t> last_exec_time_;  // the last system call's, while it is an execve without a result
 };
 
 }  // namespace

@@ -3,10 +3,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "omni/base/error.h"
 #include "omni/base/paths.h"
 #include "omni/query/json.h"
 #include "omni/query/query.h"
+#include "omni/replay/memory.h"
 #include "omni/trace/container.h"
 
 namespace omni::query {
@@ -27,7 +30,164 @@ std::string json_array_of_strings(const std::vector<std::string>& items) {
   return out + "]";
 }
 
+constexpr uint64_t kExecve = 59, kExecveat = 322, kClone = 56, kFork = 57, kVfork = 58, kClone3 = 435;
+constexpr uint64_t kCloneVm = 0x100, kCloneFs = 0x200, kCloneFiles = 0x400, kCloneVfork = 0x4000;
+constexpr uint64_t kPage = 4096;
+
+// The NUL-terminated string at `addr` as the program's memory held it at
+// `time`; none when a byte is unmapped or not in the recording, or no NUL
+// comes within `limit` bytes.
+std::optional<std::string> read_c_string(replay::MemoryReader& memory, uint64_t addr, uint64_t time,
+                                         uint64_t limit = 4096) {
+  std::string out;
+  while (out.size() < limit) {
+    uint64_t at = addr + out.size();
+    uint64_t size = std::min<uint64_t>(kPage - at % kPage, limit - out.size());
+    replay::MemoryImage image = memory.read(at, size, time);
+    if (!image.file_missing.empty()) return std::nullopt;
+    for (uint64_t i = 0; i < size; ++i) {
+      if (!image.mapped[i] || (!image.unknown.empty() && image.unknown[i])) return std::nullopt;
+      if (image.bytes[i] == 0) return out;
+      out += static_cast<char>(image.bytes[i]);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<uint64_t> read_u64(replay::MemoryReader& memory, uint64_t addr, uint64_t time) {
+  replay::MemoryImage image = memory.read(addr, 8, time);
+  if (!image.file_missing.empty()) return std::nullopt;
+  uint64_t value = 0;
+  for (int i = 7; i >= 0; --i) {
+    if (!image.mapped[i] || (!image.unknown.empty() && image.unknown[i])) return std::nullopt;
+    value = value << 8 | image.bytes[i];
+  }
+  return value;
+}
+
+// argv[] of an execve: none when any of it is unreadable, or it is longer
+// than `limit` entries.
+std::optional<std::vector<std::string>> read_argv(replay::MemoryReader& memory, uint64_t addr, uint64_t time,
+                                                  size_t limit = 4096) {
+  std::vector<std::string> out;
+  if (addr == 0) return out;  // Linux takes a null argv as empty
+  for (size_t i = 0; i < limit; ++i) {
+    std::optional<uint64_t> pointer = read_u64(memory, addr + 8 * i, time);
+    if (!pointer) return std::nullopt;
+    if (*pointer == 0) return out;
+    std::optional<std::string> arg = read_c_string(memory, *pointer, time);
+    if (!arg) return std::nullopt;
+    out.push_back(std::move(*arg));
+  }
+  return std::nullopt;
+}
+
+std::string quoted(std::string_view text) {
+  std::string out;
+  append_json_string(out, text);
+  return out;
+}
+
+std::string exec_call_text(const RecordingEnd::Exec& exec) {
+  return fmt::format("{}({}, ...)", exec.call, exec.path ? quoted(*exec.path) : "<path not in the recording>");
+}
+
+std::string json_exec(const RecordingEnd::Exec& exec) {
+  std::string out;
+  JsonObject o(out);
+  o.field("call", exec.call).field("time", exec.time).field("tid", exec.tid).optional("path", exec.path);
+  if (exec.argv) o.raw("argv", json_array_of_strings(*exec.argv));
+  else o.null("argv");
+  o.close();
+  return out;
+}
+
 }  // namespace
+
+RecordingEnd recording_end(Session& session) {
+  index::IndexReader& reader = session.reader();
+  RecordingEnd end;
+  end.tampered = reader.meta_text("tampered").value_or("") == "1";
+  std::string how = reader.meta_text("ended_by").value_or(
+      reader.meta_int("stream_complete").value_or(0) == 1 ? "exit" : "cut");
+  if (how == "exit") end.how = RecordingEnd::How::Exit;
+  else if (how == "cut") end.how = RecordingEnd::How::Cut;
+  else if (how == "exec") {
+    // The index says the stream's last system call is the execve.
+    std::vector<index::SyscallRow> calls = reader.syscalls(std::nullopt);
+    if (calls.empty() || (calls.back().nr != kExecve && calls.back().nr != kExecveat) || calls.back().result)
+      fail("index is corrupt: it says the recording ended by exec, and its last system call is no execve "
+           "without a result (run `omni index` again)");
+    const index::SyscallRow& call = calls.back();
+    end.how = RecordingEnd::How::Exec;
+    RecordingEnd::Exec exec{call.time, call.tid, call.nr == kExecve ? "execve" : "execveat", {}, {}};
+    // execve(path, argv, envp); execveat(dirfd, path, argv, envp, flags):
+    // the strings are in the program's memory at the call.
+    int path_arg = call.nr == kExecve ? 0 : 1;
+    replay::MemoryReader& memory = session.memory();
+    exec.path = read_c_string(memory, static_cast<uint64_t>(call.args[path_arg]), call.time);
+    exec.argv = read_argv(memory, static_cast<uint64_t>(call.args[path_arg + 1]), call.time);
+    end.exec = std::move(exec);
+  } else {
+    fail("index is corrupt: meta ended_by is '{}' (run `omni index` again)", how);
+  }
+  return end;
+}
+
+std::string describe_end(const RecordingEnd& end) {
+  switch (end.how) {
+    case RecordingEnd::How::Exit:
+      return "the recording is complete";
+    case RecordingEnd::How::Exec:
+      return fmt::format(
+          "the recording ends where the program called {} at time {} (thread {}): omni does not follow exec yet "
+          "(issue 10), the new image ran unrecorded",
+          exec_call_text(*end.exec), end.exec->time, end.exec->tid);
+    case RecordingEnd::How::Cut:
+      break;
+  }
+  return end.tampered ? "the recording was cut short (where something other than the recorder wrote or read its "
+                        "channel)"
+                      : "the recording was cut short";
+}
+
+std::vector<UnfollowedChild> unfollowed_children(Session& session) {
+  index::IndexReader& reader = session.reader();
+  std::vector<UnfollowedChild> out;
+  std::vector<index::SyscallRow> calls = reader.syscalls(std::nullopt);
+  std::vector<uint32_t> thread_lwps;
+  for (const index::ThreadRow& t : reader.threads())
+    if (t.lwp) thread_lwps.push_back(*t.lwp);
+  for (const index::SyscallRow& call : calls) {
+    if (!call.result || *call.result <= 0) continue;  // failed (or the child's side: not recorded)
+    UnfollowedChild child{*call.result, call.time, call.tid, {}, {}};
+    if (call.nr == kFork) child.call = "fork";
+    else if (call.nr == kVfork) child.call = "vfork";
+    else if (call.nr == kClone) {
+      // Valgrind (3.19, syswrap-linux.c sys_clone) runs a clone whose flags,
+      // masked to VM|FS|FILES|VFORK, are exactly VM|FS|FILES as a thread
+      // (recorded); every other clone it accepts is a fork (it drops
+      // CLONE_VM beside CLONE_VFORK: posix_spawn, system, popen).
+      uint64_t flags = static_cast<uint64_t>(call.args[0]);
+      if ((flags & (kCloneVm | kCloneFs | kCloneFiles | kCloneVfork)) == (kCloneVm | kCloneFs | kCloneFiles))
+        continue;
+      child.call = "clone";
+      child.flags = flags;
+    } else if (call.nr == kClone3) {
+      // Not implemented by Valgrind 3.19 (ENOSYS); should one succeed, a
+      // thread is one the recording has (its lwp), anything else a process.
+      if (std::find(thread_lwps.begin(), thread_lwps.end(), static_cast<uint32_t>(*call.result)) !=
+          thread_lwps.end())
+        continue;
+      child.call = "clone3";
+      child.flags = read_u64(session.memory(), static_cast<uint64_t>(call.args[0]), call.time);
+    } else {
+      continue;
+    }
+    out.push_back(std::move(child));
+  }
+  return out;
+}
 
 void dump(const std::string& trace_dir, bool json, std::ostream& out) {
   std::string trace_path = trace_dir + "/" + kTraceFile;
@@ -43,9 +203,14 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
   std::vector<index::ThreadRow> threads;
   std::vector<index::ObjectRow> objects;
   uint64_t index_bytes = 0;
+  std::optional<RecordingEnd> ending;  // indexed only: the index knows how the stream ended
+  std::vector<UnfollowedChild> children;
 
   if (indexed) {
-    index::IndexReader reader(trace_dir);
+    Session session(trace_dir);
+    index::IndexReader& reader = session.reader();
+    ending = recording_end(session);
+    children = unfollowed_children(session);
     program = reader.meta_text("program").value_or("");
     args = reader.args();
     exit_code = reader.meta_int("exit_code");
@@ -85,6 +250,28 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
     o.optional("exit_code", exit_code).optional("signal", signal);
     o.field("indexed", indexed).field("complete", complete).field("recording_complete", stream_complete);
     if (tampered) o.field("tampered", true);
+    if (ending) {
+      o.field("ended_by", ending->how == RecordingEnd::How::Exit   ? "exit"
+                          : ending->how == RecordingEnd::How::Exec ? "exec"
+                                                                   : "cut");
+      if (ending->exec) o.raw("exec", json_exec(*ending->exec));
+      else o.null("exec");
+      std::string list = "[";
+      for (size_t i = 0; i < children.size(); ++i) {
+        const UnfollowedChild& c = children[i];
+        JsonObject co(list.append(i ? "," : ""));
+        co.field("pid", c.pid).field("time", c.time).field("tid", c.tid).field("call", c.call);
+        if (c.flags) co.field("flags", hex_address(*c.flags));
+        else co.null("flags");
+        co.field("recorded", false);
+        co.close();
+      }
+      o.raw("unrecorded_children", list + "]");
+    } else {
+      if (stream_complete) o.field("ended_by", "exit");
+      else o.null("ended_by");
+      o.null("exec").null("unrecorded_children");
+    }
     o.optional("events", writes).optional("instructions", instructions).optional("chunks", chunks);
     o.field("trace_bytes", trace_bytes).field("index_bytes", index_bytes);
     if (writes && *writes > 0) o.field("index_bytes_per_event", double(index_bytes) / double(*writes));
@@ -118,15 +305,33 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
   std::string command;
   for (const auto& a : args) command += (command.empty() ? "" : " ") + a;
   out << fmt::format("command          {}\n", command);
-  if (exit_code) out << fmt::format("ended            exit code {}\n", *exit_code);
-  else if (signal) out << fmt::format("ended            killed by signal {}\n", *signal);
+  bool by_exec = ending && ending->how == RecordingEnd::How::Exec;
+  // The status is the process's, from omni record's wait: after an exec,
+  // the new image's.
+  std::string after = by_exec ? " (after the exec, unrecorded)" : "";
+  if (exit_code) out << fmt::format("ended            exit code {}{}\n", *exit_code, after);
+  else if (signal) out << fmt::format("ended            killed by signal {}{}\n", *signal, after);
   else out << "ended            unknown (recording cut short)\n";
-  out << fmt::format("recording        {} ({} bytes)\n",
-                     stream_complete ? "complete"
-                     : tampered      ? "INCOMPLETE: cut where something other than the recorder (the program, most "
-                                       "likely) wrote or read the recorder's channel; events up to the cut are kept"
-                                     : "INCOMPLETE: cut short, events up to the cut are kept",
-                     trace_bytes);
+  if (by_exec) {
+    const RecordingEnd::Exec& exec = *ending->exec;
+    out << fmt::format("recording        ends where the program called {} at time {} by thread {}: omni does not "
+                       "follow exec yet (issue 10); the new image ran unrecorded ({} bytes)\n",
+                       exec_call_text(exec), exec.time, exec.tid, trace_bytes);
+    if (exec.argv) {
+      std::string argv;
+      for (const auto& a : *exec.argv) argv += (argv.empty() ? "" : ", ") + quoted(a);
+      out << fmt::format("exec argv        [{}]\n", argv);
+    }
+  } else {
+    out << fmt::format("recording        {} ({} bytes)\n",
+                       stream_complete ? "complete"
+                       : tampered ? "INCOMPLETE: cut where something other than the recorder (the program, most "
+                                    "likely) wrote or read the recorder's channel; events up to the cut are kept"
+                       : indexed  ? "INCOMPLETE: cut short, events up to the cut are kept"
+                                  : "INCOMPLETE: cut short or ended by an exec (`omni index` tells which); events "
+                                    "up to the end are kept",
+                       trace_bytes);
+  }
   if (!indexed) {
     out << "index            none (run `omni index`)\n";
     return;
@@ -142,6 +347,13 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
   for (const auto& t : threads)
     out << fmt::format("  tid {:<3} lwp {:<8} created at {}{}\n", t.tid, t.lwp.value_or(0), t.time_created,
                        t.time_exited ? fmt::format(", exited at {}", *t.time_exited) : "");
+  if (!children.empty()) {
+    out << fmt::format("child processes  {}, not recorded (omni does not follow child processes yet, issue 10)\n",
+                       children.size());
+    for (const auto& c : children)
+      out << fmt::format("  child process {} forked at time {} by thread {} ({}{}): not recorded\n", c.pid, c.time,
+                         c.tid, c.call, c.flags ? fmt::format(", flags {:#x}", *c.flags) : "");
+  }
   out << fmt::format("objects          {}\n", objects.size());
   for (const auto& ob : objects)
     out << fmt::format("  {:#014x}-{:#014x} {} {}\n", ob.start, ob.end, ob.path,

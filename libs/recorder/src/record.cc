@@ -582,9 +582,20 @@ RecordResult record(const RecordOptions& options) {
   // file it opens at the program's first free descriptor; the tool closes
   // this one (--omni-log-fd) before the program runs.
   std::string log_path = dir + "/" + kValgrindLog;
-  int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);  // inherited by Valgrind
+  int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);  // inherited by Valgrind
   if (log_fd < 0) fail_errno("cannot create " + log_path);
-  std::vector<std::string> args = {"valgrind", "--tool=omni", "-q", "--vgdb=no",
+  // A log left by an earlier recording in an -o folder keeps its mode: made private too.
+  if (fchmod(log_fd, 0600) != 0) {
+    close(log_fd);
+    fail_errno("cannot make " + log_path + " private (chmod 0600)");
+  }
+  // --command-line-only=yes: Valgrind reads no ~/.valgrindrc, $VALGRIND_OPTS
+  // or ./.valgrindrc, so that a user's settings for their own Valgrind runs
+  // (--leak-check=full: an unknown option to this tool; --trace-children=yes:
+  // the exec'd image's tool would start with descriptors that are gone)
+  // never reach omni's. Being an option on the command line, it would also
+  // reach an exec'd image.
+  std::vector<std::string> args = {"valgrind", "--command-line-only=yes", "--tool=omni", "-q", "--vgdb=no",
                                    "--log-fd=" + std::to_string(log_fd), "--omni-log-fd=" + std::to_string(log_fd),
                                    "--omni-out=" + fifo};
   for (const std::string& option : slots.tool_options()) args.push_back(option);

@@ -144,8 +144,13 @@ void transport_open(void)
       omni_config_error("--omni-out=PATH is required", NULL);
    if (g_buf == NULL)
       buf_alloc();
-   SysRes sr = VG_(open)(clo_out, VKI_O_WRONLY | VKI_O_CREAT | VKI_O_TRUNC,
-                         0644);
+   /* Under omni record (--omni-shm-fd) the path is the recorder's FIFO,
+      which must exist: created here it would be a stray regular file in the
+      trace folder (a second image of the program, say, after the recorder
+      unlinked the FIFO). Standalone (debugging), a private file. */
+   Int flags = clo_shm_fd >= 0 ? VKI_O_WRONLY
+                               : VKI_O_WRONLY | VKI_O_CREAT | VKI_O_TRUNC;
+   SysRes sr = VG_(open)(clo_out, flags, 0600);
    if (sr_isError(sr))
       omni_config_error("cannot open the --omni-out file for writing", clo_out);
    Int fd = VG_(safe_fd)((Int)sr_Res(sr));

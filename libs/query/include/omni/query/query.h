@@ -8,6 +8,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "omni/query/records.h"
 #include "omni/query/session.h"
@@ -77,5 +78,39 @@ void calls(Session& session, const CallsQuery& query, Sink<CallRecord>& sink);
 
 // What the recording and its index hold, as text or one JSON object.
 void dump(const std::string& trace_dir, bool json, std::ostream& out);
+
+// How the recorded program's stream ended, from the index's typed fact
+// (meta ended_by; an index without it: exit when the stream is complete,
+// else cut). Exec: the program's last system call was an execve that
+// succeeded; the new image ran natively, unrecorded (issue 10).
+struct RecordingEnd {
+  enum class How { Exit, Exec, Cut } how = How::Cut;
+  bool tampered = false;  // cut where something else used the recorder's channel
+  struct Exec {
+    uint64_t time;
+    uint32_t tid;
+    std::string call;                                // execve or execveat
+    std::optional<std::string> path;                 // none: not readable in the recording
+    std::optional<std::vector<std::string>> argv;    // likewise
+  };
+  std::optional<Exec> exec;  // How::Exec only
+};
+RecordingEnd recording_end(Session& session);
+// One sentence for warnings: "the recording ends where the program called
+// execve("/bin/ls", ...) at time T: omni does not follow exec yet (issue 10)",
+// or "the recording was cut short" (tampered: and where).
+std::string describe_end(const RecordingEnd& end);
+
+// A child process the program started (fork, vfork, clone or clone3 of a
+// process, not a thread) with its result in the recording: omni does not
+// record child processes yet (issue 10). In time order.
+struct UnfollowedChild {
+  int64_t pid;
+  uint64_t time;
+  uint32_t tid;
+  std::string call;                // fork, vfork, clone, clone3
+  std::optional<uint64_t> flags;   // clone's and clone3's flags (clone3: when readable)
+};
+std::vector<UnfollowedChild> unfollowed_children(Session& session);
 
 }  // namespace omni::query
