@@ -1,3 +1,5 @@
+#include <fmt/format.h>
+
 #include <ostream>
 
 #include "commands.h"
@@ -33,6 +35,9 @@ enum Shared : unsigned {
   kWindow = 8,    // --from, --to, --last
   kName = 16,     // --name
   kStacks = 32,   // --stack beside the question (each answer's call stack)
+  // Not an option: the answer would hold every process's events (output,
+  // system calls), so unrecorded child processes are worth a warning.
+  kAllProcesses = 64,
 };
 
 struct Given {
@@ -112,7 +117,7 @@ const Question kQuestions[] = {
      [](CLI::App& app, QueryArgs& a) {
        app.add_flag("--syscalls", a.syscalls, "Every system call: number, name, args, result, time");
      },
-     kName, 0, [](const QueryArgs& a) { return a.syscalls; },
+     kName | kAllProcesses, 0, [](const QueryArgs& a) { return a.syscalls; },
      [](const QueryArgs& a, const Given&, query::Session& session, query::Format format, std::ostream& out) {
        print<query::SyscallRecord>(format, out,
                                    [&](auto& sink) { query::syscalls(session, {a.syscall_name}, sink); });
@@ -121,7 +126,7 @@ const Question kQuestions[] = {
      [](CLI::App& app, QueryArgs& a) {
        app.add_flag("--output", a.output, "Each write to stdout/stderr: time, tid, fd, bytes, text");
      },
-     0, 0, [](const QueryArgs& a) { return a.output; },
+     kAllProcesses, 0, [](const QueryArgs& a) { return a.output; },
      [](const QueryArgs&, const Given&, query::Session& session, query::Format format, std::ostream& out) {
        print<query::OutputRecord>(format, out, [&](auto& sink) { query::output(session, sink); });
      }},
@@ -223,6 +228,14 @@ Action register_query(CLI::App& app) {
       io.err << "omni: warning: " << query::describe_end(end)
              << (end.how == query::RecordingEnd::How::Exec ? "; answers cover the program up to the exec\n"
                                                            : "; answers cover events up to the cut\n");
+    }
+    if (question.takes & kAllProcesses) {
+      if (size_t children = query::unfollowed_children(session).size())
+        io.err << fmt::format("omni: warning: {} child process{} ran unrecorded (omni does not follow child "
+                              "processes yet, issue 10): {} output and system calls are not here (`omni dump` "
+                              "lists {})\n",
+                              children, children == 1 ? "" : "es", children == 1 ? "its" : "their",
+                              children == 1 ? "it" : "them");
     }
     query::Format format = args->format == "table" ? query::Format::Table : query::Format::Json;
     question.answer(*args, given, session, format, io.out);
