@@ -3,6 +3,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <array>
 #include <memory>
 #include <unordered_map>
@@ -207,20 +208,28 @@ std::vector<std::pair<uint64_t, std::string>> encode_finals(const std::string& r
   // what the chunk wrote after it: the granules' rows in later chunks answer
   // for the new memory's bytes written here.
   auto clear = clears.begin();
+  // The page written last: consecutive writes mostly hit the same one.
+  // (A clear may free pages: it forgets this one too.)
+  uint64_t last_page = UINT64_MAX;
+  FinalsShadow::Page* last = nullptr;
   for (size_t i = 0; i < chunk.events.size(); ++i) {
-    for (; clear != clears.end() && clear->before_event <= i; ++clear) shadow.clear(clear->start, clear->end);
+    for (; clear != clears.end() && clear->before_event <= i; ++clear) {
+      shadow.clear(clear->start, clear->end);
+      last_page = UINT64_MAX;
+    }
     const Event& e = chunk.events[i];
     const uint8_t* data = chunk.data.data() + e.data_offset;
     uint64_t a = e.addr;
     while (a < e.addr + e.size) {
-      auto& page = shadow.pages_[a >> 12];
-      if (!page) page = std::make_unique<FinalsShadow::Page>();
-      uint64_t page_end = std::min(e.addr + e.size, ((a >> 12) + 1) << 12);
-      for (; a < page_end; ++a) {
-        uint32_t off = static_cast<uint32_t>(a & 4095);
-        page->bytes[off] = data[a - e.addr];
-        page->known[off >> 3] |= static_cast<uint8_t>(1u << (a & 7));
+      if ((a >> 12) != last_page) {
+        auto& page = shadow.pages_[a >> 12];
+        if (!page) page = std::make_unique<FinalsShadow::Page>();
+        last_page = a >> 12;
+        last = page.get();
       }
+      uint64_t page_end = std::min(e.addr + e.size, ((a >> 12) + 1) << 12);
+      std::memcpy(last->bytes + (a & 4095), data + (a - e.addr), page_end - a);
+      for (; a < page_end; ++a) last->known[(a & 4095) >> 3] |= static_cast<uint8_t>(1u << (a & 7));
     }
     for (uint64_t g = e.addr >> 3; g <= (e.addr + (e.size ? e.size - 1 : 0)) >> 3; ++g) {
       // Most writes hit granules written just before (a stack frame, a
