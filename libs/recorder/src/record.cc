@@ -280,9 +280,9 @@ class ControlSocket {
     return conn;
   }
 
-  // A connection from a process other than the recorded one is closed
-  // unread: it is no part of the recording and cannot disturb it. Noted for
-  // one warning at the end.
+  // A connection that is not the tool's (another process, or one made after
+  // the tool's) is closed unread: it is no part of the recording and cannot
+  // disturb it. Noted in RecordResult::refused.
   void refuse(int conn, pid_t pid) {
     close(conn);
     ++refused_;
@@ -292,7 +292,7 @@ class ControlSocket {
     if (refused_ == 0) return {};
     std::string pids;
     for (pid_t pid : refused_pids_) pids += (pids.empty() ? "" : ", ") + std::to_string(pid);
-    return fmt::format("refused {} connection{} to the recorder's socket from other processes (pid {}{})", refused_,
+    return fmt::format("refused {} connection{} to the recorder's socket (pid {}{})", refused_,
                        refused_ == 1 ? "" : "s", pids, refused_ > refused_pids_.size() ? ", ..." : "");
   }
 
@@ -313,21 +313,34 @@ class ControlSocket {
 };
 
 // Waits for the tool's connection (made in Valgrind's process, before the
-// program runs) without blocking forever if Valgrind never gets there:
-// polls the child meanwhile. Returns -1 (with the child reaped into
-// *status) when Valgrind exits first.
+// program runs) and its first message, without blocking forever if Valgrind
+// never gets there: polls the child meanwhile. Returns -1 (with the child
+// reaped into *status) when Valgrind exits first: the tool never started.
 int accept_tool(ControlSocket& control, pid_t child, int* status) {
+  int conn = -1;
   for (;;) {
-    pollfd p{control.fd(), POLLIN, 0};
-    if (poll(&p, 1, 50) > 0 && (p.revents & POLLIN)) {
+    pollfd p = conn < 0 ? pollfd{control.fd(), POLLIN, 0} : pollfd{conn, POLLIN, 0};
+    if (poll(&p, 1, 50) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
+      if (conn >= 0) {
+        char byte;
+        if (recv(conn, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0) return conn;  // still O_NONBLOCK: pump() polls it
+        // Closed before its first message: Valgrind is ending.
+        close(conn);
+        while (waitpid(child, status, 0) < 0 && errno == EINTR) {
+        }
+        return -1;
+      }
       pid_t pid = 0;
-      int conn = control.accept_one(&pid);
-      if (conn >= 0 && pid == child) return conn;  // still O_NONBLOCK: pump() polls it
-      if (conn >= 0) control.refuse(conn, pid);
+      int accepted = control.accept_one(&pid);
+      if (accepted >= 0 && pid == child) conn = accepted;
+      else if (accepted >= 0) control.refuse(accepted, pid);
       continue;
     }
     pid_t done = waitpid(child, status, WNOHANG);
-    if (done == child) return -1;
+    if (done == child) {
+      if (conn >= 0) close(conn);
+      return -1;
+    }
   }
 }
 
