@@ -175,3 +175,30 @@ TEST_CASE("socket channel: a Valgrind killed mid-recording is cut short, and the
   CHECK(json_bool(o, "recording_complete", false));
   CHECK_FALSE(o.count("tampered"));
 }
+
+TEST_CASE("socket channel: a program that reads the free-slot messages off the tool's connection is caught, not waited on") {
+  // Natively there is no recorder's socket: nothing to steal.
+  RunResult native = run({subject("steal_releases").string()});
+  REQUIRE(native.status == 0);
+  REQUIRE(native.out == "stole 0\nafter\n");
+
+  TempDir t;
+  fs::path dir = t / "trace";
+  RunOptions opts;
+  opts.timeout_s = 120;
+  RunResult rec = run_omni({"record", "-o", dir.string(), "--", subject("steal_releases").string()}, opts);
+  // Without a check the tool would wait forever for a free slot; the
+  // recorder sees that everything it sent was read (SIOCOUTQ 0) while the
+  // tool has named fewer slots than it was given, or the tool sees a
+  // message out of sequence.
+  INFO("omni record: ", rec.describe());
+  check_error(rec);
+  CHECK(rec.err.find(OMNI_TAMPERED_TEXT) != std::string::npos);
+  CHECK((rec.err.find("taken before the tool read") != std::string::npos ||
+         rec.err.find("free-slot message") != std::string::npos));
+  CHECK(rec.out.find("after") == std::string::npos);
+  CHECK_FALSE(fs::exists(fs::symlink_status(dir / "control.sock")));
+  Object o = dump_json(dir);
+  CHECK(json_bool(o, "recording_complete", false));
+  CHECK(json_bool(o, "tampered", true));
+}
