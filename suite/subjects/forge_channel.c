@@ -1,20 +1,23 @@
 /* Subject for omni's suite (issue 8, item 15): a program that writes into the
- * recorder's channels. Under omni record, Valgrind's descriptors (the FIFO of
- * slot messages, the pipe of free slots) are visible in /proc/self/fd; this
- * program reopens them and forges or steals messages, as a hostile or buggy
- * program could.
+ * recorder's channels. Under omni record, Valgrind's descriptors are visible
+ * in /proc/self/fd: the tool's connection to the recorder's socket (or, with
+ * an older recorder, the FIFO of slot messages and the pipe of free slots);
+ * this program uses them (send()/recv() on the socket's number, which
+ * Valgrind does not guard; FIFOs and pipes reopened through /proc) and
+ * forges or steals messages, as a hostile or buggy program could.
  *   forge_channel list     print each descriptor >= 3 and what it names
- *   forge_channel fifo     24-byte plausible slot message into each FIFO
- *   forge_channel fifo8    8-byte message (u32 slot 0, u32 100 bytes) into each FIFO
- *   forge_channel garbage  13 bytes of text into each FIFO
+ *   forge_channel fifo     24-byte plausible slot message into each FIFO/socket
+ *   forge_channel fifo8    8-byte message (u32 slot 0, u32 100 bytes) into each FIFO/socket
+ *   forge_channel garbage  13 bytes of text into each FIFO/socket
  *   forge_channel release  16-byte plausible free-slot message into each pipe
- *   forge_channel steal    read every pending message out of each pipe
- *   forge_channel steal1   read one 16-byte message out of each pipe
- *   forge_channel hold     reopen each FIFO for writing, fork a child that
- *                          keeps it open for 60 s, print "done N" and wait
- *                          60 s (the test then SIGKILLs Valgrind: it ends
- *                          without its final message, and the FIFO keeps a
- *                          writer)
+ *                          (on a socket: sent on it, so to the recorder)
+ *   forge_channel steal    read every pending message out of each pipe/socket
+ *   forge_channel steal1   read one 16-byte message out of each pipe/socket
+ *   forge_channel hold     reopen each FIFO for writing (dup each socket),
+ *                          fork a child that keeps it open for 60 s, print
+ *                          "done N" and wait 60 s (the test then SIGKILLs
+ *                          Valgrind: it ends without its final message, and
+ *                          the FIFO or connection keeps a writer)
  * It prints "before" first (flushed), "done N" after touching N descriptors,
  * Only descriptors above the program's own range (>= 1024, where Valgrind
  * keeps its own) are touched, and no pipe that Valgrind holds both ends of
@@ -27,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,6 +58,51 @@ int main(int argc, char** argv) {
     if (len < 0) continue;
     link[len] = 0;
     struct stat st;
+    if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && fds[i] >= 1024 && strcmp(mode, "list") != 0) {
+      /* The socket cannot be reopened; its number works with the socket calls. */
+      int fd = fds[i];
+      if (strcmp(mode, "hold") == 0) {
+        if (dup(fd) >= 0) ++touched;
+        continue;
+      }
+      uint32_t msg[6] = {0};
+      size_t size = 0;
+      if (strcmp(mode, "fifo") == 0) {
+        msg[0] = 2; msg[1] = 0; msg[2] = 4096; msg[3] = 1;
+        size = 24;
+      } else if (strcmp(mode, "fifo8") == 0) {
+        msg[0] = 0; msg[1] = 100;
+        size = 8;
+      } else if (strcmp(mode, "garbage") == 0) {
+        memcpy(msg, "hello, omni!\n", 13);
+        size = 13;
+      } else if (strcmp(mode, "release") == 0) {
+        msg[0] = 1; msg[1] = 16;
+        size = 16;
+      }
+      if (strcmp(mode, "steal") == 0 || strcmp(mode, "steal1") == 0) {
+        /* The recorder hands out its free-slot messages once the tool has
+           said hello: wait for them. */
+        struct pollfd p = {fd, POLLIN, 0};
+        poll(&p, 1, 5000);
+        char buf[4096];
+        if (strcmp(mode, "steal1") == 0) {
+          size_t got = 0;
+          while (got < 16) {
+            ssize_t r = recv(fd, buf, 16 - got, 0);
+            if (r <= 0) break;
+            got += (size_t)r;
+          }
+        } else {
+          while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+          }
+        }
+        ++touched;
+      } else if (size > 0 && send(fd, msg, size, MSG_NOSIGNAL) == (ssize_t)size) {
+        ++touched;
+      }
+      continue;
+    }
     if (stat(path, &st) != 0 || !S_ISFIFO(st.st_mode)) {
       if (strcmp(mode, "list") == 0) printf("fd %d: %s\n", fds[i], link);
       continue;

@@ -5,8 +5,11 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <linux/sockios.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -209,33 +212,142 @@ std::string startup_reason(const std::string& log) {
   return lines.empty() ? std::string() : lines.back();
 }
 
-// Opens the FIFO for reading without blocking forever if Valgrind never
-// starts: polls the child while waiting for the writer. Returns -1 (with
-// the child reaped into *status) when Valgrind exits first.
-int open_fifo(const std::string& fifo, pid_t child, int* status) {
-  int fd = open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) fail_errno("cannot open " + fifo);
-  // A FIFO opened without a writer reads EOF, and there is no "writer
-  // present" test: wait for the tool's first message (HELLO, sent once its
-  // options are read and the channel is open, before the program runs),
-  // checking that Valgrind still runs.
+// The recorder's Unix-domain stream socket, DIR/control.sock (0600, in the
+// 0700 trace directory), to which each recorded image's tool connects
+// (tool/omni_channel.h). A socket in the directory rather than a socketpair
+// handed to Valgrind: SO_PEERCRED of a connection names the process that
+// connected (of a socketpair, the one that made it: omni), and a forked
+// child or an exec'd image can open its own connection by the path.
+// Created through a descriptor of the directory, so never through a link
+// planted at the path; removed when the recording ends (left behind only
+// when omni record itself is SIGKILLed).
+class ControlSocket {
+ public:
+  static constexpr const char* kName = "control.sock";
+
+  explicit ControlSocket(const std::string& dir) {
+    dir_fd_ = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir_fd_ < 0) fail_errno("cannot open trace directory " + dir);
+    unlinkat(dir_fd_, kName, 0);  // a socket left by an omni record that was SIGKILLed
+    listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (listen_fd_ < 0) fail_errno("cannot create the recorder's socket");
+    sockaddr_un addr = address("/proc/self/fd/" + std::to_string(dir_fd_) + "/" + kName);
+    // bind() makes the socket with 0777 & ~umask: 0600 from the start. No
+    // other thread runs yet to see the umask change.
+    mode_t old_umask = umask(0177);
+    int bound = bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    int bind_errno = errno;
+    umask(old_umask);
+    if (bound != 0) {
+      errno = bind_errno;
+      fail_errno("cannot create the recorder's socket " + dir + "/" + kName);
+    }
+    made_ = true;
+    struct stat st;
+    if (fstatat(dir_fd_, kName, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISSOCK(st.st_mode) ||
+        (st.st_mode & 07777) != 0600)
+      fail("the recorder's socket {}/{} is not a private socket", dir, kName);
+    if (listen(listen_fd_, 8) != 0) fail_errno("listen on the recorder's socket");
+    // What the tool connects to: the path, or the same directory through
+    // omni's descriptor when the path is longer than a socket address holds.
+    tool_path_ = dir + "/" + kName;
+    if (tool_path_.size() >= sizeof addr.sun_path)
+      tool_path_ = "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(dir_fd_) + "/" + kName;
+  }
+  ~ControlSocket() {
+    if (listen_fd_ >= 0) close(listen_fd_);
+    if (made_) unlinkat(dir_fd_, kName, 0);
+    if (dir_fd_ >= 0) close(dir_fd_);
+  }
+  ControlSocket(const ControlSocket&) = delete;
+  ControlSocket& operator=(const ControlSocket&) = delete;
+
+  int fd() const { return listen_fd_; }
+  const std::string& tool_path() const { return tool_path_; }
+
+  // Takes one pending connection; -1 when none is waiting. *pid: the
+  // connecting process, as the kernel saw it at connect().
+  int accept_one(pid_t* pid) {
+    int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (conn < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) return -1;
+      fail_errno("accepting on the recorder's socket");
+    }
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) cred.pid = 0;
+    *pid = cred.pid;
+    return conn;
+  }
+
+  // A connection that is not the tool's (another process, or one made after
+  // the tool's) is closed unread: it is no part of the recording and cannot
+  // disturb it. Noted in RecordResult::refused.
+  void refuse(int conn, pid_t pid) {
+    close(conn);
+    ++refused_;
+    if (refused_pids_.size() < 4) refused_pids_.push_back(pid);
+  }
+  std::string refused_text() const {
+    if (refused_ == 0) return {};
+    std::string pids;
+    for (pid_t pid : refused_pids_) pids += (pids.empty() ? "" : ", ") + std::to_string(pid);
+    return fmt::format("refused {} connection{} to the recorder's socket (pid {}{})", refused_,
+                       refused_ == 1 ? "" : "s", pids, refused_ > refused_pids_.size() ? ", ..." : "");
+  }
+
+ private:
+  static sockaddr_un address(const std::string& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) fail("socket path too long: {}", path);
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    return addr;
+  }
+
+  int dir_fd_ = -1, listen_fd_ = -1;
+  bool made_ = false;
+  std::string tool_path_;
+  size_t refused_ = 0;
+  std::vector<pid_t> refused_pids_;
+};
+
+// Waits for the tool's connection (made in Valgrind's process, before the
+// program runs) and its first message, without blocking forever if Valgrind
+// never gets there: polls the child meanwhile. Returns -1 (with the child
+// reaped into *status) when Valgrind exits first: the tool never started.
+int accept_tool(ControlSocket& control, pid_t child, int* status) {
+  int conn = -1;
   for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 50) > 0 && (p.revents & POLLIN)) break;
+    pollfd p = conn < 0 ? pollfd{control.fd(), POLLIN, 0} : pollfd{conn, POLLIN, 0};
+    if (poll(&p, 1, 50) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
+      if (conn >= 0) {
+        char byte;
+        if (recv(conn, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0) return conn;  // still O_NONBLOCK: pump() polls it
+        // Closed before its first message: Valgrind is ending.
+        close(conn);
+        while (waitpid(child, status, 0) < 0 && errno == EINTR) {
+        }
+        return -1;
+      }
+      pid_t pid = 0;
+      int accepted = control.accept_one(&pid);
+      if (accepted >= 0 && pid == child) conn = accepted;
+      else if (accepted >= 0) control.refuse(accepted, pid);
+      continue;
+    }
     pid_t done = waitpid(child, status, WNOHANG);
     if (done == child) {
-      close(fd);
+      if (conn >= 0) close(conn);
       return -1;
     }
   }
-  return fd;  // still O_NONBLOCK: pump() polls it
 }
 
-// The slots the tool fills (shared memory), the pipe of free slot numbers
-// it takes them from, and the key that authenticates the messages of both
-// directions (tool/omni_channel.h). The tool maps the slots and reads free
-// numbers and the key through descriptors it inherits; the launcher keeps
-// the write end.
+// The slots the tool fills (shared memory) and the key that authenticates
+// the messages of both directions on the tool's connection
+// (tool/omni_channel.h). The tool maps the slots and reads the key through
+// descriptors it inherits; free slot numbers go to it on the connection.
 class Slots {
  public:
   static constexpr uint32_t kCount = 16;
@@ -250,10 +362,6 @@ class Slots {
     if (base == MAP_FAILED) fail_errno("mapping the stream slots");
     base_ = static_cast<const uint8_t*>(base);
     int fds[2];
-    if (pipe2(fds, 0) != 0) fail_errno("pipe");
-    free_read_ = fds[0];  // inherited by Valgrind
-    free_write_ = fds[1];
-    fcntl(free_write_, F_SETFD, FD_CLOEXEC);
     // The key goes through a pipe the tool reads and closes before the
     // program runs: never in argv or the environment, which the program
     // (and /proc/PID/cmdline, to other users) can read.
@@ -263,11 +371,9 @@ class Slots {
     ssize_t put = write(fds[1], key_, sizeof key_);
     close(fds[1]);
     if (put != ssize_t(sizeof key_)) fail_errno("passing the recorder's key");
-    for (uint32_t slot = 0; slot < kCount; ++slot) release(slot);
   }
   ~Slots() {
     close_inherited();
-    close(free_write_);
     munmap(const_cast<uint8_t*>(base_), kCount * kBytes);
     explicit_bzero(key_, sizeof key_);
   }
@@ -276,47 +382,68 @@ class Slots {
 
   // Valgrind's options for these slots.
   std::vector<std::string> tool_options() const {
-    return {"--omni-shm-fd=" + std::to_string(shm_fd_), "--omni-free-fd=" + std::to_string(free_read_),
-            "--omni-key-fd=" + std::to_string(key_read_), "--omni-slots=" + std::to_string(kCount),
+    return {"--omni-shm-fd=" + std::to_string(shm_fd_), "--omni-key-fd=" + std::to_string(key_read_),
+            "--omni-slots=" + std::to_string(kCount),
             "--omni-buffer-kb=" + std::to_string(kBytes >> 10)};
   }
   // Once Valgrind runs, only it needs these.
   void close_inherited() {
     if (shm_fd_ >= 0) close(shm_fd_);
-    if (free_read_ >= 0) close(free_read_);
     if (key_read_ >= 0) close(key_read_);
-    shm_fd_ = free_read_ = key_read_ = -1;
+    shm_fd_ = key_read_ = -1;
+  }
+  // The tool's connection, once its HELLO has passed its check: every slot
+  // is free.
+  void start(int connection) {
+    connection_ = connection;
+    for (uint32_t slot = 0; slot < kCount; ++slot) release(slot);
   }
   const uint8_t* slot(uint32_t index) const { return base_ + size_t(index) * kBytes; }
   const uint8_t* key() const { return key_; }
-  // How many free-slot messages are neither in the pipe nor among the
-  // `taken` the tool has named in slot messages: the one the tool may be
-  // filling and has not named yet, and any that something else took out of
-  // the pipe. Only meaningful while no slot message is waiting to be read
-  // (the caller checks that after this call).
+  // Once every free-slot message sent has been read off the connection:
+  // how many are not among the `taken` the tool has named in slot messages
+  // (the one the tool may be filling and has not named yet, and any that
+  // something else read off the tool's end). 0 while some are still unread
+  // (SIOCOUTQ: what was sent and not yet consumed): the tool then has one to
+  // read, and a theft from the front of the queue shows as a message out
+  // of sequence. Only meaningful while no slot message is waiting to be
+  // read (the caller checks that after this call).
   int64_t releases_missing(uint64_t taken) {
     uint64_t released;
     {
       std::lock_guard lock(release_mutex_);
       released = release_sequence_;
     }
-    int bytes = 0;
-    if (ioctl(free_write_, FIONREAD, &bytes) != 0) return 0;
-    return int64_t(released) - int64_t(uint64_t(bytes) / OMNI_RELEASE_BYTES) - int64_t(taken);
+    int unread = 0;
+    if (connection_ < 0 || ioctl(connection_, SIOCOUTQ, &unread) != 0 || unread != 0) return 0;
+    return int64_t(released) - int64_t(taken);
   }
   // Compressor threads release concurrently; the lock keeps sequence numbers
-  // in the order the messages enter the pipe. After Valgrind has exited the
-  // pipe has no reader: EPIPE, ignored (record() ignores SIGPIPE).
+  // in the order the messages enter the connection. After Valgrind has
+  // exited the connection has no reader: EPIPE, ignored (MSG_NOSIGNAL). The
+  // connection is non-blocking for the reader's sake; 16 messages of 16
+  // bytes never fill it, but a full one is waited on.
   void release(uint32_t slot) {
     std::lock_guard lock(release_mutex_);
     uint8_t message[OMNI_RELEASE_BYTES];
     omni_encode_release(message, key_, slot, release_sequence_++);
-    while (write(free_write_, message, sizeof message) < 0 && errno == EINTR) {
+    size_t sent = 0;
+    while (sent < sizeof message) {
+      ssize_t n = send(connection_, message + sent, sizeof message - sent, MSG_NOSIGNAL);
+      if (n > 0) {
+        sent += size_t(n);
+      } else if (n < 0 && errno == EAGAIN) {
+        pollfd p{connection_, POLLOUT, 0};
+        poll(&p, 1, 100);
+      } else if (n < 0 && errno == EINTR) {
+      } else {
+        break;
+      }
     }
   }
 
  private:
-  int shm_fd_ = -1, free_read_ = -1, free_write_ = -1, key_read_ = -1;
+  int shm_fd_ = -1, key_read_ = -1, connection_ = -1;
   const uint8_t* base_ = nullptr;
   uint8_t key_[OMNI_CHANNEL_KEY_BYTES];
   std::mutex release_mutex_;
@@ -338,7 +465,9 @@ struct PumpResult {
 };
 
 // Moves the stream into the trace file. The tool fills shared-memory slots and
-// names each full one on the FIFO (tool/omni_channel.h); a reader thread
+// names each full one on its connection `fd` (tool/omni_channel.h), whose
+// first message, HELLO, must pass its check before any slot is handed out;
+// further connections to the socket are refused meanwhile. A reader thread
 // checks and takes those messages, one compressor per core (the program
 // mostly waits while compression runs) compresses straight from the slot,
 // hands the slot back, and whichever finishes writes every frame that is
@@ -348,7 +477,8 @@ struct PumpResult {
 // message that fails its check ends the reading: the program (or something
 // it started) wrote into the channel, so Valgrind is stopped and the frames
 // before that message are kept.
-PumpResult pump(int fd, pid_t child, Slots& slots, trace::TraceWriter& writer, int zstd_level) {
+PumpResult pump(int fd, ControlSocket& control, pid_t child, Slots& slots, trace::TraceWriter& writer,
+               int zstd_level) {
   struct Frame {
     uint64_t sequence;
     uint32_t slot;
@@ -396,7 +526,10 @@ PumpResult pump(int fd, pid_t child, Slots& slots, trace::TraceWriter& writer, i
         break;
       }
       ++expected;
-      if (kind == OMNI_MSG_HELLO && sequence == 0 && slot == 0 && bytes == 0) continue;
+      if (kind == OMNI_MSG_HELLO && sequence == 0 && slot == 0 && bytes == 0) {
+        slots.start(fd);
+        continue;
+      }
       if (kind == OMNI_MSG_FINAL && slot == 0 && bytes == 0) {
         final_message = true;
         go_on = false;
@@ -418,10 +551,11 @@ PumpResult pump(int fd, pid_t child, Slots& slots, trace::TraceWriter& writer, i
 
   std::thread reader([&] {
     try {
-      // The FIFO is read without blocking: its end is not only EOF, since the
-      // program may have reopened a write end (through /proc/self/fd) that
-      // outlives Valgrind in a child of its own. Once Valgrind has exited,
-      // what is in the FIFO is drained and reading ends.
+      // The connection is read without blocking: its end is not only EOF,
+      // since the program may have dup()ed the tool's descriptor and keep
+      // that copy alive in a child of its own after Valgrind is gone. Once
+      // Valgrind has exited, what is in the connection is drained and
+      // reading ends.
       std::vector<uint8_t> pending;
       uint8_t buf[4096];
       bool child_gone = false;
@@ -429,16 +563,24 @@ PumpResult pump(int fd, pid_t child, Slots& slots, trace::TraceWriter& writer, i
       for (;;) {
         if (!take(pending)) break;
         if (child_gone) break;
-        pollfd p{fd, POLLIN, 0};
-        int ready_fds = poll(&p, 1, 100);
+        pollfd polled[2] = {{fd, POLLIN, 0}, {control.fd(), POLLIN, 0}};
+        pollfd& p = polled[0];
+        int ready_fds = poll(polled, 2, 100);
         if (ready_fds < 0 && errno == EINTR) continue;
         if (ready_fds < 0) fail_errno("waiting for the recorder's stream");
-        if (ready_fds > 0) {
+        if (polled[1].revents & POLLIN) {
+          pid_t pid = 0;
+          int conn = control.accept_one(&pid);
+          if (conn >= 0) control.refuse(conn, pid);
+          if (!(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        }
+        if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
           ssize_t n = read(fd, buf, sizeof buf);
           if (n > 0) {
             pending.insert(pending.end(), buf, buf + n);
             quiet_checks = 0;
-          } else if (n == 0) break;  // no writer left (a partial message: the tool died mid-write)
+          } else if (n == 0) break;  // the connection closed: the image ended (without FINAL: killed)
+          else if (errno == ECONNRESET) break;
           else if (errno != EINTR && errno != EAGAIN) fail_errno("reading the recorder's stream");
           continue;
         }
@@ -466,8 +608,9 @@ PumpResult pump(int fd, pid_t child, Slots& slots, trace::TraceWriter& writer, i
           child_gone = true;
         }
       }
-      // The tool writes whole messages, each in one write below PIPE_BUF:
-      // a part of one left at the end was written by something else.
+      // The tool sends whole messages, each in one call, and a SIGKILL does
+      // not cut a send in two: a part of one left at the end was written by
+      // something else.
       if (result.tampered.empty() && !final_message && !pending.empty())
         result.tampered = fmt::format("{} stray bytes after message {}", pending.size(), expected);
       std::lock_guard lock(mutex);
@@ -560,9 +703,7 @@ RecordResult record(const RecordOptions& options) {
   if (dir.empty()) dir = new_trace_dir(options.command[0]);
   else make_private_dir(dir);
 
-  std::string fifo = dir + "/stream.fifo";
-  unlink(fifo.c_str());
-  if (mkfifo(fifo.c_str(), 0600) != 0) fail_errno("cannot create " + fifo);
+  auto control = std::make_unique<ControlSocket>(dir);
 
   trace::TraceWriter writer(dir + "/" + kTraceFile, options.zstd_level);
   trace::KeyValues info;
@@ -597,7 +738,7 @@ RecordResult record(const RecordOptions& options) {
   // reach an exec'd image.
   std::vector<std::string> args = {"valgrind", "--command-line-only=yes", "--tool=omni", "-q", "--vgdb=no",
                                    "--log-fd=" + std::to_string(log_fd), "--omni-log-fd=" + std::to_string(log_fd),
-                                   "--omni-out=" + fifo};
+                                   "--omni-ctl=" + control->tool_path()};
   for (const std::string& option : slots.tool_options()) args.push_back(option);
   args.push_back("--omni-snapshot-interval=" + std::to_string(options.snapshot_interval));
   args.insert(args.end(), command.begin(), command.end());
@@ -659,16 +800,16 @@ RecordResult record(const RecordOptions& options) {
   int fd = -1;
   std::exception_ptr open_error;
   try {
-    fd = open_fifo(fifo, child, &status);
+    fd = accept_tool(*control, child, &status);
   } catch (...) {
     open_error = std::current_exception();
     kill(child, SIGKILL);
     waitpid(child, &status, 0);
   }
   if (fd < 0) {
-    // Valgrind stopped (or the FIFO failed) before the tool started: nothing
-    // is left behind, and the log says why.
-    unlink(fifo.c_str());
+    // Valgrind stopped (or the socket failed) before the tool started:
+    // nothing is left behind, and the log says why.
+    control.reset();
     g_child = 0;
     restore();
     std::string log = read_text(log_path);
@@ -683,14 +824,13 @@ RecordResult record(const RecordOptions& options) {
   }
   PumpResult pumped;
   try {
-    unlink(fifo.c_str());
-    pumped = pump(fd, child, slots, writer, options.zstd_level);
+    pumped = pump(fd, *control, child, slots, writer, options.zstd_level);
     close(fd);
     fd = -1;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
   } catch (...) {
-    unlink(fifo.c_str());
+    control.reset();
     if (fd >= 0) close(fd);
     kill(child, SIGKILL);
     waitpid(child, &status, 0);
@@ -702,10 +842,12 @@ RecordResult record(const RecordOptions& options) {
   }
   g_child = 0;
   restore();
+  std::string refused = control->refused_text();
+  control.reset();
   std::string log = read_text(log_path);
   if (log.empty()) unlink(log_path.c_str());
   // The tool found a free-slot message forged or taken (it stopped, saying
-  // so in its log), or this side found a forged message on the FIFO.
+  // so in its log), or this side found a forged message on the connection.
   std::string tampered = pumped.tampered;
   if (size_t at = log.find(OMNI_TAMPERED_TEXT); tampered.empty() && at != std::string::npos) {
     size_t open = log.find(" (", at), end = log.find('\n', at);
@@ -739,7 +881,8 @@ RecordResult record(const RecordOptions& options) {
       fail("the recorder failed while recording {}: {}; the recording up to that point is kept in {}",
            basename_of(options.command[0]), reason, dir);
   }
-  return {dir, exit_status, writer.raw_bytes(), writer.file_bytes(), WIFSIGNALED(status) ? WTERMSIG(status) : 0};
+  return {dir,    exit_status, writer.raw_bytes(), writer.file_bytes(), WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+          refused};
 }
 
 }  // namespace omni::recorder

@@ -2,30 +2,39 @@
  * both sides (the tool is C without libc, record.cc is C++): only built-in
  * types, no library calls.
  *
- * The recorded program runs in Valgrind's process and can reopen the
- * recorder's descriptors through /proc/self/fd (the FIFO of slot messages,
- * the pipe of free slots). Every message therefore carries a sequence number
- * and a SipHash-2-4 MAC under a 128-bit key that `omni record` draws for each
- * recording and hands to the tool through a pipe the tool reads and closes
- * before the program runs (never argv or the environment). A forged, stolen,
- * replayed or garbled message fails its check, and the recording is reported
- * as cut short by tampering, never as complete. (The key is in the tool's
- * memory, which the program shares: a program that searches Valgrind's memory
- * for it can still forge. This guards against reuse of the descriptors, not
+ * They travel on one connection per recorded image to the recorder's
+ * Unix-domain stream socket (DIR/control.sock, made by omni record in the
+ * private trace directory; --omni-ctl): the tool connects before the
+ * program runs and omni record learns its pid from the kernel
+ * (SO_PEERCRED), refusing connections from any other process. The recorded
+ * program still runs in Valgrind's process: it cannot reopen the
+ * connection through /proc/self/fd (a socket does not reopen), but it can
+ * dup() the descriptor or send()/recv() on its number (Valgrind guards
+ * read/write/close of its reserved descriptors, not the socket calls).
+ * Every message therefore carries a sequence number and a SipHash-2-4 MAC
+ * under a 128-bit key that `omni record` draws for each recording and hands
+ * to the tool through a pipe the tool reads and closes before the program
+ * runs (never argv or the environment). A forged, stolen, replayed or
+ * garbled message fails its check, and the recording is reported as cut
+ * short by tampering, never as complete. (The key is in the tool's memory,
+ * which the program shares: a program that searches Valgrind's memory for
+ * it can still forge. This guards against reuse of the descriptors, not
  * against a program written to defeat the recorder.)
  *
- * tool -> omni (the FIFO, --omni-out): OMNI_MSG_BYTES each, little-endian
+ * tool -> omni: OMNI_MSG_BYTES each, little-endian
  *   u32 kind, u32 slot, u32 bytes, u32 sequence, u64 mac
  *   HELLO (first, slot 0, 0 bytes): the tool has started;
  *   SLOT: the slot holds that many bytes of the stream;
  *   FINAL (slot 0, 0 bytes): sent after the slot holding the EXIT record,
  *   the tool's last message.
- *   Sequence numbers count from 0 at HELLO.
- * omni -> tool (the free-slot pipe, --omni-free-fd): OMNI_RELEASE_BYTES each
- *   u32 slot, u32 sequence, u64 mac (of kind RELEASE, the slot, 0 bytes and
- *   the sequence); sequence numbers count from 0.
- * Both sizes are below PIPE_BUF, so a message is written and read whole; a
- * foreign write between two messages shifts what follows and fails too. */
+ *   Sequence numbers count from 0 at HELLO, per connection.
+ * omni -> tool (RELEASE, once HELLO has passed its check): OMNI_RELEASE_BYTES
+ *   each, u32 slot, u32 sequence, u64 mac (of kind RELEASE, the slot, 0 bytes
+ *   and the sequence); sequence numbers count from 0, per connection.
+ * Each message is sent in one call; a stream may deliver it in parts, so
+ * each side reads until a message is whole, and a foreign write between two
+ * messages shifts what follows and fails too. The connection closing
+ * without FINAL means the image ended abnormally (SIGKILL). */
 #ifndef OMNI_RECORDER_CHANNEL_H
 #define OMNI_RECORDER_CHANNEL_H
 

@@ -18,8 +18,8 @@ OmniStats g_stats;
 const HChar* clo_out = NULL;
 Long clo_buffer_kb = 4096;
 Bool clo_stats = False;
+const HChar* clo_ctl = NULL;
 Long clo_shm_fd = -1;
-Long clo_free_fd = -1;
 Long clo_slots = 16;
 Long clo_key_fd = -1;
 Long clo_log_fd = -1;
@@ -28,10 +28,10 @@ Long clo_snapshot_interval = OMNI_DEFAULT_SNAPSHOT_INTERVAL;
 static Bool omni_process_cmd_line_option(const HChar* arg)
 {
    if VG_STR_CLO(arg, "--omni-out", clo_out) {}
+   else if VG_STR_CLO(arg, "--omni-ctl", clo_ctl) {}
    else if VG_BINT_CLO(arg, "--omni-buffer-kb", clo_buffer_kb, 256, 1024 * 1024) {}
    else if VG_BOOL_CLO(arg, "--omni-stats", clo_stats) {}
    else if VG_BINT_CLO(arg, "--omni-shm-fd", clo_shm_fd, 0, 1 << 20) {}
-   else if VG_BINT_CLO(arg, "--omni-free-fd", clo_free_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-slots", clo_slots, 2, 4096) {}
    else if VG_BINT_CLO(arg, "--omni-key-fd", clo_key_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-log-fd", clo_log_fd, 0, 1 << 20) {}
@@ -44,16 +44,15 @@ static Bool omni_process_cmd_line_option(const HChar* arg)
 static void omni_print_usage(void)
 {
    VG_(printf)(
-"    --omni-out=PATH           write the raw event stream to PATH, a file or\n"
-"                              FIFO (required)\n"
-"    --omni-shm-fd=N --omni-free-fd=N [--omni-slots=16]\n"
-"                              shared-memory transport: fill slots of the file\n"
-"                              N (slots x buffer size), take free slot numbers\n"
-"                              from the pipe N, and write only \"slot N holds M\n"
-"                              bytes\" messages to --omni-out (both kinds of\n"
-"                              message authenticated: omni_channel.h)\n"
-"    --omni-key-fd=N           with --omni-shm-fd: a pipe holding the 16-byte\n"
-"                              key that authenticates those messages\n"
+"    --omni-ctl=SOCKET --omni-shm-fd=N --omni-key-fd=N [--omni-slots=16]\n"
+"                              omni record's transport: connect to the Unix\n"
+"                              socket SOCKET, fill slots of the file N (slots x\n"
+"                              buffer size), take free slot numbers from the\n"
+"                              connection and send only \"slot N holds M bytes\"\n"
+"                              messages on it, all authenticated with the\n"
+"                              16-byte key read from the pipe --omni-key-fd\n"
+"                              (omni_channel.h)\n"
+"    --omni-out=PATH           instead: write the raw event stream to PATH\n"
 "    --omni-log-fd=N           the descriptor --log-fd names: closed in the\n"
 "                              client's range once Valgrind has its copy\n"
 "    --omni-buffer-kb=N        output buffer size in KiB [4096], at least 256\n"

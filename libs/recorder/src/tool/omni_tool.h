@@ -4,13 +4,15 @@
  *
  * The tool writes the raw event stream defined in omni/trace/stream.h. With
  * `omni record` it fills shared-memory slots and names each full one in a
- * SipHash-authenticated message on the FIFO --omni-out (omni_channel.h);
- * --omni-out alone takes the stream itself (for debugging).
+ * SipHash-authenticated message on its connection to the recorder's
+ * Unix-domain socket --omni-ctl (omni_channel.h); --omni-out alone takes the
+ * stream itself (for debugging).
  *
  * Files, by concern:
  *  - omni_main.c: options (clo_*), pre_clo_init / post_clo_init / fini.
  *  - omni_transport.c: the output buffer and how it leaves the tool (slots
- *    and channel messages, or plain writes), flushing, a forked child.
+ *    and messages on the recorder's connection, or plain writes), flushing,
+ *    a forked child.
  *  - omni_serialize.c: a superblock's BLOCK_DEF record (its sites and its IR
  *    in stream.h's encoding).
  *  - omni_instrument.c: the instrumentation callback, the IR it adds, and
@@ -80,6 +82,12 @@ extern SysRes VG_(am_shared_mmap_file_float_valgrind)(SizeT length, UInt prot,
 /* kill(2) (pub_core_libcsignal.h; not in the pub_tool headers). */
 extern Int VG_(kill)(Int pid, Int signo);
 
+/* A raw system call (pub_core_syscall.h; not in the pub_tool headers): the
+   socket calls of the recorder's channel. */
+extern SysRes VG_(do_syscall)(UWord sysno, RegWord a1, RegWord a2, RegWord a3,
+                              RegWord a4, RegWord a5, RegWord a6, RegWord a7,
+                              RegWord a8);
+
 /* pread on a descriptor (pub_core_libcfile.h; not in the pub_tool headers). */
 extern SysRes VG_(pread)(Int fd, void* buf, Int count, OffT offset);
 
@@ -87,19 +95,21 @@ extern SysRes VG_(pread)(Int fd, void* buf, Int count, OffT offset);
 /*--- Options (omni_main.c; set before post_clo_init)     ---*/
 /*------------------------------------------------------------*/
 
+/* --omni-out: a file that takes the raw stream itself (debugging). */
 extern const HChar* clo_out;
 extern Long clo_buffer_kb;
 extern Bool clo_stats;
-/* Shared-memory transport: the launcher passes a file of clo_slots slots of
-   the buffer's size (--omni-shm-fd) and a pipe of free slot numbers
-   (--omni-free-fd); --omni-out then carries only "slot N holds M bytes"
-   messages, so the stream is copied once instead of through a pipe. Every
-   message of both is authenticated (omni_channel.h). */
+/* The recorder's transport: the tool connects to the Unix-domain stream
+   socket --omni-ctl, and the launcher passes a file of clo_slots slots of
+   the buffer's size (--omni-shm-fd); the connection then carries only
+   "slot N holds M bytes" messages one way and free slot numbers the other,
+   so the stream is copied once instead of through a pipe. Every message is
+   authenticated (omni_channel.h). */
+extern const HChar* clo_ctl;
 extern Long clo_shm_fd;
-extern Long clo_free_fd;
 extern Long clo_slots;
 /* A pipe holding the channel's key (omni_channel.h): read and closed before
-   the program runs. Required with the shared-memory transport. */
+   the program runs. Required with --omni-ctl. */
 extern Long clo_key_fd;
 /* The launcher's descriptor that Valgrind's --log-fd names: Valgrind copies
    it out of the client's range but leaves the original open, so the tool
@@ -134,8 +144,8 @@ void buf_alloc(void);
    Called from generated code (as a dirty helper) and from C helpers. */
 void omni_flush(void);
 
-/* Opens --omni-out and, with --omni-shm-fd, maps the slots and reads the
-   channel's key; exits on a bad configuration. */
+/* With --omni-ctl: reads the channel's key, maps the slots and connects to
+   omni record; or opens --omni-out. Exits on a bad configuration. */
 void transport_open(void);
 /* The first message: the tool runs (shared-memory mode only). */
 void transport_hello(void);
@@ -145,7 +155,8 @@ Bool transport_flush_overdue(void);
 /* Hands out the buffer without a TIME record after it, says the stream is
    whole (FINAL) and closes the output. */
 void transport_finish(void);
-/* In a forked child: the inherited output is the parent's; stop writing. */
+/* In a forked child: the inherited output is the parent's; close the
+   child's copy and stop writing. */
 void omni_atfork_child(ThreadId tid);
 
 static inline void put_u64(UChar* p, ULong v) { __builtin_memcpy(p, &v, 8); }

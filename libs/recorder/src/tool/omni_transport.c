@@ -1,18 +1,22 @@
 /* omni tool: the output buffer and how it leaves the tool.
  *
  * Owns the buffer (g_buf .. g_end, write pointer g_ptr) and the output:
- * with `omni record` (--omni-shm-fd), each full buffer is copied into a free
- * shared-memory slot, whose number comes from the free-slot pipe, and named
- * in a SLOT message on the --omni-out FIFO; HELLO and FINAL messages bracket
- * the stream. Every message in both directions carries a sequence number
- * and a SipHash-2-4 MAC under the key read from --omni-key-fd
- * (omni_channel.h). With --omni-out alone the buffer is written there.
+ * with `omni record` (--omni-ctl), the tool connects to the recorder's
+ * Unix-domain stream socket at startup; each full buffer is copied into a
+ * free shared-memory slot (--omni-shm-fd), whose number comes in a RELEASE
+ * message on that connection, and named in a SLOT message on it; HELLO and
+ * FINAL messages bracket the stream. Every message in both directions
+ * carries a sequence number (per connection) and a SipHash-2-4 MAC under
+ * the key read from --omni-key-fd (omni_channel.h). With --omni-out alone
+ * the buffer is written to that file.
  *
  * Invariants: the buffer is allocated once and never moves (translations
  * hold g_soft's value and g_ptr's address); after a flush it starts with a
  * TIME record; once g_disabled is set (an I/O error, a forked child) nothing
- * more is written and the buffer is simply reset. Runs under Valgrind's big
- * lock, like all of the tool.
+ * more is written and the buffer is simply reset. The tool holds one
+ * descriptor of its own (the connection or the --omni-out file), in
+ * Valgrind's reserved range: that range has room for about 8 (the core
+ * keeps 12 and uses 4). Runs under Valgrind's big lock, like all of the tool.
  */
 
 #include "omni_tool.h"
@@ -23,8 +27,8 @@ UChar* g_end = NULL;
 UChar* g_soft = NULL;
 UChar* g_ptr = NULL;
 
-static Int g_fd = -1;          /* output descriptor, -1 until opened */
-static Int g_free_fd = -1;     /* free slot numbers (shared-memory mode) */
+static Int g_fd = -1;          /* output: the connection or the --omni-out file; -1 until opened */
+static Bool g_socket = False;  /* g_fd is the connection to omni record (RELEASEs come on it too) */
 static UChar* g_shm = NULL;    /* the slots (shared-memory mode) */
 static omni_u8 g_key[OMNI_CHANNEL_KEY_BYTES];  /* the channel's key (shared-memory mode) */
 static UInt g_sent_seq = 0;    /* sequence number of the next message to omni */
@@ -52,14 +56,26 @@ void buf_alloc(void)
    g_ptr += OMNI_STREAM_PREAMBLE_BYTES;
 }
 
+/* On the connection, send() with MSG_NOSIGNAL: if omni record has gone, a
+   write must fail with EPIPE, not raise a SIGPIPE that Valgrind would hand
+   to the program. */
+static Int write_some(const UChar* p, Int n)
+{
+   if (!g_socket)
+      return VG_(write)(g_fd, p, n);
+   SysRes r = VG_(do_syscall)(__NR_sendto, (UWord)g_fd, (UWord)p, (UWord)n,
+                              VKI_MSG_NOSIGNAL, 0, 0, 0, 0);
+   return sr_isError(r) ? -1 : (Int)sr_Res(r);
+}
+
 static void write_all(const UChar* p, SizeT n)
 {
    while (n > 0) {
       Int chunk = n > (1u << 30) ? (1 << 30) : (Int)n;
-      Int r = VG_(write)(g_fd, p, chunk);
+      Int r = write_some(p, chunk);
       if (r <= 0) {
          VG_(umsg)("omni: writing to %s failed; recording stopped\n",
-                   clo_out ? clo_out : "(null)");
+                   g_socket ? clo_ctl : clo_out ? clo_out : "(null)");
          VG_(close)(g_fd);
          g_fd = -1;
          g_disabled = True;
@@ -88,14 +104,23 @@ static void send_buffer(void)
       return;
    }
    /* Take a free slot (blocks while the launcher is behind), fill it, and
-      say so. A free-slot message that fails its check was forged, or one of
-      omni's was taken, by something else holding the pipe (the program):
-      the recording cannot be trusted past this point, so it stops here and
-      the program with it (fini would send a final message). */
+      say so. A free-slot message that fails its check was forged, or part
+      of omni's was taken, by something else using the connection's
+      descriptor (the program can recv() on it by number: Valgrind checks
+      read() against its reserved range, not the socket calls): the
+      recording cannot be trusted past this point, so it stops here and the
+      program with it (fini would send a final message). A stream may hand a
+      message over in parts: read until it is whole. */
    omni_u8 release[OMNI_RELEASE_BYTES];
    UInt slot = 0;
-   Int got = VG_(read)(g_free_fd, release, sizeof release);
-   if (got <= 0) {
+   Int got = 0;
+   while (got < (Int)sizeof release) {
+      Int r = VG_(read)(g_fd, release + got, (Int)sizeof release - got);
+      if (r <= 0)
+         break;
+      got += r;
+   }
+   if (got < (Int)sizeof release) {
       VG_(umsg)("omni: the recorder's reader went away; recording stopped\n");
       VG_(close)(g_fd);
       g_fd = -1;
@@ -138,46 +163,79 @@ void omni_flush(void)
    g_ptr += 16;
 }
 
+#define OMNI_SOCK_CLOEXEC 02000000 /* SOCK_CLOEXEC (O_CLOEXEC on amd64); not in vki */
+
+/* Connects to omni record's socket (raw syscalls: the tool has no libc).
+   The recorder learns this process's pid from the kernel (SO_PEERCRED), so
+   the connection is made here, in Valgrind's process, before the program
+   runs. */
+static Int connect_ctl(const HChar* path)
+{
+   struct vki_sockaddr_un addr;
+   SizeT len = VG_(strlen)(path);
+   if (len == 0 || len >= sizeof addr.sun_path)
+      omni_config_error("the --omni-ctl path is empty or too long", path);
+   VG_(memset)(&addr, 0, sizeof addr);
+   addr.sun_family = VKI_AF_UNIX;
+   VG_(memcpy)(addr.sun_path, path, len);
+   SysRes sr = VG_(do_syscall)(__NR_socket, VKI_AF_UNIX,
+                               VKI_SOCK_STREAM | OMNI_SOCK_CLOEXEC, 0, 0, 0, 0, 0, 0);
+   if (sr_isError(sr))
+      omni_config_error("cannot create a socket for the recorder's channel", path);
+   Int s = (Int)sr_Res(sr);
+   sr = VG_(do_syscall)(__NR_connect, (UWord)s, (UWord)&addr, sizeof addr, 0, 0, 0, 0, 0);
+   if (sr_isError(sr)) {
+      VG_(close)(s);
+      omni_config_error("cannot connect to the recorder's socket", path);
+   }
+   Int fd = VG_(safe_fd)(s);
+   if (fd < 0)
+      omni_config_error("cannot move the recorder's connection out of the "
+                        "client's range", path);
+   return fd;
+}
+
 void transport_open(void)
 {
-   if (clo_out == NULL || clo_out[0] == 0)
-      omni_config_error("--omni-out=PATH is required", NULL);
+   Bool have_ctl = clo_ctl != NULL && clo_ctl[0] != 0;
+   Bool have_out = clo_out != NULL && clo_out[0] != 0;
+   if (have_ctl == have_out)
+      omni_config_error("give one of --omni-ctl=SOCKET and --omni-out=PATH", NULL);
+   if (have_ctl && (clo_shm_fd < 0 || clo_key_fd < 0))
+      omni_config_error("--omni-ctl needs --omni-shm-fd and --omni-key-fd", NULL);
+   if (!have_ctl && clo_shm_fd >= 0)
+      omni_config_error("--omni-shm-fd goes with --omni-ctl", NULL);
    if (g_buf == NULL)
       buf_alloc();
-   /* Under omni record (--omni-shm-fd) the path is the recorder's FIFO,
-      which must exist: created here it would be a stray regular file in the
-      trace folder (a second image of the program, say, after the recorder
-      unlinked the FIFO). Standalone (debugging), a private file. */
-   Int flags = clo_shm_fd >= 0 ? VKI_O_WRONLY
-                               : VKI_O_WRONLY | VKI_O_CREAT | VKI_O_TRUNC;
-   SysRes sr = VG_(open)(clo_out, flags, 0600);
-   if (sr_isError(sr))
-      omni_config_error("cannot open the --omni-out file for writing", clo_out);
-   Int fd = VG_(safe_fd)((Int)sr_Res(sr));
-   if (fd < 0)
-      omni_config_error("cannot move the output descriptor out of the "
-                        "client's range", clo_out);
-   g_fd = fd;
-   if (clo_shm_fd >= 0 || clo_free_fd >= 0) {
-      if (clo_shm_fd < 0 || clo_free_fd < 0)
-         omni_config_error("--omni-shm-fd and --omni-free-fd go together", NULL);
+   if (have_out) {
+      /* Standalone (debugging): a private file. */
+      SysRes sr = VG_(open)(clo_out, VKI_O_WRONLY | VKI_O_CREAT | VKI_O_TRUNC,
+                            0600);
+      if (sr_isError(sr))
+         omni_config_error("cannot open the --omni-out file for writing", clo_out);
+      Int fd = VG_(safe_fd)((Int)sr_Res(sr));
+      if (fd < 0)
+         omni_config_error("cannot move the output descriptor out of the "
+                           "client's range", clo_out);
+      g_fd = fd;
+      return;
+   }
+   /* The key first: it is what makes the connection's messages the tool's. */
+   if (VG_(read)((Int)clo_key_fd, g_key, sizeof g_key) != (Int)sizeof g_key)
+      omni_config_error("cannot read the channel key from --omni-key-fd", NULL);
+   VG_(close)((Int)clo_key_fd);
+   {
       SizeT bytes = (SizeT)clo_slots * (SizeT)(g_end - g_buf);
       SysRes map = VG_(am_shared_mmap_file_float_valgrind)(
          bytes, VKI_PROT_READ | VKI_PROT_WRITE, (Int)clo_shm_fd, 0);
       if (sr_isError(map))
          omni_config_error("cannot map the --omni-shm-fd slots", NULL);
       g_shm = (UChar*)sr_Res(map);
-      /* The mapping stays; the descriptors move out of the client's reach. */
+      /* The mapping stays; the descriptor is not needed any more. */
       VG_(close)((Int)clo_shm_fd);
-      g_free_fd = VG_(safe_fd)((Int)clo_free_fd);
-      if (g_free_fd < 0)
-         omni_config_error("cannot move --omni-free-fd out of the client's range", NULL);
-      if (clo_key_fd < 0)
-         omni_config_error("--omni-shm-fd needs --omni-key-fd", NULL);
-      if (VG_(read)((Int)clo_key_fd, g_key, sizeof g_key) != (Int)sizeof g_key)
-         omni_config_error("cannot read the channel key from --omni-key-fd", NULL);
-      VG_(close)((Int)clo_key_fd);
    }
+   g_fd = connect_ctl(clo_ctl);
+   g_socket = True;
 }
 
 void transport_hello(void)
@@ -211,16 +269,15 @@ void transport_finish(void)
    }
 }
 
-/* In a forked child the inherited buffer and descriptor belong to the
-   parent's stream: stop output there. */
+/* In a forked child the inherited buffer and connection belong to the
+   parent's stream: stop output there. Closing the child's copy of the
+   connection also lets omni record see the parent's connection end when the
+   parent's image ends. */
 void omni_atfork_child(ThreadId tid)
 {
    if (g_fd >= 0)
       VG_(close)(g_fd);
-   if (g_free_fd >= 0)
-      VG_(close)(g_free_fd);
    g_fd = -1;
-   g_free_fd = -1;
    g_disabled = True;
    g_ptr = g_buf;
 }

@@ -1,8 +1,9 @@
 // Recording: runs a program under Valgrind with the omni tool, which fills
 // shared-memory slots with raw events (trace/stream.h) and names each full
-// one in an authenticated message on a FIFO (tool/omni_channel.h); this
-// process compresses the slots as they come (one compressor per core) into
-// trace.omni and hands them back.
+// one in an authenticated message on its connection to this process's
+// Unix-domain socket, DIR/control.sock (tool/omni_channel.h); this process
+// compresses the slots as they come (one compressor per core) into
+// trace.omni and hands them back on the same connection.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +33,9 @@ struct RecordResult {
   uint64_t raw_bytes;
   uint64_t file_bytes;
   int signal = 0;   // the signal the program died of, 0 when it exited
+  // Non-empty when other processes connected to the recorder's socket: they
+  // were refused, and the recording is whole; says how many and their pids.
+  std::string refused;
 };
 
 // Runs the recording to its end. The program's stdin, stdout and stderr are
@@ -40,7 +44,9 @@ struct RecordResult {
 // to this process alone by another (kill), they are passed on, as are
 // SIGTERM/SIGHUP. Valgrind and the program are killed if this process dies.
 // Throws omni::Error when the recorder's channel fails its checks (something
-// else, the program, wrote or read it): the recording is then cut there.
+// else, the program, wrote or read it): the recording is then cut there. The
+// socket is removed when the recording ends; a connection to it from any
+// process but Valgrind's (SO_PEERCRED) is closed unread.
 RecordResult record(const RecordOptions& options);
 
 }  // namespace omni::recorder
