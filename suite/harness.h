@@ -107,6 +107,17 @@ std::vector<Object> parse_json_lines(std::string_view text);
 // writes them: for tests that rebuild a trace file.
 std::string zstd_frame(const std::string& raw);
 
+// A little-endian integer of `bytes` bytes at `at` of a file's bytes (the
+// trace and index formats are little-endian), read and written in place.
+inline std::uint64_t load_le(const std::string& b, std::size_t at, int bytes) {
+  std::uint64_t v = 0;
+  for (int k = bytes - 1; k >= 0; --k) v = v << 8 | static_cast<std::uint8_t>(b[at + k]);
+  return v;
+}
+inline void store_le(std::string& b, std::size_t at, std::uint64_t v, int bytes) {
+  for (int k = 0; k < bytes; ++k) b[at + k] = static_cast<char>(v >> (8 * k));
+}
+
 // ---- hex / numbers --------------------------------------------------------
 
 std::vector<std::uint8_t> from_hex(std::string_view hex);  // throws on odd length / bad digit

@@ -18,16 +18,6 @@ struct StreamFrame {
   std::uint64_t raw;
 };
 
-std::uint64_t get_le(const std::string& b, std::size_t at, int bytes) {
-  std::uint64_t v = 0;
-  for (int k = bytes - 1; k >= 0; --k) v = v << 8 | static_cast<std::uint8_t>(b[at + k]);
-  return v;
-}
-
-void put_le(std::string& b, std::size_t at, std::uint64_t v, int bytes) {
-  for (int k = 0; k < bytes; ++k) b[at + k] = static_cast<char>(v >> (8 * k));
-}
-
 // trace.omni split into its STREAM frames and the raw stream they carry.
 struct Trace {
   std::string file;
@@ -40,9 +30,9 @@ Trace open_trace(const fs::path& path) {
   t.file = read_file(path);
   std::size_t p = 16;
   while (p + 16 <= t.file.size()) {
-    auto kind = static_cast<std::uint32_t>(get_le(t.file, p, 4));
-    auto size = static_cast<std::uint32_t>(get_le(t.file, p + 4, 4));
-    std::uint64_t raw = get_le(t.file, p + 8, 8);
+    auto kind = static_cast<std::uint32_t>(load_le(t.file, p, 4));
+    auto size = static_cast<std::uint32_t>(load_le(t.file, p + 4, 4));
+    std::uint64_t raw = load_le(t.file, p + 8, 8);
     REQUIRE(p + 16 + size <= t.file.size());
     if (kind == 2) {
       std::string out(raw, '\0');
@@ -77,9 +67,9 @@ std::string rebuild(const Trace& t, const std::string& stream) {
     std::string payload = zstd_frame(stream.substr(from, n));
     from += n;
     std::string header(16, '\0');
-    put_le(header, 0, 2, 4);
-    put_le(header, 4, payload.size(), 4);
-    put_le(header, 8, n, 8);
+    store_le(header, 0, 2, 4);
+    store_le(header, 4, payload.size(), 4);
+    store_le(header, 8, n, 8);
     out += header + payload;
   }
   const StreamFrame& last = t.frames.back();
@@ -109,7 +99,7 @@ std::vector<Record> records_of(const std::string& s) {
   std::vector<Record> out;
   std::size_t p = OMNI_STREAM_PREAMBLE_BYTES;
   while (p + 8 <= s.size()) {
-    std::uint64_t w = get_le(s, p, 8);
+    std::uint64_t w = load_le(s, p, 8);
     if (!(w & OMNI_TAG_BIT)) {
       REQUIRE(current != nullptr);
       REQUIRE(next < current->size());
@@ -135,8 +125,8 @@ std::vector<Record> records_of(const std::string& s) {
              static_cast<std::uint32_t>(w & OMNI_EXT_LEN_MASK)};
     REQUIRE(p + 8 + r.length <= s.size());
     if (r.type == OMNI_EXT_BLOCK_DEF) {
-      auto id = static_cast<std::uint32_t>(get_le(s, p + 8, 4));
-      auto count = static_cast<std::uint32_t>(get_le(s, p + 12, 4));
+      auto id = static_cast<std::uint32_t>(load_le(s, p + 8, 4));
+      auto count = static_cast<std::uint32_t>(load_le(s, p + 12, 4));
       if (id >= blocks.size()) {
         std::size_t cur = current ? current - blocks.data() : 0;
         bool had = current != nullptr;
@@ -146,7 +136,7 @@ std::vector<Record> records_of(const std::string& s) {
       blocks[id].clear();
       for (std::uint32_t i = 0; i < count; ++i) {
         auto sk = static_cast<std::uint32_t>(
-            get_le(s, p + 8 + OMNI_BLOCK_DEF_FIXED_BYTES + i * OMNI_SITE_DEF_BYTES + 12, 4));
+            load_le(s, p + 8 + OMNI_BLOCK_DEF_FIXED_BYTES + i * OMNI_SITE_DEF_BYTES + 12, 4));
         blocks[id].push_back({sk & OMNI_SITE_SIZE_MASK, sk >> OMNI_SITE_KIND_SHIFT});
       }
     }
@@ -205,10 +195,10 @@ TEST_CASE("stream validation: damage with valid checksums fails indexing in one 
     }
     REQUIRE(target != nullptr);
     std::string s = t.stream;
-    std::uint64_t w = get_le(s, target->at, 8);
+    std::uint64_t w = load_le(s, target->at, 8);
     std::uint64_t low = (w & OMNI_BLOCK_TIME_MASK) + (1ull << 35);
     w = (w & ~OMNI_BLOCK_TIME_MASK) | (low & OMNI_BLOCK_TIME_MASK);
-    put_le(s, target->at, w, 8);
+    store_le(s, target->at, w, 8);
     check_rejected(rec, index_with(rec, t, s), "BLOCK time + 2^35");
   }
 
@@ -223,15 +213,15 @@ TEST_CASE("stream validation: damage with valid checksums fails indexing in one 
         if (r.ext && r.type == OMNI_EXT_EXIT) target = &r;
     REQUIRE(target != nullptr);
     std::string s = t.stream;
-    std::uint64_t v = get_le(s, target->at + 8, 8);
+    std::uint64_t v = load_le(s, target->at + 8, 8);
     REQUIRE(v > 1000);  // the program ran more than a few instructions before it
-    put_le(s, target->at + 8, v / 2, 8);
+    store_le(s, target->at + 8, v / 2, 8);
     check_rejected(rec, index_with(rec, t, s), "full count halved");
   }
 
   SUBCASE("an earlier stream version names the last omni that reads it; a later one is refused") {
     std::string s = t.stream;
-    put_le(s, 8, OMNI_STREAM_VERSION - 1, 4);  // the preamble: magic, then the version
+    store_le(s, 8, OMNI_STREAM_VERSION - 1, 4);  // the preamble: magic, then the version
     RunResult ix = index_with(rec, t, s);
     INFO("omni index: ", ix.describe());
     check_error(ix);
@@ -248,7 +238,7 @@ TEST_CASE("stream validation: damage with valid checksums fails indexing in one 
     else
       MESSAGE("no git history here to check commit " << commit << " against");
     s = t.stream;
-    put_le(s, 8, OMNI_STREAM_VERSION + 1, 4);
+    store_le(s, 8, OMNI_STREAM_VERSION + 1, 4);
     RunResult newer = index_with(rec, t, s);
     check_error(newer);
     CHECK(newer.err.find("written by a newer omni") != std::string::npos);
@@ -260,10 +250,10 @@ TEST_CASE("stream validation: damage with valid checksums fails indexing in one 
       if (r.ext && r.type == OMNI_EXT_MAP && !target) target = &r;
     REQUIRE(target != nullptr);
     std::string s = t.stream;
-    put_le(s, target->at + 8 + 28, OMNI_MAP_BRK_SHRINK + 1, 4);  // the kind, after time, start, length, prot
+    store_le(s, target->at + 8 + 28, OMNI_MAP_BRK_SHRINK + 1, 4);  // the kind, after time, start, length, prot
     check_rejected(rec, index_with(rec, t, s), "MAP kind 7");
     s = t.stream;
-    put_le(s, target->at + 8 + 24, 0x40, 4);
+    store_le(s, target->at + 8 + 24, 0x40, 4);
     check_rejected(rec, index_with(rec, t, s), "MAP prot 0x40");
   }
 
@@ -273,7 +263,7 @@ TEST_CASE("stream validation: damage with valid checksums fails indexing in one 
       if (r.ext && r.type == OMNI_EXT_THREAD_RUN && !target) target = &r;
     REQUIRE(target != nullptr);
     std::string s = t.stream;
-    put_le(s, target->at + 8, 77, 4);  // globals is single-threaded: Valgrind tid 1 only
+    store_le(s, target->at + 8, 77, 4);  // globals is single-threaded: Valgrind tid 1 only
     check_rejected(rec, index_with(rec, t, s), "THREAD_RUN tid 77");
   }
 
@@ -285,8 +275,8 @@ TEST_CASE("stream validation: damage with valid checksums fails indexing in one 
       if (r.ext && (r.type == OMNI_EXT_TIME || r.type == OMNI_EXT_THREAD_RUN) && !target) target = &r;
     REQUIRE(target != nullptr);
     std::string s = t.stream;
-    std::uint64_t w = get_le(s, target->at, 8);
-    put_le(s, target->at, (w & ~OMNI_EXT_LEN_MASK) | 65536, 8);
+    std::uint64_t w = load_le(s, target->at, 8);
+    store_le(s, target->at, (w & ~OMNI_EXT_LEN_MASK) | 65536, 8);
     check_rejected(rec, index_with(rec, t, s), "EXT length 65536");
   }
 
@@ -296,7 +286,7 @@ TEST_CASE("stream validation: damage with valid checksums fails indexing in one 
       if (r.ext && r.type == OMNI_EXT_BLOCK_DEF && !target) target = &r;
     REQUIRE(target != nullptr);
     std::string s = t.stream;
-    put_le(s, target->at + 12, 0x10000001u, 4);  // count * 16 wraps a u32
+    store_le(s, target->at + 12, 0x10000001u, 4);  // count * 16 wraps a u32
     check_rejected(rec, index_with(rec, t, s), "BLOCK_DEF site count");
   }
 }

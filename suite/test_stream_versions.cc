@@ -22,19 +22,9 @@ namespace trace = omni::trace;
 
 namespace {
 
-std::uint64_t get_le(const std::string& b, std::size_t at, int bytes) {
-  std::uint64_t v = 0;
-  for (int k = bytes - 1; k >= 0; --k) v = v << 8 | static_cast<std::uint8_t>(b[at + k]);
-  return v;
-}
-
-void put_le(std::string& b, std::size_t at, std::uint64_t v, int bytes) {
-  for (int k = 0; k < bytes; ++k) b[at + k] = static_cast<char>(v >> (8 * k));
-}
-
 std::string le(std::uint64_t v, int bytes) {
   std::string s(bytes, '\0');
-  put_le(s, 0, v, bytes);
+  store_le(s, 0, v, bytes);
   return s;
 }
 
@@ -83,10 +73,10 @@ struct Downgrade {
 // for blocks with sites), SIGNAL and LATE_RESULT records go.
 Downgrade to_version4(const std::string& s, Keep keep = {}) {
   REQUIRE(s.compare(0, 8, OMNI_STREAM_MAGIC) == 0);
-  REQUIRE(get_le(s, 8, 4) == 5);
+  REQUIRE(load_le(s, 8, 4) == 5);
   Downgrade d;
   d.stream = s.substr(0, OMNI_STREAM_PREAMBLE_BYTES);
-  put_le(d.stream, 8, 4, 4);
+  store_le(d.stream, 8, 4, 4);
   struct Block {
     std::vector<std::pair<std::uint32_t, std::uint32_t>> sites;  // size, kind
     std::size_t kept = 0;
@@ -99,7 +89,7 @@ Downgrade to_version4(const std::string& s, Keep keep = {}) {
   };
   std::size_t p = OMNI_STREAM_PREAMBLE_BYTES;
   while (p + 8 <= s.size()) {
-    std::uint64_t w = get_le(s, p, 8);
+    std::uint64_t w = load_le(s, p, 8);
     if (!(w & OMNI_TAG_BIT)) {
       REQUIRE(current != nullptr);
       REQUIRE(next < current->sites.size());
@@ -132,14 +122,14 @@ Downgrade to_version4(const std::string& s, Keep keep = {}) {
       ++d.signals;
       continue;
     }
-    if (type == OMNI_EXT_SYSCALL && (get_le(payload, 72, 8) & OMNI_SYSCALL_LATE_RESULT) && !keep.late) {
+    if (type == OMNI_EXT_SYSCALL && (load_le(payload, 72, 8) & OMNI_SYSCALL_LATE_RESULT) && !keep.late) {
       ++d.late_results;
       continue;
     }
-    if (type == OMNI_EXT_MAP) REQUIRE_MESSAGE(!(get_le(payload, 24, 4) & OMNI_PROT_SHARED), "a shared mapping");
+    if (type == OMNI_EXT_MAP) REQUIRE_MESSAGE(!(load_le(payload, 24, 4) & OMNI_PROT_SHARED), "a shared mapping");
     if (type == OMNI_EXT_BLOCK_DEF) {
-      auto id = static_cast<std::uint32_t>(get_le(payload, 0, 4));
-      auto count = static_cast<std::uint32_t>(get_le(payload, 4, 4));
+      auto id = static_cast<std::uint32_t>(load_le(payload, 0, 4));
+      auto count = static_cast<std::uint32_t>(load_le(payload, 4, 4));
       if (id >= blocks.size()) {
         std::size_t at = current ? current - blocks.data() : 0;
         bool had = current != nullptr;
@@ -152,7 +142,7 @@ Downgrade to_version4(const std::string& s, Keep keep = {}) {
       std::string sites;
       for (std::uint32_t i = 0; i < count; ++i) {
         std::string def = payload.substr(OMNI_BLOCK_DEF_FIXED_BYTES + i * OMNI_SITE_DEF_BYTES, OMNI_SITE_DEF_BYTES);
-        auto size_kind = static_cast<std::uint32_t>(get_le(def, 12, 4));
+        auto size_kind = static_cast<std::uint32_t>(load_le(def, 12, 4));
         std::uint32_t kind = size_kind >> OMNI_SITE_KIND_SHIFT;
         block.sites.push_back({size_kind & OMNI_SITE_SIZE_MASK, kind});
         if (dropped_kind(kind)) continue;
@@ -160,7 +150,7 @@ Downgrade to_version4(const std::string& s, Keep keep = {}) {
         ++block.kept;
       }
       std::string fixed = payload.substr(0, OMNI_BLOCK_DEF_FIXED_BYTES);
-      put_le(fixed, 4, block.kept, 4);
+      store_le(fixed, 4, block.kept, 4);
       payload = fixed + sites + payload.substr(OMNI_BLOCK_DEF_FIXED_BYTES + count * OMNI_SITE_DEF_BYTES);
       w = (w & ~std::uint64_t{OMNI_EXT_LEN_MASK}) | payload.size();
     }
@@ -402,11 +392,11 @@ TEST_CASE("stream versions: an older stream omni cannot answer exactly is refuse
 
   SUBCASE("version 3 (and 1, 2): another encoding, refused naming its commit") {
     std::string v3 = v4.stream;
-    put_le(v3, 8, 3, 4);
+    store_le(v3, 8, 3, 4);
     check_refused(write_trace(rec.dir / "trace.omni", rec.tmp / "v3", v3), 3, "as of commit 6abe7e2");
     for (unsigned v : {1u, 2u}) {
       std::string s = v4.stream;
-      put_le(s, 8, v, 4);
+      store_le(s, 8, v, 4);
       std::string error = decode_error(s, ~0u);
       CHECK(error.find("cannot read it") != std::string::npos);
       CHECK(error.find(trace::find_stream_version(v)->last_reader) != std::string::npos);
@@ -415,7 +405,7 @@ TEST_CASE("stream versions: an older stream omni cannot answer exactly is refuse
 
   SUBCASE("a later version is a newer omni's") {
     std::string s = v5;
-    put_le(s, 8, OMNI_STREAM_VERSION + 1, 4);
+    store_le(s, 8, OMNI_STREAM_VERSION + 1, 4);
     CHECK(decode_error(s, ~0u).find("written by a newer omni") != std::string::npos);
   }
 }
@@ -456,11 +446,11 @@ TEST_CASE("stream versions: a version-5 record in a version-4 stream is damage")
     std::size_t p = OMNI_STREAM_PREAMBLE_BYTES;
     bool done = false;
     while (!done && p + 8 <= s.size()) {
-      std::uint64_t w = get_le(s, p, 8);
+      std::uint64_t w = load_le(s, p, 8);
       REQUIRE((w & OMNI_TAG_BIT) != 0);  // the first records are EXT ones (MAP, INITIAL, TIME...)
       REQUIRE(((w >> OMNI_KIND_SHIFT) & OMNI_KIND_MASK) == OMNI_KIND_EXT);
       if (((w >> OMNI_EXT_TYPE_SHIFT) & 0xff) == OMNI_EXT_MAP) {
-        put_le(s, p + 8 + 24, get_le(s, p + 8 + 24, 4) | OMNI_PROT_SHARED, 4);
+        store_le(s, p + 8 + 24, load_le(s, p + 8 + 24, 4) | OMNI_PROT_SHARED, 4);
         done = true;
       }
       p += 8 + (w & OMNI_EXT_LEN_MASK);
