@@ -78,6 +78,9 @@ Action register_record(CLI::App& app, std::vector<std::string>& program) {
       io.err << fmt::format("omni: recorded to {} ({}); next: omni index {}\n", result.trace_dir, how,
                             result.trace_dir);
     }
+    // Another process connected to the recording's socket; the recording is
+    // whole, but the user should know. (Only on a terminal, as above.)
+    if (!result.refused.empty() && io.err_is_terminal) io.err << "omni: warning: " << result.refused << "\n";
     return result.exit_status;
   };
 }
