@@ -127,9 +127,16 @@ void calls(Session& session, const CallsQuery& query, Sink<CallRecord>& sink) {
   }
   const bool by_address = !targets.empty();
   if (targets.empty()) targets = symbols.find_functions(name);
-  if (targets.empty())
+  if (targets.empty()) {
+    // A function whose every use was inlined has a name in DWARF (and in
+    // --stack's inline frames) but no entry to call.
+    if (std::string object = symbols.inlined_only(name); !object.empty())
+      fail("'{}' is never called: every use of it in {} was inlined (no out-of-line copy exists); its inlined "
+           "frames show in --stack",
+           query.function, object);
     fail("no function named '{}' in the recorded program or its libraries{}", query.function,
          symbols.missing_symbols_hint());
+  }
   uint64_t from = query.from.value_or(0), to = query.to.value_or(UINT64_MAX);
   if (from > to) fail("--from {} is after --to {}", from, to);
 

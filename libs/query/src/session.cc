@@ -88,6 +88,12 @@ std::string RecordingSymbols::missing_symbols_hint() {
                      join(libraries, true));
 }
 
+std::string RecordingSymbols::inlined_only(std::string_view name) {
+  for (const Object& o : objects_)
+    if (symbolizer_.inlined_only(o.handle, name)) return o.row.path;
+  return {};
+}
+
 std::optional<int> RecordingSymbols::object_at(uint64_t pc, uint64_t time) {
   for (const Object& o : objects_) {
     if (pc < o.row.start || pc >= o.row.end) continue;

@@ -20,6 +20,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <unordered_map>
 #include <unordered_set>
@@ -912,6 +913,37 @@ std::optional<uint64_t> Symbolizer::find_function(int object, std::string_view n
   std::vector<FunctionMatch> matches = find_functions(object, name);
   if (matches.empty()) return std::nullopt;
   return matches.front().entry;
+}
+
+bool Symbolizer::inlined_only(int object, std::string_view name) {
+  Impl::Object& target = impl_->object(object);
+  if (target.module == nullptr || name.empty()) return false;
+  std::string wanted = canonical(name);
+  bool abstract = false, concrete = false;
+  Dwarf_Die* cu = nullptr;
+  Dwarf_Addr bias = 0;
+  std::function<void(Dwarf_Die*)> scan = [&](Dwarf_Die* parent) {
+    Dwarf_Die child;
+    if (dwarf_child(parent, &child) != 0) return;
+    do {
+      int tag = dwarf_tag(&child);
+      if (tag == DW_TAG_namespace || tag == DW_TAG_class_type || tag == DW_TAG_structure_type) {
+        scan(&child);
+        continue;
+      }
+      if (tag != DW_TAG_subprogram) continue;
+      std::string full = function_name(&child);
+      Dwarf_Attribute name_attr;  // an out-of-line copy has its name through DW_AT_abstract_origin
+      const char* plain = dwarf_formstring(dwarf_attr_integrate(&child, DW_AT_name, &name_attr));
+      if (full != name && canonical(full) != wanted && (plain == nullptr || name != plain)) continue;
+      Dwarf_Attribute attr;
+      if (dwarf_attr(&child, DW_AT_inline, &attr) != nullptr) abstract = true;
+      Dwarf_Addr low = 0;
+      if (dwarf_lowpc(&child, &low) == 0) concrete = true;
+    } while (dwarf_siblingof(&child, &child) == 0);
+  };
+  while ((cu = dwfl_module_nextcu(target.module, cu, &bias)) != nullptr && !concrete) scan(cu);
+  return abstract && !concrete;
 }
 
 bool Symbolizer::has_symbol_table(int object) {

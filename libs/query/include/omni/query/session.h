@@ -46,6 +46,9 @@ class RecordingSymbols {
   // when the program (or a library) has none, to append to an error; empty
   // when every object has one.
   std::string missing_symbols_hint();
+  // The path of the first object, in load order, whose DWARF has `name`
+  // only as inlined copies (Symbolizer::inlined_only); empty when none.
+  std::string inlined_only(std::string_view name);
   // The object mapped at pc at `time` (a Symbolizer handle).
   std::optional<int> object_at(uint64_t pc, uint64_t time);
   // The functions executing at pc, innermost first: inlined instances, then

@@ -159,6 +159,13 @@ class Symbolizer {
   // The entry of the first of find_functions(object, name); nullopt if none.
   std::optional<uint64_t> find_function(int object, std::string_view name);
 
+  // Whether `object`'s DWARF describes a function of that name (C name or
+  // demangled C++ name, with or without parameters) that exists only as
+  // inlined copies: an abstract instance (DW_AT_inline) and no out-of-line
+  // definition with an address. Such a function is never called. Reads the
+  // whole object's DWARF: for error messages, not lookups.
+  bool inlined_only(int object, std::string_view name);
+
   // Whether `object` has a symbol table (.symtab, in the file or in its
   // separate debug file): without one only its exported (dynamic) symbols
   // have names. False for an object that cannot be read.
