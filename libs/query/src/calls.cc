@@ -177,6 +177,7 @@ void calls(Session& session, const CallsQuery& query, Sink<CallRecord>& sink) {
     std::optional<symbols::TypeInfo> return_type;
     bool returns_void = false;
     std::string function_name;
+    bool clone = false;
   };
   std::vector<Described> described(targets.size());
   auto describe = [&](size_t t, uint64_t time) -> const Described& {
@@ -189,6 +190,13 @@ void calls(Session& session, const CallsQuery& query, Sink<CallRecord>& sink) {
       d.params = symbols.symbolizer().parameters(*object, entry);
       d.return_type = symbols.symbolizer().return_type(*object, entry);
       d.returns_void = symbols.symbolizer().returns_void(*object, entry);
+      if (symbols.symbolizer().is_clone(*object, entry)) {
+        // Its registers do not follow the DWARF's parameters: no values
+        // rather than wrong ones (and no replay for them).
+        d.clone = true;
+        d.params.clear();
+        d.returns_void = true;
+      }
       // An address names the function there.
       if (auto where = symbols.symbolizer().locate(*object, entry);
           by_address && where && !where->function.empty())
@@ -206,7 +214,7 @@ void calls(Session& session, const CallsQuery& query, Sink<CallRecord>& sink) {
   };
   std::map<std::pair<uint64_t, uint32_t>, replay::Registers> moments;  // of the batch being answered
   auto emit = [&](const index::CallRow& row, size_t t) {
-    const auto& [known, params, return_type, returns_void, function_name] = describe(t, row.time);
+    const auto& [known, params, return_type, returns_void, function_name, clone] = describe(t, row.time);
     const uint64_t* entry = &targets[t].entry;  // this row's function
     std::vector<CallArgument> args;
     if (!params.empty()) args = call_arguments(params, return_type, moments.at({row.time, row.tid}), memory, row.time);
@@ -218,7 +226,7 @@ void calls(Session& session, const CallsQuery& query, Sink<CallRecord>& sink) {
     if (row.pc) caller = symbols.locate(row.pc, row.time);
     else if (row.kind == index::CallKind::Tail) caller = replaced_function(row);
     sink.put(CallRecord{row, function_name, *entry, std::move(caller), std::move(args),
-                        after ? std::optional<Scalar>(return_value(return_type, *after)) : std::nullopt});
+                        after ? std::optional<Scalar>(return_value(return_type, *after)) : std::nullopt, clone});
   };
   // Registers at every moment a batch of calls needs, computed in time
   // order: the replayer then resumes one run per snapshot instead of

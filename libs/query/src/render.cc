@@ -342,7 +342,8 @@ void render_json(const CallRecord& r, std::string& out) {
   else o.null("caller");
   if (row.pc) o.field("pc", hex_address(row.pc));
   else o.null("pc");
-  o.raw("args", arguments_json(r.args));
+  if (r.clone) o.null("args");
+  else o.raw("args", arguments_json(r.args));
   if (r.returned) o.raw("return", scalar_json(*r.returned));
   else o.null("return");
   o.close();
@@ -358,7 +359,7 @@ void render_table(const CallRecord& r, std::string& out) {
   const char* ended = ended_name(row.ended);
   out += fmt::format("{:>12} {:>12} {:>4}  {}(", row.time, row.end_time ? fmt::format("{}", row.end_time) : "-",
                      row.tid, r.function);
-  out += arguments_text(r.args) + ")";
+  out += (r.clone ? std::string("?") : arguments_text(r.args)) + ")";
   if (r.returned) out += " = " + scalar_json(*r.returned);
   else if (ended && row.ended != index::CallEnd::Returned) out += fmt::format(" [{}]", ended);
   if (row.kind == index::CallKind::Signal) out += fmt::format(" [signal {}]", row.signal);

@@ -915,6 +915,17 @@ std::optional<uint64_t> Symbolizer::find_function(int object, std::string_view n
   return matches.front().entry;
 }
 
+bool Symbolizer::is_clone(int object, uint64_t entry_pc) {
+  Impl::Object& target = impl_->object(object);
+  if (target.module == nullptr) return false;
+  for (const SymbolEntry& e : Impl::symbol_entries(target))
+    if (e.address == entry_pc && (e.type == STT_FUNC || e.type == STT_GNU_IFUNC) &&
+        (e.plain.find(".constprop.") != std::string::npos || e.plain.find(".isra.") != std::string::npos ||
+         e.plain.find(".part.") != std::string::npos))
+      return true;
+  return false;
+}
+
 bool Symbolizer::inlined_only(int object, std::string_view name) {
   Impl::Object& target = impl_->object(object);
   if (target.module == nullptr || name.empty()) return false;

@@ -94,6 +94,9 @@ struct CallRecord {
   std::optional<symbols::Location> caller;  // of the call (or of the frame a tail call replaced)
   std::vector<CallArgument> args;
   std::optional<Scalar> returned;  // set for a return from a non-void function
+  // A compiler clone whose signature differs from its DWARF's (is_clone):
+  // its arguments and return value are unknown, not decoded.
+  bool clone = false;
 };
 
 // Where a question's records go. begin() comes once the question is

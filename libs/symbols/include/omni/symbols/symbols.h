@@ -166,6 +166,13 @@ class Symbolizer {
   // whole object's DWARF: for error messages, not lookups.
   bool inlined_only(int object, std::string_view name);
 
+  // Whether the function whose entry is `entry_pc` is a compiler clone with
+  // a changed signature (GCC's NAME.constprop.N, NAME.isra.N, NAME.part.N:
+  // parameters removed or replaced, the value returned maybe dropped), by
+  // the symbols at that address. Its DWARF describes the original function,
+  // so arguments decoded by the ABI from that DWARF would be wrong.
+  bool is_clone(int object, uint64_t entry_pc);
+
   // Whether `object` has a symbol table (.symtab, in the file or in its
   // separate debug file): without one only its exported (dynamic) symbols
   // have names. False for an object that cannot be read.
