@@ -329,7 +329,7 @@ TEST_CASE("calls: a long chain of tail calls is counted in full, and stays bound
   CHECK(std::count_if(frames.begin(), frames.end(), [](const OmniFrame& f) { return f.tail_call; }) == 64);
 }
 
-TEST_CASE("calls: calls left by an exception or a longjmp are unwound, without a return value; C++ argument types are named") {
+TEST_CASE("calls: calls left by an exception or a longjmp are unwound, without a return value, C++ argument types are named") {
   Recording r = record("unwind");
   auto address = [&](const std::string& plain) {
     for (const auto& [name, sym] : nm_symbols(r.prog))

@@ -84,7 +84,7 @@ TEST_CASE("e2e read: every write(1) buffer of gzip, read back at its time, is wh
   CHECK(rebuilt == compressed);
 }
 
-TEST_CASE("e2e read: unmapped memory is reported, not zeros; argv is on the initial stack") {
+TEST_CASE("e2e read: unmapped memory is reported, not zeros, argv is on the initial stack") {
   auto src = source_dir() / "suite/subjects/readfile.c";
   auto rec = record("readfile", {src.string()});
   Object null_page = read_at(rec.dir, "0x0:16", "end");

@@ -52,7 +52,7 @@ std::string cli(const Recording& r, std::vector<std::string> args) {
 
 }  // namespace
 
-TEST_CASE("session: one session answers several questions with typed records; printing them gives the CLI's bytes") {
+TEST_CASE("session: one session answers several questions with typed records, printing them gives the CLI's bytes") {
   Recording r = record("globals");
   long printed_counter = 0;
   REQUIRE(std::sscanf(r.rec.out.c_str(), "g_counter=%ld", &printed_counter) == 1);

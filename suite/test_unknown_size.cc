@@ -7,7 +7,7 @@
 
 namespace omni::test {
 
-TEST_CASE("names: a variable of unknown size is an error asking for NAME:LENGTH; with a length it answers") {
+TEST_CASE("names: a variable of unknown size is an error asking for NAME:LENGTH, with a length it answers") {
   Recording rec = record("nosize");
   REQUIRE(rec.rec.out == "g_nosize=77\n");
   RunResult nm = run({"nm", "-S", rec.prog.string()});
