@@ -22,6 +22,8 @@ struct QueryArgs {
   bool stack = false;
   std::string calls;
   std::optional<uint32_t> tid;
+  std::optional<uint32_t> process;
+  std::optional<int64_t> pid;
   std::string at = "end";
   std::optional<uint64_t> from, to, last;
   std::string format = "json";
@@ -203,6 +205,7 @@ Action register_query(CLI::App& app) {
       "  omni query --calls 'check(int, std::string const&)'   one overload (check: all of them)\n"
       "  omni query --output                          each write to stdout/stderr, with its text\n"
       "  omni query --syscalls [--name read]          every system call, args and result\n"
+      "  omni query --process 2 --output              ... of a forked process (numbers: omni dump)\n"
       "Times are instruction counts (see `omni dump`).");
   app.add_option("trace_dir", args->trace_dir, "Trace directory (default: the latest recording)");
   // The questions' options, in the order of their rows, then the options they share.
@@ -219,20 +222,33 @@ Action register_query(CLI::App& app) {
   app.add_option("--last", args->last, "Only the last N writes (or calls)")->check(CLI::PositiveNumber);
   app.add_option("--format", args->format, "json (default) or table")
       ->check(CLI::IsMember({"json", "table"}));
+  CLI::Option* process = app.add_option("--process", args->process,
+                                        "Ask about this recorded process (its number in `omni dump`; default: 1, the "
+                                        "process omni started)");
+  app.add_option("--pid", args->pid, "Ask about the recorded process that had this pid")->excludes(process);
   return [args, at](Io& io) {
     Given given{at->count() > 0};
     const Question& question = the_question(*args, given);
-    query::Session session(resolve_trace_dir(args->trace_dir));
+    std::string trace_dir = resolve_trace_dir(args->trace_dir);
+    size_t processes = process_dirs(trace_dir).size();
+    query::Session session(query::process_dir(trace_dir, args->process, args->pid));
     if (session.reader().meta_int("stream_complete").value_or(0) != 1) {
       query::RecordingEnd end = query::recording_end(session);
-      io.err << "omni: warning: " << query::describe_end(end)
-             << (end.how == query::RecordingEnd::How::Exec ? "; answers cover the program up to the exec\n"
-                                                           : "; answers cover events up to the cut\n");
+      // An exec that omni followed loses nothing: the rest of the process
+      // is another recorded image.
+      if (!(end.how == query::RecordingEnd::How::Exec && end.continued_in))
+        io.err << "omni: warning: " << query::describe_end(end)
+               << (end.how == query::RecordingEnd::How::Exec ? "; answers cover the program up to the exec\n"
+                                                             : "; answers cover events up to the cut\n");
     }
+    if ((question.takes & kAllProcesses) && processes > 1 && !args->process && !args->pid)
+      io.err << fmt::format("omni: warning: these are process 1's; the recording has {} more process{} (`omni "
+                            "dump` lists them): --process N asks about one\n",
+                            processes - 1, processes == 2 ? "" : "es");
     if (question.takes & kAllProcesses) {
       if (size_t children = query::unfollowed_children(session).size())
-        io.err << fmt::format("omni: warning: {} child process{} ran unrecorded (omni does not follow child "
-                              "processes yet, issue 10): {} output and system calls are not here (`omni dump` "
+        io.err << fmt::format("omni: warning: {} child process{} ran unrecorded (recorded with "
+                              "--no-children): {} output and system calls are not here (`omni dump` "
                               "lists {})\n",
                               children, children == 1 ? "" : "es", children == 1 ? "its" : "their",
                               children == 1 ? "it" : "them");

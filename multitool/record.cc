@@ -20,6 +20,8 @@ struct RecordArgs {
   int zstd_level = -1;
   uint64_t snapshot_interval = recorder::kDefaultSnapshotInterval;
   bool quiet = false;
+  bool no_children = false;
+  bool no_exec = false;
 };
 }  // namespace
 
@@ -63,19 +65,30 @@ Action register_record(CLI::App& app, std::vector<std::string>& program) {
       ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 40));
   app.add_flag("-q,--quiet", args->quiet,
                "Do not print where the recording went (printed only when stderr is a terminal)");
+  app.add_flag("--no-children", args->no_children,
+               "Record the first process only: forked children run unrecorded (by default each is\n"
+               "recorded as a process of its own, and omni waits until the last one has exited)");
+  app.add_flag("--no-exec", args->no_exec,
+               "A program the recorded one execs runs natively, unrecorded (by default it is recorded\n"
+               "as a new image of that process, a process of its own in `omni dump`)");
   return [args, &program](Io& io) {
     recorder::RecordOptions options;
     options.command = program;
     options.output_dir = args->output_dir;
     options.zstd_level = args->zstd_level;
     options.snapshot_interval = args->snapshot_interval;
+    options.follow_forks = !args->no_children;
+    options.follow_exec = !args->no_exec;
     recorder::RecordResult result = recorder::record(options);
     // Only on a terminal: elsewhere stderr carries the program's alone, byte
     // for byte (Valgrind's own messages go to the recording's valgrind.log).
     if (!args->quiet && io.err_is_terminal) {
       std::string how = result.signal ? fmt::format("killed by {}", signal_name(result.signal))
                                       : fmt::format("status {}", result.exit_status);
-      io.err << fmt::format("omni: recorded to {} ({}); next: omni index {}\n", result.trace_dir, how,
+      std::string more = result.forked ? fmt::format(", and {} forked process{}", result.forked,
+                                                     result.forked == 1 ? "" : "es")
+                                       : std::string();
+      io.err << fmt::format("omni: recorded to {} ({}{}); next: omni index {}\n", result.trace_dir, how, more,
                             result.trace_dir);
     }
     // Another process connected to the recording's socket; the recording is

@@ -1,11 +1,15 @@
-// What omni does not record yet (issue 10) is said, not hidden: a recording
-// that ends where the program exec'd says so, with the call, path and argv
-// (from the program's memory), instead of "cut short"; the child processes
-// the program forked are listed as not recorded. A recording cut by SIGKILL
-// is still cut short, even when its stream ends like an exec's.
+// What omni does not record is said, not hidden: with `--no-exec` a
+// recording that ends where the program exec'd says so, with the call, path
+// and argv (from the program's memory), instead of "cut short"; with
+// `--no-children` the child processes the program forked are listed as not
+// recorded. By default both are recorded, as processes of their own, and a
+// recording that ends by an exec names the process that continues it. A
+// recording cut by SIGKILL is still cut short, even when its stream ends
+// like an exec's.
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,10 +53,13 @@ std::vector<int64_t> printed_pids(const std::string& out, const std::string& pre
   return pids;
 }
 
-// `omni record -o DIR -- ARGV...` of any program, then `omni index`; the
-// index's stderr.
-std::string record_and_index(const fs::path& dir, const std::vector<std::string>& argv, RunResult* rec) {
-  std::vector<std::string> a = {"record", "-o", dir.string(), "--"};
+// `omni record [OPTIONS] -o DIR -- ARGV...` of any program, then `omni
+// index`; the index's stderr.
+std::string record_and_index(const fs::path& dir, const std::vector<std::string>& argv, RunResult* rec,
+                             const std::vector<std::string>& options = {}) {
+  std::vector<std::string> a = {"record"};
+  a.insert(a.end(), options.begin(), options.end());
+  a.insert(a.end(), {"-o", dir.string(), "--"});
   a.insert(a.end(), argv.begin(), argv.end());
   *rec = run_omni(a);
   INFO("omni record: ", rec->describe());
@@ -66,13 +73,19 @@ std::string record_and_index(const fs::path& dir, const std::vector<std::string>
 }  // namespace
 
 TEST_CASE("unfollowed: forked children and the final exec are listed as not recorded, against the program's truth") {
-  Recording r = record("forks_and_execs", {}, 0, false);
+  // --no-children --no-exec: the children and the exec'd program run
+  // unrecorded (recorded ones: the next test case).
+  Recording r{TempDir(), subject("forks_and_execs"), {}, {}};
+  r.dir = r.tmp / "trace";
+  r.rec = run_omni({"record", "--no-children", "--no-exec", "-o", r.dir.string(), "--", r.prog.string()});
+  INFO("omni record: ", r.rec.describe());
+  REQUIRE(r.rec.status == 0);
   RunResult ix = run_omni({"index", r.dir.string()});
   INFO("omni index: ", ix.describe());
   REQUIRE(ix.status == 0);
   const std::string said = "ends where the program called execve(\"/bin/true\", ...) at time ";
   CHECK(ix.err.find(said) != std::string::npos);
-  CHECK(ix.err.find("omni does not follow exec yet") != std::string::npos);
+  CHECK(ix.err.find("the new image ran unrecorded") != std::string::npos);
   CHECK(ix.err.find("cut short") == std::string::npos);
 
   // The subject printed each child's pid from the child itself.
@@ -139,10 +152,50 @@ TEST_CASE("unfollowed: forked children and the final exec are listed as not reco
   CHECK(text.out.find("cut short") == std::string::npos);
 }
 
-TEST_CASE("unfollowed: sh -c 'echo a; exec ls -d /' ends by the exec of the ls the shell finds") {
+TEST_CASE("unfollowed: forked children and exec'd programs are recorded processes") {
+  Recording r = record("forks_and_execs");
+  std::vector<int64_t> truth;
+  for (const char* kind : {"fork child ", "vfork child ", "spawn child "}) {
+    std::vector<int64_t> pids = printed_pids(r.rec.out, kind);
+    REQUIRE_MESSAGE(pids.size() == 1, kind << "in " << r.rec.out);
+    truth.push_back(pids[0]);
+  }
+  Object o = dump_json(r.dir);
+  REQUIRE(o["unrecorded_children"].kind == Value::Kind::Array);
+  CHECK(o["unrecorded_children"].array.empty());
+  REQUIRE(o.count("processes"));
+  std::vector<int64_t> forked;
+  std::map<int64_t, std::vector<std::string>> exec_args_by_pid;  // the images exec'd, by pid
+  for (const Value& p : o["processes"].array) {
+    if (member(p, "process").i == 1) continue;
+    if (member(p, "origin").s == "fork") {
+      CHECK(member(p, "parent_process").i == 1);
+      forked.push_back(member(p, "pid").i);
+    } else {
+      CHECK(member(p, "origin").s == "exec");
+      exec_args_by_pid[member(p, "pid").i] = strings(member(p, "args"));
+    }
+  }
+  CHECK(forked == truth);
+  // The vfork and spawn children exec'd sh (which printed their pids), the
+  // root /bin/true: each a recorded image of the same pid.
+  REQUIRE(exec_args_by_pid.count(truth[1]));
+  CHECK(exec_args_by_pid[truth[1]].at(0) == "/bin/sh");
+  REQUIRE(exec_args_by_pid.count(truth[2]));
+  CHECK(exec_args_by_pid[truth[2]].at(0) == "/bin/sh");
+  REQUIRE(o["exec"].kind == Value::Kind::Object);
+  CHECK(str(o, "ended_by") == "exec");
+  bool true_image = false;
+  for (const auto& [pid, args] : exec_args_by_pid)
+    if (args == std::vector<std::string>{"/bin/true", "from-subject"}) true_image = true;
+  CHECK(true_image);
+}
+
+TEST_CASE("unfollowed: with --no-exec, sh -c 'echo a, exec ls -d /' ends by the exec of the ls the shell finds") {
   TempDir t;
   RunResult rec;
-  std::string index_err = record_and_index(t / "trace", {"sh", "-c", "echo a; exec ls -d /"}, &rec);
+  std::string index_err =
+      record_and_index(t / "trace", {"sh", "-c", "echo a; exec ls -d /"}, &rec, {"--no-exec"});
   RunResult native = run({"sh", "-c", "echo a; exec ls -d /"});
   CHECK(rec.status == native.status);
   CHECK(rec.out == native.out);
@@ -161,7 +214,7 @@ TEST_CASE("unfollowed: sh -c 'echo a; exec ls -d /' ends by the exec of the ls t
   CHECK(q.err.find("execve(\"" + ls + "\", ...)") != std::string::npos);
 }
 
-TEST_CASE("unfollowed: a shell's background child is listed with the pid the shell gives it; the recording is complete") {
+TEST_CASE("unfollowed: a shell's background child is recorded with the pid the shell gives it, the recording is complete") {
   TempDir t;
   RunResult rec;
   std::string index_err = record_and_index(t / "trace", {"sh", "-c", "/bin/true & echo $!; wait; echo done"}, &rec);
@@ -173,13 +226,25 @@ TEST_CASE("unfollowed: a shell's background child is listed with the pid the she
   Object o = dump_json(t / "trace");
   CHECK(str(o, "ended_by") == "exit");
   CHECK(o["exec"].is_null());
-  REQUIRE(o["unrecorded_children"].array.size() == 1);
-  CHECK(std::to_string(member(o["unrecorded_children"].array[0], "pid").i) == lines[0]);
+  CHECK(o["unrecorded_children"].array.empty());
+  // The child is process 2, recorded up to its exec of /bin/true, which is
+  // process 3.
+  REQUIRE(o["processes"].array.size() == 3);
+  const Value& child = o["processes"].array[1];
+  CHECK(std::to_string(member(child, "pid").i) == lines[0]);
+  CHECK(member(child, "exec_into").i == 3);
+  Object own = dump_json(member(child, "dir").s);
+  CHECK(str(own, "ended_by") == "exec");
+  CHECK(member(own["exec"], "path").s == "/bin/true");
+  const Value& image = o["processes"].array[2];
+  CHECK(member(image, "pid").i == member(child, "pid").i);
+  CHECK(strings(member(image, "args")) == std::vector<std::string>{"/bin/true"});
+  CHECK(member(image, "exit_code").i == 0);
   RunResult out = run_omni({"query", (t / "trace").string(), "--output"});
   REQUIRE(out.status == 0);
   CHECK(out.err ==
-        "omni: warning: 1 child process ran unrecorded (omni does not follow child processes yet, issue 10): its "
-        "output and system calls are not here (`omni dump` lists it)\n");
+        "omni: warning: these are process 1's; the recording has 2 more processes (`omni dump` lists them): "
+        "--process N asks about one\n");
   // A question about the recorded process's own memory does not warn.
   RunResult regs = run_omni({"query", (t / "trace").string(), "--registers"});
   REQUIRE(regs.status == 0);

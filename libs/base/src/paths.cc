@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstdlib>
 
 #include "omni/base/error.h"
@@ -133,6 +134,28 @@ void make_private_dir(const std::string& path) {
     return;
   }
   fail_errno("cannot create trace directory " + path);
+}
+
+std::vector<ProcessDir> process_dirs(const std::string& trace_dir) {
+  std::vector<ProcessDir> out{{1, trace_dir}};
+  std::string root = trace_dir + "/" + kProcessesDir;
+  DIR* dir = opendir(root.c_str());
+  if (!dir) return out;
+  while (dirent* entry = readdir(dir)) {
+    std::string name = entry->d_name;
+    if (name.empty() || name.size() > 9 || name.find_first_not_of("0123456789") != std::string::npos ||
+        name[0] == '0')
+      continue;
+    uint32_t n = uint32_t(std::stoul(name));
+    std::string path = root + "/" + name;
+    struct stat st;
+    if (n < 2 || lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    if (lstat((path + "/" + kTraceFile).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    out.push_back({n, path});
+  }
+  closedir(dir);
+  std::sort(out.begin() + 1, out.end(), [](const ProcessDir& a, const ProcessDir& b) { return a.process < b.process; });
+  return out;
 }
 
 }  // namespace omni

@@ -1,4 +1,5 @@
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -30,7 +31,8 @@ std::string json_array_of_strings(const std::vector<std::string>& items) {
   return out + "]";
 }
 
-constexpr uint64_t kExecve = 59, kExecveat = 322, kClone = 56, kFork = 57, kVfork = 58, kClone3 = 435;
+constexpr uint64_t kExecve = 59, kExecveat = 322, kClone = 56, kFork = 57, kVfork = 58, kClone3 = 435,
+                   kWait4 = 61;
 constexpr uint64_t kCloneVm = 0x100, kCloneFs = 0x200, kCloneFiles = 0x400, kCloneVfork = 0x4000;
 constexpr uint64_t kPage = 4096;
 
@@ -104,6 +106,33 @@ std::string json_exec(const RecordingEnd::Exec& exec) {
 
 }  // namespace
 
+namespace {
+
+// The recording root of the process whose index `reader` is, and that
+// process's number.
+std::pair<std::string, uint32_t> root_and_number(index::IndexReader& reader) {
+  std::string dir = reader.trace_dir();
+  auto serial = reader.meta_text("process");
+  if (!serial) return {dir, 1};
+  size_t at = dir.rfind(std::string("/") + kProcessesDir + "/");
+  return {at == std::string::npos ? dir : dir.substr(0, at), uint32_t(std::stoul(*serial))};
+}
+
+// The recorded image that followed this one's exec: a process whose
+// origin is exec and whose parent is this one.
+std::optional<uint32_t> exec_successor(index::IndexReader& reader) {
+  auto [root, self] = root_and_number(reader);
+  for (const ProcessDir& p : process_dirs(root)) {
+    if (p.process == 1) continue;
+    trace::TraceReader trace(p.dir + "/" + kTraceFile);
+    if (trace.info_value("origin") == "exec" && trace.info_value("parent_process") == std::to_string(self))
+      return p.process;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 RecordingEnd recording_end(Session& session) {
   index::IndexReader& reader = session.reader();
   RecordingEnd end;
@@ -128,6 +157,7 @@ RecordingEnd recording_end(Session& session) {
     exec.path = read_c_string(memory, static_cast<uint64_t>(call.args[path_arg]), call.time);
     exec.argv = read_argv(memory, static_cast<uint64_t>(call.args[path_arg + 1]), call.time);
     end.exec = std::move(exec);
+    end.continued_in = exec_successor(reader);
   } else {
     fail("index is corrupt: meta ended_by is '{}' (run `omni index` again)", how);
   }
@@ -139,9 +169,12 @@ std::string describe_end(const RecordingEnd& end) {
     case RecordingEnd::How::Exit:
       return "the recording is complete";
     case RecordingEnd::How::Exec:
+      if (end.continued_in)
+        return fmt::format("the program called {} at time {} (thread {}); the new image is recorded as process {}",
+                           exec_call_text(*end.exec), end.exec->time, end.exec->tid, *end.continued_in);
       return fmt::format(
-          "the recording ends where the program called {} at time {} (thread {}): omni does not follow exec yet "
-          "(issue 10), the new image ran unrecorded",
+          "the recording ends where the program called {} at time {} (thread {}): the new image ran unrecorded "
+          "(omni record --no-exec, or a program Valgrind cannot run)",
           exec_call_text(*end.exec), end.exec->time, end.exec->tid);
     case RecordingEnd::How::Cut:
       break;
@@ -151,15 +184,141 @@ std::string describe_end(const RecordingEnd& end) {
                       : "the recording was cut short";
 }
 
+namespace {
+
+// The pids of the processes recorded as children of the process whose
+// trace directory is `dir` (their INFO: parent_process).
+std::vector<int64_t> recorded_children(index::IndexReader& reader) {
+  std::vector<int64_t> pids;
+  std::string dir = reader.trace_dir();
+  // A forked process's directory is <root>/processes/N; its INFO names
+  // its parent's number.
+  std::string root = dir;
+  uint32_t self = 1;
+  if (auto serial = reader.meta_text("process")) {
+    self = uint32_t(std::stoul(*serial));
+    size_t at = dir.rfind(std::string("/") + kProcessesDir + "/");
+    if (at != std::string::npos) root = dir.substr(0, at);
+  }
+  for (const ProcessDir& p : process_dirs(root)) {
+    if (p.process == 1) continue;
+    trace::TraceReader trace(p.dir + "/" + kTraceFile);
+    if (trace.info_value("parent_process") != std::to_string(self)) continue;
+    std::string pid = trace.info_value("pid");
+    if (!pid.empty()) pids.push_back(std::stoll(pid));
+  }
+  return pids;
+}
+
+int64_t number_or(const std::string& text, int64_t otherwise) {
+  if (text.empty() || text.find_first_not_of("-0123456789") != std::string::npos) return otherwise;
+  return std::stoll(text);
+}
+
+}  // namespace
+
+std::vector<RecordedProcess> recorded_processes(const std::string& trace_dir) {
+  std::vector<RecordedProcess> out;
+  for (const ProcessDir& p : process_dirs(trace_dir)) {
+    RecordedProcess r;
+    r.process = p.process;
+    r.dir = p.dir;
+    r.indexed = access((p.dir + "/" + kIndexFile).c_str(), F_OK) == 0;
+    trace::TraceReader trace(p.dir + "/" + kTraceFile);
+    for (const auto& [key, value] : trace.info())
+      if (key == "arg") r.args.push_back(value);
+    r.origin = trace.info_value("origin").empty() ? "root" : trace.info_value("origin");
+    if (std::string v = trace.info_value("pid"); !v.empty()) r.pid = number_or(v, 0);
+    if (std::string v = trace.info_value("ppid"); !v.empty()) r.ppid = number_or(v, 0);
+    r.parent = uint32_t(number_or(trace.info_value("parent_process"), 0));
+    if (r.indexed) {
+      index::IndexReader reader(p.dir);
+      r.exit_code = reader.meta_int("exit_code");
+      r.signal = reader.meta_int("signal");
+      r.instructions = reader.meta_int("instructions");
+      r.complete = reader.meta_int("stream_complete").value_or(0) == 1;
+      if (!r.pid) r.pid = reader.meta_int("pid");
+      if (!r.pid)
+        if (auto text = reader.meta_text("pid")) r.pid = number_or(*text, 0);
+    } else {
+      trace.skip_to_end();
+      if (trace.end()) {
+        std::string code = trace::find_value(*trace.end(), "exit_code");
+        std::string sig = trace::find_value(*trace.end(), "signal");
+        if (!code.empty()) r.exit_code = number_or(code, 0);
+        if (!sig.empty()) r.signal = number_or(sig, 0);
+        if (!r.pid) {
+          std::string pid = trace::find_value(*trace.end(), "pid");
+          if (!pid.empty()) r.pid = number_or(pid, 0);
+        }
+      }
+      r.complete = trace.end().has_value() && !trace.truncated() &&
+                   trace::find_value(*trace.end(), "stream_complete") == "1";
+    }
+    out.push_back(std::move(r));
+  }
+  for (const RecordedProcess& r : out)
+    if (r.origin == "exec" && r.parent != 0)
+      for (RecordedProcess& p : out)
+        if (p.process == r.parent) p.exec_into = r.process;
+  // A process killed by SIGKILL ends without a word from its tool, and its
+  // parent (not omni) reaps it: the status its parent's wait4 got is in
+  // the parent's recording.
+  for (RecordedProcess& r : out) {
+    if (r.process == 1 || r.exit_code || r.signal || !r.pid || r.parent == 0 || r.exec_into) continue;
+    auto parent = std::find_if(out.begin(), out.end(), [&](const RecordedProcess& p) { return p.process == r.parent; });
+    if (parent == out.end() || !parent->indexed) continue;
+    Session session(parent->dir);
+    for (const index::SyscallRow& call : session.reader().syscalls(std::nullopt)) {
+      if (call.nr != kWait4 || !call.result || *call.result != *r.pid || call.args[1] == 0) continue;
+      replay::MemoryImage image = session.memory().read(static_cast<uint64_t>(call.args[1]), 4, call.time);
+      bool known = image.file_missing.empty();
+      for (int i = 0; i < 4; ++i) known = known && image.mapped[i] && (image.unknown.empty() || !image.unknown[i]);
+      if (!known) break;
+      int status = image.bytes[0] | image.bytes[1] << 8 | image.bytes[2] << 16 | image.bytes[3] << 24;
+      if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+      else if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
+      r.status_from_parent = true;
+      break;
+    }
+  }
+  return out;
+}
+
+std::string process_dir(const std::string& trace_dir, std::optional<uint32_t> process, std::optional<int64_t> pid) {
+  if (!process && !pid) return trace_dir;
+  std::vector<ProcessDir> dirs = process_dirs(trace_dir);
+  if (process) {
+    for (const ProcessDir& p : dirs)
+      if (p.process == *process) return p.dir;
+    fail("the recording has no process {}: it has {} (`omni dump` lists them)", *process,
+         dirs.size() == 1 ? std::string("only process 1, the root") : fmt::format("processes 1 to {}", dirs.back().process));
+  }
+  std::vector<RecordedProcess> all = recorded_processes(trace_dir);
+  std::vector<const RecordedProcess*> found;
+  for (const RecordedProcess& r : all)
+    if (r.pid && *r.pid == *pid) found.push_back(&r);
+  if (found.size() == 1) return found[0]->dir;
+  std::string list;
+  for (const RecordedProcess& r : all)
+    if (r.pid) list += fmt::format("{}{} (process {})", list.empty() ? "" : ", ", *r.pid, r.process);
+  if (found.empty()) fail("the recording has no process with pid {}; its pids: {}", *pid, list);
+  std::string which;
+  for (const RecordedProcess* r : found) which += fmt::format("{}{}", which.empty() ? "" : ", ", r->process);
+  fail("pid {} was reused: it names processes {}; give --process N instead", *pid, which);
+}
+
 std::vector<UnfollowedChild> unfollowed_children(Session& session) {
   index::IndexReader& reader = session.reader();
   std::vector<UnfollowedChild> out;
+  std::vector<int64_t> recorded = recorded_children(reader);
   std::vector<index::SyscallRow> calls = reader.syscalls(std::nullopt);
   std::vector<uint32_t> thread_lwps;
   for (const index::ThreadRow& t : reader.threads())
     if (t.lwp) thread_lwps.push_back(*t.lwp);
   for (const index::SyscallRow& call : calls) {
-    if (!call.result || *call.result <= 0) continue;  // failed (or the child's side: not recorded)
+    if (!call.result || *call.result <= 0) continue;  // failed (or the child's side)
+    if (std::find(recorded.begin(), recorded.end(), *call.result) != recorded.end()) continue;
     UnfollowedChild child{*call.result, call.time, call.tid, {}, {}};
     if (call.nr == kFork) child.call = "fork";
     else if (call.nr == kVfork) child.call = "vfork";
@@ -205,6 +364,19 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
   uint64_t index_bytes = 0;
   std::optional<RecordingEnd> ending;  // indexed only: the index knows how the stream ended
   std::vector<UnfollowedChild> children;
+
+  // A recording of several processes: the root's dump lists them all.
+  std::vector<RecordedProcess> processes;
+  if (process_dirs(trace_dir).size() > 1) processes = recorded_processes(trace_dir);
+  // A forked process's own trace: which process it is.
+  std::string self_process, self_pid, self_ppid, self_parent;
+  {
+    trace::TraceReader info(trace_path);
+    self_process = info.info_value("process");
+    self_pid = info.info_value("pid");
+    self_ppid = info.info_value("ppid");
+    self_parent = info.info_value("parent_process");
+  }
 
   if (indexed) {
     Session session(trace_dir);
@@ -272,6 +444,27 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
       else o.null("ended_by");
       o.null("exec").null("unrecorded_children");
     }
+    if (!self_process.empty()) {
+      o.field("process", number_or(self_process, 0)).field("pid", number_or(self_pid, 0));
+      o.field("ppid", number_or(self_ppid, 0)).field("parent_process", number_or(self_parent, 0));
+    }
+    if (!processes.empty()) {
+      std::string list = "[";
+      for (size_t i = 0; i < processes.size(); ++i) {
+        const RecordedProcess& r = processes[i];
+        JsonObject po(list.append(i ? "," : ""));
+        po.field("process", r.process).optional("pid", r.pid).optional("ppid", r.ppid);
+        if (r.parent) po.field("parent_process", r.parent);
+        else po.null("parent_process");
+        po.field("origin", r.origin).field("dir", r.dir).raw("args", json_array_of_strings(r.args));
+        po.optional("exit_code", r.exit_code).optional("signal", r.signal);
+        po.field("indexed", r.indexed).field("recording_complete", r.complete).optional("instructions", r.instructions);
+        if (r.exec_into) po.field("exec_into", r.exec_into);
+        else po.null("exec_into");
+        po.close();
+      }
+      o.raw("processes", list + "]");
+    }
     o.optional("events", writes).optional("instructions", instructions).optional("chunks", chunks);
     o.field("trace_bytes", trace_bytes).field("index_bytes", index_bytes);
     if (writes && *writes > 0) o.field("index_bytes_per_event", double(index_bytes) / double(*writes));
@@ -305,18 +498,32 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
   std::string command;
   for (const auto& a : args) command += (command.empty() ? "" : " ") + a;
   out << fmt::format("command          {}\n", command);
+  if (!self_process.empty()) {
+    trace::TraceReader info(trace_path);
+    if (info.info_value("origin") == "exec")
+      out << fmt::format("process          {} (pid {}), the image process {} exec'd\n", self_process, self_pid,
+                         self_parent);
+    else
+      out << fmt::format("process          {} (pid {}), forked by process {} (pid {})\n", self_process, self_pid,
+                         self_parent, self_ppid);
+  }
   bool by_exec = ending && ending->how == RecordingEnd::How::Exec;
   // The status is the process's, from omni record's wait: after an exec,
   // the new image's.
-  std::string after = by_exec ? " (after the exec, unrecorded)" : "";
+  std::string after = by_exec ? (ending->continued_in ? " (after the exec)" : " (after the exec, unrecorded)") : "";
   if (exit_code) out << fmt::format("ended            exit code {}{}\n", *exit_code, after);
   else if (signal) out << fmt::format("ended            killed by signal {}{}\n", *signal, after);
   else out << "ended            unknown (recording cut short)\n";
   if (by_exec) {
     const RecordingEnd::Exec& exec = *ending->exec;
-    out << fmt::format("recording        ends where the program called {} at time {} by thread {}: omni does not "
-                       "follow exec yet (issue 10); the new image ran unrecorded ({} bytes)\n",
-                       exec_call_text(exec), exec.time, exec.tid, trace_bytes);
+    if (ending->continued_in)
+      out << fmt::format("recording        ends where the program called {} at time {} by thread {}; the new image "
+                         "is recorded as process {} ({} bytes)\n",
+                         exec_call_text(exec), exec.time, exec.tid, *ending->continued_in, trace_bytes);
+    else
+      out << fmt::format("recording        ends where the program called {} at time {} by thread {}: the new "
+                         "image ran unrecorded ({} bytes)\n",
+                         exec_call_text(exec), exec.time, exec.tid, trace_bytes);
     if (exec.argv) {
       std::string argv;
       for (const auto& a : *exec.argv) argv += (argv.empty() ? "" : ", ") + quoted(a);
@@ -347,8 +554,30 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
   for (const auto& t : threads)
     out << fmt::format("  tid {:<3} lwp {:<8} created at {}{}\n", t.tid, t.lwp.value_or(0), t.time_created,
                        t.time_exited ? fmt::format(", exited at {}", *t.time_exited) : "");
+  if (!processes.empty()) {
+    out << fmt::format("processes        {} (this one and {} more, forked or exec'd; `omni query --process N` "
+                       "asks about one)\n",
+                       processes.size(), processes.size() - 1);
+    for (const RecordedProcess& r : processes) {
+      std::string ended = r.exit_code ? fmt::format("exit code {}", *r.exit_code)
+                          : r.signal  ? fmt::format("killed by signal {}", *r.signal)
+                                      : std::string("end unknown");
+      if (r.status_from_parent) ended += " (its parent's wait4)";
+      if (r.exec_into) ended = fmt::format("exec'd: continues as {}", r.exec_into);
+      else if (!r.complete) ended += r.process == 1 ? "" : ", cut short";
+      std::string program = r.args.empty() ? std::string("?") : r.args[0].substr(r.args[0].rfind('/') + 1);
+      if (program.size() > 16) program = program.substr(0, 15) + "~";
+      out << fmt::format("  {:<4} pid {:<8} {:<16} {:<14} {:>24}  {}\n", r.process, r.pid.value_or(0), program,
+                         r.process == 1          ? std::string("root")
+                         : r.origin == "exec"    ? fmt::format("exec'd by {}", r.parent)
+                                                 : fmt::format("forked by {}", r.parent),
+                         r.instructions ? fmt::format("{} instructions", *r.instructions)
+                                        : std::string("not indexed"),
+                         ended);
+    }
+  }
   if (!children.empty()) {
-    out << fmt::format("child processes  {}, not recorded (omni does not follow child processes yet, issue 10)\n",
+    out << fmt::format("child processes  {}, not recorded (omni record --no-children)\n",
                        children.size());
     for (const auto& c : children)
       out << fmt::format("  child process {} forked at time {} by thread {} ({}{}): not recorded\n", c.pid, c.time,

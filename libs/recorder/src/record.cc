@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <linux/sockios.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -14,12 +15,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <chrono>
 #include <cstring>
@@ -43,6 +46,14 @@ namespace {
 constexpr size_t kFrameBytes = 4 << 20;
 
 volatile sig_atomic_t g_child = 0;
+
+// Process descriptors (Linux 5.3): an image's process is watched and
+// signalled through one, never by a pid that may have been reused.
+// (Debian 12's <sys/pidfd.h> lacks extern "C".)
+int pidfd_open(pid_t pid, unsigned flags) { return int(syscall(SYS_pidfd_open, pid, flags)); }
+int pidfd_send_signal(int pidfd, int sig, siginfo_t* info, unsigned flags) {
+  return int(syscall(SYS_pidfd_send_signal, pidfd, sig, info, flags));
+}
 
 // SIGTERM and SIGHUP are passed on to the program. SIGINT and SIGQUIT only
 // when a process sent them to omni (kill(1), si_code SI_USER/SI_QUEUE/
@@ -250,7 +261,14 @@ class ControlSocket {
     if (listen(listen_fd_, 8) != 0) fail_errno("listen on the recorder's socket");
     // What the tool connects to: the path, or the same directory through
     // omni's descriptor when the path is longer than a socket address holds.
-    tool_path_ = dir + "/" + kName;
+    // Absolute: a forked child connects from wherever it has chdir'ed to.
+    std::string absolute = dir;
+    if (absolute[0] != '/') {
+      char cwd[4096];
+      if (!getcwd(cwd, sizeof cwd)) fail_errno("getcwd");
+      absolute = std::string(cwd) + "/" + dir;
+    }
+    tool_path_ = absolute + "/" + kName;
     if (tool_path_.size() >= sizeof addr.sun_path)
       tool_path_ = "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(dir_fd_) + "/" + kName;
   }
@@ -344,23 +362,57 @@ int accept_tool(ControlSocket& control, pid_t child, int* status) {
   }
 }
 
-// The slots the tool fills (shared memory) and the key that authenticates
-// the messages of both directions on the tool's connection
-// (tool/omni_channel.h). The tool maps the slots and reads the key through
-// descriptors it inherits; free slot numbers go to it on the connection.
+// The key that authenticates the messages of both directions on every
+// image's connection (tool/omni_channel.h): drawn once per recording. The
+// root image reads it from a pipe; a forked child has it in the memory it
+// inherited.
+class Key {
+ public:
+  Key() {
+    if (getentropy(bytes_, sizeof bytes_) != 0) fail_errno("cannot get random bytes for the recorder's key");
+  }
+  ~Key() { explicit_bzero(bytes_, sizeof bytes_); }
+  Key(const Key&) = delete;
+  Key& operator=(const Key&) = delete;
+  const uint8_t* bytes() const { return bytes_; }
+
+ private:
+  uint8_t bytes_[OMNI_CHANNEL_KEY_BYTES];
+};
+
+// The slots one image's tool fills (shared memory). The root image inherits
+// the slots file and the key pipe (tool_options); any other image gets its
+// slots file with the first free-slot message on its connection (start).
+// Free slot numbers go to the tool on the connection.
 class Slots {
  public:
   static constexpr uint32_t kCount = 16;
   static constexpr size_t kBytes = kFrameBytes;
+  // How many slots an image other than the root may fill: a memfd's pages
+  // exist once written, so this bounds what each of many processes (a
+  // `make -j2` of many compiles) holds, 16 MiB, while the root keeps 16.
+  static constexpr uint32_t kForkedCount = 4;
 
-  Slots() {
-    if (getentropy(key_, sizeof key_) != 0) fail_errno("cannot get random bytes for the recorder's key");
-    shm_fd_ = memfd_create("omni-stream", 0);  // inherited by Valgrind
+  Slots(const Key& key, uint32_t usable) : key_(key.bytes()), usable_(usable) {
+    shm_fd_ = memfd_create("omni-stream", MFD_CLOEXEC);
     if (shm_fd_ < 0) fail_errno("memfd_create");
+    // The tool maps kCount slots whatever it may use.
     if (ftruncate(shm_fd_, kCount * kBytes) != 0) fail_errno("sizing the stream slots");
     void* base = mmap(nullptr, kCount * kBytes, PROT_READ, MAP_SHARED, shm_fd_, 0);
     if (base == MAP_FAILED) fail_errno("mapping the stream slots");
     base_ = static_cast<const uint8_t*>(base);
+  }
+  ~Slots() {
+    close_inherited();
+    munmap(const_cast<uint8_t*>(base_), kCount * kBytes);
+  }
+  Slots(const Slots&) = delete;
+  Slots& operator=(const Slots&) = delete;
+
+  // The root's Valgrind options for these slots: it inherits the slots file
+  // and a pipe holding the key.
+  std::vector<std::string> tool_options() {
+    fcntl(shm_fd_, F_SETFD, 0);  // inherited by Valgrind
     int fds[2];
     // The key goes through a pipe the tool reads and closes before the
     // program runs: never in argv or the environment, which the program
@@ -368,36 +420,29 @@ class Slots {
     if (pipe2(fds, O_CLOEXEC) != 0) fail_errno("pipe");
     key_read_ = fds[0];
     fcntl(key_read_, F_SETFD, 0);  // inherited by Valgrind
-    ssize_t put = write(fds[1], key_, sizeof key_);
+    ssize_t put = write(fds[1], key_, OMNI_CHANNEL_KEY_BYTES);
     close(fds[1]);
-    if (put != ssize_t(sizeof key_)) fail_errno("passing the recorder's key");
-  }
-  ~Slots() {
-    close_inherited();
-    munmap(const_cast<uint8_t*>(base_), kCount * kBytes);
-    explicit_bzero(key_, sizeof key_);
-  }
-  Slots(const Slots&) = delete;
-  Slots& operator=(const Slots&) = delete;
-
-  // Valgrind's options for these slots.
-  std::vector<std::string> tool_options() const {
+    if (put != ssize_t(OMNI_CHANNEL_KEY_BYTES)) fail_errno("passing the recorder's key");
     return {"--omni-shm-fd=" + std::to_string(shm_fd_), "--omni-key-fd=" + std::to_string(key_read_),
             "--omni-slots=" + std::to_string(kCount),
             "--omni-buffer-kb=" + std::to_string(kBytes >> 10)};
   }
-  // Once Valgrind runs, only it needs these.
+  // Once Valgrind runs (or the slots file has gone to the tool), only the
+  // tool needs these.
   void close_inherited() {
     if (shm_fd_ >= 0) close(shm_fd_);
     if (key_read_ >= 0) close(key_read_);
     shm_fd_ = key_read_ = -1;
   }
-  // The tool's connection, once its HELLO has passed its check: every slot
-  // is free.
-  void start(int connection) {
+  // The tool's connection, once its HELLO has passed its check: every
+  // usable slot is free. With `pass_slots` the first free-slot message
+  // carries the slots file (SCM_RIGHTS), which this side then closes.
+  void start(int connection, bool pass_slots) {
     connection_ = connection;
-    for (uint32_t slot = 0; slot < kCount; ++slot) release(slot);
+    for (uint32_t slot = 0; slot < usable_; ++slot) release(slot, pass_slots && slot == 0 ? shm_fd_ : -1);
+    if (pass_slots) close_inherited();
   }
+  uint32_t usable() const { return usable_; }
   const uint8_t* slot(uint32_t index) const { return base_ + size_t(index) * kBytes; }
   const uint8_t* key() const { return key_; }
   // Once every free-slot message sent has been read off the connection:
@@ -423,13 +468,28 @@ class Slots {
   // exited the connection has no reader: EPIPE, ignored (MSG_NOSIGNAL). The
   // connection is non-blocking for the reader's sake; 16 messages of 16
   // bytes never fill it, but a full one is waited on.
-  void release(uint32_t slot) {
+  void release(uint32_t slot, int pass_fd = -1) {
     std::lock_guard lock(release_mutex_);
     uint8_t message[OMNI_RELEASE_BYTES];
     omni_encode_release(message, key_, slot, release_sequence_++);
     size_t sent = 0;
     while (sent < sizeof message) {
-      ssize_t n = send(connection_, message + sent, sizeof message - sent, MSG_NOSIGNAL);
+      msghdr msg{};
+      iovec iov{message + sent, sizeof message - sent};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+      if (pass_fd >= 0 && sent == 0) {
+        std::memset(control, 0, sizeof control);
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+      }
+      ssize_t n = sendmsg(connection_, &msg, MSG_NOSIGNAL);
       if (n > 0) {
         sent += size_t(n);
       } else if (n < 0 && errno == EAGAIN) {
@@ -443,9 +503,10 @@ class Slots {
   }
 
  private:
+  const uint8_t* key_;
+  uint32_t usable_;
   int shm_fd_ = -1, key_read_ = -1, connection_ = -1;
   const uint8_t* base_ = nullptr;
-  uint8_t key_[OMNI_CHANNEL_KEY_BYTES];
   std::mutex release_mutex_;
   uint32_t release_sequence_ = 0;
 };
@@ -462,12 +523,17 @@ bool process_stopped(pid_t pid) {
 struct PumpResult {
   bool complete = false;  // the tool's final message came, after its EXIT record
   std::string tampered;   // non-empty: which message failed its check
+  // The EXIT record's status (exit_group's code; -1: the program died of a
+  // signal), when the stream ends with one.
+  std::optional<int32_t> exit_code;
 };
 
-// Moves the stream into the trace file. The tool fills shared-memory slots and
-// names each full one on its connection `fd` (tool/omni_channel.h), whose
-// first message, HELLO, must pass its check before any slot is handed out;
-// further connections to the socket are refused meanwhile. A reader thread
+// Moves one image's stream into its trace file. The tool fills shared-memory
+// slots and names each full one on its connection `fd` (tool/omni_channel.h),
+// whose first message, HELLO, must pass its check before any slot is handed
+// out (the root's, read here; a forked image's HELLO_FORK was read by
+// record()'s loop, which started its slots: `first_sequence` is then 1). The
+// image's process is `pid` (`pidfd`, readable once it has exited). A reader thread
 // checks and takes those messages, one compressor per core (the program
 // mostly waits while compression runs) compresses straight from the slot,
 // hands the slot back, and whichever finishes writes every frame that is
@@ -477,8 +543,8 @@ struct PumpResult {
 // message that fails its check ends the reading: the program (or something
 // it started) wrote into the channel, so Valgrind is stopped and the frames
 // before that message are kept.
-PumpResult pump(int fd, ControlSocket& control, pid_t child, Slots& slots, trace::TraceWriter& writer,
-               int zstd_level) {
+PumpResult pump(int fd, int pidfd, pid_t pid, Slots& slots, trace::TraceWriter& writer, int zstd_level,
+                uint32_t first_sequence) {
   struct Frame {
     uint64_t sequence;
     uint32_t slot;
@@ -503,13 +569,13 @@ PumpResult pump(int fd, ControlSocket& control, pid_t child, Slots& slots, trace
     std::lock_guard lock(mutex);
     if (!error) error = std::current_exception();
     eof = true;
-    if (g_child > 0) kill(g_child, SIGKILL);
+    pidfd_send_signal(pidfd, SIGKILL, nullptr, 0);
     cv.notify_all();
   };
 
   // Takes the whole messages at the front of `pending`; false once reading
   // is over (the final message, or one that failed its check).
-  uint32_t expected = 0;
+  uint32_t expected = first_sequence;
   uint64_t frames = 0;
   auto take = [&](std::vector<uint8_t>& pending) {
     size_t used = 0;
@@ -527,7 +593,7 @@ PumpResult pump(int fd, ControlSocket& control, pid_t child, Slots& slots, trace
       }
       ++expected;
       if (kind == OMNI_MSG_HELLO && sequence == 0 && slot == 0 && bytes == 0) {
-        slots.start(fd);
+        slots.start(fd, false);
         continue;
       }
       if (kind == OMNI_MSG_FINAL && slot == 0 && bytes == 0) {
@@ -535,7 +601,7 @@ PumpResult pump(int fd, ControlSocket& control, pid_t child, Slots& slots, trace
         go_on = false;
         break;
       }
-      if (kind != OMNI_MSG_SLOT || slot >= Slots::kCount || bytes > Slots::kBytes)
+      if (kind != OMNI_MSG_SLOT || slot >= slots.usable() || bytes > Slots::kBytes)
         fail("the recorder sent a malformed message (kind {}, slot {}, {} bytes)", kind, slot, bytes);
       const uint8_t* data = slots.slot(slot);
       size_t size = bytes;
@@ -563,17 +629,10 @@ PumpResult pump(int fd, ControlSocket& control, pid_t child, Slots& slots, trace
       for (;;) {
         if (!take(pending)) break;
         if (child_gone) break;
-        pollfd polled[2] = {{fd, POLLIN, 0}, {control.fd(), POLLIN, 0}};
-        pollfd& p = polled[0];
-        int ready_fds = poll(polled, 2, 100);
+        pollfd p{fd, POLLIN, 0};
+        int ready_fds = poll(&p, 1, 100);
         if (ready_fds < 0 && errno == EINTR) continue;
         if (ready_fds < 0) fail_errno("waiting for the recorder's stream");
-        if (polled[1].revents & POLLIN) {
-          pid_t pid = 0;
-          int conn = control.accept_one(&pid);
-          if (conn >= 0) control.refuse(conn, pid);
-          if (!(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        }
         if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
           ssize_t n = read(fd, buf, sizeof buf);
           if (n > 0) {
@@ -592,7 +651,7 @@ PumpResult pump(int fd, ControlSocket& control, pid_t child, Slots& slots, trace
         // caught by the tool, as the next one it reads is out of sequence.)
         int64_t missing = slots.releases_missing(frames);
         if (missing >= 1 && poll(&p, 1, 0) == 0) {
-          quiet_checks = missing == 1 && process_stopped(child) ? 0 : quiet_checks + 1;
+          quiet_checks = missing == 1 && process_stopped(pid) ? 0 : quiet_checks + 1;
           if (missing >= 2 || quiet_checks >= 50) {
             result.tampered = fmt::format("{} free-slot message{} taken before the tool read {}, after {} slots",
                                           missing, missing == 1 ? "" : "s", missing == 1 ? "it" : "them", frames);
@@ -601,8 +660,8 @@ PumpResult pump(int fd, ControlSocket& control, pid_t child, Slots& slots, trace
         } else {
           quiet_checks = 0;
         }
-        siginfo_t info{};
-        if (waitid(P_PID, child, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == child) {
+        pollfd exited{pidfd, POLLIN, 0};
+        if (poll(&exited, 1, 0) > 0) {
           ssize_t n;
           while ((n = read(fd, buf, sizeof buf)) > 0) pending.insert(pending.end(), buf, buf + n);
           child_gone = true;
@@ -614,7 +673,7 @@ PumpResult pump(int fd, ControlSocket& control, pid_t child, Slots& slots, trace
       if (result.tampered.empty() && !final_message && !pending.empty())
         result.tampered = fmt::format("{} stray bytes after message {}", pending.size(), expected);
       std::lock_guard lock(mutex);
-      if (!result.tampered.empty() && g_child > 0) kill(g_child, SIGKILL);
+      if (!result.tampered.empty()) pidfd_send_signal(pidfd, SIGKILL, nullptr, 0);
       eof = true;
       cv.notify_all();
     } catch (...) {
@@ -660,9 +719,341 @@ PumpResult pump(int fd, ControlSocket& control, pid_t child, Slots& slots, trace
   uint64_t word = 0;
   if (tail.size() == kExitRecordBytes) std::memcpy(&word, tail.data(), sizeof word);
   result.complete = result.tampered.empty() && final_message && word == OMNI_EXT_WORD(OMNI_EXT_EXIT, 16);
+  if (result.complete) {
+    int32_t code;
+    std::memcpy(&code, tail.data() + 16, sizeof code);
+    result.exit_code = code;
+  }
   return result;
 }
 
+
+// The lines of Valgrind's log (shared by every recorded process, each line
+// prefixed "==PID==") that are `pid`'s, and those with no prefix.
+std::string log_of_pid(const std::string& log, pid_t pid) {
+  std::string mine;
+  std::string tag1 = "==" + std::to_string(pid) + "==", tag2 = "--" + std::to_string(pid) + "--";
+  size_t start = 0;
+  while (start < log.size()) {
+    size_t end = log.find('\n', start);
+    if (end == std::string::npos) end = log.size();
+    std::string_view line(log.data() + start, end - start);
+    bool prefixed = line.size() > 4 && (line[0] == '=' || line[0] == '-') && line[1] == line[0];
+    if (!prefixed || line.substr(0, tag1.size()) == tag1 || line.substr(0, tag2.size()) == tag2) {
+      mine.append(line);
+      mine += '\n';
+    }
+    start = end + 1;
+  }
+  return mine;
+}
+
+// What the tool of process `pid` said in the log when it found a free-slot
+// message forged or taken; empty when it said nothing of the kind.
+std::string tampered_in_log(const std::string& log, pid_t pid) {
+  std::string own = log_of_pid(log, pid);
+  size_t at = own.find(OMNI_TAMPERED_TEXT);
+  if (at == std::string::npos) return {};
+  size_t open = own.find(" (", at), end = own.find('\n', at);
+  if (open != std::string::npos && open < end) return own.substr(open + 2, end - open - 3);
+  return "a free-slot message failed its check";
+}
+
+// The fatal signal Valgrind reported for `pid` in its log ("Process
+// terminating with default action of signal 11 (SIGSEGV)"); 0 when none.
+int fatal_signal_in_log(const std::string& log, pid_t pid) {
+  std::string own = log_of_pid(log, pid);
+  const std::string phrase = "Process terminating with default action of signal ";
+  size_t at = own.find(phrase);
+  if (at == std::string::npos) return 0;
+  return std::atoi(own.c_str() + at + phrase.size());
+}
+
+std::string new_recording_id();
+std::string now_iso8601();
+
+// One recorded image: a process from its start (the root) or its fork, with
+// its connection, slots, trace file and the thread that pumps its stream.
+// Owned by Tree; the pump thread alone touches `pumped` and `error` until
+// `done` is set.
+struct Image {
+  uint32_t serial = 0;   // 1: the root; then in the order images said HELLO
+  pid_t pid = 0, ppid = 0;
+  uint32_t parent = 0;   // the parent image's serial; 0: the root, or a parent not recorded
+  std::string dir;
+  trace::KeyValues info;
+  int conn = -1, pidfd = -1;
+  Slots* slots = nullptr;
+  std::unique_ptr<Slots> own_slots;
+  trace::TraceWriter* writer = nullptr;
+  std::unique_ptr<trace::TraceWriter> own_writer;
+  std::thread thread;
+  PumpResult pumped;
+  std::exception_ptr error;
+  std::atomic<bool> done{false};
+  std::optional<int> wait_status;  // when this process reaped it (an orphan)
+
+  ~Image() {
+    if (thread.joinable()) thread.join();
+    if (conn >= 0) close(conn);
+    if (pidfd >= 0) close(pidfd);
+  }
+};
+
+// The recorded process tree: the root image and every forked child that
+// connected with a valid HELLO_FORK, each in a trace directory of its own
+// (DIR for the root, DIR/processes/SERIAL for the others). run() accepts
+// connections until the root has exited, no descendant is left (this
+// process is their subreaper) and every image's stream has ended.
+class Tree {
+ public:
+  // `wait_descendants`: the recording also waits until no descendant of
+  // the root is left (each forked one is recorded; without that, forked
+  // children run unrecorded and are not waited for).
+  Tree(const std::string& dir, const trace::KeyValues& root_info, const Key& key, int zstd_level,
+       bool wait_descendants)
+      : dir_(dir), root_info_(root_info), key_(key), zstd_level_(zstd_level), wait_descendants_(wait_descendants) {}
+  ~Tree() {
+    kill_all();
+    join_all();
+  }
+
+  Image& add_root(pid_t pid, int conn, Slots& slots, trace::TraceWriter& writer) {
+    auto image = std::make_unique<Image>();
+    image->serial = 1;
+    image->pid = pid;
+    image->dir = dir_;
+    image->info = root_info_;
+    image->conn = conn;
+    image->pidfd = pidfd_open(pid, 0);
+    if (image->pidfd < 0) fail_errno("pidfd_open of Valgrind's process");
+    image->slots = &slots;
+    image->writer = &writer;
+    images_.push_back(std::move(image));
+    start_pump(*images_.back(), 0);
+    return *images_.back();
+  }
+
+  void run(ControlSocket& control, pid_t root_pid, int* root_status) {
+    struct Pending {
+      int fd;
+      pid_t pid;
+      std::vector<uint8_t> got;
+      std::chrono::steady_clock::time_point since;
+    };
+    std::vector<Pending> pending;
+    bool root_reaped = false;
+    for (;;) {
+      bool no_children = false;
+      for (;;) {
+        int st = 0;
+        pid_t p = waitpid(wait_descendants_ ? -1 : root_pid, &st, WNOHANG);
+        if (p < 0 && errno == EINTR) continue;
+        if (p <= 0) {
+          no_children = p < 0 && errno == ECHILD;
+          break;
+        }
+        if (p == root_pid) {
+          *root_status = st;
+          root_reaped = true;
+          g_child = 0;
+        } else {
+          for (auto it = images_.rbegin(); it != images_.rend(); ++it)
+            if ((*it)->pid == p) {
+              (*it)->wait_status = st;
+              break;
+            }
+        }
+      }
+      bool pumps_done = true;
+      for (auto& image : images_) {
+        if (!image->done) pumps_done = false;
+        else if (image->error) std::rethrow_exception(image->error);
+      }
+      if (root_reaped && pumps_done && (no_children || !wait_descendants_)) break;
+
+      std::vector<pollfd> polled{{control.fd(), POLLIN, 0}};
+      for (const Pending& p : pending) polled.push_back({p.fd, POLLIN, 0});
+      int n = poll(polled.data(), polled.size(), 50);
+      if (n < 0 && errno != EINTR) fail_errno("waiting on the recorder's socket");
+      auto now = std::chrono::steady_clock::now();
+      for (size_t i = pending.size(); i-- > 0;) {
+        Pending& p = pending[i];
+        bool drop = false;
+        if (polled[i + 1].revents & (POLLIN | POLLHUP | POLLERR)) {
+          uint8_t buf[OMNI_MSG_BYTES];
+          ssize_t got = recv(p.fd, buf, OMNI_MSG_BYTES - p.got.size(), MSG_DONTWAIT);
+          if (got > 0) p.got.insert(p.got.end(), buf, buf + got);
+          else if (got == 0 || (errno != EAGAIN && errno != EINTR)) drop = true;
+        }
+        if (!drop && p.got.size() == OMNI_MSG_BYTES) {
+          const uint8_t* m = p.got.data();
+          uint32_t kind = omni_load_le32(m), ppid = omni_load_le32(m + 4), bytes = omni_load_le32(m + 8),
+                   sequence = omni_load_le32(m + 12);
+          if ((kind == OMNI_MSG_HELLO_FORK || (kind == OMNI_MSG_HELLO_EXEC && ppid == 0)) && bytes == 0 &&
+              sequence == 0 &&
+              omni_load_le64(m + 16) == omni_message_mac(key_.bytes(), kind, ppid, bytes, sequence) &&
+              accept_image(p.fd, p.pid, kind == OMNI_MSG_HELLO_EXEC, pid_t(ppid))) {
+            pending.erase(pending.begin() + i);
+            continue;
+          }
+          drop = true;
+        }
+        // A connection that says nothing valid within 10 s is not a tool's
+        // (a forked tool says HELLO_FORK right after connecting).
+        if (drop || now - p.since > std::chrono::seconds(10)) {
+          control.refuse(p.fd, p.pid);
+          pending.erase(pending.begin() + i);
+        }
+      }
+      if (polled[0].revents & POLLIN) {
+        pid_t pid = 0;
+        int conn = control.accept_one(&pid);
+        if (conn >= 0) pending.push_back({conn, pid, {}, now});
+      }
+    }
+    for (const Pending& p : pending) control.refuse(p.fd, p.pid);
+    join_all();
+  }
+
+  void kill_all() {
+    for (auto& image : images_)
+      if (image->pidfd >= 0 && !image->done) pidfd_send_signal(image->pidfd, SIGKILL, nullptr, 0);
+  }
+  void join_all() {
+    for (auto& image : images_)
+      if (image->thread.joinable()) image->thread.join();
+  }
+
+  // Ends every forked image's trace file (END: how it ended, as far as its
+  // stream, Valgrind's log and this process's waitpid tell). Returns the
+  // first forked image's tampering, if any.
+  std::string finish_forked(const std::string& log) {
+    std::string first_tampered;
+    for (auto& image : images_) {
+      if (image->serial == 1) continue;
+      std::string tampered = image->pumped.tampered;
+      if (tampered.empty()) tampered = tampered_in_log(log, image->pid);
+      trace::KeyValues end;
+      std::optional<int32_t> code = image->pumped.exit_code;
+      int signal = 0;
+      if (image->wait_status && WIFEXITED(*image->wait_status)) code = WEXITSTATUS(*image->wait_status);
+      else if (image->wait_status && WIFSIGNALED(*image->wait_status)) signal = WTERMSIG(*image->wait_status);
+      if (code && *code == -1) code.reset();
+      if (!code && signal == 0) signal = fatal_signal_in_log(log, image->pid);
+      if (signal != 0) end.emplace_back("signal", std::to_string(signal));
+      else if (code) end.emplace_back("exit_code", std::to_string(*code & 0xff));
+      bool complete = image->pumped.complete && tampered.empty();
+      end.emplace_back("stream_complete", complete ? "1" : "0");
+      if (!tampered.empty()) end.emplace_back("tampered", "1");
+      end.emplace_back("pid", std::to_string(image->pid));
+      end.emplace_back("finished", now_iso8601());
+      image->writer->write_end(end);
+      if (!tampered.empty() && first_tampered.empty())
+        first_tampered = fmt::format("process {} (pid {}): {}", image->serial, image->pid, tampered);
+    }
+    return first_tampered;
+  }
+
+  uint64_t forked_raw_bytes() const {
+    uint64_t total = 0;
+    for (auto& image : images_)
+      if (image->serial != 1) total += image->writer->raw_bytes();
+    return total;
+  }
+  uint64_t forked_file_bytes() const {
+    uint64_t total = 0;
+    for (auto& image : images_)
+      if (image->serial != 1) total += image->writer->file_bytes();
+    return total;
+  }
+  size_t forked_count() const { return images_.empty() ? 0 : images_.size() - 1; }
+
+ private:
+  void start_pump(Image& image, uint32_t first_sequence) {
+    image.thread = std::thread([this, &image, first_sequence] {
+      try {
+        image.pumped =
+            pump(image.conn, image.pidfd, image.pid, *image.slots, *image.writer, zstd_level_, first_sequence);
+      } catch (...) {
+        image.error = std::current_exception();
+        pidfd_send_signal(image.pidfd, SIGKILL, nullptr, 0);
+      }
+      image.done = true;
+    });
+  }
+
+  // A forked child's tool connected and said HELLO_FORK (`ppid`: its
+  // parent's pid), or the image a recorded one exec'd said HELLO_EXEC (the
+  // same pid as the image it replaces): it waits for its slots. False when
+  // its process is already gone.
+  bool accept_image(int conn, pid_t pid, bool exec, pid_t ppid) {
+    int pidfd = pidfd_open(pid, 0);
+    if (pidfd < 0) return false;
+    auto image = std::make_unique<Image>();
+    image->serial = uint32_t(images_.size() + 1);
+    image->pid = pid;
+    image->pidfd = pidfd;
+    image->conn = conn;
+    const Image* parent = nullptr;
+    for (auto it = images_.rbegin(); it != images_.rend() && !parent; ++it)
+      if ((*it)->pid == (exec ? pid : ppid)) parent = it->get();
+    image->ppid = exec ? (parent ? parent->ppid : 0) : ppid;
+    image->parent = parent ? parent->serial : 0;
+    if (images_.size() == 1) make_private_dir(dir_ + "/processes");
+    image->dir = dir_ + "/processes/" + std::to_string(image->serial);
+    make_private_dir(image->dir);
+    image->own_writer = std::make_unique<trace::TraceWriter>(image->dir + "/" + kTraceFile, zstd_level_);
+    image->writer = image->own_writer.get();
+    // A fork runs the parent's program: its command line; an exec'd image
+    // the one its Valgrind was started with (/proc/PID/cmdline: the
+    // launcher, its options, then the program and its arguments). Then
+    // where and whose it is.
+    if (exec) {
+      std::string cmdline = read_text("/proc/" + std::to_string(pid) + "/cmdline");
+      std::vector<std::string> words;
+      for (size_t at = 0; at < cmdline.size();) {
+        size_t end = cmdline.find('\0', at);
+        if (end == std::string::npos) end = cmdline.size();
+        words.push_back(cmdline.substr(at, end - at));
+        at = end + 1;
+      }
+      size_t first = 1;
+      while (first < words.size() && !words[first].empty() && words[first][0] == '-') ++first;
+      image->info.emplace_back("recorder", "valgrind");
+      image->info.emplace_back("program", first < words.size() ? words[first] : std::string());
+      for (size_t i = first; i < words.size(); ++i) image->info.emplace_back("arg", words[i]);
+    } else {
+      const trace::KeyValues& from = parent ? parent->info : root_info_;
+      for (const auto& [k, v] : from)
+        if (k == "recorder" || k == "program" || k == "arg") image->info.emplace_back(k, v);
+    }
+    char cwd[4096];
+    ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/cwd").c_str(), cwd, sizeof cwd - 1);
+    image->info.emplace_back("cwd", n > 0 ? std::string(cwd, size_t(n)) : std::string());
+    image->info.emplace_back("started", now_iso8601());
+    image->info.emplace_back("recording_id", new_recording_id());
+    image->info.emplace_back("process", std::to_string(image->serial));
+    image->info.emplace_back("origin", exec ? "exec" : "fork");
+    image->info.emplace_back("pid", std::to_string(pid));
+    image->info.emplace_back("ppid", std::to_string(ppid));
+    image->info.emplace_back("parent_process", std::to_string(image->parent));
+    image->writer->write_info(image->info);
+    image->own_slots = std::make_unique<Slots>(key_, Slots::kForkedCount);
+    image->slots = image->own_slots.get();
+    image->slots->start(conn, true);
+    images_.push_back(std::move(image));
+    start_pump(*images_.back(), 1);
+    return true;
+  }
+
+  std::string dir_;
+  trace::KeyValues root_info_;
+  const Key& key_;
+  int zstd_level_;
+  bool wait_descendants_;
+  std::vector<std::unique_ptr<Image>> images_;
+};
 
 // 128 random bits as 32 hex digits: names one recording, so that an index
 // copied beside another trace is refused.
@@ -707,6 +1098,8 @@ RecordResult record(const RecordOptions& options) {
 
   trace::TraceWriter writer(dir + "/" + kTraceFile, options.zstd_level);
   trace::KeyValues info;
+  // Processes other than the root (a forked child) are images of their own,
+  // each a trace directory under DIR/processes (docs/design.md).
   char cwd[4096];
   info.emplace_back("recorder", "valgrind");
   info.emplace_back("program", options.command[0]);
@@ -717,7 +1110,8 @@ RecordResult record(const RecordOptions& options) {
   info.emplace_back("recording_id", new_recording_id());
   writer.write_info(info);
 
-  Slots slots;
+  Key key;
+  Slots slots(key, Slots::kCount);
   // --vgdb=no: no gdbserver FIFOs in /tmp (a killed run would leave them behind).
   // Valgrind's log: a descriptor, not --log-file, since Valgrind leaves the
   // file it opens at the program's first free descriptor; the tool closes
@@ -739,6 +1133,11 @@ RecordResult record(const RecordOptions& options) {
   std::vector<std::string> args = {"valgrind", "--command-line-only=yes", "--tool=omni", "-q", "--vgdb=no",
                                    "--log-fd=" + std::to_string(log_fd), "--omni-log-fd=" + std::to_string(log_fd),
                                    "--omni-ctl=" + control->tool_path()};
+  if (!options.follow_forks) args.push_back("--omni-follow-forks=no");
+  if (options.follow_exec) {
+    args.push_back("--trace-children=yes");
+    args.push_back("--omni-follow-exec=yes");
+  }
   for (const std::string& option : slots.tool_options()) args.push_back(option);
   args.push_back("--omni-snapshot-interval=" + std::to_string(options.snapshot_interval));
   args.insert(args.end(), command.begin(), command.end());
@@ -762,6 +1161,10 @@ RecordResult record(const RecordOptions& options) {
     sigaction(SIGTERM, &old_term, nullptr);
     sigaction(SIGHUP, &old_hup, nullptr);
   };
+  // Orphans of the recorded tree (a process whose parent exited first) are
+  // reparented to this process, so the recording knows when the last
+  // recorded process has ended (record_tree) and how.
+  if (options.follow_forks || options.follow_exec) prctl(PR_SET_CHILD_SUBREAPER, 1);
 
   // Forked from the main thread, which lives until the recording is over:
   // PR_SET_PDEATHSIG fires when the forking thread ends.
@@ -796,7 +1199,6 @@ RecordResult record(const RecordOptions& options) {
   close(log_fd);
 
   int status = 0;
-  bool stream_complete = false;
   int fd = -1;
   std::exception_ptr open_error;
   try {
@@ -812,6 +1214,7 @@ RecordResult record(const RecordOptions& options) {
     control.reset();
     g_child = 0;
     restore();
+    prctl(PR_SET_CHILD_SUBREAPER, 0);
     std::string log = read_text(log_path);
     unlink((dir + "/" + kTraceFile).c_str());
     unlink(log_path.c_str());
@@ -822,39 +1225,33 @@ RecordResult record(const RecordOptions& options) {
     fail("valgrind exited (status {}) before the omni tool started{}", code,
          reason.empty() ? std::string("; see its message above") : ": " + reason);
   }
-  PumpResult pumped;
+  Tree tree(dir, info, key, options.zstd_level, options.follow_forks);
+  Image& root = tree.add_root(child, fd, slots, writer);
   try {
-    pumped = pump(fd, *control, child, slots, writer, options.zstd_level);
-    close(fd);
-    fd = -1;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
+    tree.run(*control, child, &status);
   } catch (...) {
     control.reset();
-    if (fd >= 0) close(fd);
-    kill(child, SIGKILL);
-    waitpid(child, &status, 0);
+    tree.kill_all();
+    tree.join_all();
     g_child = 0;
     restore();
+    prctl(PR_SET_CHILD_SUBREAPER, 0);
     // A recording cut short (a full disk, say) keeps its frames, which
     // index as incomplete.
     throw;
   }
   g_child = 0;
   restore();
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
   std::string refused = control->refused_text();
   control.reset();
   std::string log = read_text(log_path);
   if (log.empty()) unlink(log_path.c_str());
   // The tool found a free-slot message forged or taken (it stopped, saying
   // so in its log), or this side found a forged message on the connection.
-  std::string tampered = pumped.tampered;
-  if (size_t at = log.find(OMNI_TAMPERED_TEXT); tampered.empty() && at != std::string::npos) {
-    size_t open = log.find(" (", at), end = log.find('\n', at);
-    if (open != std::string::npos && open < end) tampered = log.substr(open + 2, end - open - 3);
-    else tampered = "a free-slot message failed its check";
-  }
-  stream_complete = pumped.complete && tampered.empty();
+  std::string tampered = root.pumped.tampered;
+  if (std::string found_in_log = tampered_in_log(log, child); tampered.empty()) tampered = found_in_log;
+  bool stream_complete = root.pumped.complete && tampered.empty();
 
   trace::KeyValues end;
   int exit_status;
@@ -867,22 +1264,28 @@ RecordResult record(const RecordOptions& options) {
   }
   end.emplace_back("stream_complete", stream_complete ? "1" : "0");
   if (!tampered.empty()) end.emplace_back("tampered", "1");
+  end.emplace_back("pid", std::to_string(child));
   end.emplace_back("finished", now_iso8601());
   writer.write_end(end);
+  std::string forked_tampered = tree.finish_forked(log);
   if (!tampered.empty())
     fail("{}, most likely by the program ({}): the recording of {} is cut there and Valgrind was stopped; "
          "what came before is kept in {}",
          OMNI_TAMPERED_TEXT, tampered, basename_of(options.command[0]), dir);
+  if (!forked_tampered.empty())
+    fail("{}, most likely by the program ({}); what came before is kept in {}", OMNI_TAMPERED_TEXT,
+         forked_tampered, dir);
   // The tool stopped before the program's end and says why (an internal
   // error, a failed write): the recording is cut short, and that is an error
   // of omni's, not the program's exit status.
   if (!stream_complete) {
-    if (std::string reason = failure_reason(log); !reason.empty())
+    if (std::string reason = failure_reason(log_of_pid(log, child)); !reason.empty())
       fail("the recorder failed while recording {}: {}; the recording up to that point is kept in {}",
            basename_of(options.command[0]), reason, dir);
   }
-  return {dir,    exit_status, writer.raw_bytes(), writer.file_bytes(), WIFSIGNALED(status) ? WTERMSIG(status) : 0,
-          refused};
+  return {dir,    exit_status, writer.raw_bytes() + tree.forked_raw_bytes(),
+          writer.file_bytes() + tree.forked_file_bytes(), WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+          refused,  tree.forked_count()};
 }
 
 }  // namespace omni::recorder

@@ -340,17 +340,24 @@ struct MemoryReader::Impl {
     }
 
     // Bytes never written since their mapping appeared hold its starting
-    // contents: the recorded initial page for memory writable at startup,
-    // else the mapped file's bytes, else zero.
+    // contents: the recorded initial page (memory writable at startup; in a
+    // forked child also the read-only pages that no longer held their
+    // file's bytes, such as relocated RELRO), else the mapped file's bytes,
+    // else zero.
     for (uint64_t i = 0; i < size; ++i) {
       if (settled[i] || !owner[i]) continue;
       uint64_t a = addr + i, start = owner[i]->first;
       const Mapping* m = &owner[i]->second;
-      if (m->startup && m->writable_at_start) {
+      const std::optional<std::vector<uint8_t>>* initial_bytes = nullptr;
+      if (m->startup) {
         uint64_t page = a & ~(kPage - 1);
         auto found = initial.find(page);
         if (found == initial.end()) found = initial.emplace(page, reader.initial_page(page)).first;
-        if (found->second && a - page < found->second->size()) image.bytes[i] = (*found->second)[a - page];
+        initial_bytes = &found->second;
+      }
+      if (m->startup && (m->writable_at_start || (*initial_bytes && !m->shared))) {
+        uint64_t page = a & ~(kPage - 1);
+        if (*initial_bytes && a - page < (*initial_bytes)->size()) image.bytes[i] = (**initial_bytes)[a - page];
       } else if (m->shared && !m->path.empty()) {
         // What the recorder copied when it was mapped settled the bytes it
         // could read; the file as it is now is no answer for the others.

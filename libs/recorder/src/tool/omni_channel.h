@@ -23,7 +23,14 @@
  *
  * tool -> omni: OMNI_MSG_BYTES each, little-endian
  *   u32 kind, u32 slot, u32 bytes, u32 sequence, u64 mac
- *   HELLO (first, slot 0, 0 bytes): the tool has started;
+ *   HELLO (first, slot 0, 0 bytes): the tool has started (the root image);
+ *   HELLO_FORK (first, slot = the parent's pid, 0 bytes): a forked child of
+ *   a recorded process, which starts a stream of its own on this new
+ *   connection; omni answers with the first RELEASE carrying the child's
+ *   slots file as an SCM_RIGHTS descriptor (the root inherits its own);
+ *   HELLO_EXEC (first, slot 0, 0 bytes): the image a recorded image of the
+ *   same process exec'd (it read the key from the pipe the old image
+ *   handed it); answered as HELLO_FORK;
  *   SLOT: the slot holds that many bytes of the stream;
  *   FINAL (slot 0, 0 bytes): sent after the slot holding the EXIT record,
  *   the tool's last message.
@@ -51,6 +58,8 @@
 #define OMNI_MSG_SLOT 2u
 #define OMNI_MSG_FINAL 3u
 #define OMNI_MSG_RELEASE 4u
+#define OMNI_MSG_HELLO_FORK 5u
+#define OMNI_MSG_HELLO_EXEC 6u
 
 /* The phrase both sides use when a check fails; `omni record` finds it in
    valgrind.log when the tool detected the forgery. */

@@ -540,6 +540,7 @@ void omni_pre_syscall(ThreadId tid, UInt syscallno, UWord* args,
       emit_syscall(tid, g_icount, syscallno, args, nArgs, 0,
                    OMNI_SYSCALL_NO_RESULT);
       omni_flush();
+      transport_before_exec(syscallno, args, nArgs);
       return;
    }
    if (transport_flush_overdue() && may_wait(syscallno, args, nArgs))
@@ -558,6 +559,7 @@ void omni_post_syscall(ThreadId tid, UInt syscallno, UWord* args,
    g_sys_nr = -1;
    if (syscallno == __NR_execve || syscallno == __NR_execveat) {
       /* It failed; its record went out before the call. */
+      transport_exec_failed();
       emit_syscall(tid, time, syscallno, args, nArgs, result, OMNI_SYSCALL_LATE_RESULT);
       return;
    }
@@ -590,6 +592,98 @@ void emit_exit(void)
    put_u32(p + 16, (UInt)g_exitcode);   /* exitcode is always 0 */
    put_u32(p + 20, 0);
    g_ptr = p + 24;
+}
+
+/* The pages of a read-only private file mapping that no longer hold the
+   file's bytes: written before the mapping became read-only (the loader's
+   relocations in a RELRO segment, then mprotect). /proc/self/pagemap says
+   which pages are anonymous copies (bit 61 clear: not a file page) while
+   present or swapped (bits 63, 62); those are recorded as startup memory,
+   the rest reads from the file. Without pagemap every readable page is
+   recorded. */
+static void emit_private_pages(Addr a, SizeT len)
+{
+   const SizeT page = 4096;
+   SysRes sr = VG_(open)("/proc/self/pagemap", VKI_O_RDONLY, 0);
+   if (sr_isError(sr)) {
+      emit_contents(OMNI_EXT_INITIAL, a, len, True);
+      return;
+   }
+   Int fd = (Int)sr_Res(sr);
+   ULong entries[512];
+   for (Addr p = a; p < a + len;) {
+      SizeT pages = (a + len - p) / page;
+      if (pages > 512)
+         pages = 512;
+      if (pages == 0)
+         break;
+      SysRes r = VG_(pread)(fd, entries, (Int)(pages * 8), (OffT)((p / page) * 8));
+      SizeT got = sr_isError(r) ? 0 : (SizeT)sr_Res(r) / 8;
+      if (got == 0) {
+         emit_contents(OMNI_EXT_INITIAL, p, a + len - p, True);
+         break;
+      }
+      for (SizeT i = 0; i < got; i++) {
+         ULong e = entries[i];
+         Bool in_memory = (e >> 63) & 1 || (e >> 62) & 1;
+         Bool file_page = (e >> 61) & 1;
+         if (in_memory && !file_page)
+            emit_contents(OMNI_EXT_INITIAL, p + i * page, page, True);
+      }
+      p += got * page;
+   }
+   VG_(close)(fd);
+}
+
+void events_fork_start(ThreadId tid)
+{
+   /* The parent's /proc/self/mem reads the parent's memory, which goes on
+      changing: the child opens its own. */
+   if (g_mem_fd >= 0)
+      VG_(close)(g_mem_fd);
+   g_mem_fd = -1;
+   g_mem_fd_tried = False;
+   for (ThreadId t = 0; t < VG_N_THREADS; t++) {
+      if (t == tid)
+         continue;
+      g_syscall_time[t] = 0;
+      g_clear_tid[t] = 0;
+      g_pending_ctid[t] = 0;
+      g_pending_signal[t].signal = 0;
+   }
+   /* The fork itself is the child's time 0; the kernel clears the word
+      CLONE_CHILD_CLEARTID named when the child exits. */
+   g_syscall_time[tid] = 0;
+   if (g_pending_ctid[tid] != 0)
+      g_clear_tid[tid] = g_pending_ctid[tid];
+   g_pending_ctid[tid] = 0;
+   g_pending_signal[tid].signal = 0;
+   g_last_tid = VG_INVALID_THREADID;
+   g_exitcode = -1;
+
+   /* Every client mapping, as at a program's startup: the child's memory is
+      its parent's at the fork, and this stream must answer for it alone. */
+   Int room = 512, got;
+   Addr* starts = VG_(malloc)("omni.fork_segments", room * sizeof(Addr));
+   while ((got = VG_(am_get_segment_starts)(SkFileC | SkAnonC | SkShmC, starts, room)) < 0) {
+      room = -got + 16;
+      starts = VG_(realloc)("omni.fork_segments", starts, room * sizeof(Addr));
+   }
+   for (Int i = 0; i < got; i++) {
+      NSegment const* seg = VG_(am_find_nsegment)(starts[i]);
+      if (seg == NULL || seg->start != starts[i])
+         continue;
+      omni_new_mem_startup(seg->start, seg->end - seg->start + 1, seg->hasR, seg->hasW, seg->hasX, 0);
+      if (!seg->hasW && seg->hasR && seg->kind == SkFileC)
+         emit_private_pages(seg->start, seg->end - seg->start + 1);
+   }
+   VG_(free)(starts);
+
+   /* The decoder knows thread 1 without a THREAD_CREATE; a fork from
+      another thread leaves that one alone in the child. */
+   if (tid != 1)
+      emit_two_u32_time(OMNI_EXT_THREAD_CREATE, 0, tid, 0);
+   note_thread(tid);
 }
 
 void events_init(void)

@@ -83,6 +83,22 @@ void count_faulting_block(ThreadId tid)
    g_cur_block = 0;
 }
 
+void instrument_fork_restart(void)
+{
+   g_icount = 0;
+   g_next_snap = 0;
+   g_cur_block = 0;
+   g_next_block_id = 1;
+   for (UInt i = 0; i < g_block_counts_size; i++) {
+      if (g_block_counts[i].imarks)
+         VG_(free)(g_block_counts[i].imarks);
+      g_block_counts[i].imarks = NULL;
+      g_block_counts[i].n = 0;
+   }
+   /* The whole user address space: Valgrind's own code is never translated. */
+   VG_(discard_translations)(0, 0x800000000000ull, "omni-fork");
+}
+
 /* Whether the replayer computes this WrTmp right-hand side itself; every
    other one is logged as a VALUE site (see stream.h). */
 static Bool replayable(const IRExpr* e)

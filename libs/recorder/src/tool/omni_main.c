@@ -24,6 +24,9 @@ Long clo_slots = 16;
 Long clo_key_fd = -1;
 Long clo_log_fd = -1;
 Long clo_snapshot_interval = OMNI_DEFAULT_SNAPSHOT_INTERVAL;
+Bool clo_follow_forks = True;
+Bool clo_follow_exec = False;
+Bool clo_exec_image = False;
 
 static Bool omni_process_cmd_line_option(const HChar* arg)
 {
@@ -31,6 +34,9 @@ static Bool omni_process_cmd_line_option(const HChar* arg)
    else if VG_STR_CLO(arg, "--omni-ctl", clo_ctl) {}
    else if VG_BINT_CLO(arg, "--omni-buffer-kb", clo_buffer_kb, 256, 1024 * 1024) {}
    else if VG_BOOL_CLO(arg, "--omni-stats", clo_stats) {}
+   else if VG_BOOL_CLO(arg, "--omni-follow-forks", clo_follow_forks) {}
+   else if VG_BOOL_CLO(arg, "--omni-follow-exec", clo_follow_exec) {}
+   else if VG_BOOL_CLO(arg, "--omni-exec-image", clo_exec_image) {}
    else if VG_BINT_CLO(arg, "--omni-shm-fd", clo_shm_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-slots", clo_slots, 2, 4096) {}
    else if VG_BINT_CLO(arg, "--omni-key-fd", clo_key_fd, 0, 1 << 20) {}
@@ -57,6 +63,11 @@ static void omni_print_usage(void)
 "                              client's range once Valgrind has its copy\n"
 "    --omni-buffer-kb=N        output buffer size in KiB [4096], at least 256\n"
 "    --omni-stats=yes|no       print recording statistics at exit [no]\n"
+"    --omni-follow-forks=yes|no  record a forked child on a connection of its\n"
+"                              own (with --omni-ctl) [yes]\n"
+"    --omni-follow-exec=yes|no   record an exec'd program as a new image (with\n"
+"                              --trace-children=yes) [no]\n"
+"    --omni-exec-image=yes     (set by the tool for the image it exec'd)\n"
 "    --omni-snapshot-interval=N  register snapshot at least every N\n"
 "                              instructions [16384]\n"
    );

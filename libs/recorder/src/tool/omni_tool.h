@@ -61,6 +61,7 @@
 #include "pub_tool_aspacemgr.h"
 #include "pub_tool_threadstate.h"
 #include "pub_tool_vki.h"
+#include "pub_tool_xarray.h"
 #include "pub_tool_vkiscnums.h"
 
 #include "libvex_guest_amd64.h"
@@ -91,6 +92,31 @@ extern SysRes VG_(do_syscall)(UWord sysno, RegWord a1, RegWord a2, RegWord a3,
 /* pread on a descriptor (pub_core_libcfile.h; not in the pub_tool headers). */
 extern SysRes VG_(pread)(Int fd, void* buf, Int count, OffT offset);
 
+/* Discards the translations of [start, start + range) (pub_core_transtab.h).
+   The tool interface's VG_(discard_translations_safely) asserts that it is
+   called from a client request; a forked child drops all of its inherited
+   translations from the atfork handler, inside the fork's syscall wrapper,
+   where the core itself discards (as munmap's wrapper does). */
+extern void VG_(discard_translations)(Addr start, ULong range, const HChar* who);
+
+/* fcntl(2) (pub_core_libcfile.h). */
+extern Int VG_(fcntl)(Int fd, Int cmd, Addr arg);
+
+/* What an exec'd image gets (m_syswrap's execve wrapper, Valgrind 3.19):
+   the launcher is run with VG_(args_for_valgrind) (an XArray of HChar*,
+   read at the exec) when VG_(clo_trace_children) is set; Valgrind's log
+   goes to VG_(log_output_sink).fd (the first member of the core's
+   OutputSink, the only one read here). pub_core_options.h,
+   pub_core_libcprint.h. */
+extern XArray* VG_(args_for_valgrind);
+extern Bool VG_(clo_trace_children);
+typedef struct { Int fd; } OmniLogSinkHead;
+extern OmniLogSinkHead VG_(log_output_sink);
+
+/* Unmaps Valgrind's own mapping (pub_core_aspacemgr.h): a forked child's
+   copy of its parent's slots. */
+extern SysRes VG_(am_munmap_valgrind)(Addr start, SizeT length);
+
 /*------------------------------------------------------------*/
 /*--- Options (omni_main.c; set before post_clo_init)     ---*/
 /*------------------------------------------------------------*/
@@ -119,6 +145,15 @@ extern Long clo_log_fd;
 /* A register snapshot at least every this many instructions: replaying to
    any instruction re-executes at most this many. */
 extern Long clo_snapshot_interval;
+/* Whether a forked child is recorded (on a connection of its own) or runs
+   unrecorded. */
+extern Bool clo_follow_forks;
+/* Whether an exec'd program is recorded as a new image (Valgrind runs with
+   --trace-children=yes; the tool rewrites the next image's options). */
+extern Bool clo_follow_exec;
+/* Set in an image that a recorded image exec'd: it says HELLO_EXEC and
+   gets its slots on its connection. */
+extern Bool clo_exec_image;
 
 /* Reports a bad configuration and stops (omni_main.c). */
 void omni_config_error(const HChar* what, const HChar* path);
@@ -155,8 +190,21 @@ Bool transport_flush_overdue(void);
 /* Hands out the buffer without a TIME record after it, says the stream is
    whole (FINAL) and closes the output. */
 void transport_finish(void);
-/* In a forked child: the inherited output is the parent's; close the
-   child's copy and stop writing. */
+/* Before a recorded execve/execveat (its record flushed): hands the next
+   image what it needs (a pipe holding the key, Valgrind's log descriptor;
+   omni_transport.c) by rewriting VG_(args_for_valgrind), or runs a setuid
+   or setgid program unrecorded (Valgrind cannot run those). */
+void transport_before_exec(UInt syscallno, UWord* args, UInt nArgs);
+/* After an exec that failed: takes back what transport_before_exec
+   handed out. */
+void transport_exec_failed(void);
+/* In a forked child (atfork child handler, on the forking thread `tid`):
+   the inherited connection, slots and stream are the parent's. With
+   omni record the child becomes an image of its own: it drops them, starts
+   a new stream (time 0, block ids from 1, translations discarded), opens
+   its own connection (omni_channel.h, HELLO_FORK) and records what its
+   memory holds, as a program's startup does (events_fork_start). With
+   --omni-out the child is not recorded. */
 void omni_atfork_child(ThreadId tid);
 
 static inline void put_u64(UChar* p, ULong v) { __builtin_memcpy(p, &v, 8); }
@@ -192,6 +240,9 @@ IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
                       const VexGuestExtents* vge,
                       const VexArchInfo* archinfo_host,
                       IRType gWordTy, IRType hWordTy);
+/* A forked child's new stream: time 0, block ids from 1, and every
+   translation discarded (generated code holds the parent's block ids). */
+void instrument_fork_restart(void);
 /* A fault at an instruction of the running block (thread tid stopped
    there): count the block's instructions before it, which generated code
    never got to add. */
@@ -226,6 +277,11 @@ void emit_block_def(UInt id, UInt nsites, ULong guest_addr);
 /*------------------------------------------------------------*/
 
 void events_init(void);
+/* A forked child's new stream, once its output is open: per-thread state
+   of the threads the fork left behind cleared, then every client mapping
+   and the non-zero pages of writable memory recorded as startup memory (so
+   the child's stream stands alone), and its one thread, `tid`. */
+void events_fork_start(ThreadId tid);
 /* Dirty helpers called from generated code. */
 void omni_log_write(ULong time, ULong pc, ULong addr, ULong size);
 void omni_snapshot(ULong block_addr);

@@ -33,7 +33,15 @@ static UChar* g_shm = NULL;    /* the slots (shared-memory mode) */
 static omni_u8 g_key[OMNI_CHANNEL_KEY_BYTES];  /* the channel's key (shared-memory mode) */
 static UInt g_sent_seq = 0;    /* sequence number of the next message to omni */
 static UInt g_release_seq = 0; /* sequence number of the next free-slot message */
-static Bool g_disabled = False;/* set in a forked child or after an I/O error */
+static Bool g_disabled = False;/* set after an I/O error, or in a forked child with --omni-out */
+/* A recorded process whose recorder has gone must not go on unrecorded: the
+   root's Valgrind dies with omni record (PR_SET_PDEATHSIG), a forked one
+   when its channel fails. */
+static Bool g_forked = False;
+/* The forked child's first free-slot message, read with the slots'
+   descriptor (receive_slots); send_buffer takes it before reading more. */
+static omni_u8 g_first_release[OMNI_RELEASE_BYTES];
+static Bool g_have_first_release = False;
 
 /* A system call that may wait flushes the buffer when the last flush is at
    least this old: if Valgrind is killed (SIGKILL of omni record's whole
@@ -76,6 +84,10 @@ static void write_all(const UChar* p, SizeT n)
       if (r <= 0) {
          VG_(umsg)("omni: writing to %s failed; recording stopped\n",
                    g_socket ? clo_ctl : clo_out ? clo_out : "(null)");
+         if (g_forked) {
+            VG_(kill)(VG_(getpid)(), VKI_SIGKILL);
+            VG_(exit)(1);
+         }
          VG_(close)(g_fd);
          g_fd = -1;
          g_disabled = True;
@@ -114,6 +126,11 @@ static void send_buffer(void)
    omni_u8 release[OMNI_RELEASE_BYTES];
    UInt slot = 0;
    Int got = 0;
+   if (g_have_first_release) {
+      VG_(memcpy)(release, g_first_release, sizeof release);
+      got = (Int)sizeof release;
+      g_have_first_release = False;
+   }
    while (got < (Int)sizeof release) {
       Int r = VG_(read)(g_fd, release + got, (Int)sizeof release - got);
       if (r <= 0)
@@ -122,6 +139,10 @@ static void send_buffer(void)
    }
    if (got < (Int)sizeof release) {
       VG_(umsg)("omni: the recorder's reader went away; recording stopped\n");
+      if (g_forked) {
+         VG_(kill)(VG_(getpid)(), VKI_SIGKILL);
+         VG_(exit)(1);
+      }
       VG_(close)(g_fd);
       g_fd = -1;
       g_disabled = True;
@@ -164,6 +185,7 @@ void omni_flush(void)
 }
 
 #define OMNI_SOCK_CLOEXEC 02000000 /* SOCK_CLOEXEC (O_CLOEXEC on amd64); not in vki */
+#define OMNI_MSG_CMSG_CLOEXEC 0x40000000 /* MSG_CMSG_CLOEXEC; not in vki */
 
 /* Connects to omni record's socket (raw syscalls: the tool has no libc).
    The recorder learns this process's pid from the kernel (SO_PEERCRED), so
@@ -195,13 +217,15 @@ static Int connect_ctl(const HChar* path)
    return fd;
 }
 
+static Bool receive_slots(void);
+
 void transport_open(void)
 {
    Bool have_ctl = clo_ctl != NULL && clo_ctl[0] != 0;
    Bool have_out = clo_out != NULL && clo_out[0] != 0;
    if (have_ctl == have_out)
       omni_config_error("give one of --omni-ctl=SOCKET and --omni-out=PATH", NULL);
-   if (have_ctl && (clo_shm_fd < 0 || clo_key_fd < 0))
+   if (have_ctl && ((clo_shm_fd < 0 && !clo_exec_image) || clo_key_fd < 0))
       omni_config_error("--omni-ctl needs --omni-shm-fd and --omni-key-fd", NULL);
    if (!have_ctl && clo_shm_fd >= 0)
       omni_config_error("--omni-shm-fd goes with --omni-ctl", NULL);
@@ -224,6 +248,18 @@ void transport_open(void)
    if (VG_(read)((Int)clo_key_fd, g_key, sizeof g_key) != (Int)sizeof g_key)
       omni_config_error("cannot read the channel key from --omni-key-fd", NULL);
    VG_(close)((Int)clo_key_fd);
+   if (clo_exec_image) {
+      /* An image a recorded one exec'd: its slots come on the connection. */
+      g_fd = connect_ctl(clo_ctl);
+      g_socket = True;
+      g_forked = True;
+      omni_u8 hello[OMNI_MSG_BYTES];
+      omni_encode_message(hello, g_key, OMNI_MSG_HELLO_EXEC, 0, 0, g_sent_seq++);
+      write_all(hello, sizeof hello);
+      if (g_disabled || !receive_slots())
+         omni_config_error("the recorder did not take the exec'd image", clo_ctl);
+      return;
+   }
    {
       SizeT bytes = (SizeT)clo_slots * (SizeT)(g_end - g_buf);
       SysRes map = VG_(am_shared_mmap_file_float_valgrind)(
@@ -241,9 +277,120 @@ void transport_open(void)
 void transport_hello(void)
 {
    /* The first message tells the launcher that the tool runs: from here on
-      a failure is the recorder's, and the stream so far is kept. */
-   if (g_shm != NULL)
+      a failure is the recorder's, and the stream so far is kept. (An exec'd
+      image said HELLO_EXEC already.) */
+   if (g_shm != NULL && !clo_exec_image)
       send_message(OMNI_MSG_HELLO, 0, 0);
+}
+
+/* What transport_before_exec handed the next image, taken back if the exec
+   fails: the key pipe's read end (-1: none), the log descriptor made
+   inheritable, and whether tracing was turned off for a setuid program. */
+static Int g_exec_key_fd = -1;
+static Int g_exec_log_fd = -1;
+static Bool g_exec_untraced = False;
+
+/* Sets NAME=VALUE among the options the next image's Valgrind gets
+   (replacing an option of that name, else appending it). */
+static void set_next_option(const HChar* name, const HChar* value)
+{
+   XArray* xa = VG_(args_for_valgrind);
+   SizeT nlen = VG_(strlen)(name);
+   HChar* text = VG_(malloc)("omni.exec_option", nlen + VG_(strlen)(value) + 2);
+   VG_(sprintf)(text, "%s=%s", name, value);
+   for (Word i = 0; i < VG_(sizeXA)(xa); i++) {
+      HChar** arg = (HChar**)VG_(indexXA)(xa, i);
+      if (VG_(strncmp)(*arg, name, nlen) == 0 && (*arg)[nlen] == '=') {
+         *arg = text;   /* the old text may be the core's: not freed */
+         return;
+      }
+   }
+   VG_(addToXA)(xa, &text);
+}
+
+/* Removes NAME=... from the next image's options. */
+static void drop_next_option(const HChar* name)
+{
+   XArray* xa = VG_(args_for_valgrind);
+   SizeT nlen = VG_(strlen)(name);
+   for (Word i = 0; i < VG_(sizeXA)(xa); i++) {
+      HChar* arg = *(HChar**)VG_(indexXA)(xa, i);
+      if (VG_(strncmp)(arg, name, nlen) == 0 && arg[nlen] == '=') {
+         VG_(removeIndexXA)(xa, i);
+         return;
+      }
+   }
+}
+
+void transport_before_exec(UInt syscallno, UWord* args, UInt nArgs)
+{
+   g_exec_key_fd = g_exec_log_fd = -1;
+   g_exec_untraced = False;
+   if (!VG_(clo_trace_children))
+      return;
+   if (!clo_follow_exec || !g_socket || g_disabled || g_fd < 0) {
+      /* Not recorded (--omni-out, a process not followed): the next image
+         would get options naming descriptors that are gone. */
+      VG_(clo_trace_children) = False;
+      g_exec_untraced = True;
+      return;
+   }
+   /* Valgrind refuses to run a setuid or setgid program (the exec would
+      fail with EACCES): it runs natively, unrecorded. So does execveat,
+      whose path is relative to a descriptor the tool does not resolve. */
+   struct vg_stat st;
+   Bool untraced = syscallno != __NR_execve;
+   if (!untraced && nArgs >= 1 && args[0] != 0 && !sr_isError(VG_(stat)((const HChar*)args[0], &st)))
+      untraced = (st.mode & (VKI_S_ISUID | VKI_S_ISGID)) != 0;
+   if (untraced) {
+      VG_(clo_trace_children) = False;
+      g_exec_untraced = True;
+      return;
+   }
+   /* The key, through a pipe whose read end survives the exec (the new
+      image reads and closes it before its program runs). */
+   Int fds[2];
+   if (VG_(pipe)(fds) != 0)
+      return;
+   Int wrote = VG_(write)(fds[1], g_key, sizeof g_key);
+   VG_(close)(fds[1]);
+   Int keep = wrote == (Int)sizeof g_key ? VG_(safe_fd)(fds[0]) : -1;
+   if (keep < 0) {
+      VG_(close)(fds[0]);
+      VG_(clo_trace_children) = False;
+      g_exec_untraced = True;
+      return;
+   }
+   VG_(fcntl)(keep, VKI_F_SETFD, 0);
+   g_exec_key_fd = keep;
+   HChar number[32];
+   VG_(sprintf)(number, "%d", keep);
+   set_next_option("--omni-key-fd", number);
+   /* Valgrind's log: the descriptor it writes now, kept open across the
+      exec; the new image's Valgrind copies it and its tool closes it
+      (--omni-log-fd), as the first image's does. */
+   Int log = VG_(log_output_sink).fd;
+   if (log >= 0) {
+      VG_(fcntl)(log, VKI_F_SETFD, 0);
+      g_exec_log_fd = log;
+      VG_(sprintf)(number, "%d", log);
+      set_next_option("--log-fd", number);
+      set_next_option("--omni-log-fd", number);
+   }
+   drop_next_option("--omni-shm-fd");
+   set_next_option("--omni-exec-image", "yes");
+}
+
+void transport_exec_failed(void)
+{
+   if (g_exec_untraced)
+      VG_(clo_trace_children) = True;
+   if (g_exec_key_fd >= 0)
+      VG_(close)(g_exec_key_fd);
+   if (g_exec_log_fd >= 0)
+      VG_(fcntl)(g_exec_log_fd, VKI_F_SETFD, VKI_FD_CLOEXEC);
+   g_exec_key_fd = g_exec_log_fd = -1;
+   g_exec_untraced = False;
 }
 
 Bool transport_flush_overdue(void)
@@ -269,15 +416,90 @@ void transport_finish(void)
    }
 }
 
-/* In a forked child the inherited buffer and connection belong to the
-   parent's stream: stop output there. Closing the child's copy of the
-   connection also lets omni record see the parent's connection end when the
-   parent's image ends. */
+/* Reads the first free-slot message on the connection, which carries this
+   image's slots file as an SCM_RIGHTS descriptor (omni_channel.h), and maps
+   the slots. Blocks: the program does not run meanwhile. */
+static Bool receive_slots(void)
+{
+   struct vki_msghdr msg;
+   struct vki_iovec iov;
+   union {
+      struct vki_cmsghdr align;
+      UChar bytes[64];
+   } control;
+   Int got = 0;
+   Int fd = -1;
+   while (got < (Int)OMNI_RELEASE_BYTES) {
+      VG_(memset)(&msg, 0, sizeof msg);
+      VG_(memset)(&control, 0, sizeof control);
+      iov.iov_base = g_first_release + got;
+      iov.iov_len = OMNI_RELEASE_BYTES - got;
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = &control;
+      msg.msg_controllen = sizeof control;
+      SysRes r = VG_(do_syscall)(__NR_recvmsg, (UWord)g_fd, (UWord)&msg, OMNI_MSG_CMSG_CLOEXEC,
+                                 0, 0, 0, 0, 0);
+      if (sr_isError(r) && sr_Err(r) == VKI_EINTR)
+         continue;
+      if (sr_isError(r) || sr_Res(r) == 0)
+         break;
+      struct vki_cmsghdr* c = VKI_CMSG_FIRSTHDR(&msg);
+      if (c != NULL && c->cmsg_level == VKI_SOL_SOCKET && c->cmsg_type == VKI_SCM_RIGHTS
+          && c->cmsg_len >= sizeof(struct vki_cmsghdr) + sizeof(Int) && fd < 0)
+         VG_(memcpy)(&fd, VKI_CMSG_DATA(c), sizeof(Int));
+      got += (Int)sr_Res(r);
+   }
+   if (got < (Int)OMNI_RELEASE_BYTES || fd < 0) {
+      if (fd >= 0)
+         VG_(close)(fd);
+      return False;
+   }
+   SizeT bytes = (SizeT)clo_slots * (SizeT)(g_end - g_buf);
+   SysRes map = VG_(am_shared_mmap_file_float_valgrind)(bytes, VKI_PROT_READ | VKI_PROT_WRITE, fd, 0);
+   VG_(close)(fd);
+   if (sr_isError(map))
+      return False;
+   g_shm = (UChar*)sr_Res(map);
+   g_have_first_release = True;
+   return True;
+}
+
 void omni_atfork_child(ThreadId tid)
 {
    if (g_fd >= 0)
       VG_(close)(g_fd);
    g_fd = -1;
-   g_disabled = True;
    g_ptr = g_buf;
+   if (!g_socket || g_disabled || !clo_follow_forks) {
+      g_disabled = True;
+      return;
+   }
+   g_forked = True;
+   if (g_shm != NULL)
+      VG_(am_munmap_valgrind)((Addr)g_shm, (SizeT)clo_slots * (SizeT)(g_end - g_buf));
+   g_shm = NULL;
+   g_have_first_release = False;
+   g_sent_seq = 0;
+   g_release_seq = 0;
+   g_last_flush_ms = VG_(read_millisecond_timer)();
+   g_stats = (OmniStats){0};
+   /* A new stream: its preamble, then what the child's memory holds. */
+   __builtin_memcpy(g_ptr, OMNI_STREAM_MAGIC, 8);
+   put_u32(g_ptr + 8, OMNI_STREAM_VERSION);
+   put_u32(g_ptr + 12, 0);
+   g_ptr += OMNI_STREAM_PREAMBLE_BYTES;
+   instrument_fork_restart();
+
+   g_fd = connect_ctl(clo_ctl);
+   omni_u8 hello[OMNI_MSG_BYTES];
+   omni_encode_message(hello, g_key, OMNI_MSG_HELLO_FORK, (UInt)VG_(getppid)(), 0, g_sent_seq++);
+   write_all(hello, sizeof hello);
+   if (g_disabled || !receive_slots()) {
+      VG_(umsg)("omni: the recorder did not take the forked process %d; it stops\n",
+                VG_(getpid)());
+      VG_(kill)(VG_(getpid)(), VKI_SIGKILL);
+      VG_(exit)(1);
+   }
+   events_fork_start(tid);
 }

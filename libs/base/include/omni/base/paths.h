@@ -2,7 +2,9 @@
 // one directory per recording, and a `latest-trace` link to the newest.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace omni {
 
@@ -23,5 +25,18 @@ void make_private_dir(const std::string& path);
 // Name of the trace container and of the index inside a trace directory.
 inline constexpr const char* kTraceFile = "trace.omni";
 inline constexpr const char* kIndexFile = "index.db";
+
+// A recording of a process tree: the root process is the trace directory
+// itself (process 1); every other recorded process has a trace directory of
+// its own, <TRACE_DIR>/processes/<N>, N counting from 2 in the order the
+// processes started (docs/design.md, "Process trees").
+inline constexpr const char* kProcessesDir = "processes";
+struct ProcessDir {
+  uint32_t process;  // 1: the root
+  std::string dir;
+};
+// The recording's processes in order, the root first; a name under
+// processes/ that is not a number holding a trace file is not one.
+std::vector<ProcessDir> process_dirs(const std::string& trace_dir);
 
 }  // namespace omni

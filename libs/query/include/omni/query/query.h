@@ -82,7 +82,8 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out);
 // How the recorded program's stream ended, from the index's typed fact
 // (meta ended_by; an index without it: exit when the stream is complete,
 // else cut). Exec: the program's last system call was an execve that
-// succeeded; the new image ran natively, unrecorded (issue 10).
+// succeeded; the new image ran natively, unrecorded, unless continued_in
+// names the recorded image that followed it.
 struct RecordingEnd {
   enum class How { Exit, Exec, Cut } how = How::Cut;
   bool tampered = false;  // cut where something else used the recorder's channel
@@ -94,16 +95,20 @@ struct RecordingEnd {
     std::optional<std::vector<std::string>> argv;    // likewise
   };
   std::optional<Exec> exec;  // How::Exec only
+  // How::Exec: the recorded process (its number) that is the new image,
+  // when omni followed the exec.
+  std::optional<uint32_t> continued_in;
 };
 RecordingEnd recording_end(Session& session);
 // One sentence for warnings: "the recording ends where the program called
-// execve("/bin/ls", ...) at time T: omni does not follow exec yet (issue 10)",
+// execve("/bin/ls", ...) at time T: the new image ran unrecorded" (or the
+// process that continues it),
 // or "the recording was cut short" (tampered: and where).
 std::string describe_end(const RecordingEnd& end);
 
 // A child process the program started (fork, vfork, clone or clone3 of a
-// process, not a thread) with its result in the recording: omni does not
-// record child processes yet (issue 10). In time order.
+// process, not a thread) with its result in the recording that omni did not
+// record (omni record --no-children). In time order.
 struct UnfollowedChild {
   int64_t pid;
   uint64_t time;
@@ -112,5 +117,33 @@ struct UnfollowedChild {
   std::optional<uint64_t> flags;   // clone's and clone3's flags (clone3: when readable)
 };
 std::vector<UnfollowedChild> unfollowed_children(Session& session);
+
+// One recorded process of a recording (omni record follows forks; each
+// process other than the root has a trace directory of its own,
+// base/paths.h process_dirs). From its index when it has one, else from its
+// trace file's INFO and END frames.
+struct RecordedProcess {
+  uint32_t process = 1;  // 1: the root
+  std::string dir;
+  std::optional<int64_t> pid, ppid;
+  uint32_t parent = 0;   // the parent's process number; 0: none recorded
+  std::string origin;    // "root" or "fork"
+  std::vector<std::string> args;
+  bool indexed = false;
+  bool complete = false;  // the whole stream, up to its exit
+  std::optional<int64_t> exit_code, signal, instructions;
+  // exit_code/signal are what the parent's wait4 got (the process ended
+  // without its tool's word: SIGKILL).
+  bool status_from_parent = false;
+  // The recorded image that followed this one's exec (0: none).
+  uint32_t exec_into = 0;
+};
+std::vector<RecordedProcess> recorded_processes(const std::string& trace_dir);
+
+// The process a per-process question is about: `process` (a number `omni
+// dump` shows) or `pid` (an error listing the candidates when several
+// recorded processes had that pid, or none did); the root when neither is
+// given. Returns its trace directory.
+std::string process_dir(const std::string& trace_dir, std::optional<uint32_t> process, std::optional<int64_t> pid);
 
 }  // namespace omni::query

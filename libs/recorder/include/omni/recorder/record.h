@@ -25,6 +25,12 @@ struct RecordOptions {
   // at most this many (smaller: faster queries, larger recordings).
   uint64_t snapshot_interval = kDefaultSnapshotInterval;
   bool quiet = false;                // no "omni: recording to ..." line on stderr
+  // Record every forked child as a process of its own (DIR/processes/N);
+  // false: they run instrumented but unrecorded (--no-children).
+  bool follow_forks = true;
+  // Record an exec'd program as a new image of its process (a process of
+  // its own in DIR/processes/N); false: it runs natively (--no-exec).
+  bool follow_exec = true;
 };
 
 struct RecordResult {
@@ -36,6 +42,7 @@ struct RecordResult {
   // Non-empty when other processes connected to the recorder's socket: they
   // were refused, and the recording is whole; says how many and their pids.
   std::string refused;
+  size_t forked = 0;  // processes recorded besides the root
 };
 
 // Runs the recording to its end. The program's stdin, stdout and stderr are

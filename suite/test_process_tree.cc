@@ -1,0 +1,313 @@
+// Process trees: omni record follows fork. Every forked process is a recorded
+// process of its own (DIR/processes/N), indexed by `omni index`, listed by
+// `omni dump` and asked about with `omni query --process N` / `--pid P`.
+// Truth: what each process of the subject printed in a native run, and the
+// statuses its parent's wait reported (also printed).
+#include <doctest/doctest.h>
+
+#include <map>
+
+#include "omni_fixture.h"
+
+using namespace omni::test;
+
+namespace {
+
+// The text each recorded process wrote to stdout, by process number.
+std::string output_of(const fs::path& dir, int64_t process) {
+  RunResult q = run_omni({"query", dir.string(), "--process", std::to_string(process), "--output"});
+  INFO("omni query --process ", process, " --output: ", q.describe());
+  REQUIRE(q.status == 0);
+  std::string text;
+  for (const Object& o : parse_json_lines(q.out)) text += o.at("text").s;
+  return text;
+}
+
+int64_t last_value(const fs::path& dir, int64_t process, const std::string& var) {
+  std::vector<Write> ws = where_written(dir, var, {"--process", std::to_string(process)});
+  REQUIRE_FALSE(ws.empty());
+  return le_signed(ws.back().data);
+}
+
+// `omni query DIR --process N --read TARGET --at AT`: one answer.
+Object read_in(const fs::path& dir, int64_t process, const std::string& target, const std::string& at) {
+  RunResult q = run_omni({"query", dir.string(), "--process", std::to_string(process), "--read", target, "--at", at});
+  INFO("omni query --process ", process, " --read ", target, " --at ", at, ": ", q.describe());
+  REQUIRE(q.status == 0);
+  auto lines = split_lines(q.out);
+  REQUIRE(lines.size() == 1);
+  return parse_json_object(lines[0]);
+}
+
+const Value* field(const Value& object, const std::string& key) {
+  for (const auto& [k, v] : object.object)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("process trees: forked processes are recorded, each with its own writes, output and end") {
+  RunResult native = run({subject("process_tree").string()});
+  REQUIRE(native.status == 0);
+  Recording r = record("process_tree");
+  CHECK(r.rec.out == native.out);  // the whole tree's output, as natively
+
+  RunResult verify = run_omni({"index", "--verify", r.dir.string()});
+  INFO("omni index --verify: ", verify.describe());
+  CHECK(verify.status == 0);
+
+  Object dump = dump_json(r.dir);
+  REQUIRE(dump.count("processes"));
+  const std::vector<Value>& processes = dump["processes"].array;
+  // The root, two children, a grandchild, the crasher and the victim.
+  REQUIRE(processes.size() == 6);
+
+  // Which process printed what: each process's own --output is exactly its
+  // lines of the native output.
+  std::map<std::string, int64_t> by_first_word;  // "child0", "grandchild", "crasher", "victim", "parent"
+  std::map<int64_t, const Value*> by_number;
+  for (const Value& p : processes) {
+    int64_t n = field(p, "process")->i;
+    by_number[n] = &p;
+    std::string text = output_of(r.dir, n);
+    if (text.empty()) continue;  // the victim, killed before its tool handed anything over
+    std::string word = text.substr(0, text.find(' '));
+    CHECK_MESSAGE(by_first_word.count(word) == 0, "two processes print '" << word << "'");
+    by_first_word[word] = n;
+    for (const std::string& line : split_lines(text)) {
+      INFO("process ", n, " printed '", line, "'");
+      CHECK(line.rfind(word, 0) == 0);
+      CHECK(native.out.find(line + "\n") != std::string::npos);
+    }
+  }
+  REQUIRE(by_first_word.count("parent"));
+  REQUIRE(by_first_word.count("child0"));
+  REQUIRE(by_first_word.count("child1"));
+  REQUIRE(by_first_word.count("grandchild"));
+  REQUIRE(by_first_word.count("crasher"));
+  CHECK(by_first_word["parent"] == 1);
+
+  // The tree's shape: child 1 forked the grandchild, the root the others.
+  auto parent_of = [&](int64_t n) {
+    const Value* p = field(*by_number.at(n), "parent_process");
+    return p && p->is_int() ? p->i : 0;
+  };
+  CHECK(parent_of(by_first_word["child0"]) == 1);
+  CHECK(parent_of(by_first_word["child1"]) == 1);
+  CHECK(parent_of(by_first_word["crasher"]) == 1);
+  CHECK(parent_of(by_first_word["grandchild"]) == by_first_word["child1"]);
+
+  // Writes: each process's last write of g_value is the value it printed;
+  // the root's writes are only its own.
+  CHECK(last_value(r.dir, by_first_word["child0"], "g_value") == 100);
+  CHECK(last_value(r.dir, by_first_word["child0"], "g_count") == 1);
+  CHECK(last_value(r.dir, by_first_word["child1"], "g_value") == 101);
+  CHECK(last_value(r.dir, by_first_word["child1"], "g_count") == 2);
+  CHECK(last_value(r.dir, by_first_word["grandchild"], "g_value") == 500);
+  for (const Write& w : where_written(r.dir, "g_value")) {
+    int64_t v = le_signed(w.data);
+    CHECK_MESSAGE((v == 1 || v == 7), "the root's g_value write of " << v);
+  }
+  // A child's memory at its first instruction is its parent's at the fork:
+  // g_value 1 (printed by the parent before forking), g_count 0.
+  for (const char* who : {"child0", "child1"}) {
+    INFO(who);
+    Object at0 = read_in(r.dir, by_first_word[who], "g_value", "0");
+    CHECK(at0["value"].i == 1);
+  }
+  // The grandchild starts from child 1's memory: g_count 2.
+  CHECK(read_in(r.dir, by_first_word["grandchild"], "g_count", "0")["value"].i == 2);
+
+  // How each ended, as its parent's wait saw it (printed): exits 10, 11 and
+  // 50, SIGSEGV, SIGKILL.
+  auto ended = [&](int64_t n) {
+    const Value& p = *by_number.at(n);
+    const Value* code = field(p, "exit_code");
+    const Value* sig = field(p, "signal");
+    if (code && code->is_int()) return "exit " + std::to_string(code->i);
+    if (sig && sig->is_int()) return "signal " + std::to_string(sig->i);
+    return std::string("unknown");
+  };
+  CHECK(native.out.find("parent reaped child 10\n") != std::string::npos);
+  CHECK(ended(by_first_word["child0"]) == "exit 10");
+  CHECK(ended(by_first_word["child1"]) == "exit 11");
+  CHECK(ended(by_first_word["grandchild"]) == "exit 50");
+  CHECK(ended(by_first_word["crasher"]) == "signal 11");
+  int64_t victim = 0;
+  for (const auto& [n, p] : by_number)
+    if (n != 1 && std::find_if(by_first_word.begin(), by_first_word.end(),
+                               [&](const auto& e) { return e.second == n; }) == by_first_word.end())
+      victim = n;
+  REQUIRE(victim != 0);
+  CHECK(ended(victim) == "signal 9");
+  CHECK(native.out.find("parent reaped signal 9\n") != std::string::npos);
+
+  // --pid names the same process as --process; a pid the recording lacks is
+  // a one-line error naming the ones it has.
+  const Value* pid = field(*by_number.at(by_first_word["grandchild"]), "pid");
+  REQUIRE(pid);
+  RunResult by_pid = run_omni({"query", r.dir.string(), "--pid", std::to_string(pid->i), "--output"});
+  CHECK(by_pid.status == 0);
+  CHECK(by_pid.out.find("grandchild g_value 500") != std::string::npos);
+  RunResult bad = run_omni({"query", r.dir.string(), "--process", "9", "--output"});
+  check_error(bad);
+  CHECK(bad.err.find("processes 1 to 6") != std::string::npos);
+
+  // The root's own questions about output warn that other processes exist.
+  RunResult root_out = run_omni({"query", r.dir.string(), "--output"});
+  CHECK(root_out.status == 0);
+  CHECK(root_out.err.find("5 more processes") != std::string::npos);
+}
+
+TEST_CASE("process trees: --no-children records the first process only, as before") {
+  TempDir t;
+  fs::path dir = t / "trace";
+  RunResult rec = run_omni({"record", "--no-children", "-o", dir.string(), "--", subject("process_tree").string()});
+  INFO(rec.describe());
+  REQUIRE(rec.status == 0);
+  CHECK_FALSE(fs::exists(dir / "processes"));
+  RunResult ix = run_omni({"index", dir.string()});
+  REQUIRE(ix.status == 0);
+  Object dump = dump_json(dir);
+  CHECK_FALSE(dump.count("processes"));
+  // The children it started ran unrecorded, and the dump says so.
+  REQUIRE(dump.count("unrecorded_children"));
+  CHECK(dump["unrecorded_children"].array.size() == 4);
+}
+
+namespace {
+
+// The recording's processes by number (dump --json "processes"): pointers
+// into `dump`, which must outlive them.
+std::map<int64_t, const Value*> processes_of(const Object& dump) {
+  std::map<int64_t, const Value*> out;
+  for (const Value& p : dump.at("processes").array) out[field(p, "process")->i] = &p;
+  return out;
+}
+
+std::vector<std::string> args_of(const Value& p) {
+  std::vector<std::string> out;
+  for (const Value& a : field(p, "args")->array) out.push_back(a.s);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("process trees: an exec chain of three images is three recorded images of one process") {
+  for (const char* mode : {"1", "missing-first"}) {
+    INFO("mode ", mode);
+    RunResult native = run({subject("exec_chain").string(), mode});
+    REQUIRE(native.status == 3);
+    Recording r = record("exec_chain", {mode}, 3);
+    CHECK(r.rec.out == native.out);
+    RunResult ix = run_omni({"index", "--verify", r.dir.string()});
+    INFO("omni index: ", ix.describe());
+    CHECK(ix.status == 0);
+    CHECK(ix.err.find("warning") == std::string::npos);  // an exec followed loses nothing
+
+    Object dump = dump_json(r.dir);
+    auto processes = processes_of(dump);
+    REQUIRE(processes.size() == 3);
+    int64_t pid = field(*processes[1], "pid")->i;
+    for (int64_t n = 1; n <= 3; ++n) {
+      INFO("image ", n);
+      const Value& p = *processes[n];
+      CHECK(field(p, "pid")->i == pid);
+      if (n > 1) {
+        CHECK(field(p, "origin")->s == "exec");
+        CHECK(field(p, "parent_process")->i == n - 1);
+        CHECK(args_of(p) == std::vector<std::string>{subject("exec_chain").string(), std::to_string(n)});
+      }
+      if (n < 3) CHECK(field(p, "exec_into")->i == n + 1);
+      // Each image's own writes and output: what it printed.
+      CHECK(last_value(r.dir, n, "g_value") == 10 * n);
+      std::string out = output_of(r.dir, n);
+      CHECK(out.rfind("image " + std::to_string(n) + " g_value " + std::to_string(10 * n) + "\n", 0) == 0);
+      CHECK(native.out.find(out) != std::string::npos);
+    }
+    CHECK(field(*processes[3], "exit_code")->i == 3);
+    // The first image's recording ends at its exec, which names the image
+    // that continues it; no question about it warns.
+    CHECK(dump["ended_by"].s == "exec");
+    RunResult text = run_omni({"dump", r.dir.string()});
+    CHECK(text.out.find("the new image is recorded as process 2") != std::string::npos);
+    RunResult q = run_omni({"query", r.dir.string(), "--where-written", "g_value"});
+    CHECK(q.status == 0);
+    CHECK(q.err.empty());
+  }
+}
+
+TEST_CASE("process trees: sh -c with a pipeline records every process, each exec'd program an image of its own") {
+  const std::vector<std::string> command = {"sh", "-c", "echo start; ls / | wc -l; echo done"};
+  RunResult native = run(command);
+  REQUIRE(native.status == 0);
+  TempDir t;
+  fs::path dir = t / "trace";
+  std::vector<std::string> a = {"record", "-o", dir.string(), "--"};
+  a.insert(a.end(), command.begin(), command.end());
+  RunResult rec = run_omni(a);
+  INFO("omni record: ", rec.describe());
+  REQUIRE(rec.status == 0);
+  CHECK(rec.out == native.out);
+  RunResult ix = run_omni({"index", dir.string()});
+  REQUIRE(ix.status == 0);
+  Object dump = dump_json(dir);
+  auto processes = processes_of(dump);
+  // sh, the two children it forked for the pipeline, and their exec'd ls
+  // and wc.
+  REQUIRE(processes.size() == 5);
+  int64_t ls = 0, wc = 0;
+  for (const auto& [n, p] : processes) {
+    if (n == 1 || field(*p, "origin")->s != "exec") continue;
+    std::vector<std::string> args = args_of(*p);
+    REQUIRE_FALSE(args.empty());
+    std::string name = fs::path(args[0]).filename().string();
+    const Value& forked = *processes.at(field(*p, "parent_process")->i);
+    CHECK(field(forked, "origin")->s == "fork");  // each exec'd from a child of sh
+    CHECK(field(forked, "parent_process")->i == 1);
+    CHECK(field(forked, "pid")->i == field(*p, "pid")->i);
+    if (name == "ls") ls = n;
+    if (name == "wc") wc = n;
+  }
+  REQUIRE(ls != 0);
+  REQUIRE(wc != 0);
+  // wc printed the count; sh printed start and done.
+  std::vector<std::string> lines = split_lines(native.out);
+  REQUIRE(lines.size() == 3);
+  CHECK(output_of(dir, wc) == lines[1] + "\n");
+  CHECK(output_of(dir, 1) == lines[0] + "\n" + lines[2] + "\n");
+  // ls wrote its lines to its stdout, the pipe: as many as wc counted.
+  CHECK(std::to_string(split_lines(output_of(dir, ls)).size()) == lines[1]);
+}
+
+TEST_CASE("process trees: env python3 is followed into python, whose calls the recording answers") {
+  RunOptions opts;
+  opts.env["PATH"] = "/usr/bin:/bin";  // python3 itself, not a wrapper found first
+  TempDir t;
+  fs::path dir = t / "trace";
+  RunResult rec = run_omni({"record", "-o", dir.string(), "--", "/usr/bin/env", "python3", "-c", "print(42)"}, opts);
+  INFO("omni record: ", rec.describe());
+  REQUIRE(rec.status == 0);
+  CHECK(rec.out == "42\n");
+  RunResult ix = run_omni({"index", dir.string()});
+  INFO("omni index: ", ix.describe());
+  REQUIRE(ix.status == 0);
+  CHECK(ix.err.find("cut short") == std::string::npos);
+  CHECK(ix.err.find("warning") == std::string::npos);
+  Object dump = dump_json(dir);
+  auto processes = processes_of(dump);
+  REQUIRE(processes.size() == 2);
+  const Value& python = *processes.at(2);
+  INFO("process 2 ran ", field(python, "args")->repr());
+  CHECK(fs::path(args_of(python).at(0)).filename().string().rfind("python3", 0) == 0);
+  CHECK(output_of(dir, 2) == "42\n");
+  // Python's main returns its exit status.
+  RunResult calls = run_omni({"query", dir.string(), "--process", "2", "--calls", "Py_BytesMain"});
+  INFO("--calls: ", calls.describe());
+  REQUIRE(calls.status == 0);
+  std::vector<Object> rows = parse_json_lines(calls.out);
+  REQUIRE(rows.size() == 1);
+  REQUIRE(rows[0].count("return"));
+  CHECK((rows[0]["return"].is_int() && rows[0]["return"].i == 0));
+}
