@@ -588,4 +588,69 @@ std::vector<uint32_t> IndexReader::call_chunks_to(uint64_t target) {
   return out;
 }
 
+const std::vector<ExecChunkRow>& IndexReader::exec_chunks() {
+  verify_table("exec_chunks");
+  if (!exec_chunks_loaded_) {
+    Statement q(*db_, "SELECT id, time_first, time_last, time_end, entries FROM exec_chunks ORDER BY id");
+    while (q.step()) {
+      ExecChunkRow row{static_cast<uint32_t>(q.column_int(0)), q.column_u64(1), q.column_u64(2), std::nullopt,
+                       q.column_u64(4)};
+      if (!q.column_is_null(3)) row.time_end = q.column_u64(3);
+      if (row.id != exec_chunks_.size() || row.time_last < row.time_first ||
+          (row.time_end && *row.time_end < row.time_last) ||
+          (!exec_chunks_.empty() && row.time_first < exec_chunks_.back().time_last))
+        fail("{}/{} is damaged (its exec_chunks table is out of order); run `omni index {}` again", trace_dir_,
+             kIndexFile, trace_dir_);
+      exec_chunks_.push_back(row);
+    }
+    exec_chunks_loaded_ = true;
+  }
+  return exec_chunks_;
+}
+
+std::vector<ExecEntry> IndexReader::load_execs(uint32_t chunk) {
+  const auto& chunks = exec_chunks();
+  if (chunk >= chunks.size()) fail("index is corrupt: exec chunk {} is missing; run `omni index` again", chunk);
+  if (!exec_data_) exec_data_ = std::make_unique<Statement>(*db_, "SELECT data FROM exec_chunks WHERE id = ?");
+  exec_data_->bind(1, chunk);
+  if (!exec_data_->step()) {
+    exec_data_->reset();
+    fail("index is corrupt: exec chunk {} is missing; run `omni index` again", chunk);
+  }
+  std::vector<ExecEntry> entries =
+      decode_execs(exec_data_->column_blob(0), exec_data_->column_bytes(0), chunks[chunk].time_first);
+  exec_data_->reset();
+  if (entries.size() != chunks[chunk].entries || entries.empty() || entries.back().time != chunks[chunk].time_last)
+    fail("index exec chunk {} is corrupt (its entries disagree with its row); run `omni index` again", chunk);
+  return entries;
+}
+
+IndexReader::BlockChunks IndexReader::exec_chunks_of(uint32_t block) {
+  Statement q(*db_, "SELECT chunk, crc FROM exec_blocks WHERE block = ? ORDER BY chunk");
+  q.bind(1, block);
+  BlockChunks out;
+  while (q.step()) {
+    int64_t chunk = q.column_int(0);
+    check_row("exec_blocks", q.column_int(1), exec_block_row_crc(block, chunk));
+    if (chunk == kUnloggedBlock) out.unlogged = true;
+    else if (chunk < 0 || chunk > UINT32_MAX)
+      fail("{}/{} is damaged (a row of its exec_blocks table was changed); run `omni index {}` again", trace_dir_,
+           kIndexFile, trace_dir_);
+    else out.chunks.push_back(static_cast<uint32_t>(chunk));
+  }
+  return out;
+}
+
+std::vector<BlockRow> IndexReader::blocks_between(uint64_t lo, uint64_t hi) {
+  Statement q(*db_, "SELECT id, addr, time, ir, crc FROM blocks WHERE addr BETWEEN ? AND ? ORDER BY addr, time, id");
+  q.bind(1, lo).bind(2, hi);
+  std::vector<BlockRow> out;
+  while (q.step()) {
+    check_row("blocks", q.column_int(4), block_row_crc(q.column_int(0), q.column_int(1), q.column_int(2)));
+    out.push_back({static_cast<uint32_t>(q.column_int(0)), q.column_u64(1), q.column_u64(2),
+                   unzstd(q.column_blob(3), q.column_bytes(3), "block IR")});
+  }
+  return out;
+}
+
 }  // namespace omni::index

@@ -1,0 +1,78 @@
+// Block entries (docs/index-format.md): exec_chunks, every entry into a
+// block the stream logs (a BLOCK word), kExecsPerChunk to a chunk, in time
+// order, with the moments that stop a thread mid-block (a signal's
+// delivery, the exit) as boundary entries; and exec_blocks, which chunks
+// hold entries of each block, or that a block's entries are not in the
+// stream at all (a block without sites). How far an entry got is not
+// stored: the next entry's time bounds it (one thread runs at a time), and
+// the query reads the block's IR.
+#include <algorithm>
+
+#include "builder_tables.h"
+#include "integrity.h"
+
+namespace omni::index {
+
+class ExecsWriter::ChunkJob final : public CompressJob {
+ public:
+  ChunkJob(ExecsWriter& writer, uint32_t id, const std::vector<ExecEntry>& entries, std::optional<uint64_t> time_end)
+      : writer_(writer), id_(id), time_first_(entries.front().time), time_last_(entries.back().time),
+        time_end_(time_end), entries_(entries.size()), data_(encode_execs(entries)) {
+    for (const ExecEntry& e : entries)
+      if (e.block != kExecBoundary) blocks_.push_back(e.block);
+    std::sort(blocks_.begin(), blocks_.end());
+    blocks_.erase(std::unique(blocks_.begin(), blocks_.end()), blocks_.end());
+  }
+
+  size_t queued_bytes() const override { return data_.size(); }
+  void compress(int level) override { data_ = compress_chunk(data_, level); }
+  void store() override {
+    Statement& insert = writer_.insert_chunk_;
+    insert.bind(1, id_).bind(2, time_first_).bind(3, time_last_).bind(5, entries_)
+        .bind_blob(6, data_.data(), data_.size());
+    if (time_end_) insert.bind(4, *time_end_);
+    else insert.bind_null(4);
+    insert.run();
+    for (uint32_t block : blocks_) writer_.insert_block(block, id_);
+  }
+
+ private:
+  ExecsWriter& writer_;
+  uint32_t id_;
+  uint64_t time_first_, time_last_;
+  std::optional<uint64_t> time_end_;
+  uint64_t entries_;
+  std::string data_;  // raw when queued, compressed once compress() ran
+  std::vector<uint32_t> blocks_;  // distinct, ascending
+};
+
+ExecsWriter::ExecsWriter(Database& db, Compressor& compressor)
+    : compressor_(compressor),
+      insert_chunk_(db, "INSERT INTO exec_chunks VALUES (?,?,?,?,?,?)"),
+      insert_block_(db, "INSERT INTO exec_blocks VALUES (?,?,?)") {
+  open_.reserve(kExecsPerChunk);
+}
+
+void ExecsWriter::insert_block(uint32_t block, int64_t chunk) {
+  insert_block_.bind(1, block).bind(2, chunk).bind(3, exec_block_row_crc(block, chunk)).run();
+}
+
+void ExecsWriter::block_def(const trace::BlockDefEvent& def) {
+  if (def.sites == 0) insert_block(def.id, kUnloggedBlock);
+}
+
+void ExecsWriter::add(uint64_t time, uint32_t tid, uint32_t block) {
+  if (open_.size() >= kExecsPerChunk) submit(time);
+  open_.push_back({time, tid, block});
+  last_tid_ = tid;
+}
+
+void ExecsWriter::submit(std::optional<uint64_t> time_end) {
+  if (open_.empty()) return;
+  compressor_.submit(std::make_unique<ChunkJob>(*this, next_chunk_++, open_, time_end));
+  open_.clear();
+}
+
+void ExecsWriter::finish() { submit(std::nullopt); }
+
+}  // namespace omni::index
