@@ -15,13 +15,11 @@ namespace omni::index {
 
 class ExecsWriter::ChunkJob final : public CompressJob {
  public:
-  ChunkJob(ExecsWriter& writer, uint32_t id, const std::vector<ExecEntry>& entries, std::optional<uint64_t> time_end)
+  ChunkJob(ExecsWriter& writer, uint32_t id, const std::vector<ExecEntry>& entries, std::optional<uint64_t> time_end,
+           std::vector<uint32_t> blocks)
       : writer_(writer), id_(id), time_first_(entries.front().time), time_last_(entries.back().time),
-        time_end_(time_end), entries_(entries.size()), data_(encode_execs(entries)) {
-    for (const ExecEntry& e : entries)
-      if (e.block != kExecBoundary) blocks_.push_back(e.block);
+        time_end_(time_end), entries_(entries.size()), data_(encode_execs(entries)), blocks_(std::move(blocks)) {
     std::sort(blocks_.begin(), blocks_.end());
-    blocks_.erase(std::unique(blocks_.begin(), blocks_.end()), blocks_.end());
   }
 
   size_t queued_bytes() const override { return data_.size(); }
@@ -65,12 +63,20 @@ void ExecsWriter::add(uint64_t time, uint32_t tid, uint32_t block) {
   if (open_.size() >= kExecsPerChunk) submit(time);
   open_.push_back({time, tid, block});
   last_tid_ = tid;
+  // The open chunk's distinct blocks, without a sort of its entries.
+  if (block == kExecBoundary) return;
+  if (block >= seen_in_.size()) seen_in_.resize(std::max<size_t>(block + 1, seen_in_.size() * 2), 0);
+  if (seen_in_[block] != next_chunk_ + 1) {
+    seen_in_[block] = next_chunk_ + 1;
+    open_blocks_.push_back(block);
+  }
 }
 
 void ExecsWriter::submit(std::optional<uint64_t> time_end) {
   if (open_.empty()) return;
-  compressor_.submit(std::make_unique<ChunkJob>(*this, next_chunk_++, open_, time_end));
+  compressor_.submit(std::make_unique<ChunkJob>(*this, next_chunk_++, open_, time_end, std::move(open_blocks_)));
   open_.clear();
+  open_blocks_.clear();
 }
 
 void ExecsWriter::finish() { submit(std::nullopt); }

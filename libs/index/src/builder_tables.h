@@ -233,6 +233,8 @@ class ExecsWriter {
   Compressor& compressor_;
   Statement insert_chunk_, insert_block_;
   std::vector<ExecEntry> open_;
+  std::vector<uint32_t> open_blocks_;  // distinct, in order of first entry
+  std::vector<uint32_t> seen_in_;      // by block id: 1 + the last chunk with an entry of it
   uint32_t next_chunk_ = 0;
   uint32_t last_tid_ = 0;
 };
