@@ -10,6 +10,7 @@
 
 #include "builder_tables.h"
 #include "integrity.h"
+#include "varint.h"
 
 namespace omni::index {
 
@@ -31,7 +32,7 @@ class ExecsWriter::ChunkJob final : public CompressJob {
     if (time_end_) insert.bind(4, *time_end_);
     else insert.bind_null(4);
     insert.run();
-    for (uint32_t block : blocks_) writer_.insert_block(block, id_);
+    writer_.chunk_stored(id_, blocks_);
   }
 
  private:
@@ -44,19 +45,62 @@ class ExecsWriter::ChunkJob final : public CompressJob {
   std::vector<uint32_t> blocks_;  // distinct, ascending
 };
 
+// Writes the last segment's exec_blocks rows once every chunk before it is
+// stored (jobs are stored in submission order).
+class ExecsWriter::FlushJob final : public CompressJob {
+ public:
+  explicit FlushJob(ExecsWriter& writer) : writer_(writer) {}
+  size_t queued_bytes() const override { return 0; }
+  void compress(int) override {}
+  void store() override { writer_.flush_segment(); }
+
+ private:
+  ExecsWriter& writer_;
+};
+
 ExecsWriter::ExecsWriter(Database& db, Compressor& compressor)
     : compressor_(compressor),
       insert_chunk_(db, "INSERT INTO exec_chunks VALUES (?,?,?,?,?,?)"),
-      insert_block_(db, "INSERT INTO exec_blocks VALUES (?,?,?)") {
+      insert_block_(db, "INSERT INTO exec_blocks VALUES (?,?,?,?)") {
   open_.reserve(kExecsPerChunk);
 }
 
-void ExecsWriter::insert_block(uint32_t block, int64_t chunk) {
-  insert_block_.bind(1, block).bind(2, chunk).bind(3, exec_block_row_crc(block, chunk)).run();
+void ExecsWriter::insert_block(uint32_t block, int64_t segment, const std::string& chunks) {
+  insert_block_.bind(1, block).bind(2, segment).bind_blob(3, chunks.data(), chunks.size())
+      .bind(4, exec_block_row_crc(block, segment, chunks.data(), chunks.size()))
+      .run();
 }
 
 void ExecsWriter::block_def(const trace::BlockDefEvent& def) {
-  if (def.sites == 0) insert_block(def.id, kUnloggedBlock);
+  if (def.sites == 0) insert_block(def.id, kUnloggedBlock, std::string());
+}
+
+void ExecsWriter::chunk_stored(uint32_t chunk, const std::vector<uint32_t>& blocks) {
+  if (!segment_pairs_.empty() && segment_of_chunk(chunk) != segment_of_chunk(segment_pairs_.back().second))
+    flush_segment();
+  for (uint32_t block : blocks) segment_pairs_.push_back({block, chunk});
+}
+
+// One row per block of the segment: varint count, then its chunks as
+// varint deltas (the first from segment x kChunksPerSegment).
+void ExecsWriter::flush_segment() {
+  if (segment_pairs_.empty()) return;
+  std::sort(segment_pairs_.begin(), segment_pairs_.end());
+  uint32_t segment = segment_of_chunk(segment_pairs_.front().second);
+  for (size_t i = 0; i < segment_pairs_.size();) {
+    size_t j = i;
+    while (j < segment_pairs_.size() && segment_pairs_[j].first == segment_pairs_[i].first) ++j;
+    std::string chunks;
+    put_varint(chunks, j - i);
+    uint32_t previous = segment * kChunksPerSegment;
+    for (size_t k = i; k < j; ++k) {
+      put_varint(chunks, segment_pairs_[k].second - previous);
+      previous = segment_pairs_[k].second;
+    }
+    insert_block(segment_pairs_[i].first, segment, chunks);
+    i = j;
+  }
+  segment_pairs_.clear();
 }
 
 void ExecsWriter::add(uint64_t time, uint32_t tid, uint32_t block) {
@@ -79,6 +123,9 @@ void ExecsWriter::submit(std::optional<uint64_t> time_end) {
   open_blocks_.clear();
 }
 
-void ExecsWriter::finish() { submit(std::nullopt); }
+void ExecsWriter::finish() {
+  submit(std::nullopt);
+  compressor_.submit(std::make_unique<FlushJob>(*this));
+}
 
 }  // namespace omni::index

@@ -226,15 +226,21 @@ class ExecsWriter {
 
  private:
   class ChunkJob;
+  class FlushJob;
   void add(uint64_t time, uint32_t tid, uint32_t block);
   void submit(std::optional<uint64_t> time_end);
-  void insert_block(uint32_t block, int64_t chunk);
+  void insert_block(uint32_t block, int64_t segment, const std::string& chunks);
+  // On the builder's thread, as chunks are stored: the open segment's
+  // (block, chunk) pairs, written as exec_blocks rows when it is complete.
+  void chunk_stored(uint32_t chunk, const std::vector<uint32_t>& blocks);
+  void flush_segment();
 
   Compressor& compressor_;
   Statement insert_chunk_, insert_block_;
   std::vector<ExecEntry> open_;
   std::vector<uint32_t> open_blocks_;  // distinct, in order of first entry
   std::vector<uint32_t> seen_in_;      // by block id: 1 + the last chunk with an entry of it
+  std::vector<std::pair<uint32_t, uint32_t>> segment_pairs_;  // (block, chunk) of the open segment
   uint32_t next_chunk_ = 0;
   uint32_t last_tid_ = 0;
 };

@@ -109,9 +109,9 @@ inline int64_t snapshot_row_crc(int64_t tid, int64_t time, int64_t seq) {
   return RowCheck().integer(tid).integer(time).integer(seq).value();
 }
 
-// exec_blocks: the block and its chunk (kUnloggedBlock: none).
-inline int64_t exec_block_row_crc(int64_t block, int64_t chunk) {
-  return RowCheck().integer(block).integer(chunk).value();
+// exec_blocks: the block, the segment (kUnloggedBlock: none) and its chunk list.
+inline int64_t exec_block_row_crc(int64_t block, int64_t segment, const void* chunks, size_t size) {
+  return RowCheck().integer(block).integer(segment).blob(chunks, size).value();
 }
 
 // Tables the reader reads whole (or nearly) for the questions that use them:

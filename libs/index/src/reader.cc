@@ -7,6 +7,7 @@
 #include "omni/base/error.h"
 #include "omni/base/paths.h"
 #include "omni/index/builder.h"
+#include "omni/index/format.h"
 #include "integrity.h"
 #include "omni/trace/container.h"
 #include "varint.h"
@@ -626,17 +627,35 @@ std::vector<ExecEntry> IndexReader::load_execs(uint32_t chunk) {
 }
 
 IndexReader::BlockChunks IndexReader::exec_chunks_of(uint32_t block) {
-  Statement q(*db_, "SELECT chunk, crc FROM exec_blocks WHERE block = ? ORDER BY chunk");
+  Statement q(*db_, "SELECT segment, chunks, crc FROM exec_blocks WHERE block = ? ORDER BY segment");
   q.bind(1, block);
   BlockChunks out;
+  auto damaged = [&] {
+    fail("{}/{} is damaged (a row of its exec_blocks table was changed); run `omni index {}` again", trace_dir_,
+         kIndexFile, trace_dir_);
+  };
   while (q.step()) {
-    int64_t chunk = q.column_int(0);
-    check_row("exec_blocks", q.column_int(1), exec_block_row_crc(block, chunk));
-    if (chunk == kUnloggedBlock) out.unlogged = true;
-    else if (chunk < 0 || chunk > UINT32_MAX)
-      fail("{}/{} is damaged (a row of its exec_blocks table was changed); run `omni index {}` again", trace_dir_,
-           kIndexFile, trace_dir_);
-    else out.chunks.push_back(static_cast<uint32_t>(chunk));
+    int64_t segment = q.column_int(0);
+    const auto* blob = static_cast<const uint8_t*>(q.column_blob(1));
+    size_t size = static_cast<size_t>(q.column_bytes(1));
+    check_row("exec_blocks", q.column_int(2), exec_block_row_crc(block, segment, blob, size));
+    if (segment == kUnloggedBlock) {
+      out.unlogged = true;
+      continue;
+    }
+    if (segment < 0 || segment > UINT32_MAX / kChunksPerSegment) damaged();
+    VarintReader in{blob, blob + size, "exec_blocks row"};
+    uint64_t count = in.varint();
+    if (count > kChunksPerSegment) damaged();
+    uint64_t chunk = static_cast<uint64_t>(segment) * kChunksPerSegment;
+    for (uint64_t k = 0; k < count; ++k) {
+      uint64_t delta = in.varint();
+      if (k > 0 && delta == 0) damaged();
+      chunk += delta;
+      if (chunk >= static_cast<uint64_t>(segment + 1) * kChunksPerSegment) damaged();
+      out.chunks.push_back(static_cast<uint32_t>(chunk));
+    }
+    if (in.p != in.end) damaged();
   }
   return out;
 }

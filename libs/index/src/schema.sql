@@ -199,11 +199,15 @@ CREATE TABLE exec_chunks (
   entries    INTEGER NOT NULL,
   data       BLOB NOT NULL
 );
--- Which exec chunks hold entries of each block (blocks.id); chunk -1: the
--- block has no sites, so the stream does not log its entries.
+-- Which exec chunks hold entries of each block (blocks.id): one row per
+-- block and segment (kChunksPerSegment chunks), `chunks` a varint count then
+-- varint chunk-id deltas (the first from segment x kChunksPerSegment);
+-- segment -1 (chunks empty): the block has no sites, so the stream does not
+-- log its entries.
 CREATE TABLE exec_blocks (
-  block INTEGER NOT NULL,
-  chunk INTEGER NOT NULL,
-  crc   INTEGER NOT NULL,  -- of block, chunk
-  PRIMARY KEY (block, chunk)
+  block   INTEGER NOT NULL,
+  segment INTEGER NOT NULL,
+  chunks  BLOB NOT NULL,
+  crc     INTEGER NOT NULL,  -- of block, segment, chunks
+  PRIMARY KEY (block, segment)
 ) WITHOUT ROWID;

@@ -18,7 +18,7 @@ inline constexpr uint32_t kExecsPerChunk = 65536;
 // which ends the block entered before it as a block entry does.
 inline constexpr uint32_t kExecBoundary = 0;
 
-// exec_blocks' chunk of a block whose entries the stream does not hold: a
+// exec_blocks' segment of a block whose entries the stream does not hold: a
 // superblock without sites writes no BLOCK word (stream.h).
 inline constexpr int64_t kUnloggedBlock = -1;
 
