@@ -21,6 +21,7 @@ struct QueryArgs {
   bool registers = false;
   bool stack = false;
   std::string calls;
+  std::string executions;
   std::optional<uint32_t> tid;
   std::optional<uint32_t> process;
   std::optional<int64_t> pid;
@@ -115,6 +116,17 @@ const Question kQuestions[] = {
        print<query::CallRecord>(format, out,
                                 [&](auto& sink) { query::calls(session, {a.calls, a.from, a.to, a.last}, sink); });
      }},
+    {"--executions FUNCTION|FILE:LINE|ADDRESS",
+     [](CLI::App& app, QueryArgs& a) {
+       app.add_option("--executions", a.executions,
+                      "FUNCTION, FILE:LINE or ADDRESS: every time that code ran (where gdb's break stops)");
+     },
+     kWindow, 0, [](const QueryArgs& a) { return !a.executions.empty(); },
+     [](const QueryArgs& a, const Given&, query::Session& session, query::Format format, std::ostream& out) {
+       print<query::ExecutionRecord>(format, out, [&](auto& sink) {
+         query::executions(session, {a.executions, a.from, a.to, a.last}, sink);
+       });
+     }},
     {"--syscalls",
      [](CLI::App& app, QueryArgs& a) {
        app.add_flag("--syscalls", a.syscalls, "Every system call: number, name, args, result, time");
@@ -203,6 +215,7 @@ Action register_query(CLI::App& app) {
       "  omni query --where-written g_counter --stack each write with the call stack at that moment\n"
       "  omni query --calls parse_header [--last 3]   every call: times in/out, caller, args, return\n"
       "  omni query --calls 'check(int, std::string const&)'   one overload (check: all of them)\n"
+      "  omni query --executions t.c:12 [--last 5]    every time that line ran (a breakpoint's hits)\n"
       "  omni query --output                          each write to stdout/stderr, with its text\n"
       "  omni query --syscalls [--name read]          every system call, args and result\n"
       "  omni query --process 2 --output              ... of a forked process (numbers: omni dump)\n"
@@ -217,9 +230,9 @@ Action register_query(CLI::App& app) {
       "--at", args->at,
       "With --read/--registers/--stack: a time, end (default), output:N or output~TEXT; with --where-written: when "
       "pointers in its expression (g_p->b) are followed");
-  app.add_option("--from", args->from, "Only writes (or calls) at or after this time");
-  app.add_option("--to", args->to, "Only writes (or calls) at or before this time");
-  app.add_option("--last", args->last, "Only the last N writes (or calls)")->check(CLI::PositiveNumber);
+  app.add_option("--from", args->from, "Only writes (calls, executions) at or after this time");
+  app.add_option("--to", args->to, "Only writes (calls, executions) at or before this time");
+  app.add_option("--last", args->last, "Only the last N writes (calls, executions)")->check(CLI::PositiveNumber);
   app.add_option("--format", args->format, "json (default) or table")
       ->check(CLI::IsMember({"json", "table"}));
   CLI::Option* process = app.add_option("--process", args->process,

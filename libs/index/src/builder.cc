@@ -34,6 +34,7 @@ class Builder : public trace::EventSink {
         writes_(db, compressor_, options.chunk_events),
         replay_(db, compressor_),
         calls_(db, compressor_),
+        execs_(db, compressor_),
         syscalls_(db),
         maps_(db),
         threads_(db) {}
@@ -58,9 +59,16 @@ class Builder : public trace::EventSink {
     threads_.exit(time, tid);
     calls_.thread_exit(tid);
   }
-  void on_exit(uint64_t, int32_t code) override { tool_exit_code_ = code; }
+  void on_exit(uint64_t time, int32_t code) override {
+    tool_exit_code_ = code;
+    execs_.boundary(time, std::nullopt);
+  }
 
-  void on_block_def(const trace::BlockDefEvent& def) override { replay_.block(def); }
+  void on_block_def(const trace::BlockDefEvent& def) override {
+    replay_.block(def);
+    execs_.block_def(def);
+  }
+  void on_block(uint64_t time, uint32_t tid, uint32_t block) override { execs_.entry(time, tid, block); }
   void on_snapshot(uint64_t time, uint32_t tid, const uint8_t* state, size_t size) override {
     replay_.snapshot(time, tid, state, size);
   }
@@ -72,7 +80,10 @@ class Builder : public trace::EventSink {
   void on_return(const trace::BranchEvent& e) override { calls_.ret(e); }
   void on_jump(const trace::BranchEvent& e) override { calls_.jump(e); }
   void on_entry(const trace::BranchEvent& e) override { calls_.entry(e); }
-  void on_signal(const trace::SignalEvent& e) override { calls_.signal(e); }
+  void on_signal(const trace::SignalEvent& e) override {
+    calls_.signal(e);
+    execs_.boundary(e.time, e.tid);
+  }
 
   void on_syscall(const trace::SyscallEvent& event) override {
     // An execve (59) or execveat (322) without a result, while it is the
@@ -92,6 +103,7 @@ class Builder : public trace::EventSink {
     writes_.finish();
     replay_.finish();
     calls_.finish();
+    execs_.finish();
     compressor_.store_all();
     maps_.finish();
     threads_.finish();
@@ -174,6 +186,7 @@ class Builder : public trace::EventSink {
   WritesWriter writes_;
   ReplayWriter replay_;
   CallsWriter calls_;
+  ExecsWriter execs_;
   SyscallsWriter syscalls_;
   MapsWriter maps_;
   ThreadsWriter threads_;

@@ -27,6 +27,7 @@
 #include "omni/index/calls.h"
 #include "omni/index/chunk.h"
 #include "omni/index/db.h"
+#include "omni/index/execs.h"
 #include "omni/index/format.h"
 #include "omni/index/maps.h"
 #include "omni/trace/decoder.h"
@@ -207,6 +208,41 @@ class CallsWriter {
   std::map<uint32_t, std::vector<OpenCall>> call_stacks_;
   std::map<uint32_t, PendingCalls> pending_calls_;
   uint64_t next_call_ = 0;
+};
+
+// Block entries (builder_execs.cc): exec_chunks and exec_blocks. A chunk
+// of kExecsPerChunk entries is written once the entry after its last one
+// (or the recording's end) says where that one ended.
+class ExecsWriter {
+ public:
+  ExecsWriter(Database& db, Compressor& compressor);
+  void block_def(const trace::BlockDefEvent& def);
+  // One call per logged block entry: inline-cheap, a push onto the open chunk.
+  void entry(uint64_t time, uint32_t tid, uint32_t block) { add(time, tid, block); }
+  // The thread stopped running its block here (a signal's delivery, the exit).
+  void boundary(uint64_t time, std::optional<uint32_t> tid) { add(time, tid.value_or(last_tid_ ? last_tid_ : 1), kExecBoundary); }
+  void finish();
+  uint32_t chunks() const { return next_chunk_; }
+
+ private:
+  class ChunkJob;
+  class FlushJob;
+  void add(uint64_t time, uint32_t tid, uint32_t block);
+  void submit(std::optional<uint64_t> time_end);
+  void insert_block(uint32_t block, int64_t segment, const std::string& chunks);
+  // On the builder's thread, as chunks are stored: the open segment's
+  // (block, chunk) pairs, written as exec_blocks rows when it is complete.
+  void chunk_stored(uint32_t chunk, const std::vector<uint32_t>& blocks);
+  void flush_segment();
+
+  Compressor& compressor_;
+  Statement insert_chunk_, insert_block_;
+  std::vector<ExecEntry> open_;
+  std::vector<uint32_t> open_blocks_;  // distinct, in order of first entry
+  std::vector<uint32_t> seen_in_;      // by block id: 1 + the last chunk with an entry of it
+  std::vector<std::pair<uint32_t, uint32_t>> segment_pairs_;  // (block, chunk) of the open segment
+  uint32_t next_chunk_ = 0;
+  uint32_t last_tid_ = 0;
 };
 
 // What the program asked of the kernel and wrote to its descriptors

@@ -15,7 +15,8 @@ namespace omni::index {
 // meta "rows.<table>"; the reader compares them with COUNT(*) at open.
 inline constexpr const char* kCountedTables[] = {
     "args", "maps", "objects", "threads", "syscalls", "output", "initial_memory", "chunks",
-    "chunk_finals", "write_index", "thread_runs", "blocks", "snapshots", "call_chunks", "call_targets"};
+    "chunk_finals", "write_index", "thread_runs", "blocks", "snapshots", "call_chunks", "call_targets",
+    "exec_chunks", "exec_blocks"};
 
 
 // FNV-1a 64: not a defence against forgery, only against edits and mixing.
@@ -108,6 +109,11 @@ inline int64_t snapshot_row_crc(int64_t tid, int64_t time, int64_t seq) {
   return RowCheck().integer(tid).integer(time).integer(seq).value();
 }
 
+// exec_blocks: the block, the segment (kUnloggedBlock: none) and its chunk list.
+inline int64_t exec_block_row_crc(int64_t block, int64_t segment, const void* chunks, size_t size) {
+  return RowCheck().integer(block).integer(segment).blob(chunks, size).value();
+}
+
 // Tables the reader reads whole (or nearly) for the questions that use them:
 // meta "hash.<table>" checksums all their rows, in key order, checked on a
 // reader's first use of the table. The large tables read a row at a time
@@ -127,6 +133,7 @@ inline constexpr HashedTable kHashedTables[] = {
     {"output", "seq, time, tid, fd, data", "seq"},
     {"chunks", "id, time_first, time_last, events, raw_bytes", "id"},
     {"call_chunks", "id, time_first, time_last, calls", "id"},
+    {"exec_chunks", "id, time_first, time_last, time_end, entries", "id"},
 };
 inline constexpr size_t kHashedTableCount = sizeof kHashedTables / sizeof kHashedTables[0];
 

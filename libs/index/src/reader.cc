@@ -7,6 +7,7 @@
 #include "omni/base/error.h"
 #include "omni/base/paths.h"
 #include "omni/index/builder.h"
+#include "omni/index/format.h"
 #include "integrity.h"
 #include "omni/trace/container.h"
 #include "varint.h"
@@ -584,6 +585,89 @@ std::vector<uint32_t> IndexReader::call_chunks_to(uint64_t target) {
   while (q.step()) {
     check_row("call_targets", q.column_int(1), RowCheck().integer(static_cast<int64_t>(target)).integer(q.column_int(0)));
     out.push_back(static_cast<uint32_t>(q.column_int(0)));
+  }
+  return out;
+}
+
+const std::vector<ExecChunkRow>& IndexReader::exec_chunks() {
+  verify_table("exec_chunks");
+  if (!exec_chunks_loaded_) {
+    Statement q(*db_, "SELECT id, time_first, time_last, time_end, entries FROM exec_chunks ORDER BY id");
+    while (q.step()) {
+      ExecChunkRow row{static_cast<uint32_t>(q.column_int(0)), q.column_u64(1), q.column_u64(2), std::nullopt,
+                       q.column_u64(4)};
+      if (!q.column_is_null(3)) row.time_end = q.column_u64(3);
+      if (row.id != exec_chunks_.size() || row.time_last < row.time_first ||
+          (row.time_end && *row.time_end < row.time_last) ||
+          (!exec_chunks_.empty() && row.time_first < exec_chunks_.back().time_last))
+        fail("{}/{} is damaged (its exec_chunks table is out of order); run `omni index {}` again", trace_dir_,
+             kIndexFile, trace_dir_);
+      exec_chunks_.push_back(row);
+    }
+    exec_chunks_loaded_ = true;
+  }
+  return exec_chunks_;
+}
+
+std::vector<ExecEntry> IndexReader::load_execs(uint32_t chunk) {
+  const auto& chunks = exec_chunks();
+  if (chunk >= chunks.size()) fail("index is corrupt: exec chunk {} is missing; run `omni index` again", chunk);
+  if (!exec_data_) exec_data_ = std::make_unique<Statement>(*db_, "SELECT data FROM exec_chunks WHERE id = ?");
+  exec_data_->bind(1, chunk);
+  if (!exec_data_->step()) {
+    exec_data_->reset();
+    fail("index is corrupt: exec chunk {} is missing; run `omni index` again", chunk);
+  }
+  std::vector<ExecEntry> entries =
+      decode_execs(exec_data_->column_blob(0), exec_data_->column_bytes(0), chunks[chunk].time_first);
+  exec_data_->reset();
+  if (entries.size() != chunks[chunk].entries || entries.empty() || entries.back().time != chunks[chunk].time_last)
+    fail("index exec chunk {} is corrupt (its entries disagree with its row); run `omni index` again", chunk);
+  return entries;
+}
+
+IndexReader::BlockChunks IndexReader::exec_chunks_of(uint32_t block) {
+  Statement q(*db_, "SELECT segment, chunks, crc FROM exec_blocks WHERE block = ? ORDER BY segment");
+  q.bind(1, block);
+  BlockChunks out;
+  auto damaged = [&] {
+    fail("{}/{} is damaged (a row of its exec_blocks table was changed); run `omni index {}` again", trace_dir_,
+         kIndexFile, trace_dir_);
+  };
+  while (q.step()) {
+    int64_t segment = q.column_int(0);
+    const auto* blob = static_cast<const uint8_t*>(q.column_blob(1));
+    size_t size = static_cast<size_t>(q.column_bytes(1));
+    check_row("exec_blocks", q.column_int(2), exec_block_row_crc(block, segment, blob, size));
+    if (segment == kUnloggedBlock) {
+      out.unlogged = true;
+      continue;
+    }
+    if (segment < 0 || segment > UINT32_MAX / kChunksPerSegment) damaged();
+    VarintReader in{blob, blob + size, "exec_blocks row"};
+    uint64_t count = in.varint();
+    if (count > kChunksPerSegment) damaged();
+    uint64_t chunk = static_cast<uint64_t>(segment) * kChunksPerSegment;
+    for (uint64_t k = 0; k < count; ++k) {
+      uint64_t delta = in.varint();
+      if (k > 0 && delta == 0) damaged();
+      chunk += delta;
+      if (chunk >= static_cast<uint64_t>(segment + 1) * kChunksPerSegment) damaged();
+      out.chunks.push_back(static_cast<uint32_t>(chunk));
+    }
+    if (in.p != in.end) damaged();
+  }
+  return out;
+}
+
+std::vector<BlockRow> IndexReader::blocks_between(uint64_t lo, uint64_t hi) {
+  Statement q(*db_, "SELECT id, addr, time, ir, crc FROM blocks WHERE addr BETWEEN ? AND ? ORDER BY addr, time, id");
+  q.bind(1, lo).bind(2, hi);
+  std::vector<BlockRow> out;
+  while (q.step()) {
+    check_row("blocks", q.column_int(4), block_row_crc(q.column_int(0), q.column_int(1), q.column_int(2)));
+    out.push_back({static_cast<uint32_t>(q.column_int(0)), q.column_u64(1), q.column_u64(2),
+                   unzstd(q.column_blob(3), q.column_bytes(3), "block IR")});
   }
   return out;
 }

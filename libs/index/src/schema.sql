@@ -6,7 +6,7 @@
 -- RowCheck: FNV-1a 64 of its other columns but zstd frames, folded to a
 -- signed 32-bit integer), checked whenever the reader reads the row.
 PRAGMA application_id = 1330466377;  -- 0x4F4D4E49, "OMNI"
-PRAGMA user_version = 9;
+PRAGMA user_version = 10;
 
 -- Facts about the recording and the index: program, exit_code or signal,
 -- instructions, writes, complete (1 once the index was fully built),
@@ -184,4 +184,30 @@ CREATE TABLE call_targets (
   chunk  INTEGER NOT NULL,
   crc    INTEGER NOT NULL,  -- of target, chunk
   PRIMARY KEY (target, chunk)
+) WITHOUT ROWID;
+
+-- Block entries in time order, kExecsPerChunk to a chunk (encoding in
+-- docs/index-format.md): every entry into a superblock the stream logs, and
+-- the moments a thread was stopped mid-block (boundaries: a signal's
+-- delivery, the exit). time_end: the time of the first entry after the
+-- chunk (NULL: none, the recording ended), which bounds its last entry.
+CREATE TABLE exec_chunks (
+  id         INTEGER PRIMARY KEY,
+  time_first INTEGER NOT NULL,
+  time_last  INTEGER NOT NULL,
+  time_end   INTEGER,
+  entries    INTEGER NOT NULL,
+  data       BLOB NOT NULL
+);
+-- Which exec chunks hold entries of each block (blocks.id): one row per
+-- block and segment (kChunksPerSegment chunks), `chunks` a varint count then
+-- varint chunk-id deltas (the first from segment x kChunksPerSegment);
+-- segment -1 (chunks empty): the block has no sites, so the stream does not
+-- log its entries.
+CREATE TABLE exec_blocks (
+  block   INTEGER NOT NULL,
+  segment INTEGER NOT NULL,
+  chunks  BLOB NOT NULL,
+  crc     INTEGER NOT NULL,  -- of block, segment, chunks
+  PRIMARY KEY (block, segment)
 ) WITHOUT ROWID;

@@ -368,6 +368,30 @@ void render_table(const CallRecord& r, std::string& out) {
   out += '\n';
 }
 
+// --executions
+
+void render_json(const ExecutionRecord& r, std::string& out) {
+  JsonObject o(out);
+  o.field("time", r.time).field("tid", r.tid).field("pc", hex_address(r.pc));
+  location_fields(o, r.where ? &*r.where : nullptr);
+  o.field("location", static_cast<uint64_t>(r.location));
+  o.close();
+  out += '\n';
+}
+
+void render_table_header(const ExecutionRecord*, std::string& out) {
+  out += fmt::format("{:>12} {:>4} {:>3} {:<18} {}\n", "time", "tid", "loc", "pc", "where");
+}
+
+void render_table(const ExecutionRecord& r, std::string& out) {
+  std::string where;
+  if (r.where) {
+    where = r.where->function.empty() ? "??" : r.where->function;
+    if (!r.where->file.empty()) where += fmt::format(" at {}:{}", r.where->file, r.where->line);
+  }
+  out += fmt::format("{:>12} {:>4} {:>3} {:<18} {}\n", r.time, r.tid, r.location, hex_address(r.pc), where);
+}
+
 // --output
 
 void render_json(const OutputRecord& r, std::string& out) {

@@ -61,6 +61,16 @@ std::vector<symbols::FunctionMatch> RecordingSymbols::find_functions(std::string
   return {};
 }
 
+std::vector<std::pair<symbols::FunctionMatch, int>> RecordingSymbols::find_functions_everywhere(std::string_view name) {
+  std::vector<std::pair<symbols::FunctionMatch, int>> out;
+  for (const Object& o : objects_)
+    for (symbols::FunctionMatch& match : symbolizer_.find_functions(o.handle, name)) {
+      bool seen = std::any_of(out.begin(), out.end(), [&](const auto& m) { return m.first.entry == match.entry; });
+      if (!seen) out.emplace_back(std::move(match), o.handle);
+    }
+  return out;
+}
+
 std::string RecordingSymbols::missing_symbols_hint() {
   // Programs (a recording that execs has several) and libraries without a
   // symbol table; Valgrind's own preload objects are no part of the program.
@@ -103,6 +113,21 @@ std::optional<int> RecordingSymbols::object_at(uint64_t pc, uint64_t time) {
   return std::nullopt;
 }
 
+std::optional<int> RecordingSymbols::object_holding(uint64_t pc) {
+  for (const Object& o : objects_)
+    if (pc >= o.row.start && pc < o.row.end) return o.handle;
+  return std::nullopt;
+}
+
+std::vector<uint64_t> RecordingSymbols::line_breakpoints(std::string_view file, int line, bool* file_seen,
+                                                         std::optional<int>* later_line) {
+  std::vector<uint64_t> out;
+  for (const Object& o : objects_)
+    for (uint64_t pc : symbolizer_.line_breakpoints(o.handle, file, line, file_seen, later_line)) out.push_back(pc);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
 
 std::vector<symbols::Location> RecordingSymbols::functions_at(uint64_t pc, uint64_t time) {
   std::vector<symbols::Location> chain;

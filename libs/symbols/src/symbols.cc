@@ -26,6 +26,7 @@
 #include <unordered_set>
 
 #include "omni/base/error.h"
+#include "breakpoints.h"
 #include "dwarf_location.h"
 #include "dwarf_types.h"
 
@@ -926,6 +927,14 @@ bool Symbolizer::is_clone(int object, uint64_t entry_pc) {
   return false;
 }
 
+bool Symbolizer::is_ifunc(int object, uint64_t entry_pc) {
+  Impl::Object& target = impl_->object(object);
+  if (target.module == nullptr) return false;
+  for (const SymbolEntry& e : Impl::symbol_entries(target))
+    if (e.address == entry_pc && e.type == STT_GNU_IFUNC) return true;
+  return false;
+}
+
 bool Symbolizer::inlined_only(int object, std::string_view name) {
   Impl::Object& target = impl_->object(object);
   if (target.module == nullptr || name.empty()) return false;
@@ -1082,6 +1091,19 @@ std::optional<LocalValue> Symbolizer::find_local(int object, std::string_view na
     fail("{} is declared extern here but not defined in this object", what);
   }
   fail("{} is optimized out at pc {:#x}", what, ctx.pc);
+}
+
+uint64_t Symbolizer::breakpoint_address(int object, uint64_t entry_pc) {
+  Impl::Object& target = impl_->object(object);
+  if (target.module == nullptr) return entry_pc;
+  return gdb_function_breakpoint(target.module, entry_pc);
+}
+
+std::vector<uint64_t> Symbolizer::line_breakpoints(int object, std::string_view file, int line, bool* file_seen,
+                                                   std::optional<int>* later_line) {
+  Impl::Object& target = impl_->object(object);
+  if (target.module == nullptr) return {};
+  return gdb_line_breakpoints(target.module, file, line, later_line, file_seen);
 }
 
 }  // namespace omni::symbols

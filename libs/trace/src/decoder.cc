@@ -153,6 +153,7 @@ const uint8_t* StreamDecoder::decode(const uint8_t* p, const uint8_t* end) {
       block_at_ = at_;
       block_ = &blocks_[id];
       next_site_ = 0;
+      sink_.on_block(full, tid_, id);
       p += 8;
       continue;
     }
@@ -262,7 +263,7 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
       // Only now: a rejected definition must not replace the current block's sites.
       block.sites = std::move(defined);
       BlockDefEvent def{id, load<uint64_t>(payload + 8), load<uint64_t>(payload + 16),
-                        sites + uint64_t{count} * OMNI_SITE_DEF_BYTES, ir_bytes};
+                        sites + uint64_t{count} * OMNI_SITE_DEF_BYTES, ir_bytes, count};
       sink_.on_block_def(def);
       break;
     }

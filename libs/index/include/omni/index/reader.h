@@ -12,6 +12,7 @@
 #include "omni/index/calls.h"
 #include "omni/index/chunk.h"
 #include "omni/index/db.h"
+#include "omni/index/execs.h"
 #include "omni/index/maps.h"
 
 namespace omni::index {
@@ -68,6 +69,19 @@ struct SnapshotRow {
   uint64_t time;
   std::vector<uint8_t> state;   // VexGuestAMD64State bytes
   std::vector<uint8_t> values;  // varint time delta, varint size, bytes...
+};
+
+struct ExecChunkRow {
+  uint32_t id;
+  uint64_t time_first, time_last;
+  std::optional<uint64_t> time_end;  // the first entry after the chunk; none: the recording ended
+  uint64_t entries;
+};
+
+struct BlockRow {
+  uint32_t id;
+  uint64_t addr, time;      // guest entry address, time of translation
+  std::vector<uint8_t> ir;  // stream.h's encoding
 };
 
 struct CallChunkRow {
@@ -160,6 +174,19 @@ class IndexReader {
   // Ids of the call chunks holding calls to `target`, ascending.
   std::vector<uint32_t> call_chunks_to(uint64_t target);
 
+  // Block entries. Every exec chunk by id (time ranges only).
+  const std::vector<ExecChunkRow>& exec_chunks();
+  std::vector<ExecEntry> load_execs(uint32_t chunk);
+  // Ids of the exec chunks holding entries of block `block`, ascending;
+  // `unlogged`: the stream holds none of its entries (a block without sites).
+  struct BlockChunks {
+    bool unlogged = false;
+    std::vector<uint32_t> chunks;
+  };
+  BlockChunks exec_chunks_of(uint32_t block);
+  // Every translation whose entry address is in [lo, hi], with its IR.
+  std::vector<BlockRow> blocks_between(uint64_t lo, uint64_t hi);
+
  private:
   // Refuse an index damaged after it was built, or built from another trace.
   void check_integrity();
@@ -174,6 +201,9 @@ class IndexReader {
   bool chunks_loaded_ = false;
   std::unique_ptr<Statement> segment_row_, finals_, block_ir_, block_next_, snapshot_, snapshot_time_, snapshot_first_, snapshot_last_, thread_at_, run_end_, call_data_;
   std::vector<CallChunkRow> call_chunks_;
+  std::vector<ExecChunkRow> exec_chunks_;
+  bool exec_chunks_loaded_ = false;
+  std::unique_ptr<Statement> exec_data_;
   bool call_chunks_loaded_ = false;
   // Tables whose content checksum was checked (kHashedTables order): each on
   // its first use, so that a question pays only for the tables it reads.

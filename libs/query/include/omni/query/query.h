@@ -76,6 +76,17 @@ struct CallsQuery {
 };
 void calls(Session& session, const CallsQuery& query, Sink<CallRecord>& sink);
 
+// Every time the code at a breakpoint ran, without running it: the
+// executions of FUNCTION (where gdb's `break FUNCTION` stops: past its
+// prologue; an indirect function's implementation the recording chose),
+// FILE:LINE (every location gdb's `break FILE:LINE` has) or ADDRESS, in time
+// order (replay::Executions).
+struct ExecutionsQuery {
+  std::string target;
+  std::optional<uint64_t> from, to, last;
+};
+void executions(Session& session, const ExecutionsQuery& query, Sink<ExecutionRecord>& sink);
+
 // What the recording and its index hold, as text or one JSON object.
 void dump(const std::string& trace_dir, bool json, std::ostream& out);
 

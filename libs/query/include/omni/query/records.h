@@ -99,6 +99,16 @@ struct CallRecord {
   bool clone = false;
 };
 
+// --executions: one execution of a breakpoint location (the thread is at
+// pc, about to run it).
+struct ExecutionRecord {
+  uint64_t time;  // instructions retired before it
+  uint32_t tid;
+  uint64_t pc;
+  std::optional<symbols::Location> where;
+  size_t location;  // 1-based: which of the breakpoint's locations
+};
+
 // Where a question's records go. begin() comes once the question is
 // understood (after its errors about the question itself), before any record.
 template <typename Record>
@@ -132,6 +142,9 @@ inline void render_table_header(const StackRecord*, std::string&) {}
 void render_json(const CallRecord& r, std::string& out);
 void render_table(const CallRecord& r, std::string& out);
 void render_table_header(const CallRecord*, std::string& out);
+void render_json(const ExecutionRecord& r, std::string& out);
+void render_table(const ExecutionRecord& r, std::string& out);
+void render_table_header(const ExecutionRecord*, std::string& out);
 
 // Pieces of answers other answers share (omni verify's divergences).
 class JsonObject;

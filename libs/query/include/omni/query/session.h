@@ -42,6 +42,9 @@ class RecordingSymbols {
   // The functions `name` selects (symbols::Symbolizer::find_functions) in
   // the first object, in load order, that has any.
   std::vector<symbols::FunctionMatch> find_functions(std::string_view name);
+  // The functions `name` selects in every object, in load order, each with
+  // its object (a Symbolizer handle): gdb's locations of `break NAME`.
+  std::vector<std::pair<symbols::FunctionMatch, int>> find_functions_everywhere(std::string_view name);
   // Why a name may be unknown: "; PROGRAM has no symbol table (stripped)..."
   // when the program (or a library) has none, to append to an error; empty
   // when every object has one.
@@ -51,6 +54,12 @@ class RecordingSymbols {
   std::string inlined_only(std::string_view name);
   // The object mapped at pc at `time` (a Symbolizer handle).
   std::optional<int> object_at(uint64_t pc, uint64_t time);
+  // The first object, in load order, mapped at pc at some time of the recording.
+  std::optional<int> object_holding(uint64_t pc);
+  // gdb's locations of `break FILE:LINE` in every object
+  // (Symbolizer::line_breakpoints), ascending.
+  std::vector<uint64_t> line_breakpoints(std::string_view file, int line, bool* file_seen,
+                                         std::optional<int>* later_line);
   // The functions executing at pc, innermost first: inlined instances, then
   // the function that holds them (empty when nothing is known).
   std::vector<symbols::Location> functions_at(uint64_t pc, uint64_t time);

@@ -173,6 +173,25 @@ class Symbolizer {
   // so arguments decoded by the ABI from that DWARF would be wrong.
   bool is_clone(int object, uint64_t entry_pc);
 
+  // Where gdb stops for `break FUNCTION` of the function entered at
+  // run-time address `entry_pc`: past its prologue as gdb 13 (Debian 12's)
+  // places it on amd64 (breakpoints.cc says how); `entry_pc` itself without
+  // a frame-pointer prologue or for GCC-optimized code.
+  uint64_t breakpoint_address(int object, uint64_t entry_pc);
+
+  // Where gdb stops for `break FILE:LINE` in `object` (FILE: a path, or a
+  // path's last components, "t.c" or "src/t.c"): every is_stmt address of
+  // that line, one per lexical block, each past its function's prologue
+  // when in it; ascending, empty when none. `file_seen`: some line of FILE
+  // has code in `object`; `later_line`: the next line of FILE with code.
+  std::vector<uint64_t> line_breakpoints(int object, std::string_view file, int line, bool* file_seen,
+                                         std::optional<int>* later_line);
+
+  // Whether the function symbol at `entry_pc` is a GNU indirect function
+  // (STT_GNU_IFUNC): its address is the resolver's, which returns the
+  // implementation the program then calls.
+  bool is_ifunc(int object, uint64_t entry_pc);
+
   // Whether `object` has a symbol table (.symtab, in the file or in its
   // separate debug file): without one only its exported (dynamic) symbols
   // have names. False for an object that cannot be read.

@@ -72,6 +72,9 @@ struct BlockDefEvent {
   uint64_t time;  // when it was translated
   const uint8_t* ir;  // valid only during the callback
   size_t ir_size;
+  // Its sites: a block without any writes no BLOCK word, so its entries are
+  // not in the stream (stream.h, OMNI_KIND_BLOCK).
+  uint32_t sites = 0;
 };
 
 class EventSink {
@@ -92,6 +95,9 @@ class EventSink {
   // Register replay: superblock IR, register snapshots and the values the IR
   // alone does not determine (see stream.h). Data valid during the callback.
   virtual void on_block_def(const BlockDefEvent&) {}
+  // An entry into a block with sites (a BLOCK word): `time` is the count
+  // retired before its first instruction.
+  virtual void on_block(uint64_t /*time*/, uint32_t /*tid*/, uint32_t /*block*/) {}
   virtual void on_snapshot(uint64_t /*time*/, uint32_t /*tid*/, const uint8_t* /*state*/, size_t /*size*/) {}
   virtual void on_value(uint64_t /*time*/, uint32_t /*tid*/, const uint8_t* /*data*/, size_t /*size*/) {}
   virtual void on_call(const BranchEvent&) {}
