@@ -311,3 +311,54 @@ TEST_CASE("process trees: env python3 is followed into python, whose calls the r
   REQUIRE(rows[0].count("return"));
   CHECK((rows[0]["return"].is_int() && rows[0]["return"].i == 0));
 }
+
+TEST_CASE("process trees: a fork from a second thread, two calls deep: the child's stack goes on in its parent's, as gdb's does") {
+  // Truth: gdb following the child of a native run, stopped at its write.
+  fs::path prog = subject("thread_fork");
+  RunResult gdb = run({"gdb", "-batch", "-nx", "-ex", "set follow-fork-mode child", "-ex", "set detach-on-fork on",
+                       "-ex", "break thread_fork.c:15", "-ex", "run", "-ex", "bt", prog.string()});
+  INFO("gdb: ", gdb.describe());
+  std::vector<std::string> truth;
+  for (const std::string& line : split_lines(gdb.out)) {
+    if (line.size() < 2 || line[0] != '#') continue;
+    std::string rest = line.substr(line.find(' ') + 1);
+    rest = rest.substr(rest.find_first_not_of(' '));
+    if (rest.rfind("0x", 0) == 0) rest = rest.substr(rest.find(" in ") + 4);
+    truth.push_back(rest.substr(0, rest.find(' ')));
+  }
+  REQUIRE(truth.size() >= 3);
+  REQUIRE(truth[0] == "spawn_child");
+  REQUIRE(truth[1] == "worker");
+  REQUIRE(truth[2] == "start_thread");
+
+  Recording r = record("thread_fork");
+  CHECK(r.rec.out.find("child g_value 42\n") != std::string::npos);
+  RunResult ix = run_omni({"index", "--verify", r.dir.string()});
+  INFO("omni index --verify: ", ix.describe());
+  CHECK(ix.status == 0);
+  Object dump = dump_json(r.dir);
+  auto processes = processes_of(dump);
+  REQUIRE(processes.size() == 2);
+  CHECK(field(*processes.at(2), "exit_code")->i == 5);
+  // The child's one thread is thread 1 of its recording.
+  Object child = dump_json(field(*processes.at(2), "dir")->s);
+  REQUIRE(child["threads"].array.size() == 1);
+
+  std::vector<Write> ws = where_written(r.dir, "g_value", {"--process", "2", "--stack"});
+  REQUIRE(ws.size() == 1);
+  CHECK(le_signed(ws[0].data) == 42);
+  RunResult q = run_omni({"query", r.dir.string(), "--process", "2", "--where-written", "g_value", "--stack"});
+  REQUIRE(q.status == 0);
+  Object answer = parse_json_object(split_lines(q.out).at(0));
+  std::vector<std::string> functions;
+  for (const Value& frame : answer["stack"].array) {
+    const Value* inl = field(frame, "inline");
+    if (inl && inl->is_bool() && inl->b) continue;
+    functions.push_back(field(frame, "function")->s);
+  }
+  // gdb's frames up to start_thread (the thread's outermost frame is
+  // clone3 natively, __clone under Valgrind, which has no clone3).
+  REQUIRE(functions.size() >= 3);
+  CHECK(std::vector<std::string>(functions.begin(), functions.begin() + 3) ==
+        std::vector<std::string>(truth.begin(), truth.begin() + 3));
+}

@@ -1,6 +1,8 @@
 // The session: what every question shares for the life of one command.
 #include "omni/query/session.h"
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -8,6 +10,7 @@
 #include <charconv>
 
 #include "omni/base/error.h"
+#include "omni/base/paths.h"
 #include "omni/query/json.h"
 #include "omni/query/records.h"
 
@@ -158,7 +161,59 @@ uint32_t Session::thread(std::optional<uint32_t> tid, uint64_t time) { return re
 
 std::vector<replay::StackFrame> Session::stack(uint64_t time, uint32_t tid, std::optional<uint64_t> pc0) {
   tid = thread(tid, time);
-  return replay::stack_at(*reader_, time, tid, pc0 ? nullptr : &replayer(), pc0);
+  std::vector<replay::StackFrame> frames = replay::stack_at(*reader_, time, tid, pc0 ? nullptr : &replayer(), pc0);
+  const std::vector<replay::StackFrame>& inherited = frames_before_fork();
+  if (inherited.empty() || frames.empty() || frames.back().since || frames.back().signal) return frames;
+  // The outermost recorded frame was entered before the fork: it is the
+  // innermost frame of the parent's stack at the fork that is still active,
+  // the first whose CFA lies above this frame's stack pointer (the stack
+  // pointer at its innermost call, or the thread's now).
+  uint64_t sp;
+  if (frames.size() >= 2 && frames[frames.size() - 2].cfa) sp = *frames[frames.size() - 2].cfa;
+  else sp = replayer().registers_at(time, tid).rsp();
+  size_t same = inherited.size();
+  for (size_t k = 0; k < inherited.size(); ++k)
+    if (inherited[k].cfa && *inherited[k].cfa > sp) {
+      same = k;
+      break;
+    }
+  if (same == inherited.size()) return frames;
+  frames.back().cfa = inherited[same].cfa;
+  for (size_t k = same + 1; k < inherited.size(); ++k) {
+    replay::StackFrame frame = inherited[k];
+    frame.since.reset();
+    frames.push_back(frame);
+  }
+  return frames;
+}
+
+const std::vector<replay::StackFrame>& Session::frames_before_fork() {
+  if (before_fork_) return *before_fork_;
+  before_fork_.emplace();
+  if (reader_->meta_text("origin").value_or("") != "fork") return *before_fork_;
+  std::optional<std::string> parent = reader_->meta_text("parent_process");
+  std::optional<std::string> pid = reader_->meta_text("pid");
+  std::string dir = reader_->trace_dir();
+  size_t at = dir.rfind(std::string("/") + kProcessesDir + "/");
+  if (!parent || !pid || at == std::string::npos) return *before_fork_;
+  std::string parent_dir;
+  for (const ProcessDir& p : process_dirs(dir.substr(0, at)))
+    if (std::to_string(p.process) == *parent) parent_dir = p.dir;
+  if (parent_dir.empty() || access((parent_dir + "/" + kIndexFile).c_str(), F_OK) != 0)
+    fail("the stack of this forked process goes on in its parent's recording ({}), which has no index: run `omni "
+         "index` on the recording",
+         parent_dir.empty() ? "process " + *parent : parent_dir);
+  Session up(parent_dir);
+  // The parent's fork-like call that returned this process's pid.
+  constexpr uint64_t kClone = 56, kFork = 57, kVfork = 58;
+  for (const index::SyscallRow& call : up.reader().syscalls(std::nullopt)) {
+    if ((call.nr != kClone && call.nr != kFork && call.nr != kVfork) || !call.result ||
+        std::to_string(*call.result) != *pid)
+      continue;
+    *before_fork_ = up.stack(call.time, call.tid);
+    break;
+  }
+  return *before_fork_;
 }
 
 std::vector<FrameRecord> Session::describe(const std::vector<replay::StackFrame>& frames, uint64_t time) {

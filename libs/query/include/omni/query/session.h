@@ -128,14 +128,22 @@ class Session {
   // symbol, or a null or unmapped pointer.
   Range target(const std::string& spec, uint64_t time, std::string_view moment = {});
   // The call stack of `tid` after `time` (see replay::stack_at), with each
-  // frame's functions.
+  // frame's functions. In a forked process the frames entered before the
+  // fork come from its parent's recording (their `since` is null: they
+  // began before this process's time 0).
   std::vector<replay::StackFrame> stack(uint64_t time, uint32_t tid, std::optional<uint64_t> pc0 = std::nullopt);
   std::vector<FrameRecord> describe(const std::vector<replay::StackFrame>& frames, uint64_t time);
 
  private:
+  // A forked process's frames that were entered before its fork: its
+  // parent's stack at the fork (the parent's session, recursively for a
+  // chain of forks). Empty for any other process. Built on first use.
+  const std::vector<replay::StackFrame>& frames_before_fork();
+
   std::unique_ptr<index::IndexReader> reader_;
   std::unique_ptr<RecordingSymbols> symbols_;
   std::unique_ptr<replay::Replayer> replayer_;
+  std::optional<std::vector<replay::StackFrame>> before_fork_;
 };
 
 }  // namespace omni::query
