@@ -362,3 +362,28 @@ TEST_CASE("process trees: a fork from a second thread, two calls deep: the child
   CHECK(std::vector<std::string>(functions.begin(), functions.begin() + 3) ==
         std::vector<std::string>(truth.begin(), truth.begin() + 3));
 }
+
+TEST_CASE("process trees: an orphan that outlives process 1 is recorded until it exits, as its parent's child") {
+  const std::vector<std::string> command = {"sh", "-c", "(sleep 1; echo late) & echo early"};
+  RunResult native = run(command);
+  REQUIRE(native.out == "early\nlate\n");
+  TempDir t;
+  fs::path dir = t / "trace";
+  std::vector<std::string> a = {"record", "-o", dir.string(), "--"};
+  a.insert(a.end(), command.begin(), command.end());
+  RunResult rec = run_omni(a);
+  INFO("omni record: ", rec.describe());
+  REQUIRE(rec.status == 0);
+  CHECK(rec.out == native.out);  // omni record waited for the orphan
+  REQUIRE(run_omni({"index", dir.string()}).status == 0);
+  Object dump = dump_json(dir);
+  auto processes = processes_of(dump);
+  // sh, the subshell (an orphan once sh exits), its fork for sleep, sleep.
+  REQUIRE(processes.size() == 4);
+  const Value& subshell = *processes.at(2);
+  CHECK(field(subshell, "parent_process")->i == 1);
+  CHECK(field(subshell, "ppid")->i == field(*processes.at(1), "pid")->i);
+  CHECK(field(subshell, "exit_code")->i == 0);
+  CHECK(output_of(dir, 2) == "late\n");
+  CHECK(dump["unrecorded_children"].array.empty());
+}

@@ -38,6 +38,10 @@ static Bool g_disabled = False;/* set after an I/O error, or in a forked child w
    root's Valgrind dies with omni record (PR_SET_PDEATHSIG), a forked one
    when its channel fails. */
 static Bool g_forked = False;
+/* This process's pid, as the tool last learned it: in a forked child's
+   atfork handler it is still the parent's (getppid() would name whoever
+   adopted the child if the parent has exited already). */
+static Int g_pid = 0;
 /* The forked child's first free-slot message, read with the slots'
    descriptor (receive_slots); send_buffer takes it before reading more. */
 static omni_u8 g_first_release[OMNI_RELEASE_BYTES];
@@ -221,6 +225,7 @@ static Bool receive_slots(void);
 
 void transport_open(void)
 {
+   g_pid = VG_(getpid)();
    Bool have_ctl = clo_ctl != NULL && clo_ctl[0] != 0;
    Bool have_out = clo_out != NULL && clo_out[0] != 0;
    if (have_ctl == have_out)
@@ -491,9 +496,11 @@ void omni_atfork_child(ThreadId tid)
    g_ptr += OMNI_STREAM_PREAMBLE_BYTES;
    instrument_fork_restart();
 
+   Int parent = g_pid;
+   g_pid = VG_(getpid)();
    g_fd = connect_ctl(clo_ctl);
    omni_u8 hello[OMNI_MSG_BYTES];
-   omni_encode_message(hello, g_key, OMNI_MSG_HELLO_FORK, (UInt)VG_(getppid)(), 0, g_sent_seq++);
+   omni_encode_message(hello, g_key, OMNI_MSG_HELLO_FORK, (UInt)parent, 0, g_sent_seq++);
    write_all(hello, sizeof hello);
    if (g_disabled || !receive_slots()) {
       VG_(umsg)("omni: the recorder did not take the forked process %d; it stops\n",
