@@ -186,6 +186,19 @@ std::map<int64_t, const Value*> processes_of(const Object& dump) {
   return out;
 }
 
+// `omni record -o <t>/trace -- COMMAND...` of any command: REQUIREs exit 0
+// and stdout equal to `native_out`; returns the trace directory.
+fs::path record_command(const TempDir& t, const std::vector<std::string>& command, const std::string& native_out) {
+  fs::path dir = t / "trace";
+  std::vector<std::string> a = {"record", "-o", dir.string(), "--"};
+  a.insert(a.end(), command.begin(), command.end());
+  RunResult rec = run_omni(a);
+  INFO("omni record: ", rec.describe());
+  REQUIRE(rec.status == 0);
+  CHECK(rec.out == native_out);
+  return dir;
+}
+
 std::vector<std::string> args_of(const Value& p) {
   std::vector<std::string> out;
   for (const Value& a : field(p, "args")->array) out.push_back(a.s);
@@ -243,13 +256,7 @@ TEST_CASE("process trees: sh -c with a pipeline records every process, each exec
   RunResult native = run(command);
   REQUIRE(native.status == 0);
   TempDir t;
-  fs::path dir = t / "trace";
-  std::vector<std::string> a = {"record", "-o", dir.string(), "--"};
-  a.insert(a.end(), command.begin(), command.end());
-  RunResult rec = run_omni(a);
-  INFO("omni record: ", rec.describe());
-  REQUIRE(rec.status == 0);
-  CHECK(rec.out == native.out);
+  fs::path dir = record_command(t, command, native.out);
   RunResult ix = run_omni({"index", dir.string()});
   REQUIRE(ix.status == 0);
   Object dump = dump_json(dir);
@@ -368,13 +375,7 @@ TEST_CASE("process trees: an orphan that outlives process 1 is recorded until it
   RunResult native = run(command);
   REQUIRE(native.out == "early\nlate\n");
   TempDir t;
-  fs::path dir = t / "trace";
-  std::vector<std::string> a = {"record", "-o", dir.string(), "--"};
-  a.insert(a.end(), command.begin(), command.end());
-  RunResult rec = run_omni(a);
-  INFO("omni record: ", rec.describe());
-  REQUIRE(rec.status == 0);
-  CHECK(rec.out == native.out);  // omni record waited for the orphan
+  fs::path dir = record_command(t, command, native.out);  // omni record waited for the orphan
   REQUIRE(run_omni({"index", dir.string()}).status == 0);
   Object dump = dump_json(dir);
   auto processes = processes_of(dump);

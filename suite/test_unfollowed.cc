@@ -53,6 +53,18 @@ std::vector<int64_t> printed_pids(const std::string& out, const std::string& pre
   return pids;
 }
 
+// The pids forks_and_execs's children printed, each from the child itself:
+// the fork child's, the vfork child's, the spawn child's.
+std::vector<int64_t> children_printed(const std::string& out) {
+  std::vector<int64_t> truth;
+  for (const char* kind : {"fork child ", "vfork child ", "spawn child "}) {
+    std::vector<int64_t> pids = printed_pids(out, kind);
+    REQUIRE_MESSAGE(pids.size() == 1, kind << "in " << out);
+    truth.push_back(pids[0]);
+  }
+  return truth;
+}
+
 // `omni record [OPTIONS] -o DIR -- ARGV...` of any program, then `omni
 // index`; the index's stderr.
 std::string record_and_index(const fs::path& dir, const std::vector<std::string>& argv, RunResult* rec,
@@ -88,13 +100,7 @@ TEST_CASE("unfollowed: forked children and the final exec are listed as not reco
   CHECK(ix.err.find("the new image ran unrecorded") != std::string::npos);
   CHECK(ix.err.find("cut short") == std::string::npos);
 
-  // The subject printed each child's pid from the child itself.
-  std::vector<int64_t> truth;
-  for (const char* kind : {"fork child ", "vfork child ", "spawn child "}) {
-    std::vector<int64_t> pids = printed_pids(r.rec.out, kind);
-    REQUIRE_MESSAGE(pids.size() == 1, kind << "in " << r.rec.out);
-    truth.push_back(pids[0]);
-  }
+  std::vector<int64_t> truth = children_printed(r.rec.out);
 
   Object o = dump_json(r.dir);
   CHECK(str(o, "ended_by") == "exec");
@@ -154,12 +160,7 @@ TEST_CASE("unfollowed: forked children and the final exec are listed as not reco
 
 TEST_CASE("unfollowed: forked children and exec'd programs are recorded processes") {
   Recording r = record("forks_and_execs");
-  std::vector<int64_t> truth;
-  for (const char* kind : {"fork child ", "vfork child ", "spawn child "}) {
-    std::vector<int64_t> pids = printed_pids(r.rec.out, kind);
-    REQUIRE_MESSAGE(pids.size() == 1, kind << "in " << r.rec.out);
-    truth.push_back(pids[0]);
-  }
+  std::vector<int64_t> truth = children_printed(r.rec.out);
   Object o = dump_json(r.dir);
   REQUIRE(o["unrecorded_children"].kind == Value::Kind::Array);
   CHECK(o["unrecorded_children"].array.empty());
