@@ -63,10 +63,19 @@ bool reads_local(const QueryArgs& a) { return a.read.rfind("local:", 0) == 0; }
 
 // Asks `ask` with a printer of its record kind.
 template <typename Record, typename Ask>
-void print(query::Format format, std::ostream& out, Ask ask) {
-  query::Printer<Record> printer(format, out);
+void print(query::Format format, std::ostream& out, Ask ask, std::string header_prefix = {}) {
+  query::Printer<Record> printer(format, out, std::move(header_prefix));
   ask(printer);
 }
+
+// Whether an answer that would hold every process's events (--output,
+// --syscalls) is about all of them: no process named, and the recording
+// has more than one.
+bool all_processes(const QueryArgs& a, query::Session& session) {
+  return !a.process && !a.pid && process_dirs(session.reader().trace_dir()).size() > 1;
+}
+// The table's columns before each record's own in such an answer.
+const std::string kProcessColumns = fmt::format("{:>4} {:>8} ", "proc", "pid");
 
 const Question kQuestions[] = {
     {"--where-written ADDRESS",
@@ -133,16 +142,26 @@ const Question kQuestions[] = {
      },
      kName | kAllProcesses, 0, [](const QueryArgs& a) { return a.syscalls; },
      [](const QueryArgs& a, const Given&, query::Session& session, query::Format format, std::ostream& out) {
-       print<query::SyscallRecord>(format, out,
-                                   [&](auto& sink) { query::syscalls(session, {a.syscall_name}, sink); });
+       if (all_processes(a, session))
+         print<query::SyscallRecord>(
+             format, out,
+             [&](auto& sink) { query::syscalls_all(session.reader().trace_dir(), {a.syscall_name}, sink); },
+             kProcessColumns);
+       else
+         print<query::SyscallRecord>(format, out,
+                                     [&](auto& sink) { query::syscalls(session, {a.syscall_name}, sink); });
      }},
     {"--output",
      [](CLI::App& app, QueryArgs& a) {
        app.add_flag("--output", a.output, "Each write to stdout/stderr: time, tid, fd, bytes, text");
      },
      kAllProcesses, 0, [](const QueryArgs& a) { return a.output; },
-     [](const QueryArgs&, const Given&, query::Session& session, query::Format format, std::ostream& out) {
-       print<query::OutputRecord>(format, out, [&](auto& sink) { query::output(session, sink); });
+     [](const QueryArgs& a, const Given&, query::Session& session, query::Format format, std::ostream& out) {
+       if (all_processes(a, session))
+         print<query::OutputRecord>(
+             format, out, [&](auto& sink) { query::output_all(session.reader().trace_dir(), sink); }, kProcessColumns);
+       else
+         print<query::OutputRecord>(format, out, [&](auto& sink) { query::output(session, sink); });
      }},
 };
 
@@ -243,7 +262,6 @@ Action register_query(CLI::App& app) {
     Given given{at->count() > 0};
     const Question& question = the_question(*args, given);
     std::string trace_dir = resolve_trace_dir(args->trace_dir);
-    size_t processes = process_dirs(trace_dir).size();
     query::Session session(query::process_dir(trace_dir, args->process, args->pid));
     if (session.reader().meta_int("stream_complete").value_or(0) != 1) {
       query::RecordingEnd end = query::recording_end(session);
@@ -254,10 +272,6 @@ Action register_query(CLI::App& app) {
                << (end.how == query::RecordingEnd::How::Exec ? "; answers cover the program up to the exec\n"
                                                              : "; answers cover events up to the cut\n");
     }
-    if ((question.takes & kAllProcesses) && processes > 1 && !args->process && !args->pid)
-      io.err << fmt::format("omni: warning: these are process 1's; the recording has {} more process{} (`omni "
-                            "dump` lists them): --process N asks about one\n",
-                            processes - 1, processes == 2 ? "" : "es");
     if (question.takes & kAllProcesses) {
       if (size_t children = query::unfollowed_children(session).size())
         io.err << fmt::format("omni: warning: {} child process{} ran unrecorded (recorded with "

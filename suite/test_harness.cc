@@ -217,3 +217,21 @@ TEST_CASE("subjects: run natively and print what the tests rely on") {
     CHECK(r.out == "g_before=42\n");
   }
 }
+
+TEST_CASE("harness: no test case's name holds a semicolon, which ctest cannot select") {
+  // doctest_discover_tests names each ctest test after its case, and a CMake
+  // list splits at ';': such a case would be registered under a part of its
+  // name that selects no case, and pass without running (suite/CMakeLists.txt
+  // refuses it at configure time too; this catches an edit without one).
+  std::vector<std::string> bad;
+  for (const auto& entry : fs::directory_iterator(fs::path(OMNI_SOURCE_DIR) / "suite")) {
+    if (entry.path().extension() != ".cc") continue;
+    for (const std::string& line : split_lines(read_file(entry.path()))) {
+      if (line.rfind("TEST_CASE(\"", 0) != 0) continue;
+      std::string name = line.substr(11, line.find('"', 11) - 11);
+      if (name.find(';') != std::string::npos) bad.push_back(entry.path().filename().string() + ": " + name);
+    }
+  }
+  for (const std::string& b : bad) MESSAGE(b);
+  CHECK(bad.empty());
+}

@@ -220,21 +220,23 @@ TEST_CASE("stream validation: damage with valid checksums fails indexing in one 
   }
 
   SUBCASE("an earlier stream version names the last omni that reads it; a later one is refused") {
+    // Version 5 lacks only the order across processes, which `omni index`
+    // states as unknown: it indexes (test_stream_versions). Version 4 is the
+    // latest that it refuses.
+    const unsigned refused = 4;
     std::string s = t.stream;
-    store_le(s, 8, OMNI_STREAM_VERSION - 1, 4);  // the preamble: magic, then the version
+    store_le(s, 8, refused, 4);  // the preamble: magic, then the version
     RunResult ix = index_with(rec, t, s);
     INFO("omni index: ", ix.describe());
     check_error(ix);
-    CHECK(ix.err.find("version " + std::to_string(OMNI_STREAM_VERSION - 1) + ", written by an older omni") !=
-          std::string::npos);
+    CHECK(ix.err.find("version " + std::to_string(refused) + ", written by an older omni") != std::string::npos);
     // The commit named is one of this repository's whose stream.h says that version.
     std::size_t at = ix.err.find("as of commit ");
     REQUIRE(at != std::string::npos);
     std::string commit = ix.err.substr(at + 13, ix.err.find(' ', at + 13) - at - 13);
     RunResult show = run({"git", "-C", OMNI_SOURCE_DIR, "show", commit + ":libs/trace/include/omni/trace/stream.h"});
     if (show.status == 0)  // a source tree without git history cannot check this
-      CHECK(show.out.find("#define OMNI_STREAM_VERSION " + std::to_string(OMNI_STREAM_VERSION - 1) + "u") !=
-            std::string::npos);
+      CHECK(show.out.find("#define OMNI_STREAM_VERSION " + std::to_string(refused) + "u") != std::string::npos);
     else
       MESSAGE("no git history here to check commit " << commit << " against");
     s = t.stream;

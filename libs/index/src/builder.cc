@@ -19,6 +19,7 @@
 #include "omni/index/maps.h"
 #include "omni/trace/container.h"
 #include "omni/trace/decoder.h"
+#include "omni/trace/stream_versions.h"
 #include "builder_tables.h"
 #include "integrity.h"
 
@@ -248,7 +249,9 @@ IndexStats build_index(const IndexOptions& options,
     create_schema(db);
     db.exec("BEGIN");
     Builder builder(db, options);
-    trace::StreamDecoder decoder(builder);
+    // A stream without SEQ records (version 5) indexes with null gseq columns:
+    // a question that needs one order across processes says it is unknown.
+    trace::StreamDecoder decoder(builder, trace::kGapOrder);
     std::vector<uint8_t> block;
     while (reader.next_stream(block)) {
       decoder.feed(block.data(), block.size());

@@ -263,6 +263,9 @@ class SyscallsWriter {
     uint64_t nr;
   };
   std::map<uint32_t, UnfinishedSyscall> unfinished_syscalls_;
+  // The last call's gseq_enter (0: none): output records follow the call
+  // that wrote them.
+  uint64_t last_gseq_ = 0;
 };
 
 // The address space (builder_maps.cc): maps, and objects (the ELF files

@@ -270,14 +270,18 @@ std::vector<uint32_t> IndexReader::row_chunks(const std::vector<uint8_t>& row, R
 
 std::vector<SyscallRow> IndexReader::syscalls(std::optional<uint64_t> nr) {
   verify_table("syscalls");
-  Statement q(*db_, nr ? "SELECT time,tid,nr,a0,a1,a2,a3,a4,a5,result FROM syscalls WHERE nr = ? ORDER BY time, seq"
-                       : "SELECT time,tid,nr,a0,a1,a2,a3,a4,a5,result FROM syscalls ORDER BY time, seq");
+  Statement q(*db_, nr ? "SELECT time,tid,nr,a0,a1,a2,a3,a4,a5,result,gseq_enter,gseq_exit FROM syscalls WHERE nr = ? "
+                         "ORDER BY time, seq"
+                       : "SELECT time,tid,nr,a0,a1,a2,a3,a4,a5,result,gseq_enter,gseq_exit FROM syscalls ORDER BY "
+                         "time, seq");
   if (nr) q.bind(1, *nr);
   std::vector<SyscallRow> out;
   while (q.step()) {
-    SyscallRow row{q.column_u64(0), static_cast<uint32_t>(q.column_int(1)), q.column_u64(2), {}, {}};
+    SyscallRow row{q.column_u64(0), static_cast<uint32_t>(q.column_int(1)), q.column_u64(2), {}, {}, {}, {}};
     for (int i = 0; i < 6; ++i) row.args[i] = q.column_int(3 + i);
     if (!q.column_is_null(9)) row.result = q.column_int(9);
+    if (!q.column_is_null(10)) row.gseq_enter = q.column_u64(10);
+    if (!q.column_is_null(11)) row.gseq_exit = q.column_u64(11);
     out.push_back(row);
   }
   return out;
@@ -285,7 +289,7 @@ std::vector<SyscallRow> IndexReader::syscalls(std::optional<uint64_t> nr) {
 
 std::vector<OutputRow> IndexReader::output() {
   verify_table("output");
-  Statement q(*db_, "SELECT time, tid, fd, data FROM output ORDER BY time, seq");
+  Statement q(*db_, "SELECT time, tid, fd, data, gseq FROM output ORDER BY time, seq");
   std::vector<OutputRow> out;
   uint64_t hash = kChecksumSeed;
   while (q.step()) {
@@ -299,7 +303,9 @@ std::vector<OutputRow> IndexReader::output() {
       out.back().data.insert(out.back().data.end(), data, data + size);
       continue;
     }
-    out.push_back({time, tid, fd, std::vector<uint8_t>(data, data + size)});
+    std::optional<uint64_t> gseq;
+    if (!q.column_is_null(4)) gseq = q.column_u64(4);
+    out.push_back({time, tid, fd, std::vector<uint8_t>(data, data + size), gseq});
   }
   if (meta_text("output_hash") != checksum_text(hash))
     fail("{}/{} is damaged (its output table was changed); run `omni index {}` again", trace_dir_,

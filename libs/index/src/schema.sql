@@ -6,7 +6,7 @@
 -- RowCheck: FNV-1a 64 of its other columns but zstd frames, folded to a
 -- signed 32-bit integer), checked whenever the reader reads the row.
 PRAGMA application_id = 1330466377;  -- 0x4F4D4E49, "OMNI"
-PRAGMA user_version = 10;
+PRAGMA user_version = 11;
 
 -- Facts about the recording and the index: program, exit_code or signal,
 -- instructions, writes, complete (1 once the index was fully built),
@@ -73,7 +73,12 @@ CREATE TABLE syscalls (
   a3     INTEGER NOT NULL,
   a4     INTEGER NOT NULL,
   a5     INTEGER NOT NULL,
-  result INTEGER
+  result INTEGER,
+  -- Its place among every recorded process's events (stream.h SEQ): taken
+  -- when the call was made and when it returned; null when the stream has
+  -- none (an older recording) or the call did not return.
+  gseq_enter INTEGER,
+  gseq_exit  INTEGER
 );
 CREATE INDEX syscalls_by_time ON syscalls (time);
 
@@ -85,7 +90,8 @@ CREATE TABLE output (
   time INTEGER NOT NULL,
   tid  INTEGER NOT NULL,
   fd   INTEGER NOT NULL,
-  data BLOB NOT NULL
+  data BLOB NOT NULL,
+  gseq INTEGER  -- the writing call's gseq_enter (null: none recorded)
 );
 CREATE INDEX output_by_time ON output (time);
 

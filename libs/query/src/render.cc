@@ -397,6 +397,7 @@ void render_table(const ExecutionRecord& r, std::string& out) {
 void render_json(const OutputRecord& r, std::string& out) {
   std::string_view text(reinterpret_cast<const char*>(r.row.data.data()), r.row.data.size());
   JsonObject o(out);
+  if (r.process) o.field("process", r.process->process).field("pid", r.process->pid);
   o.field("time", r.row.time).field("tid", r.row.tid).field("fd", r.row.fd);
   o.field("data", hex_bytes(r.row.data.data(), r.row.data.size()));
   o.key_only("text");
@@ -407,6 +408,7 @@ void render_json(const OutputRecord& r, std::string& out) {
 
 void render_table(const OutputRecord& r, std::string& out) {
   std::string_view text(reinterpret_cast<const char*>(r.row.data.data()), r.row.data.size());
+  if (r.process) out += fmt::format("{:>4} {:>8} ", r.process->process, r.process->pid);
   out += fmt::format("{:>12} {:>4} fd {} | ", r.row.time, r.row.tid, r.row.fd);
   for (char c : text) out += (c == '\n') ? std::string("\\n") : std::string(1, c);
   out += '\n';
@@ -419,6 +421,7 @@ void render_json(const SyscallRecord& r, std::string& out) {
   for (int i = 0; i < 6; ++i) args += fmt::format("{}{}", i ? "," : "", r.row.args[i]);
   args += "]";
   JsonObject o(out);
+  if (r.process) o.field("process", r.process->process).field("pid", r.process->pid);
   o.field("time", r.row.time).field("tid", r.row.tid).field("nr", r.row.nr).field("name", r.name);
   o.raw("args", args).optional("result", r.row.result);
   o.close();
@@ -432,6 +435,7 @@ void render_table_header(const SyscallRecord*, std::string& out) {
 void render_table(const SyscallRecord& r, std::string& out) {
   std::string args;
   for (int i = 0; i < 6; ++i) args += fmt::format("{}{:#x}", i ? ", " : "", static_cast<uint64_t>(r.row.args[i]));
+  if (r.process) out += fmt::format("{:>4} {:>8} ", r.process->process, r.process->pid);
   out += fmt::format("{:>12} {:>4} {:<16} ({}) = {}\n", r.row.time, r.row.tid, r.name, args,
                      r.row.result ? fmt::format("{}", *r.row.result) : std::string("(no return)"));
 }

@@ -380,6 +380,35 @@ class Key {
   uint8_t bytes_[OMNI_CHANNEL_KEY_BYTES];
 };
 
+// The recording's sequence page: one u64 counter every recorded process
+// increments (stream.h, OMNI_EXT_SEQ), so that their system calls and
+// output fall into one order. A memfd: the root inherits it
+// (--omni-seq-fd), forked children keep the root's mapping, an exec'd image
+// gets it with its slots. omni record itself never reads it.
+class SeqPage {
+ public:
+  SeqPage() {
+    fd_ = memfd_create("omni-seq", MFD_CLOEXEC);
+    if (fd_ < 0) fail_errno("memfd_create");
+    if (ftruncate(fd_, 4096) != 0) fail_errno("sizing the sequence page");
+  }
+  ~SeqPage() {
+    if (fd_ >= 0) close(fd_);
+  }
+  SeqPage(const SeqPage&) = delete;
+  SeqPage& operator=(const SeqPage&) = delete;
+  int fd() const { return fd_; }
+  // The root's Valgrind option; the descriptor is inherited until close_inherited.
+  std::string tool_option() const {
+    fcntl(fd_, F_SETFD, 0);
+    return "--omni-seq-fd=" + std::to_string(fd_);
+  }
+  void close_inherited() const { fcntl(fd_, F_SETFD, FD_CLOEXEC); }
+
+ private:
+  int fd_ = -1;
+};
+
 // The slots one image's tool fills (shared memory). The root image inherits
 // the slots file and the key pipe (tool_options); any other image gets its
 // slots file with the first free-slot message on its connection (start).
@@ -435,12 +464,13 @@ class Slots {
     shm_fd_ = key_read_ = -1;
   }
   // The tool's connection, once its HELLO has passed its check: every
-  // usable slot is free. With `pass_slots` the first free-slot message
-  // carries the slots file (SCM_RIGHTS), which this side then closes.
-  void start(int connection, bool pass_slots) {
+  // usable slot is free. With `seq_fd` >= 0 the first free-slot message
+  // carries the slots file and the sequence page (SCM_RIGHTS); this side
+  // then closes its slots descriptor.
+  void start(int connection, int seq_fd = -1) {
     connection_ = connection;
-    for (uint32_t slot = 0; slot < usable_; ++slot) release(slot, pass_slots && slot == 0 ? shm_fd_ : -1);
-    if (pass_slots) close_inherited();
+    for (uint32_t slot = 0; slot < usable_; ++slot) release(slot, slot == 0 ? seq_fd : -1);
+    if (seq_fd >= 0) close_inherited();
   }
   uint32_t usable() const { return usable_; }
   const uint8_t* slot(uint32_t index) const { return base_ + size_t(index) * kBytes; }
@@ -468,7 +498,7 @@ class Slots {
   // exited the connection has no reader: EPIPE, ignored (MSG_NOSIGNAL). The
   // connection is non-blocking for the reader's sake; 16 messages of 16
   // bytes never fill it, but a full one is waited on.
-  void release(uint32_t slot, int pass_fd = -1) {
+  void release(uint32_t slot, int seq_fd = -1) {
     std::lock_guard lock(release_mutex_);
     uint8_t message[OMNI_RELEASE_BYTES];
     omni_encode_release(message, key_, slot, release_sequence_++);
@@ -478,16 +508,17 @@ class Slots {
       iovec iov{message + sent, sizeof message - sent};
       msg.msg_iov = &iov;
       msg.msg_iovlen = 1;
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-      if (pass_fd >= 0 && sent == 0) {
+      alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
+      if (seq_fd >= 0 && sent == 0) {
         std::memset(control, 0, sizeof control);
         msg.msg_control = control;
         msg.msg_controllen = sizeof control;
         cmsghdr* c = CMSG_FIRSTHDR(&msg);
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+        c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+        int fds[2] = {shm_fd_, seq_fd};
+        std::memcpy(CMSG_DATA(c), fds, sizeof fds);
       }
       ssize_t n = sendmsg(connection_, &msg, MSG_NOSIGNAL);
       if (n > 0) {
@@ -593,7 +624,7 @@ PumpResult pump(int fd, int pidfd, pid_t pid, Slots& slots, trace::TraceWriter& 
       }
       ++expected;
       if (kind == OMNI_MSG_HELLO && sequence == 0 && slot == 0 && bytes == 0) {
-        slots.start(fd, false);
+        slots.start(fd);
         continue;
       }
       if (kind == OMNI_MSG_FINAL && slot == 0 && bytes == 0) {
@@ -810,9 +841,10 @@ class Tree {
   // `wait_descendants`: the recording also waits until no descendant of
   // the root is left (each forked one is recorded; without that, forked
   // children run unrecorded and are not waited for).
-  Tree(const std::string& dir, const trace::KeyValues& root_info, const Key& key, int zstd_level,
-       bool wait_descendants)
-      : dir_(dir), root_info_(root_info), key_(key), zstd_level_(zstd_level), wait_descendants_(wait_descendants) {}
+  Tree(const std::string& dir, const trace::KeyValues& root_info, const Key& key, const SeqPage& seq,
+       int zstd_level, bool wait_descendants)
+      : dir_(dir), root_info_(root_info), key_(key), seq_(seq), zstd_level_(zstd_level),
+        wait_descendants_(wait_descendants) {}
   ~Tree() {
     kill_all();
     join_all();
@@ -1041,7 +1073,7 @@ class Tree {
     image->writer->write_info(image->info);
     image->own_slots = std::make_unique<Slots>(key_, Slots::kForkedCount);
     image->slots = image->own_slots.get();
-    image->slots->start(conn, true);
+    image->slots->start(conn, seq_.fd());
     images_.push_back(std::move(image));
     start_pump(*images_.back(), 1);
     return true;
@@ -1050,6 +1082,7 @@ class Tree {
   std::string dir_;
   trace::KeyValues root_info_;
   const Key& key_;
+  const SeqPage& seq_;
   int zstd_level_;
   bool wait_descendants_;
   std::vector<std::unique_ptr<Image>> images_;
@@ -1111,6 +1144,7 @@ RecordResult record(const RecordOptions& options) {
   writer.write_info(info);
 
   Key key;
+  SeqPage seq;
   Slots slots(key, Slots::kCount);
   // --vgdb=no: no gdbserver FIFOs in /tmp (a killed run would leave them behind).
   // Valgrind's log: a descriptor, not --log-file, since Valgrind leaves the
@@ -1139,6 +1173,7 @@ RecordResult record(const RecordOptions& options) {
     args.push_back("--omni-follow-exec=yes");
   }
   for (const std::string& option : slots.tool_options()) args.push_back(option);
+  args.push_back(seq.tool_option());
   args.push_back("--omni-snapshot-interval=" + std::to_string(options.snapshot_interval));
   args.insert(args.end(), command.begin(), command.end());
 
@@ -1196,6 +1231,7 @@ RecordResult record(const RecordOptions& options) {
   }
   g_child = child;
   slots.close_inherited();
+  seq.close_inherited();
   close(log_fd);
 
   int status = 0;
@@ -1225,7 +1261,7 @@ RecordResult record(const RecordOptions& options) {
     fail("valgrind exited (status {}) before the omni tool started{}", code,
          reason.empty() ? std::string("; see its message above") : ": " + reason);
   }
-  Tree tree(dir, info, key, options.zstd_level, options.follow_forks);
+  Tree tree(dir, info, key, seq, options.zstd_level, options.follow_forks);
   Image& root = tree.add_root(child, fd, slots, writer);
   try {
     tree.run(*control, child, &status);

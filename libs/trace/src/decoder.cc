@@ -27,8 +27,8 @@ constexpr const StreamVersion& kCurrent = kStreamVersions[OMNI_STREAM_VERSION - 
 // By OMNI_EXT_* type, for errors about a record a version lacks.
 constexpr const char* kTypeNames[] = {"?",          "BLOCK_DEF", "WRITE",   "SYSCALL_WRITE", "THREAD_RUN",
                                       "THREAD_CREATE", "THREAD_EXIT", "MAP", "TIME",    "EXIT",
-                                      "SYSCALL",    "OUTPUT",    "INITIAL", "SNAPSHOT",      "SIGNAL"};
-static_assert(std::size(kTypeNames) == OMNI_EXT_SIGNAL + 1, "a new record type is named here");
+                                      "SYSCALL",    "OUTPUT",    "INITIAL", "SNAPSHOT",      "SIGNAL", "SEQ"};
+static_assert(std::size(kTypeNames) == OMNI_EXT_SEQ + 1, "a new record type is named here");
 
 }  // namespace
 
@@ -209,6 +209,7 @@ void StreamDecoder::check_length(uint32_t type, uint32_t length) const {
       between(OMNI_SNAPSHOT_FIXED_BYTES, OMNI_SNAPSHOT_FIXED_BYTES + 65536, "SNAPSHOT");
       break;
     case OMNI_EXT_SIGNAL: exactly(OMNI_SIGNAL_BYTES, "SIGNAL"); break;
+    case OMNI_EXT_SEQ: exactly(OMNI_SEQ_BYTES, "SEQ"); break;
     default:
       corrupt("unknown record type {}", type);
   }
@@ -223,6 +224,7 @@ uint32_t StreamDecoder::thread_number(uint32_t vg_tid) {
 
 void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t length) {
   // check_length() has bounded every fixed-size part already.
+  if (pending_seq_ && type != OMNI_EXT_SYSCALL) corrupt("SEQ record not followed by its SYSCALL");
   switch (type) {
     case OMNI_EXT_BLOCK_DEF: {
       uint32_t id = load<uint32_t>(payload);
@@ -358,7 +360,18 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
       uint64_t vg_tid = load<uint64_t>(payload + 80);
       if (vg_tid >= kMaxThreadId) corrupt("SYSCALL record names thread {}", vg_tid);
       event.tid = known_thread(static_cast<uint32_t>(vg_tid), "SYSCALL");
+      if (pending_seq_) {
+        event.seq_enter = pending_seq_->first;
+        event.seq_exit = pending_seq_->second;
+        pending_seq_.reset();
+      }
       sink_.on_syscall(event);
+      break;
+    }
+    case OMNI_EXT_SEQ: {
+      uint64_t enter = load<uint64_t>(payload), exit = load<uint64_t>(payload + 8);
+      if (enter == 0 || (exit != 0 && exit <= enter)) corrupt("SEQ of {} and {}", enter, exit);
+      pending_seq_ = std::make_pair(enter, exit);
       break;
     }
     case OMNI_EXT_SIGNAL: {

@@ -14,6 +14,7 @@ std::string describe_stream_gaps(uint32_t gaps) {
       {kGapFunctionEntries, "function entries and tail-call jumps (calls through PLT stubs, tail calls)"},
       {kGapSignals, "signal handler invocations (SIGNAL records)"},
       {kGapSharedMappings, "shared mappings (OMNI_PROT_SHARED, their bytes when mapped)"},
+      {kGapOrder, "the order of its system calls and output among other processes' (SEQ records)"},
   };
   std::string text;
   for (const auto& [bit, what] : kWhat) {

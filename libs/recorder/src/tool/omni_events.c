@@ -488,10 +488,24 @@ static Bool may_wait(UInt syscallno, UWord* args, UInt nArgs)
    }
 }
 
+/* Per thread, the sequence number its current call took when it was made
+   (transport_next_seq; 0: none). */
+static ULong* g_seq_enter;  /* VG_N_THREADS entries, from events_init */
+
+/* The SYSCALL record, preceded by its SEQ record when the call has a place
+   in the recording's one order (seq_enter != 0): both in one piece of the
+   buffer, so nothing comes between them. */
 static void emit_syscall(ThreadId tid, ULong time, UInt syscallno, UWord* args,
-                         UInt nArgs, Long result, ULong flags)
+                         UInt nArgs, Long result, ULong flags, ULong seq_enter, ULong seq_exit)
 {
-   UChar* p = ensure(OMNI_WORD_BYTES + OMNI_SYSCALL_BYTES);
+   SizeT seq_bytes = seq_enter ? OMNI_WORD_BYTES + OMNI_SEQ_BYTES : 0;
+   UChar* p = ensure(seq_bytes + OMNI_WORD_BYTES + OMNI_SYSCALL_BYTES);
+   if (seq_enter) {
+      put_u64(p, OMNI_EXT_WORD(OMNI_EXT_SEQ, OMNI_SEQ_BYTES));
+      put_u64(p + 8, seq_enter);
+      put_u64(p + 16, seq_exit);
+      p += seq_bytes;
+   }
    put_u64(p, OMNI_EXT_WORD(OMNI_EXT_SYSCALL, OMNI_SYSCALL_BYTES));
    put_u64(p + 8, time);
    put_u64(p + 16, syscallno);
@@ -529,6 +543,7 @@ void omni_pre_syscall(ThreadId tid, UInt syscallno, UWord* args,
                              UInt nArgs)
 {
    g_syscall_time[tid] = g_icount;
+   g_seq_enter[tid] = transport_next_seq();
    g_sys_nr = (Int)syscallno;
    g_sys_flags = nArgs > 3 ? args[3] : 0;
    if (syscallno == __NR_clone && nArgs >= 4 && tid < VG_N_THREADS) {
@@ -538,7 +553,7 @@ void omni_pre_syscall(ThreadId tid, UInt syscallno, UWord* args,
    }
    if (syscallno == __NR_execve || syscallno == __NR_execveat) {
       emit_syscall(tid, g_icount, syscallno, args, nArgs, 0,
-                   OMNI_SYSCALL_NO_RESULT);
+                   OMNI_SYSCALL_NO_RESULT, g_seq_enter[tid], 0);
       omni_flush();
       transport_before_exec(syscallno, args, nArgs);
       return;
@@ -560,10 +575,12 @@ void omni_post_syscall(ThreadId tid, UInt syscallno, UWord* args,
    if (syscallno == __NR_execve || syscallno == __NR_execveat) {
       /* It failed; its record went out before the call. */
       transport_exec_failed();
-      emit_syscall(tid, time, syscallno, args, nArgs, result, OMNI_SYSCALL_LATE_RESULT);
+      emit_syscall(tid, time, syscallno, args, nArgs, result, OMNI_SYSCALL_LATE_RESULT, g_seq_enter[tid],
+                   g_seq_enter[tid] ? transport_next_seq() : 0);
       return;
    }
-   emit_syscall(tid, time, syscallno, args, nArgs, result, 0);
+   emit_syscall(tid, time, syscallno, args, nArgs, result, 0, g_seq_enter[tid],
+                g_seq_enter[tid] ? transport_next_seq() : 0);
    if (result <= 0 || nArgs < 3 || (args[0] != 1 && args[0] != 2))
       return;
    /* What reached stdout/stderr: the first `result` bytes of the buffers. */
@@ -647,6 +664,7 @@ void events_fork_start(ThreadId tid)
       if (t == tid)
          continue;
       g_syscall_time[t] = 0;
+      g_seq_enter[t] = 0;
       g_clear_tid[t] = 0;
       g_pending_ctid[t] = 0;
       g_pending_signal[t].signal = 0;
@@ -689,6 +707,7 @@ void events_fork_start(ThreadId tid)
 void events_init(void)
 {
    g_syscall_time = VG_(calloc)("omni.syscall_time", VG_N_THREADS, sizeof(ULong));
+   g_seq_enter = VG_(calloc)("omni.seq_enter", VG_N_THREADS, sizeof(ULong));
    g_clear_tid = VG_(calloc)("omni.clear_tid", VG_N_THREADS, sizeof(Addr));
    g_pending_ctid = VG_(calloc)("omni.pending_ctid", VG_N_THREADS, sizeof(Addr));
    g_pending_signal = VG_(calloc)("omni.pending_signal", VG_N_THREADS, sizeof(PendingSignal));

@@ -22,6 +22,7 @@ const HChar* clo_ctl = NULL;
 Long clo_shm_fd = -1;
 Long clo_slots = 16;
 Long clo_key_fd = -1;
+Long clo_seq_fd = -1;
 Long clo_log_fd = -1;
 Long clo_snapshot_interval = OMNI_DEFAULT_SNAPSHOT_INTERVAL;
 Bool clo_follow_forks = True;
@@ -40,6 +41,7 @@ static Bool omni_process_cmd_line_option(const HChar* arg)
    else if VG_BINT_CLO(arg, "--omni-shm-fd", clo_shm_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-slots", clo_slots, 2, 4096) {}
    else if VG_BINT_CLO(arg, "--omni-key-fd", clo_key_fd, 0, 1 << 20) {}
+   else if VG_BINT_CLO(arg, "--omni-seq-fd", clo_seq_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-log-fd", clo_log_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-snapshot-interval", clo_snapshot_interval, 1024, 1ll << 40) {}
    else
@@ -58,6 +60,8 @@ static void omni_print_usage(void)
 "                              messages on it, all authenticated with the\n"
 "                              16-byte key read from the pipe --omni-key-fd\n"
 "                              (omni_channel.h)\n"
+"    --omni-seq-fd=N           the page of the recording's one order across\n"
+"                              processes (a counter every process shares)\n"
 "    --omni-out=PATH           instead: write the raw event stream to PATH\n"
 "    --omni-log-fd=N           the descriptor --log-fd names: closed in the\n"
 "                              client's range once Valgrind has its copy\n"

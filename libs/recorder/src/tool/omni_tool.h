@@ -137,6 +137,8 @@ extern Long clo_slots;
 /* A pipe holding the channel's key (omni_channel.h): read and closed before
    the program runs. Required with --omni-ctl. */
 extern Long clo_key_fd;
+/* The sequence page (transport_next_seq), inherited by the root image. */
+extern Long clo_seq_fd;
 /* The launcher's descriptor that Valgrind's --log-fd names: Valgrind copies
    it out of the client's range but leaves the original open, so the tool
    closes it before the program runs (its descriptors are then a native
@@ -184,6 +186,11 @@ void omni_flush(void);
 void transport_open(void);
 /* The first message: the tool runs (shared-memory mode only). */
 void transport_hello(void);
+/* The next number of the recording's one order across processes (the
+   sequence page omni record shares with every recorded process: inherited
+   by the root, received with the slots by any other image, kept across
+   fork); 0 without one. */
+ULong transport_next_seq(void);
 /* Whether the buffer holds more than its TIME record, output is open and
    the last flush is old enough that a call that may wait should flush. */
 Bool transport_flush_overdue(void);

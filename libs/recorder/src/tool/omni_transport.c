@@ -30,6 +30,7 @@ UChar* g_ptr = NULL;
 static Int g_fd = -1;          /* output: the connection or the --omni-out file; -1 until opened */
 static Bool g_socket = False;  /* g_fd is the connection to omni record (RELEASEs come on it too) */
 static UChar* g_shm = NULL;    /* the slots (shared-memory mode) */
+static volatile ULong* g_seq = NULL; /* the sequence page's counter; NULL: none */
 static omni_u8 g_key[OMNI_CHANNEL_KEY_BYTES];  /* the channel's key (shared-memory mode) */
 static UInt g_sent_seq = 0;    /* sequence number of the next message to omni */
 static UInt g_release_seq = 0; /* sequence number of the next free-slot message */
@@ -223,6 +224,28 @@ static Int connect_ctl(const HChar* path)
 
 static Bool receive_slots(void);
 
+/* Maps the sequence page from `fd` (closed here) unless one is mapped. */
+static void map_seq(Int fd)
+{
+   if (fd < 0)
+      return;
+   if (g_seq == NULL) {
+      SysRes map = VG_(am_shared_mmap_file_float_valgrind)(4096, VKI_PROT_READ | VKI_PROT_WRITE, fd, 0);
+      if (!sr_isError(map))
+         g_seq = (volatile ULong*)sr_Res(map);
+   }
+   VG_(close)(fd);
+}
+
+ULong transport_next_seq(void)
+{
+   if (g_seq == NULL)
+      return 0;
+   /* One counter for every recorded process: an atomic add on shared
+      memory, no system call. */
+   return __atomic_add_fetch(g_seq, 1, __ATOMIC_SEQ_CST);
+}
+
 void transport_open(void)
 {
    g_pid = VG_(getpid)();
@@ -275,6 +298,7 @@ void transport_open(void)
       /* The mapping stays; the descriptor is not needed any more. */
       VG_(close)((Int)clo_shm_fd);
    }
+   map_seq((Int)clo_seq_fd);
    g_fd = connect_ctl(clo_ctl);
    g_socket = True;
 }
@@ -383,6 +407,7 @@ void transport_before_exec(UInt syscallno, UWord* args, UInt nArgs)
       set_next_option("--omni-log-fd", number);
    }
    drop_next_option("--omni-shm-fd");
+   drop_next_option("--omni-seq-fd");
    set_next_option("--omni-exec-image", "yes");
 }
 
@@ -451,8 +476,15 @@ static Bool receive_slots(void)
          break;
       struct vki_cmsghdr* c = VKI_CMSG_FIRSTHDR(&msg);
       if (c != NULL && c->cmsg_level == VKI_SOL_SOCKET && c->cmsg_type == VKI_SCM_RIGHTS
-          && c->cmsg_len >= sizeof(struct vki_cmsghdr) + sizeof(Int) && fd < 0)
+          && c->cmsg_len >= sizeof(struct vki_cmsghdr) + sizeof(Int) && fd < 0) {
          VG_(memcpy)(&fd, VKI_CMSG_DATA(c), sizeof(Int));
+         /* The second descriptor: the sequence page. */
+         if (c->cmsg_len >= sizeof(struct vki_cmsghdr) + 2 * sizeof(Int)) {
+            Int seq_fd;
+            VG_(memcpy)(&seq_fd, (UChar*)VKI_CMSG_DATA(c) + sizeof(Int), sizeof(Int));
+            map_seq(seq_fd);
+         }
+      }
       got += (Int)sr_Res(r);
    }
    if (got < (Int)OMNI_RELEASE_BYTES || fd < 0) {

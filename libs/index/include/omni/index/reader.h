@@ -45,6 +45,7 @@ struct SyscallRow {
   uint64_t nr;
   int64_t args[6];
   std::optional<int64_t> result;
+  std::optional<uint64_t> gseq_enter, gseq_exit;  // its place among all processes' events
 };
 
 struct MapRow {
@@ -62,6 +63,7 @@ struct OutputRow {
   uint32_t tid;
   uint32_t fd;
   std::vector<uint8_t> data;
+  std::optional<uint64_t> gseq;  // the writing call's place among all processes' events
 };
 
 struct SnapshotRow {

@@ -36,6 +36,14 @@ std::optional<uint64_t> syscall_number(std::string_view name);
 // Each write to stdout/stderr.
 void output(Session& session, Sink<OutputRecord>& sink);
 
+// The same about every recorded process of the recording in `trace_dir`, in
+// the recording's one order across processes (each call's place when it
+// was made, stream.h OMNI_EXT_SEQ), each record naming its process. Fails
+// in one line when a process's recording has no such order (an older
+// stream).
+void syscalls_all(const std::string& trace_dir, const SyscallsQuery& query, Sink<SyscallRecord>& sink);
+void output_all(const std::string& trace_dir, Sink<OutputRecord>& sink);
+
 // The bytes of a target at a moment. "local:NAME" reads a local variable or
 // parameter of call-stack frame `frame` (0 innermost, inlined functions
 // counted as --stack lists them) of the thread running at `at` (or `tid`),

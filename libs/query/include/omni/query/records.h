@@ -41,14 +41,23 @@ struct WriteRecord {
 };
 
 // --syscalls: one system call.
+// In an answer about every process of a recording (--output and
+// --syscalls without --process): which process a record is from.
+struct ProcessOf {
+  uint32_t process;
+  int64_t pid;
+};
+
 struct SyscallRecord {
   index::SyscallRow row;
   std::string name;  // syscall_name(row.nr)
+  std::optional<ProcessOf> process;
 };
 
 // --output: one write to stdout or stderr.
 struct OutputRecord {
   index::OutputRow row;
+  std::optional<ProcessOf> process;
 };
 
 // --read: memory (or a local's value) at a moment.
@@ -159,11 +168,15 @@ std::string scalar_json(const Scalar& value);
 template <typename Record>
 class Printer final : public Sink<Record> {
  public:
-  Printer(Format format, std::ostream& out) : format_(format), out_(out) {}
+  // `header_prefix`: columns the rows of this answer have before the
+  // record's own (the process of an answer about every process).
+  Printer(Format format, std::ostream& out, std::string header_prefix = {})
+      : format_(format), out_(out), header_prefix_(std::move(header_prefix)) {}
   void begin() override {
     if (format_ != Format::Table) return;
     line_.clear();
     render_table_header(static_cast<const Record*>(nullptr), line_);
+    if (!line_.empty()) out_ << header_prefix_;
     out_ << line_;
   }
   void put(const Record& record) override {
@@ -184,6 +197,7 @@ class Printer final : public Sink<Record> {
  private:
   Format format_;
   std::ostream& out_;
+  std::string header_prefix_;
   std::string line_;
   uint64_t count_ = 0;
   std::chrono::steady_clock::time_point flushed_{};

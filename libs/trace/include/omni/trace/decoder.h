@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -43,6 +45,9 @@ struct SyscallEvent {
   // The result of the thread's last call without one (a failed execve, whose
   // record went out before it was made), not a call of its own.
   bool late_result = false;
+  // Its place among every recorded process's events (stream.h,
+  // OMNI_EXT_SEQ); 0: none (an older stream, or not taken).
+  uint64_t seq_enter = 0, seq_exit = 0;
 };
 
 // A call, return or jump to a function, at the end of a superblock; or the
@@ -163,6 +168,8 @@ class StreamDecoder {
 
   EventSink& sink_;
   uint32_t accepted_gaps_;
+  // A SEQ record's numbers, for the SYSCALL record that must follow it.
+  std::optional<std::pair<uint64_t, uint64_t>> pending_seq_;
   const StreamVersion* version_ = nullptr;
   std::vector<uint8_t> carry_;
   std::vector<Block> blocks_;

@@ -79,7 +79,7 @@
 #ifndef OMNI_TRACE_STREAM_H
 #define OMNI_TRACE_STREAM_H
 
-#define OMNI_STREAM_VERSION 5u
+#define OMNI_STREAM_VERSION 6u
 
 /* The stream opens with a 16-byte preamble: these 8 bytes, then u32
    OMNI_STREAM_VERSION, then u32 zero. */
@@ -164,8 +164,18 @@ enum {
      handler address and u64 rsp at the handler's entry (pointing at its
      return address, the signal trampoline). Written once the handler's
      frame is built, before its first instruction. */
-  OMNI_EXT_SIGNAL = 14
+  OMNI_EXT_SIGNAL = 14,
+  /* Where the SYSCALL record that follows it stands among the events of
+     every recorded process: u64 seq_enter (taken when the call was made),
+     u64 seq_exit (when it returned; 0 for a call without a result in that
+     record). The numbers come from one counter that all of a recording's
+     processes share (omni record's sequence page), so a call that reaches
+     another process through the kernel (a pipe's bytes, a signal, an exit
+     seen by wait) has a seq_enter below the receiving call's seq_exit. */
+  OMNI_EXT_SEQ = 15
 };
+
+#define OMNI_SEQ_BYTES 16u
 
 #define OMNI_SIGNAL_BYTES 48u
 

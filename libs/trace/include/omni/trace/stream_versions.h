@@ -34,6 +34,9 @@ enum StreamGap : uint32_t {
   // No OMNI_PROT_SHARED and no copy of a shared mapping's bytes: a
   // MAP_SHARED or SysV mapping looks private, read from the file when asked.
   kGapSharedMappings = 1u << 3,
+  // No SEQ records: the process's system calls and output have no place in
+  // one order with other processes' (a lone process needs none).
+  kGapOrder = 1u << 4,
 };
 
 struct StreamVersion {
@@ -85,8 +88,13 @@ inline constexpr StreamVersion kStreamVersions[] = {
     // LATE_RESULT flag (a failed execve's result). So the decoder reads it;
     // a reader must accept its gaps.
     {4, true, "e28eccc", "", stream_bits::kExtV4, stream_bits::kSitesV4, OMNI_SYSCALL_NO_RESULT, 7u,
-     kGapLateResults | kGapFunctionEntries | kGapSignals | kGapSharedMappings},
-    {5, true, nullptr, "", stream_bits::kExtV4 | stream_bits::ext({OMNI_EXT_SIGNAL}),
+     kGapLateResults | kGapFunctionEntries | kGapSignals | kGapSharedMappings | kGapOrder},
+    // Version 6 added SEQ records (one order across processes), changing
+    // no version-5 record.
+    {5, true, "a4865d9", "", stream_bits::kExtV4 | stream_bits::ext({OMNI_EXT_SIGNAL}),
+     stream_bits::kSitesV4 | stream_bits::ext({OMNI_SITE_ENTRY, OMNI_SITE_JUMP}),
+     OMNI_SYSCALL_NO_RESULT | OMNI_SYSCALL_LATE_RESULT, 7u | OMNI_PROT_SHARED, kGapOrder},
+    {6, true, nullptr, "", stream_bits::kExtV4 | stream_bits::ext({OMNI_EXT_SIGNAL, OMNI_EXT_SEQ}),
      stream_bits::kSitesV4 | stream_bits::ext({OMNI_SITE_ENTRY, OMNI_SITE_JUMP}),
      OMNI_SYSCALL_NO_RESULT | OMNI_SYSCALL_LATE_RESULT, 7u | OMNI_PROT_SHARED, 0},
 };
