@@ -459,7 +459,6 @@ ScopeInfo scope_info(Dwfl_Module* module, uint64_t pc, int depth) {
   return info;
 }
 
-
 // ---- finding separate debug files -------------------------------------------
 
 // Where libdwfl looks for separate debug files: beside the object, in its
@@ -506,10 +505,10 @@ bool debuginfo_may_exist(Dwfl_Module* module, const char* file_name, const char*
   }
   for (const std::string& dir : directories) {
     if (file_exists(dir + "/" + name) || file_exists(dir + "/.debug/" + name) ||
-        file_exists(fmt::format("{}{}/{}", kDebugRoot, dir[0] == '/' ? "" : "/", dir) + "/" + name))
+        file_exists(std::string(kDebugRoot) + (dir[0] == '/' ? "" : "/") + dir + "/" + name))
       return true;
   }
-  return file_exists(fmt::format("{}/{}", kDebugRoot, name));
+  return file_exists(std::string(kDebugRoot) + "/" + name);
 }
 
 // libdwfl's standard search for a module's separate debug file, which ends
