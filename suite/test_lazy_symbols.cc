@@ -3,7 +3,9 @@
 // one whose stack passes through libc reads libc's. The truth is strace of
 // the real `omni query` (which files it opened), Debian's libc6-dbg debug
 // file named by the recorded build-id of libc, the subject's source (which
-// code writes what) and nm. The tests skip, saying why, without strace or
+// code writes what) and nm. A stripped program without a debug file does
+// not make omni load libdebuginfod unless DEBUGINFOD_URLS asks for servers
+// (truth: strip, nm, strace). The tests skip, saying why, without strace or
 // without libc's debug file.
 #include <doctest/doctest.h>
 
