@@ -14,10 +14,12 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -458,12 +460,99 @@ ScopeInfo scope_info(Dwfl_Module* module, uint64_t pc, int depth) {
   return info;
 }
 
+// ---- finding separate debug files -------------------------------------------
+
+// Where libdwfl looks for separate debug files: beside the object, in its
+// .debug directory, and under /usr/lib/debug (by build-id or by path). Its
+// default, given explicitly so that find_debuginfo() below looks where
+// libdwfl does.
+constexpr const char* kDebuginfoPath = ":.debug:/usr/lib/debug";
+constexpr std::string_view kDebugRoot = "/usr/lib/debug";
+
+bool file_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string directory_of(std::string_view path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos) return ".";
+  return std::string(path.substr(0, slash == 0 ? 1 : slash));
+}
+
+// Whether a file lies at any place libdwfl's standard search would open
+// for the module: by build-id, then `debuglink` (or the object's name +
+// ".debug") in each directory of kDebuginfoPath, for the object's path and
+// for the file it links to. A superset of what it tries; when this is
+// false the search finds nothing.
+bool debuginfo_may_exist(Dwfl_Module* module, const char* file_name, const char* debuglink) {
+  const unsigned char* id = nullptr;
+  GElf_Addr id_vaddr = 0;
+  int id_len = dwfl_module_build_id(module, &id, &id_vaddr);
+  if (id_len > 0) {
+    std::string path = fmt::format("{}/.build-id/{:02x}/", kDebugRoot, id[0]);
+    for (int i = 1; i < id_len; ++i) path += fmt::format("{:02x}", id[i]);
+    if (file_exists(path + ".debug")) return true;
+  }
+  if (file_name == nullptr) return true;
+  std::string_view file(file_name);
+  std::string name = debuglink != nullptr ? std::string(debuglink)
+                                          : std::string(file.substr(file.rfind('/') + 1)) + ".debug";
+  if (name.find('/') != std::string::npos) return true;  // a path of its own: leave it to libdwfl
+  std::vector<std::string> directories{directory_of(file)};
+  if (char* real = ::realpath(file_name, nullptr)) {
+    directories.push_back(directory_of(real));
+    std::free(real);
+  }
+  for (const std::string& dir : directories) {
+    if (file_exists(dir + "/" + name) || file_exists(dir + "/.debug/" + name) ||
+        file_exists(std::string(kDebugRoot) + (dir[0] == '/' ? "" : "/") + dir + "/" + name))
+      return true;
+  }
+  return file_exists(std::string(kDebugRoot) + "/" + name);
+}
+
+// libdwfl's standard search for a module's separate debug file, which ends
+// by asking debuginfod. Asking means loading libdebuginfod and its ~30
+// libraries (curl, TLS, Kerberos...) into the process, ~15 ms for every
+// question that touches an object without a debug file (a stripped
+// program), though debuginfod answers nothing at all when DEBUGINFOD_URLS
+// is unset or empty. So without DEBUGINFOD_URLS an object with no file
+// where the search looks gets the search's answer without it: not found
+// (-ENOSYS, debuginfod's "no servers").
+int find_debuginfo(Dwfl_Module* module, void** userdata, const char* modname, GElf_Addr base, const char* file_name,
+                   const char* debuglink, GElf_Word debuglink_crc, char** debuginfo_file_name) {
+  const char* urls = std::getenv("DEBUGINFOD_URLS");
+  // An alternate (dwz) debug file is asked for by its own name and
+  // build-id, with no CRC: libdwfl's alone.
+  bool alternate = debuglink != nullptr && debuglink_crc == 0;
+  if ((urls != nullptr && urls[0] != '\0') || alternate || debuginfo_may_exist(module, file_name, debuglink))
+    return dwfl_standard_find_debuginfo(module, userdata, modname, base, file_name, debuglink, debuglink_crc,
+                                        debuginfo_file_name);
+  errno = ENOENT;
+  return -ENOSYS;
+}
+
+bool has_symtab_section(Elf* elf) {
+  if (elf == nullptr) return false;
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) != nullptr && shdr.sh_type == SHT_SYMTAB) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 struct Symbolizer::Impl {
   // One Dwfl per object: objects from different processes of a recording
   // may overlap in address space, which a single Dwfl cannot represent.
+  // The file is opened on the first question about the object (object()),
+  // so that a question answered in one object reads no other.
   struct Object {
+    std::string path;
+    uint64_t bias = 0;
+    bool opened = false;           // open() ran: dwfl and module are final
     Dwfl* dwfl = nullptr;          // owned; null if dwfl_begin failed
     Dwfl_Module* module = nullptr; // owned by dwfl; null if the file is unusable
     std::unordered_map<uint64_t, std::optional<Location>> locations;
@@ -486,12 +575,16 @@ struct Symbolizer::Impl {
   // unique_ptr so that Object addresses stay stable as the vector grows.
   std::vector<std::unique_ptr<Object>> objects;
 
+  // The object behind `handle`, its file opened if it was not yet.
   Object& object(int handle) {
     if (handle < 0 || static_cast<size_t>(handle) >= objects.size()) {
       fail("symbols: invalid object handle {}", handle);
     }
-    return *objects[static_cast<size_t>(handle)];
+    Object& target = *objects[static_cast<size_t>(handle)];
+    if (!target.opened) open(target);
+    return target;
   }
+  static void open(Object& target);
 
   static const std::vector<SymbolEntry>& symbol_entries(Object& target) {
     if (!target.symbol_entries) target.symbol_entries = read_symbols(target.module);
@@ -562,37 +655,45 @@ Symbolizer::Symbolizer() : impl_(std::make_unique<Impl>()) {}
 Symbolizer::~Symbolizer() = default;
 
 int Symbolizer::add_object(const std::string& path, uint64_t bias) {
-  // Static: a Dwfl keeps a pointer to its callbacks for its whole life.
-  static const Dwfl_Callbacks kCallbacks = {
-      .find_elf = nullptr,  // only dwfl_report_elf is used, which opens the file itself
-      .find_debuginfo = dwfl_standard_find_debuginfo,
-      .section_address = dwfl_offline_section_address,
-      .debuginfo_path = nullptr,
-  };
-
+  // The same file at the same bias (a library in each process of a
+  // recording) answers the same: one object, read and cached once.
+  for (size_t i = 0; i < impl_->objects.size(); ++i)
+    if (impl_->objects[i]->path == path && impl_->objects[i]->bias == bias) return static_cast<int>(i);
   auto object = std::make_unique<Impl::Object>();
-  object->dwfl = dwfl_begin(&kCallbacks);
-  if (object->dwfl != nullptr) {
-    dwfl_report_begin(object->dwfl);
-    // add_p_vaddr = true makes `base` the bias itself. With false, libdwfl
-    // takes `base` as the address of the first PT_LOAD (p_vaddr rounded down
-    // to p_align) and derives bias = base - that vaddr, which differs from
-    // ours for any ET_DYN whose first segment is not at vaddr 0. For ET_EXEC
-    // libdwfl ignores `base` and uses bias 0.
-    Dwfl_Module* module =
-        dwfl_report_elf(object->dwfl, path.c_str(), path.c_str(), -1, bias, true);
-    dwfl_report_end(object->dwfl, nullptr, nullptr);
-    Dwarf_Addr actual_bias = 0;
-    // A bias libdwfl could not honour (an ET_EXEC seen at a nonzero bias
-    // means the file on disk is not the one that was recorded) would make
-    // every answer wrong, so such an object answers nothing.
-    if (module != nullptr && dwfl_module_getelf(module, &actual_bias) != nullptr &&
-        actual_bias == bias) {
-      object->module = module;
-    }
-  }
+  object->path = path;
+  object->bias = bias;
   impl_->objects.push_back(std::move(object));
   return static_cast<int>(impl_->objects.size() - 1);
+}
+
+void Symbolizer::Impl::open(Object& target) {
+  // Static: a Dwfl keeps a pointer to its callbacks for its whole life.
+  static char* debuginfo_path = const_cast<char*>(kDebuginfoPath);
+  static const Dwfl_Callbacks kCallbacks = {
+      .find_elf = nullptr,  // only dwfl_report_elf is used, which opens the file itself
+      .find_debuginfo = find_debuginfo,
+      .section_address = dwfl_offline_section_address,
+      .debuginfo_path = &debuginfo_path,
+  };
+
+  target.opened = true;
+  target.dwfl = dwfl_begin(&kCallbacks);
+  if (target.dwfl == nullptr) return;
+  const std::string& path = target.path;
+  dwfl_report_begin(target.dwfl);
+  // add_p_vaddr = true makes `base` the bias itself. With false, libdwfl
+  // takes `base` as the address of the first PT_LOAD (p_vaddr rounded down
+  // to p_align) and derives bias = base - that vaddr, which differs from
+  // ours for any ET_DYN whose first segment is not at vaddr 0. For ET_EXEC
+  // libdwfl ignores `base` and uses bias 0.
+  Dwfl_Module* module = dwfl_report_elf(target.dwfl, path.c_str(), path.c_str(), -1, target.bias, true);
+  dwfl_report_end(target.dwfl, nullptr, nullptr);
+  Dwarf_Addr actual_bias = 0;
+  // A bias libdwfl could not honour (an ET_EXEC seen at a nonzero bias
+  // means the file on disk is not the one that was recorded) would make
+  // every answer wrong, so such an object answers nothing.
+  if (module != nullptr && dwfl_module_getelf(module, &actual_bias) != nullptr && actual_bias == target.bias)
+    target.module = module;
 }
 
 std::optional<Location> Symbolizer::locate(int object, uint64_t pc) {
@@ -969,19 +1070,21 @@ bool Symbolizer::inlined_only(int object, std::string_view name) {
 bool Symbolizer::has_symbol_table(int object) {
   Impl::Object& target = impl_->object(object);
   if (target.module == nullptr) return false;
-  auto has_symtab = [](Elf* elf) {
-    if (elf == nullptr) return false;
-    for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
-      GElf_Shdr shdr;
-      if (gelf_getshdr(scn, &shdr) != nullptr && shdr.sh_type == SHT_SYMTAB) return true;
-    }
-    return false;
-  };
   Dwarf_Addr bias = 0;
-  if (has_symtab(dwfl_module_getelf(target.module, &bias))) return true;
-  // The separate debug file (found by build-id or .gnu_debuglink).
-  Dwarf* dwarf = dwfl_module_getdwarf(target.module, &bias);
-  return dwarf != nullptr && has_symtab(dwarf_getelf(dwarf));
+  if (has_symtab_section(dwfl_module_getelf(target.module, &bias))) return true;
+  // The separate debug file (found by build-id or .gnu_debuglink), which
+  // libdwfl opens for its symbol table without reading its DWARF.
+  dwfl_module_getsymtab(target.module);
+  const char* debug_file = nullptr;
+  dwfl_module_info(target.module, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, &debug_file);
+  if (debug_file == nullptr) return false;
+  int fd = ::open(debug_file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+  bool found = has_symtab_section(elf);
+  if (elf != nullptr) elf_end(elf);
+  ::close(fd);
+  return found;
 }
 
 std::vector<Parameter> Symbolizer::parameters(int object, uint64_t entry_pc) {

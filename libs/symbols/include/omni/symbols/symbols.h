@@ -1,7 +1,8 @@
 // Symbols for recorded addresses, through libdwfl: each ELF object is reported
 // at the load bias it had in the recording (dwfl_report_elf), then functions
 // come from dwfl_module_addrdie / the ELF symbol table and source lines from
-// dwfl_module_getsrc. Results are cached per module and per address.
+// dwfl_module_getsrc. Objects are opened lazily, one at a time; results are
+// cached per module and per address.
 // Not thread-safe: one Symbolizer per thread.
 #pragma once
 
@@ -113,8 +114,12 @@ class Symbolizer {
   Symbolizer& operator=(const Symbolizer&) = delete;
 
   // Registers `path`, loaded so that run-time address = link-time address +
-  // `bias`. Returns a handle for the calls below. A file that cannot be read
-  // still gets a handle; lookups through it answer nullopt.
+  // `bias`. Returns a handle for the calls below; the same path and bias (a
+  // library in each process of a recording) get the same handle. Nothing is
+  // read here: the file is opened by the first call about its handle, its
+  // separate debug file and its DWARF only by a call that needs them. A
+  // file that cannot be read still gets a handle; lookups through it answer
+  // nullopt.
   int add_object(const std::string& path, uint64_t bias);
 
   // Source location of run-time address `pc` inside object `object`.
