@@ -87,7 +87,7 @@ bool is_memset(const std::string& function) { return function.find("memset") != 
 
 }  // namespace
 
-TEST_CASE("lazy symbols: a question answered in the program's own code opens no debug file of libc; a stack through libc does") {
+TEST_CASE("lazy symbols: a question answered in the program's own code opens no debug file of libc, a stack through libc does") {
   if (!have_strace()) {
     MESSAGE("skipped: strace is not installed");
     return;
