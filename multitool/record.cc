@@ -22,6 +22,7 @@ struct RecordArgs {
   bool quiet = false;
   bool no_children = false;
   bool no_exec = false;
+  std::vector<std::string> skip;
 };
 }  // namespace
 
@@ -68,6 +69,11 @@ Action register_record(CLI::App& app, std::vector<std::string>& program) {
   app.add_flag("--no-children", args->no_children,
                "Record the first process only: forked children run unrecorded (by default each is\n"
                "recorded as a process of its own, and omni waits until the last one has exited)");
+  app.add_option("--skip", args->skip,
+                 "A program that runs natively, unrecorded, when exec'd (repeatable): a name (cc1) or a\n"
+                 "pattern with * and ? matched against the exec'd path (/usr/lib/gcc/*)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("--no-exec", args->no_exec,
                "A program the recorded one execs runs natively, unrecorded (by default it is recorded\n"
                "as a new image of that process, a process of its own in `omni dump`)");
@@ -79,6 +85,7 @@ Action register_record(CLI::App& app, std::vector<std::string>& program) {
     options.snapshot_interval = args->snapshot_interval;
     options.follow_forks = !args->no_children;
     options.follow_exec = !args->no_exec;
+    options.skip = args->skip;
     recorder::RecordResult result = recorder::record(options);
     // Only on a terminal: elsewhere stderr carries the program's alone, byte
     // for byte (Valgrind's own messages go to the recording's valgrind.log).

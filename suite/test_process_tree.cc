@@ -410,3 +410,46 @@ TEST_CASE("process trees: an orphan that outlives process 1 is recorded until it
   CHECK(output_of(dir, 2) == "late\n");
   CHECK(dump["unrecorded_children"].array.empty());
 }
+
+TEST_CASE("process trees: --skip runs a named program natively, with nothing of the recorder's, and says so") {
+  // fd_probe prints the descriptors it got: natively and under --skip the
+  // same (no key pipe, no log descriptor of the tool's leaks into it).
+  const std::string probe = subject("fd_probe").string();
+  const std::vector<std::string> command = {"sh", "-c", probe + "; ls -d / | cat"};
+  RunResult native = run(command);
+  REQUIRE(native.status == 0);
+  TempDir t;
+  fs::path dir = t / "trace";
+  std::vector<std::string> a = {"record", "--skip", "fd_probe", "--skip", "cat", "-o", dir.string(), "--"};
+  a.insert(a.end(), command.begin(), command.end());
+  RunResult rec = run_omni(a);
+  INFO("omni record: ", rec.describe());
+  REQUIRE(rec.status == 0);
+  CHECK(rec.out == native.out);
+  REQUIRE(run_omni({"index", dir.string()}).status == 0);
+  Object dump = dump_json(dir);
+  auto processes = processes_of(dump);
+  // sh; its forks for fd_probe, ls and cat; only ls exec'd into a recorded
+  // image.
+  REQUIRE(processes.size() == 5);
+  int skipped = 0, ls = 0;
+  for (const auto& [n, p] : processes) {
+    if (n == 1) continue;
+    const Value* into = field(*p, "exec_into");
+    if (field(*p, "origin")->s == "exec") {
+      CHECK(fs::path(args_of(*p).at(0)).filename() == "ls");
+      ++ls;
+    } else if (!into || into->is_null()) {
+      CHECK(field(*p, "ended_by")->s == "exec");  // exec'd a program that ran unrecorded
+      ++skipped;
+    }
+  }
+  CHECK(skipped == 2);
+  CHECK(ls == 1);
+  // The skipped cat's output is not in the recording; ls's (into the pipe) is.
+  RunResult out = run_omni({"query", dir.string(), "--output"});
+  REQUIRE(out.status == 0);
+  std::string text;
+  for (const Object& o : parse_json_lines(out.out)) text += o.at("text").s;
+  CHECK(text == "/\n");
+}

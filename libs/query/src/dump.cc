@@ -174,7 +174,7 @@ std::string describe_end(const RecordingEnd& end) {
                            exec_call_text(*end.exec), end.exec->time, end.exec->tid, *end.continued_in);
       return fmt::format(
           "the recording ends where the program called {} at time {} (thread {}): the new image ran unrecorded "
-          "(omni record --no-exec, or a program Valgrind cannot run)",
+          "(omni record --no-exec or --skip, or a program Valgrind cannot run)",
           exec_call_text(*end.exec), end.exec->time, end.exec->tid);
     case RecordingEnd::How::Cut:
       break;
@@ -237,6 +237,7 @@ std::vector<RecordedProcess> recorded_processes(const std::string& trace_dir) {
       r.signal = reader.meta_int("signal");
       r.instructions = reader.meta_int("instructions");
       r.complete = reader.meta_int("stream_complete").value_or(0) == 1;
+      r.ended_by = reader.meta_text("ended_by").value_or("");
       if (!r.pid) r.pid = reader.meta_int("pid");
       if (!r.pid)
         if (auto text = reader.meta_text("pid")) r.pid = number_or(*text, 0);
@@ -461,6 +462,8 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
         po.field("indexed", r.indexed).field("recording_complete", r.complete).optional("instructions", r.instructions);
         if (r.exec_into) po.field("exec_into", r.exec_into);
         else po.null("exec_into");
+        if (r.ended_by.empty()) po.null("ended_by");
+        else po.field("ended_by", r.ended_by);
         po.close();
       }
       o.raw("processes", list + "]");
@@ -564,6 +567,7 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
                                       : std::string("end unknown");
       if (r.status_from_parent) ended += " (its parent's wait4)";
       if (r.exec_into) ended = fmt::format("exec'd: continues as {}", r.exec_into);
+      else if (r.ended_by == "exec") ended = "exec'd a program not recorded; " + ended;
       else if (!r.complete) ended += r.process == 1 ? "" : ", cut short";
       std::string program = r.args.empty() ? std::string("?") : r.args[0].substr(r.args[0].rfind('/') + 1);
       if (program.size() > 16) program = program.substr(0, 15) + "~";

@@ -1171,6 +1171,15 @@ RecordResult record(const RecordOptions& options) {
   if (options.follow_exec) {
     args.push_back("--trace-children=yes");
     args.push_back("--omni-follow-exec=yes");
+    // Valgrind matches each pattern against the path given to execve.
+    std::string patterns;
+    for (const std::string& name : options.skip) {
+      if (name.empty() || name.find(',') != std::string::npos)
+        fail("--skip takes a program name or a pattern without ',' (got '{}')", name);
+      patterns += (patterns.empty() ? "" : ",") + name;
+      if (name.find('/') == std::string::npos) patterns += ",*/" + name;
+    }
+    if (!patterns.empty()) args.push_back("--trace-children-skip=" + patterns);
   }
   for (const std::string& option : slots.tool_options()) args.push_back(option);
   args.push_back(seq.tool_option());

@@ -109,6 +109,9 @@ extern Int VG_(fcntl)(Int fd, Int cmd, Addr arg);
    OutputSink, the only one read here). pub_core_options.h,
    pub_core_libcprint.h. */
 extern XArray* VG_(args_for_valgrind);
+/* The core's own decision for an exec (--trace-children, its -skip
+   patterns; pub_core_options.h). */
+extern Bool VG_(should_we_trace_this_child)(const HChar* child_exe_name, const HChar** child_argv);
 extern Bool VG_(clo_trace_children);
 typedef struct { Int fd; } OmniLogSinkHead;
 extern OmniLogSinkHead VG_(log_output_sink);

@@ -376,6 +376,11 @@ void transport_before_exec(UInt syscallno, UWord* args, UInt nArgs)
       g_exec_untraced = True;
       return;
    }
+   /* A program the core will not trace (omni record --skip: its
+      --trace-children-skip patterns) runs natively: it must get nothing of
+      the tool's (no key pipe, no inheritable log descriptor). */
+   if (nArgs >= 2 && !VG_(should_we_trace_this_child)((const HChar*)args[0], (const HChar**)args[1]))
+      return;
    /* The key, through a pipe whose read end survives the exec (the new
       image reads and closes it before its program runs). */
    Int fds[2];

@@ -156,6 +156,9 @@ struct RecordedProcess {
   bool status_from_parent = false;
   // The recorded image that followed this one's exec (0: none).
   uint32_t exec_into = 0;
+  // Indexed: how its stream ended ("exit", "exec", "cut"); an "exec"
+  // without exec_into ran a program unrecorded (--skip, --no-exec, setuid).
+  std::string ended_by;
 };
 std::vector<RecordedProcess> recorded_processes(const std::string& trace_dir);
 

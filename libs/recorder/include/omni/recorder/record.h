@@ -31,6 +31,10 @@ struct RecordOptions {
   // Record an exec'd program as a new image of its process (a process of
   // its own in DIR/processes/N); false: it runs natively (--no-exec).
   bool follow_exec = true;
+  // Programs that run natively, unrecorded, when exec'd: a name (the exec'd
+  // path's last component) or a pattern with * and ? matched against the
+  // whole path (--skip).
+  std::vector<std::string> skip;
 };
 
 struct RecordResult {
