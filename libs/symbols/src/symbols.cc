@@ -254,40 +254,50 @@ std::optional<Dwarf_Die> dwarf_variable(Dwfl_Module* module, std::string_view na
 // Every variable with a static address in `module`'s DWARF (at file scope
 // or in namespaces), by run-time address: the DIE with its location, whose
 // type dwarf_attr_integrate finds through DW_AT_specification.
-std::unordered_map<uint64_t, Dwarf_Die> dwarf_variables_by_address(Dwfl_Module* module) {
-  std::unordered_map<uint64_t, Dwarf_Die> out;
+// Calls visit(die, bias) for every DIE at file scope of each of `module`'s
+// compile units, and inside the scopes whose tag `descend` accepts
+// (namespaces; classes too for member functions), until visit returns false.
+void for_each_scoped_die(Dwfl_Module* module, bool (*descend)(int tag),
+                         const std::function<bool(Dwarf_Die&, Dwarf_Addr)>& visit) {
   Dwarf_Die* cu = nullptr;
   Dwarf_Addr bias = 0;
+  bool go_on = true;
   std::function<void(Dwarf_Die*)> scan = [&](Dwarf_Die* parent) {
     Dwarf_Die child;
     if (dwarf_child(parent, &child) != 0) return;
     do {
-      int tag = dwarf_tag(&child);
-      if (tag == DW_TAG_namespace) {
-        scan(&child);
-        continue;
-      }
-      if (tag != DW_TAG_variable) continue;
-      Dwarf_Attribute attr;
-      Dwarf_Op* ops = nullptr;
-      size_t count = 0;
-      if (dwarf_attr(&child, DW_AT_location, &attr) == nullptr || dwarf_getlocation(&attr, &ops, &count) != 0 ||
-          count != 1)
-        continue;
-      Dwarf_Addr address = 0;
-      if (ops[0].atom == DW_OP_addr) {
-        address = ops[0].number;
-      } else if (ops[0].atom == DW_OP_addrx || ops[0].atom == DW_OP_GNU_addr_index) {
-        Dwarf_Attribute indexed;
-        if (dwarf_getlocation_attr(&attr, &ops[0], &indexed) != 0 || dwarf_formaddr(&indexed, &address) != 0)
-          continue;
-      } else {
-        continue;
-      }
-      out.emplace(address + bias, child);
-    } while (dwarf_siblingof(&child, &child) == 0);
+      if (descend(dwarf_tag(&child))) scan(&child);
+      else go_on = visit(child, bias);
+    } while (go_on && dwarf_siblingof(&child, &child) == 0);
   };
-  while ((cu = dwfl_module_nextcu(module, cu, &bias)) != nullptr) scan(cu);
+  while (go_on && (cu = dwfl_module_nextcu(module, cu, &bias)) != nullptr) scan(cu);
+}
+
+std::unordered_map<uint64_t, Dwarf_Die> dwarf_variables_by_address(Dwfl_Module* module) {
+  std::unordered_map<uint64_t, Dwarf_Die> out;
+  for_each_scoped_die(
+      module, [](int tag) { return tag == DW_TAG_namespace; },
+      [&](Dwarf_Die& child, Dwarf_Addr bias) {
+        if (dwarf_tag(&child) != DW_TAG_variable) return true;
+        Dwarf_Attribute attr;
+        Dwarf_Op* ops = nullptr;
+        size_t count = 0;
+        if (dwarf_attr(&child, DW_AT_location, &attr) == nullptr || dwarf_getlocation(&attr, &ops, &count) != 0 ||
+            count != 1)
+          return true;
+        Dwarf_Addr address = 0;
+        if (ops[0].atom == DW_OP_addr) {
+          address = ops[0].number;
+        } else if (ops[0].atom == DW_OP_addrx || ops[0].atom == DW_OP_GNU_addr_index) {
+          Dwarf_Attribute indexed;
+          if (dwarf_getlocation_attr(&attr, &ops[0], &indexed) != 0 || dwarf_formaddr(&indexed, &address) != 0)
+            return true;
+        } else {
+          return true;
+        }
+        out.emplace(address + bias, child);
+        return true;
+      });
   return out;
 }
 
@@ -1041,29 +1051,21 @@ bool Symbolizer::inlined_only(int object, std::string_view name) {
   if (target.module == nullptr || name.empty()) return false;
   std::string wanted = canonical(name);
   bool abstract = false, concrete = false;
-  Dwarf_Die* cu = nullptr;
-  Dwarf_Addr bias = 0;
-  std::function<void(Dwarf_Die*)> scan = [&](Dwarf_Die* parent) {
-    Dwarf_Die child;
-    if (dwarf_child(parent, &child) != 0) return;
-    do {
-      int tag = dwarf_tag(&child);
-      if (tag == DW_TAG_namespace || tag == DW_TAG_class_type || tag == DW_TAG_structure_type) {
-        scan(&child);
-        continue;
-      }
-      if (tag != DW_TAG_subprogram) continue;
-      std::string full = function_name(&child);
-      Dwarf_Attribute name_attr;  // an out-of-line copy has its name through DW_AT_abstract_origin
-      const char* plain = dwarf_formstring(dwarf_attr_integrate(&child, DW_AT_name, &name_attr));
-      if (full != name && canonical(full) != wanted && (plain == nullptr || name != plain)) continue;
-      Dwarf_Attribute attr;
-      if (dwarf_attr(&child, DW_AT_inline, &attr) != nullptr) abstract = true;
-      Dwarf_Addr low = 0;
-      if (dwarf_lowpc(&child, &low) == 0) concrete = true;
-    } while (dwarf_siblingof(&child, &child) == 0);
-  };
-  while ((cu = dwfl_module_nextcu(target.module, cu, &bias)) != nullptr && !concrete) scan(cu);
+  for_each_scoped_die(
+      target.module,
+      [](int tag) { return tag == DW_TAG_namespace || tag == DW_TAG_class_type || tag == DW_TAG_structure_type; },
+      [&](Dwarf_Die& child, Dwarf_Addr) {
+        if (dwarf_tag(&child) != DW_TAG_subprogram) return true;
+        std::string full = function_name(&child);
+        Dwarf_Attribute name_attr;  // an out-of-line copy has its name through DW_AT_abstract_origin
+        const char* plain = dwarf_formstring(dwarf_attr_integrate(&child, DW_AT_name, &name_attr));
+        if (full != name && canonical(full) != wanted && (plain == nullptr || name != plain)) return true;
+        Dwarf_Attribute attr;
+        if (dwarf_attr(&child, DW_AT_inline, &attr) != nullptr) abstract = true;
+        Dwarf_Addr low = 0;
+        if (dwarf_lowpc(&child, &low) == 0) concrete = true;
+        return !concrete;  // one concrete copy decides
+      });
   return abstract && !concrete;
 }
 
