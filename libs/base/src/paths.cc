@@ -136,6 +136,11 @@ void make_private_dir(const std::string& path) {
   fail_errno("cannot create trace directory " + path);
 }
 
+std::string recording_root(const std::string& dir) {
+  size_t at = dir.rfind(std::string("/") + kProcessesDir + "/");
+  return at == std::string::npos ? dir : dir.substr(0, at);
+}
+
 std::vector<ProcessDir> process_dirs(const std::string& trace_dir) {
   std::vector<ProcessDir> out{{1, trace_dir}};
   std::string root = trace_dir + "/" + kProcessesDir;

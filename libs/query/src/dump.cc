@@ -111,11 +111,9 @@ namespace {
 // The recording root of the process whose index `reader` is, and that
 // process's number.
 std::pair<std::string, uint32_t> root_and_number(index::IndexReader& reader) {
-  std::string dir = reader.trace_dir();
   auto serial = reader.meta_text("process");
-  if (!serial) return {dir, 1};
-  size_t at = dir.rfind(std::string("/") + kProcessesDir + "/");
-  return {at == std::string::npos ? dir : dir.substr(0, at), uint32_t(std::stoul(*serial))};
+  if (!serial) return {reader.trace_dir(), 1};
+  return {recording_root(reader.trace_dir()), uint32_t(std::stoul(*serial))};
 }
 
 // The recorded image that followed this one's exec: a process whose
@@ -190,16 +188,8 @@ namespace {
 // trace directory is `dir` (their INFO: parent_process).
 std::vector<int64_t> recorded_children(index::IndexReader& reader) {
   std::vector<int64_t> pids;
-  std::string dir = reader.trace_dir();
-  // A forked process's directory is <root>/processes/N; its INFO names
-  // its parent's number.
-  std::string root = dir;
-  uint32_t self = 1;
-  if (auto serial = reader.meta_text("process")) {
-    self = uint32_t(std::stoul(*serial));
-    size_t at = dir.rfind(std::string("/") + kProcessesDir + "/");
-    if (at != std::string::npos) root = dir.substr(0, at);
-  }
+  // Each recorded process's INFO names its parent's number.
+  auto [root, self] = root_and_number(reader);
   for (const ProcessDir& p : process_dirs(root)) {
     if (p.process == 1) continue;
     trace::TraceReader trace(p.dir + "/" + kTraceFile);

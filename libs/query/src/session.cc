@@ -193,11 +193,10 @@ const std::vector<replay::StackFrame>& Session::frames_before_fork() {
   if (reader_->meta_text("origin").value_or("") != "fork") return *before_fork_;
   std::optional<std::string> parent = reader_->meta_text("parent_process");
   std::optional<std::string> pid = reader_->meta_text("pid");
-  std::string dir = reader_->trace_dir();
-  size_t at = dir.rfind(std::string("/") + kProcessesDir + "/");
-  if (!parent || !pid || at == std::string::npos) return *before_fork_;
+  std::string root = recording_root(reader_->trace_dir());
+  if (!parent || !pid || root == reader_->trace_dir()) return *before_fork_;
   std::string parent_dir;
-  for (const ProcessDir& p : process_dirs(dir.substr(0, at)))
+  for (const ProcessDir& p : process_dirs(root))
     if (std::to_string(p.process) == *parent) parent_dir = p.dir;
   if (parent_dir.empty() || access((parent_dir + "/" + kIndexFile).c_str(), F_OK) != 0)
     fail("the stack of this forked process goes on in its parent's recording ({}), which has no index: run `omni "

@@ -38,5 +38,9 @@ struct ProcessDir {
 // The recording's processes in order, the root first; a name under
 // processes/ that is not a number holding a trace file is not one.
 std::vector<ProcessDir> process_dirs(const std::string& trace_dir);
+// The recording that holds the forked or exec'd process whose trace
+// directory is `dir` (<root>/processes/N): <root>; `dir` itself when it is
+// not under a processes directory.
+std::string recording_root(const std::string& dir);
 
 }  // namespace omni
