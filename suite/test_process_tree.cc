@@ -296,18 +296,59 @@ TEST_CASE("process trees: sh -c with a pipeline records every process, each exec
   REQUIRE(lines.size() == 3);
   CHECK(output_of(dir, wc) == lines[1] + "\n");
   CHECK(output_of(dir, 1) == lines[0] + "\n" + lines[2] + "\n");
-  // In one order: sh's "start", ls's lines into the pipe before wc's
-  // count of them, then sh's "done"; and --syscalls likewise in that order.
+  // The merged --output is what the terminal showed, in its order: sh's
+  // "start", wc's count, sh's "done"; what ls wrote into the pipe is not
+  // output (the truth: the native run's stdout, byte for byte).
   RunResult all = run_omni({"query", dir.string(), "--output"});
   REQUIRE(all.status == 0);
   std::vector<int64_t> order;
-  for (const Object& o : parse_json_lines(all.out)) order.push_back(o.at("process").i);
-  CHECK(order == std::vector<int64_t>{1, ls, wc, 1});
+  std::string text;
+  for (const Object& o : parse_json_lines(all.out)) {
+    order.push_back(o.at("process").i);
+    text += o.at("text").s;
+  }
+  CHECK(order == std::vector<int64_t>{1, wc, 1});
+  CHECK(text == native.out);
+  CHECK(output_of(dir, ls).empty());
   RunResult calls = run_omni({"query", dir.string(), "--syscalls", "--name", "execve"});
   REQUIRE(calls.status == 0);
   CHECK(parse_json_lines(calls.out).size() == 2);
-  // ls wrote its lines to its stdout, the pipe: as many as wc counted.
-  CHECK(std::to_string(split_lines(output_of(dir, ls)).size()) == lines[1]);
+  // ls's writes into the pipe come before wc's write of their count in the
+  // one order, and wc read as many lines as ls wrote.
+  RunResult writes = run_omni({"query", dir.string(), "--syscalls", "--name", "write"});
+  REQUIRE(writes.status == 0);
+  std::vector<int64_t> writers;
+  for (const Object& o : parse_json_lines(writes.out))
+    if (o.at("process").i == ls || o.at("process").i == wc) writers.push_back(o.at("process").i);
+  REQUIRE_FALSE(writers.empty());
+  CHECK(writers.back() == wc);
+  CHECK(std::count(writers.begin(), writers.end(), wc) == 1);
+  CHECK(writers.front() == ls);
+}
+
+TEST_CASE("process trees: --output is what reached omni record's stdout and stderr, not what a redirection sent to a file") {
+  TempDir t;
+  fs::path file = t / "two.txt";
+  // One process: sh runs echo with fd 1 redirected to a file, then to stderr.
+  const std::vector<std::string> command = {"sh", "-c", "echo one; echo two > '" + file.string() + "'; echo three >&2"};
+  RunResult native = run(command);
+  REQUIRE(native.status == 0);
+  REQUIRE(native.err == "three\n");
+  fs::remove(file);
+  fs::path dir = record_command(t, command, native.out);
+  CHECK(read_file(file) == "two\n");
+  REQUIRE(run_omni({"index", dir.string()}).status == 0);
+  RunResult q = run_omni({"query", dir.string(), "--output"});
+  REQUIRE(q.status == 0);
+  std::vector<Object> writes = parse_json_lines(q.out);
+  REQUIRE(writes.size() == 2);
+  CHECK(writes[0].at("text").s == native.out);
+  CHECK(writes[1].at("text").s == native.err);
+  CHECK(writes[1].at("fd").i == 1);  // echo's fd 1, a copy of stderr
+  // The write into the file is still a recorded system call.
+  RunResult calls = run_omni({"query", dir.string(), "--syscalls", "--name", "write"});
+  REQUIRE(calls.status == 0);
+  CHECK(parse_json_lines(calls.out).size() == 3);
 }
 
 TEST_CASE("process trees: env python3 is followed into python, whose calls the recording answers") {
@@ -446,10 +487,9 @@ TEST_CASE("process trees: --skip runs a named program natively, with nothing of 
   }
   CHECK(skipped == 2);
   CHECK(ls == 1);
-  // The skipped cat's output is not in the recording; ls's (into the pipe) is.
+  // No recorded process wrote to the terminal: ls wrote into the pipe, and
+  // the skipped cat, which printed it, ran unrecorded.
   RunResult out = run_omni({"query", dir.string(), "--output"});
   REQUIRE(out.status == 0);
-  std::string text;
-  for (const Object& o : parse_json_lines(out.out)) text += o.at("text").s;
-  CHECK(text == "/\n");
+  CHECK(out.out.empty());
 }

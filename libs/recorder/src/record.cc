@@ -28,6 +28,9 @@
 #include <cstring>
 #include <ctime>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "omni/base/error.h"
 #include "omni/base/paths.h"
 #include "omni/trace/container.h"
@@ -63,6 +66,22 @@ int pidfd_send_signal(int pidfd, int sig, siginfo_t* info, unsigned flags) {
 void forward_signal(int sig, siginfo_t* info, void*) {
   if ((sig == SIGINT || sig == SIGQUIT) && info && info->si_code == SI_KERNEL) return;
   if (g_child > 0) kill(g_child, sig);
+}
+
+// The open files the program's stdout and stderr start as (omni record's
+// own): what every recorded process writes to fd 1 or 2 while it is one of
+// these is what the user saw, its --output; a pipeline's first program
+// writes into its pipe instead, and redirected writes go to their file.
+std::string output_files_option() {
+  std::vector<std::string> files;
+  for (int fd : {1, 2}) {
+    struct stat st{};
+    if (fstat(fd, &st) != 0) continue;
+    std::string file = fmt::format("{}:{}", static_cast<unsigned long long>(st.st_dev),
+                                   static_cast<unsigned long long>(st.st_ino));
+    if (std::find(files.begin(), files.end(), file) == files.end()) files.push_back(file);
+  }
+  return "--omni-output-files=" + (files.empty() ? std::string("none") : fmt::format("{}", fmt::join(files, ",")));
 }
 
 // The Valgrind to run: Debian's /usr/bin/valgrind is a shell script that
@@ -1183,6 +1202,7 @@ RecordResult record(const RecordOptions& options) {
   }
   for (const std::string& option : slots.tool_options()) args.push_back(option);
   args.push_back(seq.tool_option());
+  args.push_back(output_files_option());
   args.push_back("--omni-snapshot-interval=" + std::to_string(options.snapshot_interval));
   args.insert(args.end(), command.begin(), command.end());
 

@@ -517,6 +517,53 @@ static void emit_syscall(ThreadId tid, ULong time, UInt syscallno, UWord* args,
    g_ptr = p + OMNI_WORD_BYTES + OMNI_SYSCALL_BYTES;
 }
 
+/* The files that count as output (--omni-output-files), parsed once in
+   events_init; constant afterwards. */
+#define OMNI_MAX_OUTPUT_FILES 2
+static Bool g_output_filtered;
+static UInt g_output_file_count;
+static struct { ULong dev, ino; } g_output_files[OMNI_MAX_OUTPUT_FILES];
+
+static void parse_output_files(void)
+{
+   if (clo_output_files == NULL)
+      return;
+   g_output_filtered = True;
+   if (VG_(strcmp)(clo_output_files, "none") == 0)
+      return;
+   const HChar* p = clo_output_files;
+   for (;;) {
+      HChar* end;
+      ULong dev = VG_(strtoull10)(p, &end);
+      if (end == p || *end != ':' || g_output_file_count == OMNI_MAX_OUTPUT_FILES)
+         omni_config_error("bad --omni-output-files (DEV:INO[,DEV:INO] or none)", clo_output_files);
+      p = end + 1;
+      ULong ino = VG_(strtoull10)(p, &end);
+      if (end == p || (*end != ',' && *end != '\0'))
+         omni_config_error("bad --omni-output-files (DEV:INO[,DEV:INO] or none)", clo_output_files);
+      g_output_files[g_output_file_count].dev = dev;
+      g_output_files[g_output_file_count].ino = ino;
+      g_output_file_count++;
+      if (*end == '\0')
+         return;
+      p = end + 1;
+   }
+}
+
+/* Whether a write to fd (1 or 2) reached the recording's terminal. */
+static Bool is_output_file(UInt fd)
+{
+   if (!g_output_filtered)
+      return True;
+   struct vg_stat st;
+   if (VG_(fstat)((Int)fd, &st) != 0)
+      return False;
+   for (UInt i = 0; i < g_output_file_count; i++)
+      if (g_output_files[i].dev == st.dev && g_output_files[i].ino == st.ino)
+         return True;
+   return False;
+}
+
 static void emit_output(ThreadId tid, ULong time, UInt fd, const UChar* bytes,
                         SizeT size)
 {
@@ -581,7 +628,7 @@ void omni_post_syscall(ThreadId tid, UInt syscallno, UWord* args,
    }
    emit_syscall(tid, time, syscallno, args, nArgs, result, 0, g_seq_enter[tid],
                 g_seq_enter[tid] ? transport_next_seq() : 0);
-   if (result <= 0 || nArgs < 3 || (args[0] != 1 && args[0] != 2))
+   if (result <= 0 || nArgs < 3 || (args[0] != 1 && args[0] != 2) || !is_output_file((UInt)args[0]))
       return;
    /* What reached stdout/stderr: the first `result` bytes of the buffers. */
    SizeT left = (SizeT)result;
@@ -711,4 +758,5 @@ void events_init(void)
    g_clear_tid = VG_(calloc)("omni.clear_tid", VG_N_THREADS, sizeof(Addr));
    g_pending_ctid = VG_(calloc)("omni.pending_ctid", VG_N_THREADS, sizeof(Addr));
    g_pending_signal = VG_(calloc)("omni.pending_signal", VG_N_THREADS, sizeof(PendingSignal));
+   parse_output_files();
 }

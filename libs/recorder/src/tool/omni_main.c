@@ -28,6 +28,7 @@ Long clo_snapshot_interval = OMNI_DEFAULT_SNAPSHOT_INTERVAL;
 Bool clo_follow_forks = True;
 Bool clo_follow_exec = False;
 Bool clo_exec_image = False;
+const HChar* clo_output_files = NULL;
 
 static Bool omni_process_cmd_line_option(const HChar* arg)
 {
@@ -38,6 +39,7 @@ static Bool omni_process_cmd_line_option(const HChar* arg)
    else if VG_BOOL_CLO(arg, "--omni-follow-forks", clo_follow_forks) {}
    else if VG_BOOL_CLO(arg, "--omni-follow-exec", clo_follow_exec) {}
    else if VG_BOOL_CLO(arg, "--omni-exec-image", clo_exec_image) {}
+   else if VG_STR_CLO(arg, "--omni-output-files", clo_output_files) {}
    else if VG_BINT_CLO(arg, "--omni-shm-fd", clo_shm_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-slots", clo_slots, 2, 4096) {}
    else if VG_BINT_CLO(arg, "--omni-key-fd", clo_key_fd, 0, 1 << 20) {}
@@ -72,6 +74,10 @@ static void omni_print_usage(void)
 "    --omni-follow-exec=yes|no   record an exec'd program as a new image (with\n"
 "                              --trace-children=yes) [no]\n"
 "    --omni-exec-image=yes     (set by the tool for the image it exec'd)\n"
+"    --omni-output-files=DEV:INO[,DEV:INO]|none  record as output only the\n"
+"                              writes to fd 1 or 2 while it is one of these\n"
+"                              open files (omni record's stdout and stderr);\n"
+"                              without it, every write to fd 1 or 2\n"
 "    --omni-snapshot-interval=N  register snapshot at least every N\n"
 "                              instructions [16384]\n"
    );

@@ -159,6 +159,11 @@ extern Bool clo_follow_exec;
 /* Set in an image that a recorded image exec'd: it says HELLO_EXEC and
    gets its slots on its connection. */
 extern Bool clo_exec_image;
+/* The open files (DEV:INO, comma-separated, or "none") that count as the
+   recording's terminal: a write to fd 1 or 2 is an OUTPUT record only while
+   that descriptor is one of them, so that what a pipeline's first program
+   writes into its pipe is not output. NULL: every write to fd 1 or 2. */
+extern const HChar* clo_output_files;
 
 /* Reports a bad configuration and stops (omni_main.c). */
 void omni_config_error(const HChar* what, const HChar* path);

@@ -144,7 +144,9 @@ enum {
      the record carries it as u64 tid after the flags. */
   OMNI_EXT_SYSCALL = 10,
   /* Bytes the program wrote to stdout or stderr (write, writev, pwrite64 to
-     fd 1 or 2; as many as the kernel accepted). u64 time, u32 fd, u32 tid,
+     fd 1 or 2; as many as the kernel accepted; since omni record passes
+     --omni-output-files, only while that fd is omni record's own stdout or
+     stderr, not a pipe or file the program redirected it to). u64 time, u32 fd, u32 tid,
      then the bytes. Output longer than OMNI_MAX_OUTPUT_BYTES comes as several
      records with the same time. */
   OMNI_EXT_OUTPUT = 11,
