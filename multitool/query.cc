@@ -23,7 +23,7 @@ struct QueryArgs {
   std::string calls;
   std::string executions;
   std::optional<uint32_t> tid;
-  std::optional<uint32_t> process;
+  std::optional<std::string> process;
   std::optional<int64_t> pid;
   std::string at = "end";
   std::optional<uint64_t> from, to, last;
@@ -238,6 +238,7 @@ Action register_query(CLI::App& app) {
       "  omni query --output                          each write to stdout/stderr, with its text\n"
       "  omni query --syscalls [--name read]          every system call, args and result\n"
       "  omni query --process 2 --output              ... of a forked process (numbers: omni dump)\n"
+      "  omni query --process wc --calls main         ask the process that ran wc (or --pid 4242)\n"
       "Times are instruction counts (see `omni dump`).");
   app.add_option("trace_dir", args->trace_dir, "Trace directory (default: the latest recording)");
   // The questions' options, in the order of their rows, then the options they share.
@@ -254,15 +255,29 @@ Action register_query(CLI::App& app) {
   app.add_option("--last", args->last, "Only the last N writes (calls, executions)")->check(CLI::PositiveNumber);
   app.add_option("--format", args->format, "json (default) or table")
       ->check(CLI::IsMember({"json", "table"}));
-  CLI::Option* process = app.add_option("--process", args->process,
-                                        "Ask about this recorded process (its number in `omni dump`; default: 1, the "
-                                        "process omni started)");
+  CLI::Option* process = app.add_option(
+      "--process", args->process,
+      "Ask about this recorded process: its number in `omni dump`, or its program's name (wc, /usr/bin/wc). "
+      "Default: the process omni started, as its last recorded exec left it (--process 1: as it started)");
   app.add_option("--pid", args->pid, "Ask about the recorded process that had this pid")->excludes(process);
   return [args, at](Io& io) {
     Given given{at->count() > 0};
     const Question& question = the_question(*args, given);
     std::string trace_dir = resolve_trace_dir(args->trace_dir);
-    query::Session session(query::process_dir(trace_dir, args->process, args->pid));
+    // A question about every process's events starts from the root, which
+    // finds the others; any other is about one process's image.
+    bool merged = (question.takes & kAllProcesses) && !args->process && !args->pid;
+    query::ChosenProcess chosen = merged ? query::ChosenProcess{trace_dir}
+                                         : query::choose_process(trace_dir, args->process, args->pid);
+    query::Session session(chosen.dir);
+    if (!merged && !args->process && !args->pid && chosen.processes > 1) {
+      // Which of several processes the answer is about, since none was named.
+      std::optional<int64_t> pid = chosen.pid ? chosen.pid : session.reader().meta_int("pid");
+      io.err << fmt::format("omni: about process {} (pid {}, {}){}; the recording has {} (--process N or --pid P "
+                            "picks one; `omni dump` lists them)\n",
+                            chosen.process, pid ? std::to_string(*pid) : std::string("unknown"), chosen.program,
+                            chosen.followed_exec ? ", the program process 1 exec'd last" : "", chosen.processes);
+    }
     if (session.reader().meta_int("stream_complete").value_or(0) != 1) {
       query::RecordingEnd end = query::recording_end(session);
       // An exec that omni followed loses nothing: the rest of the process

@@ -91,10 +91,13 @@ inline std::vector<Write> where_written(const fs::path& dir, const std::string& 
   return ws;
 }
 
-// `omni query DIR --read TARGET --at AT`: REQUIREs exit 0 and one answer;
-// CHECKs an empty stderr.
-inline Object read_at(const fs::path& dir, const std::string& target, const std::string& at = "end") {
-  RunResult q = run_omni({"query", dir.string(), "--read", target, "--at", at});
+// `omni query DIR --read TARGET --at AT EXTRA...`: REQUIREs exit 0 and one
+// answer; CHECKs an empty stderr.
+inline Object read_at(const fs::path& dir, const std::string& target, const std::string& at = "end",
+                      const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> a = {"query", dir.string(), "--read", target, "--at", at};
+  a.insert(a.end(), extra.begin(), extra.end());
+  RunResult q = run_omni(a);
   INFO("omni query --read ", target, " --at ", at, ": ", q.describe());
   REQUIRE(q.status == 0);
   CHECK(q.err.empty());

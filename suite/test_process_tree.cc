@@ -105,10 +105,17 @@ TEST_CASE("process trees: forked processes are recorded, each with its own write
   CHECK(last_value(r.dir, by_first_word["child1"], "g_value") == 101);
   CHECK(last_value(r.dir, by_first_word["child1"], "g_count") == 2);
   CHECK(last_value(r.dir, by_first_word["grandchild"], "g_value") == 500);
-  for (const Write& w : where_written(r.dir, "g_value")) {
+  for (const Write& w : where_written(r.dir, "g_value", {"--process", "1"})) {
     int64_t v = le_signed(w.data);
     CHECK_MESSAGE((v == 1 || v == 7), "the root's g_value write of " << v);
   }
+  // Without --process the question is about the root (it exec'd nothing):
+  // the same answer, and stderr says which process it is about.
+  RunResult root = run_omni({"query", r.dir.string(), "--where-written", "g_value"});
+  REQUIRE(root.status == 0);
+  CHECK(root.out == run_omni({"query", r.dir.string(), "--process", "1", "--where-written", "g_value"}).out);
+  CHECK(root.err.rfind("omni: about process 1 (pid ", 0) == 0);
+  CHECK(root.err.find("the recording has 6") != std::string::npos);
   // A child's memory at its first instruction is its parent's at the fork:
   // g_value 1 (printed by the parent before forking), g_count 0.
   for (const char* who : {"child0", "child1"}) {
@@ -257,9 +264,16 @@ TEST_CASE("process trees: an exec chain of three images is three recorded images
     CHECK(dump["ended_by"].s == "exec");
     RunResult text = run_omni({"dump", r.dir.string()});
     CHECK(text.out.find("the new image is recorded as process 2") != std::string::npos);
-    RunResult q = run_omni({"query", r.dir.string(), "--where-written", "g_value"});
+    RunResult q = run_omni({"query", r.dir.string(), "--process", "1", "--where-written", "g_value"});
     CHECK(q.status == 0);
     CHECK(q.err.empty());
+    // Without --process: the image the process's last exec left, process 3.
+    RunResult last = run_omni({"query", r.dir.string(), "--where-written", "g_value"});
+    REQUIRE(last.status == 0);
+    CHECK(last.out == run_omni({"query", r.dir.string(), "--process", "3", "--where-written", "g_value"}).out);
+    CHECK(last.err.rfind("omni: about process 3 (pid " + std::to_string(pid) + ", " + subject("exec_chain").string() +
+                             "), the program process 1 exec'd last",
+                         0) == 0);
   }
 }
 
@@ -349,6 +363,102 @@ TEST_CASE("process trees: --output is what reached omni record's stdout and stde
   RunResult calls = run_omni({"query", dir.string(), "--syscalls", "--name", "write"});
   REQUIRE(calls.status == 0);
   CHECK(parse_json_lines(calls.out).size() == 3);
+}
+
+TEST_CASE("process trees: posix_spawn, system and popen children are recorded, and --process NAME picks one or lists the candidates") {
+  // Truth: the native run's output, and strace -f's execve calls (the PATH
+  // walk of posix_spawnp fails until it finds echo).
+  const std::string program = subject("spawns").string();
+  RunResult native = run({program});
+  REQUIRE(native.status == 0);
+  TempDir t;
+  fs::path trace_log = t / "strace.txt";
+  RunResult traced = run({"strace", "-f", "-qq", "-e", "trace=execve", "-o", trace_log.string(), program});
+  REQUIRE(traced.status == 0);
+  REQUIRE(traced.out == native.out);
+  std::vector<std::string> exec_paths;  // successful execve, the root's own left out
+  size_t failed_execs = 0;
+  for (const std::string& line : split_lines(read_file(trace_log))) {
+    size_t q = line.find("execve(\"");
+    if (q == std::string::npos) continue;
+    std::string path = line.substr(q + 8, line.find('"', q + 8) - (q + 8));
+    if (line.find(") = 0") != std::string::npos) {
+      if (path != program) exec_paths.push_back(path);
+    } else {
+      ++failed_execs;
+    }
+  }
+  REQUIRE(exec_paths.size() == 3);  // echo, and sh twice
+  fs::path dir = record_command(t, {program}, native.out);
+  REQUIRE(run_omni({"index", dir.string()}).status == 0);
+
+  // Three forks of the root, each exec'd a program strace saw exec'd.
+  Object dump = dump_json(dir);
+  auto processes = processes_of(dump);
+  std::vector<std::string> recorded_paths;
+  for (const auto& [n, p] : processes) {
+    if (n == 1) continue;
+    if (field(*p, "origin")->s == "fork") {
+      CHECK(field(*p, "parent_process")->i == 1);
+      CHECK(field(*p, "exec_into")->i != 0);
+    } else {
+      const Value& forked = *processes.at(field(*p, "parent_process")->i);
+      CHECK(field(forked, "origin")->s == "fork");
+      recorded_paths.push_back(args_of(*p).at(0));
+      CHECK(field(*p, "program")->s == args_of(*p).at(0));
+      // Causality in the one order: the exec'd image starts after the
+      // forked image's last call, its execve.
+      CHECK(field(*p, "seq_first")->i > field(forked, "seq_last")->i);
+      CHECK(field(forked, "seq_first")->i > field(*processes.at(1), "seq_first")->i);
+    }
+    CHECK(field(*p, "events")->i > 0);
+    CHECK(field(*p, "started")->kind == Value::Kind::String);
+  }
+  CHECK(processes.size() == 7);
+  std::sort(exec_paths.begin(), exec_paths.end());
+  std::sort(recorded_paths.begin(), recorded_paths.end());
+  CHECK(recorded_paths == exec_paths);
+
+  // The terminal's lines, in order: echo's, the shells' (not the popen
+  // shell's, which went into the pipe), the parent's.
+  RunResult out = run_omni({"query", dir.string(), "--output"});
+  REQUIRE(out.status == 0);
+  std::string text;
+  for (const Object& o : parse_json_lines(out.out)) text += o.at("text").s;
+  CHECK(text == native.out);
+
+  // Every execve across the processes, failed ones too.
+  RunResult calls = run_omni({"query", dir.string(), "--syscalls", "--name", "execve"});
+  REQUIRE(calls.status == 0);
+  size_t failed = 0, succeeded = 0;
+  for (const Object& o : parse_json_lines(calls.out)) {
+    if (o.at("result").kind == Value::Kind::Null) ++succeeded;
+    else if (o.at("result").i < 0) ++failed;
+  }
+  CHECK(succeeded == 3);
+  CHECK(failed == failed_execs);
+
+  // --process NAME: echo is one process; sh names two, and the error lists them.
+  RunResult echo = run_omni({"query", dir.string(), "--process", "echo", "--syscalls", "--name", "write"});
+  INFO(echo.describe());
+  REQUIRE(echo.status == 0);
+  CHECK(parse_json_lines(echo.out).size() == 1);
+  CHECK(echo.err.empty());
+  RunResult sh = run_omni({"query", dir.string(), "--process", "sh", "--syscalls"});
+  CHECK(sh.status == 1);
+  CHECK(sh.err.find("omni: error: 'sh' names 2 recorded processes: ") == 0);
+  RunResult none = run_omni({"query", dir.string(), "--process", "python3", "--syscalls"});
+  CHECK(none.status == 1);
+  CHECK(none.err.find("no recorded process ran 'python3'") != std::string::npos);
+  // Without a process named, a question about one address space is about
+  // the root, and says so.
+  std::vector<Write> ws = where_written(dir, "g_status", {"--process", "1"});
+  REQUIRE_FALSE(ws.empty());
+  CHECK(le_signed(ws.back().data) == 0);  // pclose's status, the last
+  RunResult regs = run_omni({"query", dir.string(), "--registers"});
+  REQUIRE(regs.status == 0);
+  CHECK(regs.err.find("omni: about process 1 (pid ") == 0);
+  CHECK(regs.err.find("the recording has 7") != std::string::npos);
 }
 
 TEST_CASE("process trees: env python3 is followed into python, whose calls the recording answers") {

@@ -159,11 +159,11 @@ TEST_CASE("query --read: a MAP_SHARED file mapping reads as recorded after the f
   auto spec = [](uint64_t a, uint64_t n) { return hex_address(a) + ":" + std::to_string(n); };
 
   // What the program printed, at the moment it printed it.
-  Object at_map = read_at(trace, spec(addr, 32), "output~mapped=");
+  Object at_map = read_at(trace, spec(addr, 32), "output~mapped=", {"--process", "1"});
   CHECK(at_map["data"].s == hex_of(original.substr(0, 32)));
-  Object second_page = read_at(trace, spec(addr + 4096, 16), "output~mapped=");
+  Object second_page = read_at(trace, spec(addr + 4096, 16), "output~mapped=", {"--process", "1"});
   CHECK(second_page["data"].s == hex_of(original.substr(4096, 16)));
-  Object at_write = read_at(trace, spec(addr, 32), "output~written=");
+  Object at_write = read_at(trace, spec(addr, 32), "output~written=", {"--process", "1"});
   CHECK(at_write["data"].s == hex_of(written));
   // Each answer says that the bytes lie in a shared mapping of that file.
   for (Object* o : {&at_map, &at_write}) {
@@ -178,26 +178,26 @@ TEST_CASE("query --read: a MAP_SHARED file mapping reads as recorded after the f
   // The child's write came from another process: the recording cannot know
   // it, and the answer says so instead of inventing bytes: what it holds is
   // what the recorded process itself left there.
-  Object later = read_at(trace, spec(addr, 32), "output~after_child=");
+  Object later = read_at(trace, spec(addr, 32), "output~after_child=", {"--process", "1"});
   CHECK(later.count("shared") == 1);
   CHECK(later["data"].s == hex_of(written));
 
   // The third page lies past the file's end as it was then: unknown, not
   // today's 'Z's.
-  Object beyond = read_at(trace, spec(addr + 8192, 8), "end");
+  Object beyond = read_at(trace, spec(addr + 8192, 8), "end", {"--process", "1"});
   CHECK(beyond["data"].s == "????????????????");
   REQUIRE(beyond.count("unknown") == 1);
   CHECK(beyond["unknown"].array.size() == 1);
 
   // Private memory carries no such flag.
-  Object plain = read_at(trace, spec(priv, 8), "end");
+  Object plain = read_at(trace, spec(priv, 8), "end", {"--process", "1"});
   CHECK(plain.count("shared") == 0);
   CHECK(plain.count("unknown") == 0);
   CHECK(plain["data"].s == hex_of(std::string("not shar")));
 
   // The bytes the mapping held when it appeared are kernel writes at the
   // mmap's time: the file's bytes then.
-  std::vector<Write> ws = where_written(trace, spec(addr, 8));
+  std::vector<Write> ws = where_written(trace, spec(addr, 8), {"--process", "1"});
   REQUIRE_FALSE(ws.empty());
   REQUIRE(ws[0].addr == addr);
   REQUIRE(ws[0].data.size() >= 8);

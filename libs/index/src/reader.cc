@@ -268,6 +268,13 @@ std::vector<uint32_t> IndexReader::row_chunks(const std::vector<uint8_t>& row, R
   return out;
 }
 
+std::optional<std::pair<uint64_t, uint64_t>> IndexReader::gseq_span() {
+  verify_table("syscalls");
+  Statement q(*db_, "SELECT min(gseq_enter), max(coalesce(gseq_exit, gseq_enter)) FROM syscalls");
+  if (!q.step() || q.column_is_null(0) || q.column_is_null(1)) return std::nullopt;
+  return std::make_pair(q.column_u64(0), q.column_u64(1));
+}
+
 std::vector<SyscallRow> IndexReader::syscalls(std::optional<uint64_t> nr) {
   verify_table("syscalls");
   Statement q(*db_, nr ? "SELECT time,tid,nr,a0,a1,a2,a3,a4,a5,result,gseq_enter,gseq_exit FROM syscalls WHERE nr = ? "

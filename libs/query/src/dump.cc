@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
@@ -218,6 +219,8 @@ std::vector<RecordedProcess> recorded_processes(const std::string& trace_dir) {
     for (const auto& [key, value] : trace.info())
       if (key == "arg") r.args.push_back(value);
     r.origin = trace.info_value("origin").empty() ? "root" : trace.info_value("origin");
+    r.program = trace.info_value("program");
+    r.started = trace.info_value("started");
     if (std::string v = trace.info_value("pid"); !v.empty()) r.pid = number_or(v, 0);
     if (std::string v = trace.info_value("ppid"); !v.empty()) r.ppid = number_or(v, 0);
     r.parent = uint32_t(number_or(trace.info_value("parent_process"), 0));
@@ -226,6 +229,8 @@ std::vector<RecordedProcess> recorded_processes(const std::string& trace_dir) {
       r.exit_code = reader.meta_int("exit_code");
       r.signal = reader.meta_int("signal");
       r.instructions = reader.meta_int("instructions");
+      r.events = reader.meta_int("writes");
+      r.gseq_span = reader.gseq_span();
       r.complete = reader.meta_int("stream_complete").value_or(0) == 1;
       r.ended_by = reader.meta_text("ended_by").value_or("");
       if (!r.pid) r.pid = reader.meta_int("pid");
@@ -276,27 +281,115 @@ std::vector<RecordedProcess> recorded_processes(const std::string& trace_dir) {
   return out;
 }
 
-std::string process_dir(const std::string& trace_dir, std::optional<uint32_t> process, std::optional<int64_t> pid) {
-  if (!process && !pid) return trace_dir;
-  std::vector<ProcessDir> dirs = process_dirs(trace_dir);
-  if (process) {
-    for (const ProcessDir& p : dirs)
-      if (p.process == *process) return p.dir;
-    fail("the recording has no process {}: it has {} (`omni dump` lists them)", *process,
-         dirs.size() == 1 ? std::string("only process 1, the root") : fmt::format("processes 1 to {}", dirs.back().process));
+namespace {
+
+// What choosing a process needs of each: its trace's INFO only (opening
+// every index of a large tree would cost each query).
+struct ProcessHeader {
+  uint32_t process = 1;
+  std::string dir, program, origin;
+  std::optional<int64_t> pid;
+  uint32_t parent = 0;
+};
+
+std::vector<ProcessHeader> process_headers(const std::string& trace_dir) {
+  std::vector<ProcessHeader> out;
+  for (const ProcessDir& p : process_dirs(trace_dir)) {
+    trace::TraceReader trace(p.dir + "/" + kTraceFile);
+    ProcessHeader h;
+    h.process = p.process;
+    h.dir = p.dir;
+    h.program = trace.info_value("program");
+    h.origin = trace.info_value("origin").empty() ? "root" : trace.info_value("origin");
+    if (std::string v = trace.info_value("pid"); !v.empty()) h.pid = number_or(v, 0);
+    h.parent = uint32_t(number_or(trace.info_value("parent_process"), 0));
+    out.push_back(std::move(h));
   }
-  std::vector<RecordedProcess> all = recorded_processes(trace_dir);
-  std::vector<const RecordedProcess*> found;
-  for (const RecordedProcess& r : all)
-    if (r.pid && *r.pid == *pid) found.push_back(&r);
-  if (found.size() == 1) return found[0]->dir;
-  std::string list;
-  for (const RecordedProcess& r : all)
-    if (r.pid) list += fmt::format("{}{} (process {})", list.empty() ? "" : ", ", *r.pid, r.process);
-  if (found.empty()) fail("the recording has no process with pid {}; its pids: {}", *pid, list);
-  std::string which;
-  for (const RecordedProcess* r : found) which += fmt::format("{}{}", which.empty() ? "" : ", ", r->process);
-  fail("pid {} was reused: it names processes {}; give --process N instead", *pid, which);
+  return out;
+}
+
+std::string base_name(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
+ChosenProcess chosen(const ProcessHeader& h, size_t processes) {
+  ChosenProcess c;
+  c.dir = h.dir;
+  c.process = h.process;
+  c.pid = h.pid;
+  c.program = h.program;
+  c.processes = processes;
+  return c;
+}
+
+}  // namespace
+
+ChosenProcess choose_process(const std::string& trace_dir, const std::optional<std::string>& process,
+                             std::optional<int64_t> pid) {
+  std::vector<ProcessHeader> all = process_headers(trace_dir);
+  if (all.empty()) fail("{} holds no recorded process", trace_dir);
+  if (pid) {
+    std::vector<RecordedProcess> recorded = recorded_processes(trace_dir);
+    std::vector<const RecordedProcess*> found;
+    for (const RecordedProcess& r : recorded)
+      if (r.pid && *r.pid == *pid) found.push_back(&r);
+    if (found.size() == 1) {
+      ChosenProcess c = chosen(all.at(found[0]->process - 1), all.size());
+      c.pid = pid;
+      return c;
+    }
+    std::string list;
+    for (const RecordedProcess& r : recorded)
+      if (r.pid) list += fmt::format("{}{} (process {})", list.empty() ? "" : ", ", *r.pid, r.process);
+    if (found.empty()) fail("the recording has no process with pid {}; its pids: {}", *pid, list);
+    std::string which;
+    for (const RecordedProcess* r : found) which += fmt::format("{}{}", which.empty() ? "" : ", ", r->process);
+    fail("pid {} was reused: it names processes {}; give --process N instead", *pid, which);
+  }
+  if (process && !process->empty() && process->find_first_not_of("0123456789") == std::string::npos) {
+    uint64_t n = process->size() > 9 ? 0 : std::stoull(*process);
+    for (const ProcessHeader& h : all)
+      if (h.process == n) return chosen(h, all.size());
+    fail("the recording has no process {}: it has {} (`omni dump` lists them)", *process,
+         all.size() == 1 ? std::string("only process 1, the root") : fmt::format("processes 1 to {}", all.back().process));
+  }
+  if (process) {
+    std::vector<const ProcessHeader*> found;
+    for (const ProcessHeader& h : all)
+      if (h.program == *process || base_name(h.program) == *process) found.push_back(&h);
+    if (found.size() == 1) return chosen(*found[0], all.size());
+    auto describe = [](const ProcessHeader& h) {
+      // The root's pid is known once it ran: its index has it.
+      std::optional<int64_t> pid = h.pid;
+      if (!pid && access((h.dir + "/" + kIndexFile).c_str(), F_OK) == 0) pid = index::IndexReader(h.dir).meta_int("pid");
+      return fmt::format("{} (pid {}, {})", h.process, pid ? std::to_string(*pid) : std::string("unknown"),
+                         h.origin == "root" ? std::string("the root")
+                                            : fmt::format("{} by {}", h.origin == "exec" ? "exec'd" : "forked", h.parent));
+    };
+    if (found.empty()) {
+      std::vector<std::string> names;
+      for (const ProcessHeader& h : all)
+        if (std::find(names.begin(), names.end(), base_name(h.program)) == names.end()) names.push_back(base_name(h.program));
+      fail("no recorded process ran '{}'; the recording's programs: {} (`omni dump` lists the processes)", *process,
+           fmt::join(names, ", "));
+    }
+    std::vector<std::string> which;
+    for (const ProcessHeader* h : found) which.push_back(describe(*h));
+    fail("'{}' names {} recorded processes: {}; give --process N or --pid P", *process, found.size(),
+         fmt::join(which, ", "));
+  }
+  // Process 1's last image: follow its recorded execs.
+  const ProcessHeader* at = &all.front();
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (const ProcessHeader& h : all)
+      if (h.origin == "exec" && h.parent == at->process) {
+        at = &h;
+        moved = true;
+        break;
+      }
+  }
+  ChosenProcess c = chosen(*at, all.size());
+  c.followed_exec = at->process != 1;
+  return c;
 }
 
 std::vector<UnfollowedChild> unfollowed_children(Session& session) {
@@ -447,9 +540,15 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
         po.field("process", r.process).optional("pid", r.pid).optional("ppid", r.ppid);
         if (r.parent) po.field("parent_process", r.parent);
         else po.null("parent_process");
-        po.field("origin", r.origin).field("dir", r.dir).raw("args", json_array_of_strings(r.args));
+        po.field("origin", r.origin).field("dir", r.dir).field("program", r.program);
+        po.raw("args", json_array_of_strings(r.args));
+        if (r.started.empty()) po.null("started");
+        else po.field("started", r.started);
         po.optional("exit_code", r.exit_code).optional("signal", r.signal);
         po.field("indexed", r.indexed).field("recording_complete", r.complete).optional("instructions", r.instructions);
+        po.optional("events", r.events);
+        if (r.gseq_span) po.field("seq_first", r.gseq_span->first).field("seq_last", r.gseq_span->second);
+        else po.null("seq_first").null("seq_last");
         if (r.exec_into) po.field("exec_into", r.exec_into);
         else po.null("exec_into");
         if (r.ended_by.empty()) po.null("ended_by");

@@ -123,6 +123,10 @@ class IndexReader {
   };
   static std::unordered_map<uint64_t, RowGranule> row_granules(const std::vector<uint8_t>& row, uint64_t page);
   static std::vector<uint32_t> row_chunks(const std::vector<uint8_t>& row, RowGranule granule, uint32_t segment);
+  // The first and last place this process took in the recording's one
+  // order across processes (its system calls' gseq numbers); nullopt when
+  // it has none (a stream without SEQ records, or no system call).
+  std::optional<std::pair<uint64_t, uint64_t>> gseq_span();
   // System calls in time order, optionally only those numbered `nr`.
   std::vector<SyscallRow> syscalls(std::optional<uint64_t> nr);
   // Output to stdout/stderr in time order; pieces of one write are joined.

@@ -147,8 +147,14 @@ struct RecordedProcess {
   std::optional<int64_t> pid, ppid;
   uint32_t parent = 0;   // the parent's process number; 0: none recorded
   std::string origin;    // "root" or "fork"
+  std::string program;  // its path, as it was started or exec'd
   std::vector<std::string> args;
+  std::string started;  // wall clock, ISO 8601, when omni record saw it start
   bool indexed = false;
+  // Indexed: its write events, and its first and last place in the
+  // recording's one order (its system calls' gseq numbers).
+  std::optional<int64_t> events;
+  std::optional<std::pair<uint64_t, uint64_t>> gseq_span;
   bool complete = false;  // the whole stream, up to its exit
   std::optional<int64_t> exit_code, signal, instructions;
   // exit_code/signal are what the parent's wait4 got (the process ended
@@ -162,10 +168,22 @@ struct RecordedProcess {
 };
 std::vector<RecordedProcess> recorded_processes(const std::string& trace_dir);
 
-// The process a per-process question is about: `process` (a number `omni
-// dump` shows) or `pid` (an error listing the candidates when several
-// recorded processes had that pid, or none did); the root when neither is
-// given. Returns its trace directory.
-std::string process_dir(const std::string& trace_dir, std::optional<uint32_t> process, std::optional<int64_t> pid);
+// The process a per-process question is about, as the user named it:
+// `process` is a number `omni dump` shows or a program's name (its file
+// name, or its path, as it was exec'd), `pid` an OS pid. A name or pid that
+// several recorded processes had is an error listing them, as is one that
+// none had. Neither given: process 1's last image (the program it exec'd
+// last, recorded; itself when it exec'd nothing).
+struct ChosenProcess {
+  std::string dir;  // its trace directory
+  uint32_t process = 1;
+  std::optional<int64_t> pid;  // as its trace says (the root's: from its index)
+  std::string program;         // the program's path as it was started
+  size_t processes = 1;        // how many the recording holds
+  // Chosen by default, and not process 1: process 1 exec'd it.
+  bool followed_exec = false;
+};
+ChosenProcess choose_process(const std::string& trace_dir, const std::optional<std::string>& process,
+                             std::optional<int64_t> pid);
 
 }  // namespace omni::query
