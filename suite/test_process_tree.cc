@@ -5,7 +5,10 @@
 // statuses its parent's wait reported (also printed).
 #include <doctest/doctest.h>
 
+#include <cinttypes>
+#include <cstdio>
 #include <map>
+#include <set>
 
 #include "omni_fixture.h"
 
@@ -459,6 +462,41 @@ TEST_CASE("process trees: posix_spawn, system and popen children are recorded, a
   REQUIRE(regs.status == 0);
   CHECK(regs.err.find("omni: about process 1 (pid ") == 0);
   CHECK(regs.err.find("the recording has 7") != std::string::npos);
+}
+
+TEST_CASE("process trees: twenty processes alive at once are all recorded, those beyond sixteen with fewer slots") {
+  // Each child writes its buffer four times over and prints its sum; they
+  // start writing only once all twenty exist, so the recorder holds twenty
+  // images at once (the last four get two slots, not four).
+  RunResult native = run({subject("crowd").string(), "20"});
+  REQUIRE(native.status == 0);
+  Recording r = record("crowd", {"20"});
+  std::vector<std::string> want = split_lines(native.out), got = split_lines(r.rec.out);
+  std::sort(want.begin(), want.end());
+  std::sort(got.begin(), got.end());
+  CHECK(got == want);
+  REQUIRE(run_omni({"index", r.dir.string()}).status == 0);
+  Object dump = dump_json(r.dir);
+  auto processes = processes_of(dump);
+  REQUIRE(processes.size() == 21);
+  std::set<int64_t> children_seen;
+  for (const auto& [n, p] : processes) {
+    if (n == 1) continue;
+    INFO("process ", n);
+    CHECK(field(*p, "recording_complete")->b);
+    std::string text = output_of(r.dir, n);
+    int64_t child = -1, sum = -1;
+    REQUIRE(std::sscanf(text.c_str(), "child %" SCNd64 " sum %" SCNd64, &child, &sum) == 2);
+    CHECK(field(*p, "exit_code")->i == child);
+    children_seen.insert(child);
+    CHECK(last_value(r.dir, n, "g_sum") == sum);
+    // g_buffer[1000] as each of the four rounds left it: 1000 * (child + 1) + round.
+    std::vector<Write> ws = where_written(r.dir, "g_buffer[1000]", {"--process", std::to_string(n)});
+    REQUIRE(ws.size() == 4);
+    for (int round = 0; round < 4; ++round)
+      CHECK(ws[size_t(round)].data == std::vector<uint8_t>{uint8_t(1000 * (child + 1) + round)});
+  }
+  CHECK(children_seen.size() == 20);
 }
 
 TEST_CASE("process trees: env python3 is followed into python, whose calls the recording answers") {

@@ -440,6 +440,10 @@ class Slots {
   // exist once written, so this bounds what each of many processes (a
   // `make -j2` of many compiles) holds, 16 MiB, while the root keeps 16.
   static constexpr uint32_t kForkedCount = 4;
+  // Images beyond kCrowd alive at once (the root not counted) get
+  // kCrowdedCount: one to fill while the recorder drains the other.
+  static constexpr size_t kCrowd = 16;
+  static constexpr uint32_t kCrowdedCount = 2;
 
   Slots(const Key& key, uint32_t usable) : key_(key.bytes()), usable_(usable) {
     shm_fd_ = memfd_create("omni-stream", MFD_CLOEXEC);
@@ -842,6 +846,7 @@ struct Image {
   std::exception_ptr error;
   std::atomic<bool> done{false};
   std::optional<int> wait_status;  // when this process reaped it (an orphan)
+  bool retired = false;            // its stream ended and what it held is freed
 
   ~Image() {
     if (thread.joinable()) thread.join();
@@ -920,6 +925,7 @@ class Tree {
       for (auto& image : images_) {
         if (!image->done) pumps_done = false;
         else if (image->error) std::rethrow_exception(image->error);
+        else if (!image->retired && image->serial != 1) retire(*image);
       }
       if (root_reaped && pumps_done && (no_children || !wait_descendants_)) break;
 
@@ -965,6 +971,22 @@ class Tree {
     }
     for (const Pending& p : pending) control.refuse(p.fd, p.pid);
     join_all();
+  }
+
+  // An image whose stream has ended keeps only what its END needs: its
+  // slots (16 MiB once written), connection, pidfd, trace descriptor and
+  // compressor go, so that resident memory and descriptors follow the
+  // processes alive at once, not all that ever ran (a make of thousands of
+  // compiles).
+  void retire(Image& image) {
+    if (image.thread.joinable()) image.thread.join();
+    image.own_slots.reset();
+    image.slots = nullptr;
+    if (image.conn >= 0) close(image.conn);
+    if (image.pidfd >= 0) close(image.pidfd);
+    image.conn = image.pidfd = -1;
+    if (image.own_writer) image.own_writer->suspend();
+    image.retired = true;
   }
 
   void kill_all() {
@@ -1090,7 +1112,13 @@ class Tree {
     image->info.emplace_back("ppid", std::to_string(ppid));
     image->info.emplace_back("parent_process", std::to_string(image->parent));
     image->writer->write_info(image->info);
-    image->own_slots = std::make_unique<Slots>(key_, Slots::kForkedCount);
+    // Beyond kCrowd processes alive at once, each new one fills fewer
+    // slots: the recorder's memory grows by 8 MiB, not 16, per process
+    // that a fork bomb or a wide `make -j` keeps alive.
+    size_t alive = 0;
+    for (const auto& other : images_) alive += other->serial != 1 && !other->retired;
+    image->own_slots =
+        std::make_unique<Slots>(key_, alive < Slots::kCrowd ? Slots::kForkedCount : Slots::kCrowdedCount);
     image->slots = image->own_slots.get();
     image->slots->start(conn, seq_.fd());
     images_.push_back(std::move(image));

@@ -56,25 +56,35 @@ std::string find_value(const KeyValues& kv, const std::string& key) {
   return {};
 }
 
-FrameCompressor::FrameCompressor(int zstd_level) : cctx_(ZSTD_createCCtx()), level_(zstd_level) {
+FrameCompressor::FrameCompressor(int zstd_level) : cctx_(nullptr), level_(zstd_level) { context(); }
+
+FrameCompressor::~FrameCompressor() { release(); }
+
+void FrameCompressor::release() {
+  ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(cctx_));
+  cctx_ = nullptr;
+}
+
+void* FrameCompressor::context() {
+  if (cctx_) return cctx_;
+  cctx_ = ZSTD_createCCtx();
   if (!cctx_) fail("out of memory for a zstd context");
   auto* cctx = static_cast<ZSTD_CCtx*>(cctx_);
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level_);
   // A checksum per frame: a damaged trace is reported, never indexed as garbage.
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+  return cctx_;
 }
-
-FrameCompressor::~FrameCompressor() { ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(cctx_)); }
 
 std::vector<uint8_t> FrameCompressor::compress(const uint8_t* bytes, size_t size) {
   std::vector<uint8_t> out(ZSTD_compressBound(size));
-  size_t n = ZSTD_compress2(static_cast<ZSTD_CCtx*>(cctx_), out.data(), out.size(), bytes, size);
+  size_t n = ZSTD_compress2(static_cast<ZSTD_CCtx*>(context()), out.data(), out.size(), bytes, size);
   if (ZSTD_isError(n)) fail("zstd compression failed: {}", ZSTD_getErrorName(n));
   out.resize(n);
   return out;
 }
 
-TraceWriter::TraceWriter(const std::string& path, int zstd_level) : compressor_(zstd_level) {
+TraceWriter::TraceWriter(const std::string& path, int zstd_level) : path_(path), compressor_(zstd_level) {
   // Private from creation (the trace holds the program's memory), never
   // through a link, never an existing file; close-on-exec: the recorded
   // program must not inherit (or write into) its trace.
@@ -96,7 +106,28 @@ TraceWriter::~TraceWriter() {
   if (file_) std::fclose(file_);
 }
 
+void TraceWriter::suspend() {
+  if (!file_) return;
+  flush();
+  if (std::fclose(file_) != 0) {
+    file_ = nullptr;
+    fail_errno("cannot write the trace file " + path_);
+  }
+  file_ = nullptr;
+  compressor_.release();
+}
+
 void TraceWriter::write_frame(FrameKind kind, const void* payload, size_t size, uint64_t raw) {
+  if (!file_) {
+    // Suspended: the file this writer made (never through a link).
+    int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) fail_errno("cannot reopen " + path_);
+    file_ = fdopen(fd, "ab");
+    if (!file_) {
+      ::close(fd);
+      fail_errno("cannot reopen " + path_);
+    }
+  }
   FrameHeader header{static_cast<uint32_t>(kind), static_cast<uint32_t>(size), raw};
   if (std::fwrite(&header, sizeof header, 1, file_) != 1 ||
       (size && std::fwrite(payload, 1, size, file_) != size))
@@ -127,7 +158,7 @@ void TraceWriter::write_compressed_stream(const std::vector<uint8_t>& compressed
 void TraceWriter::write_end(const KeyValues& end) { write_meta(FrameKind::End, end); }
 
 void TraceWriter::flush() {
-  if (std::fflush(file_) != 0) fail_errno("cannot write the trace file");
+  if (file_ && std::fflush(file_) != 0) fail_errno("cannot write the trace file");
 }
 
 TraceReader::TraceReader(const std::string& path) {

@@ -41,9 +41,13 @@ class FrameCompressor {
   FrameCompressor(const FrameCompressor&) = delete;
   FrameCompressor& operator=(const FrameCompressor&) = delete;
   std::vector<uint8_t> compress(const uint8_t* bytes, size_t size);
+  // Frees the zstd context (megabytes at high levels) until the next
+  // compress() makes another.
+  void release();
 
  private:
-  void* cctx_;  // ZSTD_CCtx
+  void* context();
+  void* cctx_;  // ZSTD_CCtx; null after release()
   int level_;
 };
 
@@ -63,6 +67,10 @@ class TraceWriter {
   void write_compressed_stream(const std::vector<uint8_t>& compressed, size_t raw_size);
   void write_end(const KeyValues& end);
   void flush();
+  // Closes the file and frees the compressor until the next write (which
+  // reopens the file to append): a recorder of thousands of processes keeps
+  // neither a descriptor nor a context per finished one.
+  void suspend();
 
   uint64_t raw_bytes() const { return raw_bytes_; }
   uint64_t file_bytes() const { return file_bytes_; }
@@ -71,7 +79,8 @@ class TraceWriter {
   void write_frame(FrameKind kind, const void* payload, size_t size, uint64_t raw);
   void write_meta(FrameKind kind, const KeyValues& kv);
 
-  std::FILE* file_;
+  std::string path_;
+  std::FILE* file_;  // null while suspended
   FrameCompressor compressor_;
   uint64_t raw_bytes_ = 0;
   uint64_t file_bytes_ = 0;
