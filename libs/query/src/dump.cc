@@ -667,6 +667,15 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
                          r.instructions ? fmt::format("{} instructions", *r.instructions)
                                         : std::string("not indexed"),
                          ended);
+      // The command line of each image that started a program (a forked
+      // one runs its parent's).
+      if (r.origin != "fork" && !r.args.empty()) {
+        std::string line = fmt::format("{}", fmt::join(r.args, " "));
+        for (char& c : line)
+          if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+        if (line.size() > 100) line = line.substr(0, 99) + "~";
+        out << fmt::format("       $ {}\n", line);
+      }
     }
   }
   if (!children.empty()) {
