@@ -238,6 +238,42 @@ TEST_CASE("executions: code whose entries the recording lacks is refused, not un
   CHECK(before.out.empty());
 }
 
+TEST_CASE("executions: recorded with --every-block, code in a block that writes nothing stops as gdb's breakpoint does") {
+  TempDir t;
+  fs::path prog = subject("executions"), dir = t / "trace";
+  RunResult rec = run_omni({"record", "--every-block", "-o", dir.string(), "--", prog.string(), "4"});
+  REQUIRE(rec.status == 0);
+  REQUIRE(run_omni({"index", dir.string()}).status == 0);
+  // The block of sum_to's loop condition, which the default recording
+  // refuses (the test above).
+  RunResult d = run({"objdump", "-d", "--no-show-raw-insn", prog.string()});
+  REQUIRE(d.status == 0);
+  std::smatch m;
+  REQUIRE(std::regex_search(d.out, m, std::regex(R"(jmp\s+([0-9a-f]+) <sum_to\+0x[0-9a-f]+>)")));
+  std::string cond = "0x" + m[1].str();
+  GdbRun gdb = gdb_stops(prog, {"4"}, {"break *" + cond, "break executions.c:19"});
+  REQUIRE(gdb.breakpoints.count(2));
+  REQUIRE(gdb.breakpoints.count(3));
+  std::vector<Object> main = executions(dir, {"main"});
+  REQUIRE(main.size() == 1);
+  std::string after_main = std::to_string(main[0].at("time").i);
+  std::vector<Object> conds = executions(dir, {cond, "--from", after_main});
+  std::vector<Object> bodies = executions(dir, {"executions.c:19", "--from", after_main});
+  CHECK(static_cast<long>(conds.size()) == gdb.breakpoints.at(2).hits);
+  CHECK(static_cast<long>(bodies.size()) == gdb.breakpoints.at(3).hits);
+  // In gdb's order: the two interleave as the loop runs.
+  std::vector<std::pair<std::int64_t, int>> answers;
+  for (const Object& x : conds) answers.push_back({x.at("time").i, 2});
+  for (const Object& x : bodies) answers.push_back({x.at("time").i, 3});
+  std::sort(answers.begin(), answers.end());
+  std::vector<int> got;
+  for (const auto& a : answers) got.push_back(a.second);
+  CHECK(got == gdb.stops);
+  // The index says it holds every block entry; the trace says so too.
+  Object dump = dump_json(dir);
+  CHECK(dump.count("every_block_entry"));
+}
+
 TEST_CASE("executions: unknown functions, files and lines without code are one-line errors") {
   Recording r = record("executions", {"1"});
   RunResult a = run_omni({"query", r.dir.string(), "--executions", "no_such_function"});

@@ -104,7 +104,9 @@ class Builder : public trace::EventSink {
     writes_.finish();
     replay_.finish();
     calls_.finish();
-    execs_.finish();
+    // Unless the stream logs every block entry, entries into blocks without
+    // sites are unknown.
+    execs_.finish(decoder.every_block());
     compressor_.store_all();
     maps_.finish();
     threads_.finish();
@@ -135,6 +137,8 @@ class Builder : public trace::EventSink {
     put("chunks", static_cast<uint64_t>(writes_.chunks()));
     put("calls", calls_.calls());
     put("stream_complete", stream_complete ? 1 : 0);
+    // Whether exec_chunks holds every block entry (stream version 7 on).
+    put("every_block_entry", decoder.every_block() ? 1 : 0);
     // How the stream ended: "exit" (its EXIT record), "exec" (a whole
     // stream, ended by omni record, whose last system call is an execve
     // without a result and no instruction after it: the call succeeded and

@@ -3,7 +3,7 @@
 // order, with the moments that stop a thread mid-block (a signal's
 // delivery, the exit) as boundary entries; and exec_blocks, which chunks
 // hold entries of each block, or that a block's entries are not in the
-// stream at all (a block without sites). How far an entry got is not
+// stream at all (a block without sites, before stream version 7). How far an entry got is not
 // stored: the next entry's time bounds it (one thread runs at a time), and
 // the query reads the block's IR.
 #include <algorithm>
@@ -72,7 +72,7 @@ void ExecsWriter::insert_block(uint32_t block, int64_t segment, const std::strin
 }
 
 void ExecsWriter::block_def(const trace::BlockDefEvent& def) {
-  if (def.sites == 0) insert_block(def.id, kUnloggedBlock, std::string());
+  if (def.sites == 0) siteless_.push_back(def.id);
 }
 
 void ExecsWriter::chunk_stored(uint32_t chunk, const std::vector<uint32_t>& blocks) {
@@ -123,7 +123,9 @@ void ExecsWriter::submit(std::optional<uint64_t> time_end) {
   open_blocks_.clear();
 }
 
-void ExecsWriter::finish() {
+void ExecsWriter::finish(bool every_entry) {
+  if (!every_entry)
+    for (uint32_t block : siteless_) insert_block(block, kUnloggedBlock, std::string());
   submit(std::nullopt);
   compressor_.submit(std::make_unique<FlushJob>(*this));
 }

@@ -221,7 +221,9 @@ class ExecsWriter {
   void entry(uint64_t time, uint32_t tid, uint32_t block) { add(time, tid, block); }
   // The thread stopped running its block here (a signal's delivery, the exit).
   void boundary(uint64_t time, std::optional<uint32_t> tid) { add(time, tid.value_or(last_tid_ ? last_tid_ : 1), kExecBoundary); }
-  void finish();
+  // `every_entry`: the stream logged entries into blocks without sites too
+  // (omni record --every-block); else such blocks are marked unlogged.
+  void finish(bool every_entry);
   uint32_t chunks() const { return next_chunk_; }
 
  private:
@@ -243,6 +245,7 @@ class ExecsWriter {
   std::vector<std::pair<uint32_t, uint32_t>> segment_pairs_;  // (block, chunk) of the open segment
   uint32_t next_chunk_ = 0;
   uint32_t last_tid_ = 0;
+  std::vector<uint32_t> siteless_;  // blocks without sites, by definition order
 };
 
 // What the program asked of the kernel and wrote to its descriptors

@@ -440,7 +440,7 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
 
   std::string program;
   std::vector<std::string> args;
-  std::optional<int64_t> exit_code, signal, writes, instructions, chunks;
+  std::optional<int64_t> exit_code, signal, writes, instructions, chunks, every_block;
   bool complete = false, stream_complete = false;
   bool tampered = false;  // the recorder's channel was written or read by something else
   std::vector<index::ThreadRow> threads;
@@ -474,6 +474,7 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
     writes = reader.meta_int("writes");
     instructions = reader.meta_int("instructions");
     chunks = reader.meta_int("chunks");
+    every_block = reader.meta_int("every_block_entry").value_or(0);
     stream_complete = reader.meta_int("stream_complete").value_or(0) == 1;
     tampered = reader.meta_text("tampered").value_or("") == "1";
     complete = stream_complete;
@@ -558,6 +559,8 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
       o.raw("processes", list + "]");
     }
     o.optional("events", writes).optional("instructions", instructions).optional("chunks", chunks);
+    if (every_block) o.field("every_block_entry", *every_block == 1);
+    else o.null("every_block_entry");
     o.field("trace_bytes", trace_bytes).field("index_bytes", index_bytes);
     if (writes && *writes > 0) o.field("index_bytes_per_event", double(index_bytes) / double(*writes));
     if (instructions && *instructions > 0)
@@ -638,6 +641,7 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
   out << fmt::format("index            {} bytes, {} chunks\n", index_bytes, chunks.value_or(0));
   out << fmt::format("instructions     {}\n", instructions.value_or(0));
   out << fmt::format("write events     {}\n", writes.value_or(0));
+  if (every_block.value_or(0) == 1) out << "block entries    every one (recorded with --every-block)\n";
   if (writes && *writes)
     out << fmt::format("bytes per event  {:.3f}\n", double(index_bytes) / double(*writes));
   if (instructions && *instructions)

@@ -1231,6 +1231,7 @@ RecordResult record(const RecordOptions& options) {
   for (const std::string& option : slots.tool_options()) args.push_back(option);
   args.push_back(seq.tool_option());
   args.push_back(output_files_option());
+  if (options.every_block) args.push_back("--omni-every-block=yes");
   args.push_back("--omni-snapshot-interval=" + std::to_string(options.snapshot_interval));
   args.insert(args.end(), command.begin(), command.end());
 

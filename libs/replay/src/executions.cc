@@ -35,7 +35,8 @@ bool faults(IRJumpKind jk) {
 
 }  // namespace
 
-Executions::Executions(index::IndexReader& reader, std::vector<uint64_t> pcs) : reader_(reader), pcs_(std::move(pcs)) {
+Executions::Executions(index::IndexReader& reader, std::vector<uint64_t> pcs)
+    : reader_(reader), pcs_(std::move(pcs)), every_entry_(reader.meta_int("every_block_entry").value_or(0) == 1) {
   for (size_t location = 0; location < pcs_.size(); ++location) {
     uint64_t pc = pcs_[location];
     uint64_t lo = pc >= kMaxBlockBytes ? pc - kMaxBlockBytes : 0;
@@ -74,11 +75,12 @@ Executions::Executions(index::IndexReader& reader, std::vector<uint64_t> pcs) : 
 void Executions::unknown_error(uint64_t time) const {
   fail("from time {} on, the recording may lack executions of this code: the superblock at {:#x} that holds it, "
        "translated then, writes no memory and makes no call, and the recorder does not log entries into such "
-       "blocks (a stream that logs every block entry is needed); the answers before time {} are complete",
+       "blocks unless recorded with `omni record --every-block`; the answers before time {} are complete",
        time, unknown_block_addr_, time);
 }
 
-void Executions::entry_hits(const index::ExecEntry& entry, std::optional<uint64_t> next, std::vector<Execution>& out) {
+void Executions::entry_hits(const index::ExecEntry& entry, std::optional<uint64_t> next,
+                            std::optional<uint32_t> next_block, std::vector<Execution>& out) {
   auto it = hits_.find(entry.block);
   if (it == hits_.end()) return;
   for (const Hit& hit : it->second) {
@@ -91,10 +93,24 @@ void Executions::entry_hits(const index::ExecEntry& entry, std::optional<uint64_
         fail("cannot tell whether thread {} reached {:#x} in the block it entered at time {}: the recording ends "
              "there",
              entry.tid, hit.pc, entry.time);
-      if (hit.exit_before)
-        fail("cannot tell whether thread {} reached {:#x} in the block it entered at time {}: a side exit before "
-             "it could have left the block for code whose entries the recording does not log",
-             entry.tid, hit.pc, entry.time);
+      if (hit.exit_before) {
+        // With every block entry logged, a side exit shows: the next entry
+        // (another block's) comes before the hit's instruction ran. Having
+        // run it, the thread reached it; having stopped just before it for a
+        // boundary (a signal, the exit), it may have been there.
+        uint64_t ran = *next - entry.time;
+        if (every_entry_ && ran >= hit.ordinal) {
+          // reached
+        } else if (every_entry_ && next_block && *next_block != index::kExecBoundary) {
+          break;
+        } else {
+          fail("cannot tell whether thread {} reached {:#x} in the block it entered at time {}: a side exit before "
+               "it could have left the block {}",
+               entry.tid, hit.pc, entry.time,
+               every_entry_ ? "just before it, where the thread stopped"
+                            : "for code whose entries the recording does not log");
+        }
+      }
     }
     out.push_back({entry.time + hit.ordinal - 1, entry.tid, hit.pc, hit.location});
   }
@@ -111,9 +127,11 @@ std::vector<Execution> Executions::chunk_hits(uint32_t chunk, uint64_t from, uin
     if (hits_.find(e.block) == hits_.end()) continue;
     std::optional<uint64_t> next = i + 1 < entries.size() ? std::optional<uint64_t>(entries[i + 1].time)
                                                           : rows[chunk].time_end;
+    std::optional<uint32_t> next_block =
+        i + 1 < entries.size() ? std::optional<uint32_t>(entries[i + 1].block) : std::nullopt;
     if (next && *next < from) continue;
     all.clear();
-    entry_hits(e, next, all);
+    entry_hits(e, next, next_block, all);
     for (const Execution& x : all)
       if (x.time >= from && x.time <= to) out.push_back(x);
   }

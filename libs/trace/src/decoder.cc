@@ -91,6 +91,10 @@ const uint8_t* StreamDecoder::decode(const uint8_t* p, const uint8_t* end) {
            "{}), or record it again",
            version, describe_stream_gaps(known->gaps & ~accepted_gaps_), known->last_reader, version);
     version_ = known;
+    uint32_t flags = load<uint32_t>(p + 12);
+    if (version < 7 ? flags != 0 : (flags & ~uint32_t{OMNI_STREAM_FLAGS_KNOWN}) != 0)
+      corrupt("unknown preamble flags {:#x} in a version-{} stream", flags, version);
+    every_block_ = (flags & OMNI_STREAM_FLAG_EVERY_BLOCK) != 0;
     p += OMNI_STREAM_PREAMBLE_BYTES;
     preamble_done_ = true;
   }
@@ -143,8 +147,10 @@ const uint8_t* StreamDecoder::decode(const uint8_t* p, const uint8_t* end) {
     uint64_t kind = (word >> OMNI_KIND_SHIFT) & OMNI_KIND_MASK;
     if (kind == OMNI_KIND_BLOCK) {
       uint32_t id = (word >> OMNI_BLOCK_ID_SHIFT) & OMNI_BLOCK_ID_MAX;
-      if (id >= blocks_.size() || blocks_[id].sites.empty())
+      if (id >= blocks_.size() || !blocks_[id].defined)
         corrupt("entry into undefined block {}", id);
+      if (blocks_[id].sites.empty() && !every_block_)
+        corrupt("entry into block {}, which has no sites, in a stream that logs only blocks with sites", id);
       uint64_t low = word & OMNI_BLOCK_TIME_MASK;
       uint64_t full = (time_ & ~OMNI_BLOCK_TIME_MASK) | low;
       if (full < time_) full += OMNI_BLOCK_TIME_MASK + 1;
@@ -264,6 +270,7 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
       }
       // Only now: a rejected definition must not replace the current block's sites.
       block.sites = std::move(defined);
+      block.defined = true;
       BlockDefEvent def{id, load<uint64_t>(payload + 8), load<uint64_t>(payload + 16),
                         sites + uint64_t{count} * OMNI_SITE_DEF_BYTES, ir_bytes, count};
       sink_.on_block_def(def);

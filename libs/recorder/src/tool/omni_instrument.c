@@ -466,7 +466,7 @@ IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
             snap->fxState[0].repeatLen = 0;
             addStmtToIRSB(sbOut, IRStmt_Dirty(snap));
          }
-         if (k == 1 && nsites > 0) {
+         if (k == 1 && (nsites > 0 || clo_every_block)) {
             /* (b) flush if past the soft limit */
             IRTemp p0 = load64(sbOut, &g_ptr);
             IRTemp over = newIRTemp(sbOut->tyenv, Ity_I1);

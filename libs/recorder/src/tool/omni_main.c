@@ -29,6 +29,7 @@ Bool clo_follow_forks = True;
 Bool clo_follow_exec = False;
 Bool clo_exec_image = False;
 const HChar* clo_output_files = NULL;
+Bool clo_every_block = False;
 
 static Bool omni_process_cmd_line_option(const HChar* arg)
 {
@@ -40,6 +41,7 @@ static Bool omni_process_cmd_line_option(const HChar* arg)
    else if VG_BOOL_CLO(arg, "--omni-follow-exec", clo_follow_exec) {}
    else if VG_BOOL_CLO(arg, "--omni-exec-image", clo_exec_image) {}
    else if VG_STR_CLO(arg, "--omni-output-files", clo_output_files) {}
+   else if VG_BOOL_CLO(arg, "--omni-every-block", clo_every_block) {}
    else if VG_BINT_CLO(arg, "--omni-shm-fd", clo_shm_fd, 0, 1 << 20) {}
    else if VG_BINT_CLO(arg, "--omni-slots", clo_slots, 2, 4096) {}
    else if VG_BINT_CLO(arg, "--omni-key-fd", clo_key_fd, 0, 1 << 20) {}
@@ -78,6 +80,8 @@ static void omni_print_usage(void)
 "                              writes to fd 1 or 2 while it is one of these\n"
 "                              open files (omni record's stdout and stderr);\n"
 "                              without it, every write to fd 1 or 2\n"
+"    --omni-every-block=yes|no   a BLOCK word for every block entry, not only\n"
+"                              for blocks that write, call or return [no]\n"
 "    --omni-snapshot-interval=N  register snapshot at least every N\n"
 "                              instructions [16384]\n"
    );

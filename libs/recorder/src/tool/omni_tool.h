@@ -164,6 +164,10 @@ extern Bool clo_exec_image;
    that descriptor is one of them, so that what a pipeline's first program
    writes into its pipe is not output. NULL: every write to fd 1 or 2. */
 extern const HChar* clo_output_files;
+/* A BLOCK word for every block entry (OMNI_STREAM_FLAG_EVERY_BLOCK), so
+   that when any code ran is known (--executions, breakpoints); about 3x
+   the trace of a loop-heavy program. */
+extern Bool clo_every_block;
 
 /* Reports a bad configuration and stops (omni_main.c). */
 void omni_config_error(const HChar* what, const HChar* path);

@@ -65,7 +65,7 @@ void buf_alloc(void)
    g_ptr = g_buf;
    __builtin_memcpy(g_ptr, OMNI_STREAM_MAGIC, 8);
    put_u32(g_ptr + 8, OMNI_STREAM_VERSION);
-   put_u32(g_ptr + 12, 0);
+   put_u32(g_ptr + 12, clo_every_block ? OMNI_STREAM_FLAG_EVERY_BLOCK : 0);
    g_ptr += OMNI_STREAM_PREAMBLE_BYTES;
 }
 
@@ -529,7 +529,7 @@ void omni_atfork_child(ThreadId tid)
    /* A new stream: its preamble, then what the child's memory holds. */
    __builtin_memcpy(g_ptr, OMNI_STREAM_MAGIC, 8);
    put_u32(g_ptr + 8, OMNI_STREAM_VERSION);
-   put_u32(g_ptr + 12, 0);
+   put_u32(g_ptr + 12, clo_every_block ? OMNI_STREAM_FLAG_EVERY_BLOCK : 0);
    g_ptr += OMNI_STREAM_PREAMBLE_BYTES;
    instrument_fork_restart();
 

@@ -35,6 +35,9 @@ struct RecordOptions {
   // path's last component) or a pattern with * and ? matched against the
   // whole path (--skip).
   std::vector<std::string> skip;
+  // A BLOCK word for every block entry (--every-block): --executions then
+  // answers for code in blocks that write nothing; the trace grows.
+  bool every_block = false;
 };
 
 struct RecordResult {

@@ -68,13 +68,18 @@ class Executions {
   };
   // Executions of one entry (`next`: the time of the entry after it, or
   // none), in time order.
-  void entry_hits(const index::ExecEntry& entry, std::optional<uint64_t> next, std::vector<Execution>& out);
+  // `next_block`: the next entry's block when known (in the same chunk).
+  void entry_hits(const index::ExecEntry& entry, std::optional<uint64_t> next, std::optional<uint32_t> next_block,
+                  std::vector<Execution>& out);
   // The chunk's executions in [from, to], in time order.
   std::vector<Execution> chunk_hits(uint32_t chunk, uint64_t from, uint64_t to, std::optional<uint32_t> tid);
   [[noreturn]] void unknown_error(uint64_t time) const;
 
   index::IndexReader& reader_;
   std::vector<uint64_t> pcs_;
+  // The index holds every block entry (stream version 7 on): no block is
+  // unlogged, and a side exit is seen.
+  bool every_entry_;
   std::unordered_map<uint32_t, std::vector<Hit>> hits_;  // by block id
   std::vector<uint32_t> chunks_;                         // holding any of those blocks, ascending
   std::optional<uint64_t> unknown_from_;

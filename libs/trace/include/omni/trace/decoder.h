@@ -100,8 +100,9 @@ class EventSink {
   // Register replay: superblock IR, register snapshots and the values the IR
   // alone does not determine (see stream.h). Data valid during the callback.
   virtual void on_block_def(const BlockDefEvent&) {}
-  // An entry into a block with sites (a BLOCK word): `time` is the count
-  // retired before its first instruction.
+  // An entry into a block (a BLOCK word: a block with sites, or any block
+  // in an every_block() stream): `time` is the count retired before its
+  // first instruction.
   virtual void on_block(uint64_t /*time*/, uint32_t /*tid*/, uint32_t /*block*/) {}
   virtual void on_snapshot(uint64_t /*time*/, uint32_t /*tid*/, const uint8_t* /*state*/, size_t /*size*/) {}
   virtual void on_value(uint64_t /*time*/, uint32_t /*tid*/, const uint8_t* /*data*/, size_t /*size*/) {}
@@ -138,6 +139,9 @@ class StreamDecoder {
   // The stream's version (stream_versions.h) once its preamble is decoded;
   // null before.
   const StreamVersion* version() const { return version_; }
+  // Whether the stream has a BLOCK word for every block entry, not only for
+  // blocks with sites (its preamble's OMNI_STREAM_FLAG_EVERY_BLOCK).
+  bool every_block() const { return every_block_; }
 
  private:
   struct Site {
@@ -147,6 +151,7 @@ class StreamDecoder {
     uint32_t kind;  // OMNI_SITE_*
   };
   struct Block {
+    bool defined = false;
     std::vector<Site> sites;
   };
 
@@ -197,6 +202,7 @@ class StreamDecoder {
   uint32_t tid_ = 1;
   uint64_t writes_ = 0;
   bool saw_exit_ = false;
+  bool every_block_ = false;
 };
 
 }  // namespace omni::trace

@@ -18,7 +18,8 @@
  *
  *   W bit 63 == 1, kind = bits 62..61:
  *     OMNI_KIND_BLOCK   entry into a block (a Valgrind superblock) that has
- *                       inline store sites. Bits 60..36 = block id, bits 35..0
+ *                       sites, or into any block when the preamble has
+ *                       OMNI_STREAM_FLAG_EVERY_BLOCK. Bits 60..36 = block id, bits 35..0
  *                       = the low 36 bits of the instruction count retired
  *                       before the block's first instruction. The decoder
  *                       rebuilds the high bits: counts never decrease, and an
@@ -79,12 +80,17 @@
 #ifndef OMNI_TRACE_STREAM_H
 #define OMNI_TRACE_STREAM_H
 
-#define OMNI_STREAM_VERSION 6u
+#define OMNI_STREAM_VERSION 7u
 
 /* The stream opens with a 16-byte preamble: these 8 bytes, then u32
-   OMNI_STREAM_VERSION, then u32 zero. */
+   OMNI_STREAM_VERSION, then u32 flags (OMNI_STREAM_FLAG_*; zero before
+   version 7). */
 #define OMNI_STREAM_MAGIC "OMNIRAW1"
 #define OMNI_STREAM_PREAMBLE_BYTES 16u
+/* A BLOCK word for every block entry, not only for blocks with sites
+   (omni record --every-block; version 7 on). */
+#define OMNI_STREAM_FLAG_EVERY_BLOCK 1u
+#define OMNI_STREAM_FLAGS_KNOWN OMNI_STREAM_FLAG_EVERY_BLOCK
 
 #define OMNI_TAG_BIT (1ull << 63)
 #define OMNI_KIND_SHIFT 61

@@ -94,7 +94,13 @@ inline constexpr StreamVersion kStreamVersions[] = {
     {5, true, "a4865d9", "", stream_bits::kExtV4 | stream_bits::ext({OMNI_EXT_SIGNAL}),
      stream_bits::kSitesV4 | stream_bits::ext({OMNI_SITE_ENTRY, OMNI_SITE_JUMP}),
      OMNI_SYSCALL_NO_RESULT | OMNI_SYSCALL_LATE_RESULT, 7u | OMNI_PROT_SHARED, kGapOrder},
-    {6, true, nullptr, "", stream_bits::kExtV4 | stream_bits::ext({OMNI_EXT_SIGNAL, OMNI_EXT_SEQ}),
+    // Version 7 gave the preamble's second word its flags (a BLOCK word for
+    // every block entry), changing no version-6 record: a version-6 stream
+    // reads as a version-7 one without flags.
+    {6, true, "1bca071", "", stream_bits::kExtV4 | stream_bits::ext({OMNI_EXT_SIGNAL, OMNI_EXT_SEQ}),
+     stream_bits::kSitesV4 | stream_bits::ext({OMNI_SITE_ENTRY, OMNI_SITE_JUMP}),
+     OMNI_SYSCALL_NO_RESULT | OMNI_SYSCALL_LATE_RESULT, 7u | OMNI_PROT_SHARED, 0},
+    {7, true, nullptr, "", stream_bits::kExtV4 | stream_bits::ext({OMNI_EXT_SIGNAL, OMNI_EXT_SEQ}),
      stream_bits::kSitesV4 | stream_bits::ext({OMNI_SITE_ENTRY, OMNI_SITE_JUMP}),
      OMNI_SYSCALL_NO_RESULT | OMNI_SYSCALL_LATE_RESULT, 7u | OMNI_PROT_SHARED, 0},
 };
