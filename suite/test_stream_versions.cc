@@ -22,6 +22,20 @@ namespace trace = omni::trace;
 
 namespace {
 
+// A recording in the layout versions 4 to 6 share (no preamble flags, a
+// BLOCK word only for blocks with sites, absolute times): the streams these
+// tests rewrite into older versions.
+Recording record_flagless(const std::string& name) {
+  Recording r{TempDir(), subject(name), {}, {}};
+  r.dir = r.tmp / "trace";
+  r.rec = run_omni({"record", "--no-every-block", "-o", r.dir.string(), "--", r.prog.string()});
+  INFO("omni record of ", name, ": ", r.rec.describe());
+  REQUIRE(r.rec.status == 0);
+  REQUIRE(fs::is_directory(r.dir));
+  return r;
+}
+
+
 std::string le(std::uint64_t v, int bytes) {
   std::string s(bytes, '\0');
   store_le(s, 0, v, bytes);
@@ -300,7 +314,8 @@ TEST_CASE("stream versions: one entry per version, the current one last, older o
       CHECK((table[i].syscall_flags & ~now.syscall_flags) == 0);
       CHECK((table[i].map_prot & ~now.map_prot) == 0);
       // Version 6 differs from 7 only in the preamble flags 7 may carry
-      // (--every-block, opt-in): it lacks nothing a default recording has.
+      // (every block entry, delta times; --no-every-block writes none): it
+      // lacks nothing a --no-every-block recording has.
       if (table[i].version == 6) {
         CHECK(table[i].gaps == 0);
         CHECK(OMNI_STREAM_VERSION == 7);
@@ -320,7 +335,7 @@ TEST_CASE("stream versions: a version-4 stream decodes into the same events, les
   // (SIGNAL records); both call libc through PLT stubs (ENTRY sites).
   for (const char* name : {"execve_missing", "sig_handlers"}) {
     CAPTURE(name);
-    Recording rec = record(name, {}, 0, /*index=*/false);
+    Recording rec = record_flagless(name);
     const std::string v5 = raw_stream(rec.dir / "trace.omni");
     const Downgrade v4 = to_version4(v5);
     CHECK(v4.entry_sites > 0);
@@ -383,7 +398,7 @@ TEST_CASE("stream versions: a version-4 stream decodes into the same events, les
 }
 
 TEST_CASE("stream versions: an older stream omni cannot answer exactly is refused naming the omni that reads it") {
-  Recording rec = record("execve_missing", {}, 0, /*index=*/false);
+  Recording rec = record_flagless("execve_missing");
   const std::string v5 = raw_stream(rec.dir / "trace.omni");
   const Downgrade v4 = to_version4(v5);
 
@@ -420,8 +435,8 @@ TEST_CASE("stream versions: an older stream omni cannot answer exactly is refuse
 }
 
 TEST_CASE("stream versions: a version-5 record in a version-4 stream is damage") {
-  Recording sig = record("sig_handlers", {}, 0, /*index=*/false);
-  Recording exe = record("execve_missing", {}, 0, /*index=*/false);
+  Recording sig = record_flagless("sig_handlers");
+  Recording exe = record_flagless("execve_missing");
   const std::string sig5 = raw_stream(sig.dir / "trace.omni");
   const std::string exe5 = raw_stream(exe.dir / "trace.omni");
   const std::uint32_t gaps = version4().gaps;
@@ -472,7 +487,7 @@ TEST_CASE("stream versions: a version-5 record in a version-4 stream is damage")
 }
 
 TEST_CASE("stream versions: a version-5 process tree (no SEQ records) indexes, one order across its processes is refused") {
-  Recording r = record("process_tree", {}, 0, /*index=*/false);
+  Recording r = record_flagless("process_tree");
   // Each process's stream as the version-5 recorder wrote it: today's
   // without SEQ records (everything else kept), preamble 5.
   TempDir t;

@@ -641,7 +641,9 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
   out << fmt::format("index            {} bytes, {} chunks\n", index_bytes, chunks.value_or(0));
   out << fmt::format("instructions     {}\n", instructions.value_or(0));
   out << fmt::format("write events     {}\n", writes.value_or(0));
-  if (every_block.value_or(0) == 1) out << "block entries    every one (recorded with --every-block)\n";
+  if (every_block.value_or(1) == 0)
+    out << "block entries    only of code that writes, calls or returns (--no-every-block, or an older omni): "
+           "--executions refuses code elsewhere\n";
   if (writes && *writes)
     out << fmt::format("bytes per event  {:.3f}\n", double(index_bytes) / double(*writes));
   if (instructions && *instructions)

@@ -75,7 +75,8 @@ Executions::Executions(index::IndexReader& reader, std::vector<uint64_t> pcs)
 void Executions::unknown_error(uint64_t time) const {
   fail("from time {} on, the recording may lack executions of this code: the superblock at {:#x} that holds it, "
        "translated then, writes no memory and makes no call, and the recorder does not log entries into such "
-       "blocks unless recorded with `omni record --every-block`; the answers before time {} are complete",
+       "blocks in a recording made with `omni record --no-every-block` or before omni's stream version 7; the "
+       "answers before time {} are complete",
        time, unknown_block_addr_, time);
 }
 

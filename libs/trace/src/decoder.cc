@@ -152,8 +152,15 @@ const uint8_t* StreamDecoder::decode(const uint8_t* p, const uint8_t* end) {
       if (blocks_[id].sites.empty() && !every_block_)
         corrupt("entry into block {}, which has no sites, in a stream that logs only blocks with sites", id);
       uint64_t low = word & OMNI_BLOCK_TIME_MASK;
-      uint64_t full = (time_ & ~OMNI_BLOCK_TIME_MASK) | low;
-      if (full < time_) full += OMNI_BLOCK_TIME_MASK + 1;
+      uint64_t full;
+      if (every_block_) {
+        full = last_block_time_ + low;
+        if (full < time_) corrupt("BLOCK word's time {} is before the stream's time {}", full, time_);
+        last_block_time_ = full;
+      } else {
+        full = (time_ & ~OMNI_BLOCK_TIME_MASK) | low;
+        if (full < time_) full += OMNI_BLOCK_TIME_MASK + 1;
+      }
       time_ = full;
       block_entry_ = full;
       block_at_ = at_;
@@ -351,6 +358,7 @@ void StreamDecoder::extended(uint32_t type, const uint8_t* payload, uint32_t len
       uint64_t t = load<uint64_t>(payload);
       check_count(t, "TIME");
       if (t > time_) time_ = t;
+      last_block_time_ = t;
       break;
     }
     case OMNI_EXT_SYSCALL: {

@@ -20,6 +20,7 @@
 ULong g_icount = 0;
 ULong g_next_snap = 0;
 ULong g_cur_block = 0;
+ULong g_last_block_time = 0;
 UInt g_next_block_id = 1;
 
 /* A fault stops a superblock mid-way, before generated code adds its
@@ -88,6 +89,7 @@ void instrument_fork_restart(void)
    g_icount = 0;
    g_next_snap = 0;
    g_cur_block = 0;
+   g_last_block_time = 0;
    g_next_block_id = 1;
    for (UInt i = 0; i < g_block_counts_size; i++) {
       if (g_block_counts[i].imarks)
@@ -477,10 +479,21 @@ IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,
                mkIRExprVec_0());
             d->guard = IRExpr_RdTmp(over);
             addStmtToIRSB(sbOut, IRStmt_Dirty(d));
-            /* (c) block marker; g_icount is still the count at entry */
+            /* (c) block marker; g_icount is still the count at entry.
+               Every-block streams carry the time since the last BLOCK
+               word or TIME record: a loop's words then repeat, which zstd
+               keeps small (absolute low bits never repeat). */
             IRTemp ic = load64(sbOut, &g_icount);
-            IRTemp low = binop64(sbOut, Iop_And64, IRExpr_RdTmp(ic),
-                                 mk64(OMNI_BLOCK_TIME_MASK));
+            IRTemp low;
+            if (clo_every_block) {
+               IRTemp last = load64(sbOut, &g_last_block_time);
+               IRTemp delta = binop64(sbOut, Iop_Sub64, IRExpr_RdTmp(ic), IRExpr_RdTmp(last));
+               low = binop64(sbOut, Iop_And64, IRExpr_RdTmp(delta), mk64(OMNI_BLOCK_TIME_MASK));
+               addStmtToIRSB(sbOut, IRStmt_Store(Iend_LE, mk64((ULong)(HWord)&g_last_block_time),
+                                                 IRExpr_RdTmp(ic)));
+            } else {
+               low = binop64(sbOut, Iop_And64, IRExpr_RdTmp(ic), mk64(OMNI_BLOCK_TIME_MASK));
+            }
             IRTemp word = binop64(
                sbOut, Iop_Or64, IRExpr_RdTmp(low),
                mk64(OMNI_TAG_BIT | (OMNI_KIND_BLOCK << OMNI_KIND_SHIFT) |

@@ -80,8 +80,9 @@ static void omni_print_usage(void)
 "                              writes to fd 1 or 2 while it is one of these\n"
 "                              open files (omni record's stdout and stderr);\n"
 "                              without it, every write to fd 1 or 2\n"
-"    --omni-every-block=yes|no   a BLOCK word for every block entry, not only\n"
-"                              for blocks that write, call or return [no]\n"
+"    --omni-every-block=yes|no   a BLOCK word for every block entry (its time\n"
+"                              a delta), not only for blocks that write,\n"
+"                              call or return [no; omni record: yes]\n"
 "    --omni-snapshot-interval=N  register snapshot at least every N\n"
 "                              instructions [16384]\n"
    );

@@ -165,8 +165,9 @@ extern Bool clo_exec_image;
    writes into its pipe is not output. NULL: every write to fd 1 or 2. */
 extern const HChar* clo_output_files;
 /* A BLOCK word for every block entry (OMNI_STREAM_FLAG_EVERY_BLOCK), so
-   that when any code ran is known (--executions, breakpoints); about 3x
-   the trace of a loop-heavy program. */
+   that when any code ran is known (--executions, breakpoints), each word's
+   time a delta from the previous one's (which zstd compresses far better
+   than absolute counts: a smaller trace than without). */
 extern Bool clo_every_block;
 
 /* Reports a bad configuration and stops (omni_main.c). */
@@ -252,6 +253,9 @@ extern ULong g_icount;        /* guest instructions retired (IR updates it) */
    zero forces one at the next block (the guest state changed outside IR). */
 extern ULong g_next_snap;
 extern ULong g_cur_block;     /* the running block's id (IR stores it); 0 between blocks */
+/* With --omni-every-block: the count of the last BLOCK word or TIME record
+   written, from which a BLOCK word's time is a delta (stream.h). */
+extern ULong g_last_block_time;
 extern UInt g_next_block_id;  /* ids start at 1 */
 
 IRSB* omni_instrument(VgCallbackClosure* closure, IRSB* sbIn,

@@ -186,6 +186,7 @@ void omni_flush(void)
       return;
    put_u64(g_ptr, OMNI_EXT_WORD(OMNI_EXT_TIME, 8));
    put_u64(g_ptr + 8, g_icount);
+   g_last_block_time = g_icount;
    g_ptr += 16;
 }
 

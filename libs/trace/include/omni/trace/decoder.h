@@ -203,6 +203,7 @@ class StreamDecoder {
   uint64_t writes_ = 0;
   bool saw_exit_ = false;
   bool every_block_ = false;
+  uint64_t last_block_time_ = 0;  // what an every-block stream's BLOCK times are deltas from
 };
 
 }  // namespace omni::trace

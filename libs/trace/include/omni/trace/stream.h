@@ -88,7 +88,9 @@
 #define OMNI_STREAM_MAGIC "OMNIRAW1"
 #define OMNI_STREAM_PREAMBLE_BYTES 16u
 /* A BLOCK word for every block entry, not only for blocks with sites
-   (omni record --every-block; version 7 on). */
+   (omni record --every-block; version 7 on). Its bits 35..0 are then the
+   instructions retired since the previous BLOCK word's time or TIME
+   record's count (0 at the stream's start), not the count's low bits. */
 #define OMNI_STREAM_FLAG_EVERY_BLOCK 1u
 #define OMNI_STREAM_FLAGS_KNOWN OMNI_STREAM_FLAG_EVERY_BLOCK
 
