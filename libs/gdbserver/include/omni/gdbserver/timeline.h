@@ -1,0 +1,70 @@
+// Time travel over a recording's index, for a debugger: a current moment
+// (instructions retired, the thread running then), the registers and memory
+// there, and moving forwards or backwards to the next breakpoint hit or by
+// one instruction, each a lookup (replay::Executions) or a replay from the
+// nearest snapshot, never a run of the program. Nothing here changes the
+// recording. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "omni/query/session.h"
+#include "omni/replay/executions.h"
+
+namespace omni::gdbserver {
+
+// Where a resumption stopped and why.
+struct Stop {
+  enum class Why {
+    Breakpoint,  // a thread is at a breakpoint's address, about to run it
+    Step,        // one instruction later (or earlier)
+    Begin,       // backwards to the recording's first moment
+    End,         // forwards to its last
+  };
+  Why why;
+  uint64_t time;
+  uint32_t tid;
+};
+
+class Timeline {
+ public:
+  // At time 0: the first instruction not yet run. `session` must outlive it.
+  explicit Timeline(query::Session& session);
+
+  uint64_t time() const { return time_; }
+  uint32_t tid() const { return tid_; }
+  // The recording's last moment (its instruction count).
+  uint64_t end() const { return end_; }
+  // To `time` (clamped to [0, end]), with the thread running then.
+  void seek(uint64_t time);
+
+  // Thread `tid`'s registers at the current moment (cached until it moves).
+  const replay::Registers& registers(uint32_t tid);
+  // Memory at the current moment.
+  replay::MemoryImage memory(uint64_t addr, uint64_t size);
+  // The recorded threads alive at the current moment, ascending.
+  std::vector<uint32_t> threads();
+
+  void insert_breakpoint(uint64_t addr);
+  void remove_breakpoint(uint64_t addr);
+  // Continues (or single-steps) forwards or backwards; throws Error when
+  // the recording cannot tell where a breakpoint is next hit.
+  Stop resume(bool forward, bool step);
+
+ private:
+  replay::Executions& executions();
+
+  query::Session& session_;
+  uint64_t time_ = 0, end_ = 0;
+  uint32_t tid_ = 1;
+  std::map<uint32_t, replay::Registers> registers_;  // at time_, by tid
+  std::set<uint64_t> breakpoints_;
+  std::unique_ptr<replay::Executions> executions_;  // of breakpoints_; rebuilt when they change
+};
+
+}  // namespace omni::gdbserver

@@ -1,0 +1,67 @@
+#include "omni/gdbserver/timeline.h"
+
+#include "omni/base/error.h"
+
+namespace omni::gdbserver {
+
+Timeline::Timeline(query::Session& session) : session_(session) {
+  end_ = uint64_t(session_.reader().meta_int("instructions").value_or(0));
+  seek(0);
+}
+
+void Timeline::seek(uint64_t time) {
+  time_ = std::min(time, end_);
+  tid_ = session_.thread(std::nullopt, time_);
+  registers_.clear();
+}
+
+const replay::Registers& Timeline::registers(uint32_t tid) {
+  auto it = registers_.find(tid);
+  if (it == registers_.end()) it = registers_.emplace(tid, session_.replayer().registers_at(time_, tid)).first;
+  return it->second;
+}
+
+replay::MemoryImage Timeline::memory(uint64_t addr, uint64_t size) { return session_.memory().read(addr, size, time_); }
+
+std::vector<uint32_t> Timeline::threads() {
+  std::vector<uint32_t> out;
+  for (const index::ThreadRow& t : session_.reader().threads())
+    if (t.time_created <= time_ && (!t.time_exited || time_ < *t.time_exited)) out.push_back(t.tid);
+  if (out.empty()) out.push_back(tid_);
+  return out;
+}
+
+void Timeline::insert_breakpoint(uint64_t addr) {
+  if (breakpoints_.insert(addr).second) executions_.reset();
+}
+
+void Timeline::remove_breakpoint(uint64_t addr) {
+  if (breakpoints_.erase(addr)) executions_.reset();
+}
+
+replay::Executions& Timeline::executions() {
+  if (!executions_)
+    executions_ = std::make_unique<replay::Executions>(
+        session_.reader(), std::vector<uint64_t>(breakpoints_.begin(), breakpoints_.end()));
+  return *executions_;
+}
+
+Stop Timeline::resume(bool forward, bool step) {
+  if (forward && time_ >= end_) return {Stop::Why::End, time_, tid_};
+  if (!forward && time_ == 0) return {Stop::Why::Begin, time_, tid_};
+  if (step) {
+    seek(forward ? time_ + 1 : time_ - 1);
+    return {Stop::Why::Step, time_, tid_};
+  }
+  std::optional<replay::Execution> hit;
+  if (!breakpoints_.empty()) hit = forward ? executions().next(time_ + 1, std::nullopt) : executions().previous(time_, std::nullopt);
+  if (!hit) {
+    seek(forward ? end_ : 0);
+    return {forward ? Stop::Why::End : Stop::Why::Begin, time_, tid_};
+  }
+  seek(hit->time);
+  tid_ = hit->tid;
+  return {Stop::Why::Breakpoint, time_, tid_};
+}
+
+}  // namespace omni::gdbserver

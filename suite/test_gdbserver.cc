@@ -1,0 +1,124 @@
+// omni serve --gdb: a real gdb (batch, scripted) debugs a recording through
+// omni's server, and what it shows is compared with gdb on a native run of
+// the same program: the same stops at a breakpoint, backtraces, arguments
+// and globals; reverse-continue lands on the earlier stop, reverse-stepi
+// undoes stepi.
+#include <doctest/doctest.h>
+
+#include <regex>
+#include <set>
+
+#include "background.h"
+#include "omni_fixture.h"
+
+using namespace omni::test;
+
+namespace {
+
+// What gdb printed between "@@ k" markers, by k, with main's argv pointer
+// blanked: Valgrind places the initial stack elsewhere (0x1fff... instead of
+// 0x7fff...), the one value a recording cannot share with a native run.
+std::map<int, std::string> sections(const std::string& out) {
+  std::map<int, std::string> s;
+  int current = -1;
+  std::regex marker(R"(^@@ (\d+)$)"), addr(R"(argv=0x[0-9a-f]+)");
+  for (const std::string& line : split_lines(out)) {
+    std::smatch m;
+    if (std::regex_match(line, m, marker)) {
+      current = std::stoi(m[1]);
+      continue;
+    }
+    if (current >= 0) s[current] += std::regex_replace(line, addr, "argv=STACK") + "\n";
+  }
+  return s;
+}
+
+// gdb -batch running `commands` (each followed by a marker) after `setup`.
+RunResult gdb(const std::vector<std::string>& setup, const std::vector<std::string>& commands) {
+  std::vector<std::string> argv = {"gdb", "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off",
+                                   "-ex", "set width 0"};
+  for (const std::string& c : setup) argv.insert(argv.end(), {"-ex", c});
+  for (size_t k = 0; k < commands.size(); ++k)
+    argv.insert(argv.end(), {"-ex", "echo @@ " + std::to_string(k) + "\\n", "-ex", commands[k]});
+  return run(argv);
+}
+
+}  // namespace
+
+TEST_CASE("gdbserver: gdb on omni serve stops where a native gdb does, and goes back with reverse-continue and reverse-stepi") {
+  Recording r = record("executions", {"3"});
+  Background server;
+  TempDir logs;
+  start(server, {bin("omni").string(), "serve", "--gdb", "127.0.0.1:0", r.dir.string()}, logs.path());
+  // The address it listens on, from its one line on stderr.
+  std::string address;
+  for (int tries = 0; tries < 500 && address.empty(); ++tries) {
+    std::smatch m;
+    std::string err = fs::exists(server.err) ? read_file(server.err) : "";
+    if (std::regex_search(err, m, std::regex(R"(target remote (127\.0\.0\.1:\d+))"))) address = m[1];
+    else std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE_MESSAGE(!address.empty(), server.describe());
+
+  // The same stops: three hits of fact (n = 3, 2, 1) in the first round.
+  const std::vector<std::string> stops = {"bt", "print n", "print g_sink", "info registers rip"};
+  std::vector<std::string> native_cmds, omni_cmds;
+  for (int hit = 0; hit < 3; ++hit) {
+    native_cmds.push_back(hit == 0 ? "run" : "continue");
+    omni_cmds.push_back("continue");
+    for (const std::string& s : stops) {
+      native_cmds.push_back(s);
+      omni_cmds.push_back(s);
+    }
+  }
+  // Then back: reverse-continue to the second hit; stepi and reverse-stepi.
+  omni_cmds.insert(omni_cmds.end(), {"reverse-continue", "bt", "print n", "stepi", "reverse-stepi", "print $pc",
+                                     "info threads", "monitor when", "info sharedlibrary"});
+  native_cmds.push_back("info sharedlibrary");
+  RunResult native = gdb({"file " + r.prog.string(), "set args 3", "break fact"}, native_cmds);
+  RunResult omni = gdb({"file " + r.prog.string(), "target remote " + address, "break fact"}, omni_cmds);
+  INFO("native gdb: ", native.describe());
+  INFO("gdb on omni: ", omni.describe());
+  auto n = sections(native.out), o = sections(omni.out);
+  size_t per_hit = 1 + stops.size();
+  for (int hit = 0; hit < 3; ++hit) {
+    for (size_t k = 1; k < per_hit; ++k) {
+      size_t at = hit * per_hit + k;
+      INFO("hit ", hit, ": ", native_cmds[at]);
+      CHECK(o[int(at)] == n[int(at)]);
+      CHECK_FALSE(n[int(at)].empty());
+    }
+  }
+  CHECK(n[2].find(" = 3") != std::string::npos);  // print n at the first hit
+  // reverse-continue: the second hit again, as the native run showed it.
+  size_t back = 3 * per_hit;
+  std::string second_bt = n[int(per_hit + 1)];
+  CHECK(o[int(back + 1)] == second_bt);
+  CHECK(o[int(back + 2)].find(" = 2") != std::string::npos);
+  // stepi then reverse-stepi: at the breakpoint's pc again.
+  std::smatch m;
+  std::string rip_line = n[int(per_hit + 4)];
+  REQUIRE(std::regex_search(rip_line, m, std::regex(R"(rip\s+(0x[0-9a-f]+))")));
+  CHECK(o[int(back + 5)].find(m[1].str()) != std::string::npos);
+  CHECK(o[int(back + 6)].find("Thread 1") != std::string::npos);
+  // The libraries gdb found through the recorded memory (the auxiliary
+  // vector, the dynamic linker's list): the native run's, and Valgrind's
+  // preload.
+  auto libraries = [](const std::string& text) {
+    std::set<std::string> names;
+    std::regex lib(R"((/\S+\.so[.0-9]*)\s*$)");
+    for (const std::string& line : split_lines(text)) {
+      std::smatch m;
+      if (std::regex_search(line, m, lib)) names.insert(fs::path(m[1].str()).filename().string());
+    }
+    return names;
+  };
+  std::set<std::string> native_libs = libraries(n[int(native_cmds.size() - 1)]);
+  std::set<std::string> omni_libs = libraries(o[int(back + 8)]);
+  CHECK(native_libs.count("libc.so.6"));
+  for (const std::string& lib : native_libs) CHECK_MESSAGE(omni_libs.count(lib), lib);
+  // monitor when: gdb prints a target's monitor output on stderr.
+  CHECK(omni.err.find("time ") != std::string::npos);
+  CHECK(server.wait(30));
+  CHECK(server.status == 0);
+}
