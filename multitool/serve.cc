@@ -20,9 +20,9 @@ struct ServeArgs {
 Action register_serve(CLI::App& app) {
   auto args = std::make_shared<ServeArgs>();
   app.description(
-      "Serve a recording to gdb (the GDB remote protocol, read-only): break, continue, reverse-continue,\n"
-      "stepi, reverse-stepi, bt, print, x, info registers and threads answer from the index, without\n"
-      "running the program.\n"
+      "Serve a recording to gdb (the GDB remote protocol, read-only): break, watch -l, continue,\n"
+      "reverse-continue, stepi, reverse-stepi, bt, print, x, info registers and threads answer from the\n"
+      "index, without running the program.\n"
       "  omni serve --gdb 127.0.0.1:2345 [DIR]     then in gdb: file PROGRAM; target remote 127.0.0.1:2345\n"
       "  omni serve --gdb :0                        a free port, printed on stderr");
   app.add_option("--gdb", args->gdb, "[HOST]:PORT to listen on (HOST: 127.0.0.1 unless given; PORT 0: a free one)")

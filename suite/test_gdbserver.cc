@@ -122,3 +122,58 @@ TEST_CASE("gdbserver: gdb on omni serve stops where a native gdb does, and goes 
   CHECK(server.wait(30));
   CHECK(server.status == 0);
 }
+
+TEST_CASE("gdbserver: watch -l stops at each change as a native gdb's watchpoint does, and reverse-continue finds the changes before") {
+  Recording r = record("executions", {"3"});
+  WatchResult truth = gdb_watch(r.prog, {"3"}, "g_sink");
+  REQUIRE(truth.hits.size() >= 3);
+  Background server;
+  TempDir logs;
+  start(server, {bin("omni").string(), "serve", "--gdb", "127.0.0.1:0", r.dir.string()}, logs.path());
+  std::string address;
+  for (int tries = 0; tries < 500 && address.empty(); ++tries) {
+    std::smatch m;
+    std::string err = fs::exists(server.err) ? read_file(server.err) : "";
+    if (std::regex_search(err, m, std::regex(R"(target remote (127\.0\.0\.1:\d+))"))) address = m[1];
+    else std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE_MESSAGE(!address.empty(), server.describe());
+  // Forwards with the oracle's commands at each stop; then from the end,
+  // backwards, without them.
+  TempDir tmp;
+  write_file(tmp / "watch.gdb",
+             "set pagination off\nset confirm off\nset width 0\nfile " + r.prog.string() + "\ntarget remote " +
+                 address +
+                 "\nwatch -l g_sink\ncommands\nsilent\nprintf \"OMNI_WATCH_VALUE \"\noutput g_sink\nprintf "
+                 "\"\\n\"\nprintf \"OMNI_WATCH_WHERE \"\ninfo symbol $pc\ncontinue\nend\ncontinue\ndelete\nwatch -l "
+                 "g_sink\nreverse-continue\nprintf \"BACK1 \"\noutput g_sink\nprintf \"\\n\"\nreverse-continue\n"
+                 "printf \"BACK2 \"\noutput g_sink\nprintf \"\\n\"\n");
+  RunResult g = run({"gdb", "-batch", "-nx", "-x", (tmp / "watch.gdb").string()});
+  INFO("gdb on omni: ", g.describe());
+  std::vector<std::string> values, wheres;
+  std::string back1, back2;
+  for (const std::string& line : split_lines(g.out)) {
+    auto after = [&](const std::string& key) { return line.substr(line.find(key) + key.size()); };
+    if (line.find("OMNI_WATCH_VALUE ") != std::string::npos) values.push_back(after("OMNI_WATCH_VALUE "));
+    if (line.find("OMNI_WATCH_WHERE ") != std::string::npos) {
+      std::string where = after("OMNI_WATCH_WHERE ");
+      if (auto s = where.find(" in section "); s != std::string::npos) where.resize(s);
+      if (auto plus = where.find(" + "); plus != std::string::npos) where.resize(plus);
+      wheres.push_back(where);
+    }
+    if (line.rfind("BACK1 ", 0) == 0) back1 = line.substr(6);
+    if (line.rfind("BACK2 ", 0) == 0) back2 = line.substr(6);
+  }
+  REQUIRE(values.size() == truth.hits.size());
+  for (size_t k = 0; k < values.size(); ++k) {
+    INFO("change ", k);
+    CHECK(values[k] == truth.hits[k].value);
+    CHECK(wheres.at(k) == truth.hits[k].function);
+  }
+  // From the end: the last change undone shows the value before it, then
+  // the one before that.
+  size_t n = truth.hits.size();
+  CHECK(back1 == truth.hits[n - 2].value);
+  CHECK(back2 == truth.hits[n - 3].value);
+  CHECK(server.wait(30));
+}

@@ -164,6 +164,7 @@ class Server {
   std::string stop_reply(const Stop& stop) {
     std::string why;
     if (stop.why == Stop::Why::Breakpoint) why = "swbreak:;";
+    else if (stop.why == Stop::Why::Watch) why = fmt::format("watch:{:x};", stop.watch_addr);
     else if (stop.why == Stop::Why::Begin) why = "replaylog:begin;";
     else if (stop.why == Stop::Why::End) why = "replaylog:end;";
     selected_.reset();
@@ -287,6 +288,16 @@ class Server {
       if (!addr) return "E01";
       if (p[0] == 'Z') timeline_.insert_breakpoint(*addr);
       else timeline_.remove_breakpoint(*addr);
+      return "OK";
+    }
+    if (p.rfind("Z2,", 0) == 0 || p.rfind("z2,", 0) == 0) {
+      std::string_view rest = std::string_view(p).substr(3);
+      size_t comma = rest.find(',');
+      auto addr = parse_hex(rest.substr(0, comma));
+      auto size = comma == std::string_view::npos ? std::nullopt : parse_hex(rest.substr(comma + 1));
+      if (!addr || !size) return "E01";
+      if (p[0] == 'Z') timeline_.insert_watchpoint(*addr, *size);
+      else timeline_.remove_watchpoint(*addr, *size);
       return "OK";
     }
     if (p == "vCont?") return "vCont;c;C;s;S";

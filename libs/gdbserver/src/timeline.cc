@@ -39,6 +39,47 @@ void Timeline::remove_breakpoint(uint64_t addr) {
   if (breakpoints_.erase(addr)) executions_.reset();
 }
 
+void Timeline::insert_watchpoint(uint64_t addr, uint64_t size) {
+  if (size > 0) watchpoints_.insert({addr, size});
+}
+
+void Timeline::remove_watchpoint(uint64_t addr, uint64_t size) { watchpoints_.erase({addr, size}); }
+
+std::optional<Timeline::WriteHit> Timeline::watched_write(bool forward) {
+  index::IndexReader& reader = session_.reader();
+  const auto& chunks = reader.chunks();
+  std::optional<WriteHit> best;
+  for (const auto& [addr, size] : watchpoints_) {
+    std::vector<uint32_t> ids = reader.chunks_writing(addr, size);
+    auto consider = [&](uint32_t id) {
+      if (id >= chunks.size()) fail("index is corrupt: chunk {} is missing; run `omni index` again", id);
+      if (forward ? chunks[id].time_last <= time_ : chunks[id].time_first > time_) return false;
+      std::optional<WriteHit> found;
+      for (const index::Event& e : reader.load_chunk(id).events) {
+        if (e.addr >= addr + size || e.addr + e.size <= addr) continue;
+        if (forward ? e.time <= time_ : e.time > time_) continue;
+        WriteHit hit{e.time, e.tid, std::max(e.addr, addr)};
+        if (forward) {
+          if (!found || hit.time < found->time) found = hit;
+        } else if (!found || hit.time >= found->time) {
+          found = hit;
+        }
+      }
+      if (!found) return false;
+      if (!best || (forward ? found->time < best->time : found->time > best->time)) best = found;
+      return true;  // chunks are in time order: the nearest is in this one
+    };
+    if (forward) {
+      for (uint32_t id : ids)
+        if (consider(id)) break;
+    } else {
+      for (auto it = ids.rbegin(); it != ids.rend(); ++it)
+        if (consider(*it)) break;
+    }
+  }
+  return best;
+}
+
 replay::Executions& Timeline::executions() {
   if (!executions_)
     executions_ = std::make_unique<replay::Executions>(
@@ -55,6 +96,17 @@ Stop Timeline::resume(bool forward, bool step) {
   }
   std::optional<replay::Execution> hit;
   if (!breakpoints_.empty()) hit = forward ? executions().next(time_ + 1, std::nullopt) : executions().previous(time_, std::nullopt);
+  // A write at time w stops just after it (moment w) going forwards, just
+  // before it (moment w - 1) going backwards.
+  std::optional<WriteHit> write = watchpoints_.empty() ? std::nullopt : watched_write(forward);
+  std::optional<uint64_t> write_stop;
+  if (write) write_stop = forward ? write->time : write->time - 1;
+  bool take_write = write_stop && (!hit || (forward ? *write_stop <= hit->time : *write_stop >= hit->time));
+  if (take_write) {
+    seek(*write_stop);
+    tid_ = write->tid;
+    return {Stop::Why::Watch, time_, tid_, write->addr};
+  }
   if (!hit) {
     seek(forward ? end_ : 0);
     return {forward ? Stop::Why::End : Stop::Why::Begin, time_, tid_};

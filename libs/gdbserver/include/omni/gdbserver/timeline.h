@@ -22,6 +22,7 @@ namespace omni::gdbserver {
 struct Stop {
   enum class Why {
     Breakpoint,  // a thread is at a breakpoint's address, about to run it
+    Watch,       // just after a write to watched bytes (forwards), or just before it (backwards)
     Step,        // one instruction later (or earlier)
     Begin,       // backwards to the recording's first moment
     End,         // forwards to its last
@@ -29,6 +30,7 @@ struct Stop {
   Why why;
   uint64_t time;
   uint32_t tid;
+  uint64_t watch_addr = 0;  // Watch: the first watched byte written
 };
 
 class Timeline {
@@ -52,18 +54,32 @@ class Timeline {
 
   void insert_breakpoint(uint64_t addr);
   void remove_breakpoint(uint64_t addr);
+  // Write watchpoints: any write to [addr, addr + size) stops (gdb itself
+  // resumes when the value did not change, as it does for hardware ones).
+  void insert_watchpoint(uint64_t addr, uint64_t size);
+  void remove_watchpoint(uint64_t addr, uint64_t size);
   // Continues (or single-steps) forwards or backwards; throws Error when
   // the recording cannot tell where a breakpoint is next hit.
   Stop resume(bool forward, bool step);
 
  private:
   replay::Executions& executions();
+  // The first write after the current moment (forwards), or the last at or
+  // before it (backwards), to any watched range: its time, thread and the
+  // first watched byte it wrote. A lookup in the index's address index.
+  struct WriteHit {
+    uint64_t time;
+    uint32_t tid;
+    uint64_t addr;
+  };
+  std::optional<WriteHit> watched_write(bool forward);
 
   query::Session& session_;
   uint64_t time_ = 0, end_ = 0;
   uint32_t tid_ = 1;
   std::map<uint32_t, replay::Registers> registers_;  // at time_, by tid
   std::set<uint64_t> breakpoints_;
+  std::set<std::pair<uint64_t, uint64_t>> watchpoints_;  // (addr, size)
   std::unique_ptr<replay::Executions> executions_;  // of breakpoints_; rebuilt when they change
 };
 
