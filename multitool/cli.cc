@@ -70,6 +70,7 @@ int run(std::vector<std::string> args, Io& io) {
   add("dump", "Show what a recording and its index hold", register_dump);
   add("verify", "Self-check: replay the recording and compare it with what was recorded", register_verify);
   add("serve", "Serve a recording to gdb: continue and reverse-continue without running it", register_serve);
+  add("replay", "Debug a recording in gdb, forwards and backwards (starts gdb on omni serve)", register_replay);
 
   // `omni [--help|--version] record OPTIONS PROGRAM ARGS...`: PROGRAM ARGS
   // are the program's, whatever they look like.

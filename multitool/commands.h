@@ -30,6 +30,7 @@ Action register_query(CLI::App& app);
 Action register_dump(CLI::App& app);
 Action register_verify(CLI::App& app);
 Action register_serve(CLI::App& app);
+Action register_replay(CLI::App& app);
 
 // `omni verify`'s work, also run by `omni index --verify`: the summary line
 // on io.err (JSON on io.out), or the first divergence thrown as an Error.

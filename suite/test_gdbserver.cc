@@ -177,3 +177,27 @@ TEST_CASE("gdbserver: watch -l stops at each change as a native gdb's watchpoint
   CHECK(back2 == truth.hits[n - 3].value);
   CHECK(server.wait(30));
 }
+
+TEST_CASE("gdbserver: omni replay starts gdb on the recording, at its start or --at a moment") {
+  Recording r = record("executions", {"3"});
+  RunResult first = run_omni({"replay", r.dir.string(), "--batch", "--ex", "break fact", "--ex", "continue", "--ex",
+                              "print n", "--ex", "print g_sink"});
+  INFO(first.describe());
+  CHECK(first.status == 0);
+  // As a native run's first stop at fact: n = 3, and g_sink = 1 (sum_to(2)).
+  CHECK(first.out.find("Breakpoint 1, fact (n=3)") != std::string::npos);
+  CHECK(first.out.find("$1 = 3") != std::string::npos);
+  CHECK(first.out.find("$2 = 1") != std::string::npos);
+  // --at output~TEXT: gdb starts where the program wrote that line.
+  RunResult out = run_omni({"query", r.dir.string(), "--output"});
+  REQUIRE(out.status == 0);
+  std::vector<Object> writes = parse_json_lines(out.out);
+  REQUIRE(writes.size() == 1);
+  RunResult at = run_omni({"replay", r.dir.string(), "--at", "output~rounds", "--batch", "--ex", "monitor when"});
+  INFO(at.describe());
+  CHECK(at.status == 0);
+  CHECK(at.err.find("time " + std::to_string(writes[0].at("time").i) + " ") != std::string::npos);
+  RunResult bad = run_omni({"replay", r.dir.string(), "--at", "output~no such text"});
+  CHECK(bad.status == 1);
+  CHECK(bad.err.rfind("omni: error: ", 0) == 0);
+}

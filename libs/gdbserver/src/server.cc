@@ -136,7 +136,9 @@ std::string xfer(const std::string& data, std::string_view range) {
 
 class Server {
  public:
-  Server(Connection& conn, query::Session& session) : conn_(conn), session_(session), timeline_(session) {}
+  Server(Connection& conn, query::Session& session, uint64_t start) : conn_(conn), session_(session), timeline_(session) {
+    timeline_.seek(start);
+  }
 
   void run() {
     while (std::optional<std::string> packet = conn_.read_packet()) {
@@ -336,34 +338,49 @@ class Server {
 
 }  // namespace
 
-void serve(const ServeOptions& options, const std::function<void(const std::string&)>& listening) {
-  query::Session session(options.trace_dir);
-  int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listener < 0) fail_errno("cannot create a socket");
-  struct Closer {
-    int fd;
-    ~Closer() { close(fd); }
-  } closer{listener};
+Listener::Listener(const std::string& host, uint16_t port) {
+  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) fail_errno("cannot create a socket");
   int one = 1;
-  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_port = htons(options.port);
-  if (inet_pton(AF_INET, options.host.c_str(), &addr.sin_addr) != 1)
-    fail("'{}' is not an IPv4 address (give HOST:PORT, e.g. 127.0.0.1:2345)", options.host);
-  if (bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    fail_errno(fmt::format("cannot listen on {}:{}", options.host, options.port));
-  if (listen(listener, 1) != 0) fail_errno("cannot listen");
+  addr.sin_port = htons(port);
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+    ::close(fd_);
+    fail("'{}' is not an IPv4 address (give HOST:PORT, e.g. 127.0.0.1:2345)", host);
+  }
+  if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd_, 1) != 0) {
+    int err = errno;
+    ::close(fd_);
+    errno = err;
+    fail_errno(fmt::format("cannot listen on {}:{}", host, port));
+  }
   socklen_t len = sizeof addr;
-  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
-  listening(fmt::format("{}:{}", options.host, ntohs(addr.sin_port)));
+  getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  address_ = fmt::format("{}:{}", host, ntohs(addr.sin_port));
+}
+
+Listener::~Listener() { ::close(fd_); }
+
+void Listener::close() { shutdown(fd_, SHUT_RDWR); }
+
+int Listener::accept_one() {
   int fd;
-  do fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  do fd = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
   while (fd < 0 && errno == EINTR);
+  if (fd < 0 && (errno == EINVAL || errno == EBADF)) return -1;  // closed
   if (fd < 0) fail_errno("accepting gdb's connection");
+  int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+void serve(Listener& listener, query::Session& session, uint64_t start) {
+  int fd = listener.accept_one();
+  if (fd < 0) return;
   Connection conn(fd);
-  Server server(conn, session);
+  Server server(conn, session, start);
   server.run();
 }
 

@@ -8,19 +8,36 @@
 // (register and memory writes) is refused.
 #pragma once
 
-#include <functional>
+#include <cstdint>
 #include <string>
+
+#include "omni/query/session.h"
 
 namespace omni::gdbserver {
 
-struct ServeOptions {
-  std::string trace_dir;  // one recorded process's directory
-  std::string host = "127.0.0.1";
-  uint16_t port = 0;      // 0: a free one
+// A TCP socket listening for gdb. Owns the descriptor.
+class Listener {
+ public:
+  // HOST: an IPv4 address; PORT 0: a free one.
+  Listener(const std::string& host, uint16_t port);
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+  const std::string& address() const { return address_; }  // "HOST:PORT"
+  // The next connection (blocks); -1 once close() was called.
+  int accept_one();
+  // Makes a blocked accept_one() return -1 (from another thread).
+  void close();
+
+ private:
+  int fd_;
+  std::string address_;
 };
 
-// Listens, calls `listening(address)` ("HOST:PORT") once gdb can connect,
-// serves one connection until gdb detaches, kills or closes it.
-void serve(const ServeOptions& options, const std::function<void(const std::string&)>& listening);
+// Serves one gdb connection on `listener` about the recorded process of
+// `session`, starting at moment `start` (Session::moment's), until gdb
+// detaches, kills or closes it. Returns at once if the listener is closed
+// before gdb connects. Uses `session` alone while it runs.
+void serve(Listener& listener, query::Session& session, uint64_t start);
 
 }  // namespace omni::gdbserver
