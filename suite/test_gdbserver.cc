@@ -197,6 +197,15 @@ TEST_CASE("gdbserver: omni replay starts gdb on the recording, at its start or -
   INFO(at.describe());
   CHECK(at.status == 0);
   CHECK(at.err.find("time " + std::to_string(writes[0].at("time").i) + " ") != std::string::npos);
+  // monitor goto moves; monitor output is what was written by then.
+  RunResult moved = run_omni({"replay", r.dir.string(), "--batch", "--ex", "monitor output", "--ex",
+                              "monitor goto output~rounds", "--ex", "maintenance flush register-cache", "--ex",
+                              "sharedlibrary", "--ex", "bt 1", "--ex", "stepi", "--ex", "monitor output"});
+  INFO(moved.describe());
+  CHECK(moved.status == 0);
+  CHECK(moved.err.find("(no output yet)") != std::string::npos);
+  CHECK(moved.out.find("write (fd=1") != std::string::npos);
+  CHECK(moved.err.find(writes[0].at("text").s) != std::string::npos);
   RunResult bad = run_omni({"replay", r.dir.string(), "--at", "output~no such text"});
   CHECK(bad.status == 1);
   CHECK(bad.err.rfind("omni: error: ", 0) == 0);

@@ -222,13 +222,37 @@ class Server {
     return out;
   }
 
+  // gdb prints each "O" packet's text as the command's output.
+  void say(const std::string& text) { conn_.send("O" + hex_text(text)); }
+
   std::string monitor(const std::string& command) {
     if (command == "when") {
-      conn_.send("O" + hex_text(fmt::format("time {} (instructions retired), thread {}, of {}\n", timeline_.time(),
-                                            timeline_.tid(), timeline_.end())));
+      say(fmt::format("time {} (instructions retired), thread {}, of {}\n", timeline_.time(), timeline_.tid(),
+                      timeline_.end()));
       return "OK";
     }
-    return "O" + hex_text(fmt::format("omni: unknown monitor command '{}'; known: when\n", command));
+    if (command.rfind("goto ", 0) == 0) {
+      // gdb does not know that the target moved: its registers and frames
+      // must be read again.
+      timeline_.seek(session_.moment(command.substr(5)));
+      selected_.reset();
+      say(fmt::format("time {}, thread {}; now run `maintenance flush register-cache` and `sharedlibrary` so that "
+                      "gdb reads the new state and libraries\n",
+                      timeline_.time(), timeline_.tid()));
+      return "OK";
+    }
+    if (command == "output") {
+      // What the program had written to stdout/stderr by now.
+      std::string text;
+      for (const index::OutputRow& row : session_.reader().output())
+        if (row.time <= timeline_.time()) text.append(row.data.begin(), row.data.end());
+      say(text.empty() ? std::string("(no output yet)\n") : text);
+      return "OK";
+    }
+    say(fmt::format("omni: unknown monitor command '{}'; known: when, goto WHEN (a time, end, output:N, "
+                    "output~TEXT), output\n",
+                    command));
+    return "OK";
   }
 
   std::string dispatch(const std::string& p, bool& done) {
