@@ -206,6 +206,13 @@ TEST_CASE("gdbserver: omni replay starts gdb on the recording, at its start or -
   CHECK(moved.err.find("(no output yet)") != std::string::npos);
   CHECK(moved.out.find("write (fd=1") != std::string::npos);
   CHECK(moved.err.find(writes[0].at("text").s) != std::string::npos);
+  // Past the last breakpoint: the end, and how the program ended (the
+  // recorded run's status, 0); backwards past the start: the start.
+  RunResult ends = run_omni({"replay", r.dir.string(), "--batch", "--ex", "continue", "--ex", "reverse-continue"});
+  CHECK(r.rec.status == 0);
+  CHECK((ends.out + ends.err).find("the end of the recording: the program exited with code 0") != std::string::npos);
+  CHECK((ends.out + ends.err).find("No more reverse-execution history.") != std::string::npos);
+  CHECK((ends.out + ends.err).find("the start of the recording") != std::string::npos);
   RunResult bad = run_omni({"replay", r.dir.string(), "--at", "output~no such text"});
   CHECK(bad.status == 1);
   CHECK(bad.err.rfind("omni: error: ", 0) == 0);

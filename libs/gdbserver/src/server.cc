@@ -173,7 +173,21 @@ class Server {
     return fmt::format("T05thread:{:x};{}", stop.tid, why);
   }
 
-  std::string resume(bool forward, bool step) { return stop_reply(timeline_.resume(forward, step)); }
+  std::string resume(bool forward, bool step) {
+    Stop stop = timeline_.resume(forward, step);
+    if (stop.why == Stop::Why::End) {
+      // gdb says "No more reverse-execution history."; how the program ended
+      // is omni's to say (the recording stays open for reverse execution).
+      index::IndexReader& reader = session_.reader();
+      std::string how = reader.meta_int("signal")      ? fmt::format("was killed by signal {}", *reader.meta_int("signal"))
+                        : reader.meta_int("exit_code") ? fmt::format("exited with code {}", *reader.meta_int("exit_code"))
+                                                       : std::string("was still running when the recording ended");
+      say(fmt::format("omni: the end of the recording: the program {}\n", how));
+    } else if (stop.why == Stop::Why::Begin) {
+      say("omni: the start of the recording\n");
+    }
+    return stop_reply(stop);
+  }
 
   std::string read_memory(std::string_view args) {
     size_t comma = args.find(',');
