@@ -217,3 +217,72 @@ TEST_CASE("gdbserver: omni replay starts gdb on the recording, at its start or -
   CHECK(bad.status == 1);
   CHECK(bad.err.rfind("omni: error: ", 0) == 0);
 }
+
+TEST_CASE("gdbserver: stepi and reverse-stepi retrace the native instructions, reverse-step and reverse-next the lines") {
+  Recording r = record("executions", {"3"});
+  // The source line gdb shows after each command ("18\tin file" or
+  // "... at file:18"), and each `p $pc`.
+  std::regex marker(R"(^@@ (\d+)$)"), tab(R"(^(\d+)\t)"), at(R"(:(\d+)$)"), pc(R"(^\$\d+ = .*(0x[0-9a-f]+) <)");
+  auto parse = [&](const std::string& out, std::map<int, int>& line, std::map<int, std::string>& pcs) {
+    int current = -1;
+    for (const std::string& l : split_lines(out)) {
+      std::smatch m;
+      if (std::regex_match(l, m, marker)) current = std::stoi(m[1]);
+      else if (current >= 0 && std::regex_search(l, m, pc)) pcs[current] = m[1];
+      else if (current >= 0 && (std::regex_search(l, m, tab) || std::regex_search(l, m, at))) line[current] = std::stoi(m[1]);
+    }
+  };
+  // Forwards: step, next, step, next, then 8 stepi (each followed by p $pc).
+  std::vector<std::string> forward = {"step", "next", "step", "next"};
+  for (int k = 0; k < 8; ++k) forward.push_back("stepi");
+  std::vector<std::string> ex = {"break sum_to", "continue"}, native_cmds = {"break sum_to", "run"};
+  auto add = [](std::vector<std::string>& v, int k, const std::string& c) {
+    v.insert(v.end(), {"echo @@ " + std::to_string(k) + "\\n", c});
+    if (c.find("stepi") != std::string::npos) v.push_back("p $pc");
+  };
+  for (size_t k = 0; k < forward.size(); ++k) {
+    add(ex, int(k), forward[k]);
+    add(native_cmds, int(k), forward[k]);
+  }
+  // Back: 8 reverse-stepi, then reverse-next and reverse-step.
+  const int back = int(forward.size());
+  for (int k = 0; k < 8; ++k) add(ex, back + k, "reverse-stepi");
+  add(ex, back + 8, "reverse-next");
+  add(ex, back + 9, "reverse-step");
+  std::vector<std::string> argv = {"replay", r.dir.string(), "--batch"};
+  for (const std::string& c : ex) argv.insert(argv.end(), {"--ex", c});
+  RunResult omni = run_omni(argv);
+  std::vector<std::string> gargv = {"gdb", "-batch", "-nx", "-ex", "set pagination off", "-ex", "file " + r.prog.string(),
+                                    "-ex", "set args 3"};
+  for (const std::string& c : native_cmds) gargv.insert(gargv.end(), {"-ex", c});
+  RunResult native = run(gargv);
+  INFO("gdb on omni: ", omni.describe());
+  INFO("native gdb: ", native.describe());
+  CHECK(omni.status == 0);
+  std::map<int, int> ol, nl;
+  std::map<int, std::string> op, np;
+  parse(omni.out, ol, op);
+  parse(native.out, nl, np);
+  // Forwards exactly as natively: the lines of step and next, the pc of
+  // each stepi.
+  for (int k = 0; k < 4; ++k) {
+    INFO(forward[size_t(k)], " #", k);
+    REQUIRE(nl.count(k));
+    CHECK(ol[k] == nl[k]);
+  }
+  for (int k = 4; k < back; ++k) {
+    INFO("stepi #", k);
+    REQUIRE(np.count(k));
+    CHECK(op[k] == np[k]);
+  }
+  // Backwards: each reverse-stepi at the pc before (the last one at the pc
+  // the stepis started from, where the last `next` stopped).
+  for (int k = 0; k < 7; ++k) {
+    INFO("reverse-stepi #", k);
+    CHECK(op[back + k] == np[back - 2 - k]);
+  }
+  // Then reverse-next undoes the last next (to the line the step before it
+  // reached) and reverse-step that step.
+  CHECK(ol[back + 8] == nl[2]);
+  CHECK(ol[back + 9] == nl[1]);
+}
