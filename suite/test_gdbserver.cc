@@ -43,14 +43,10 @@ RunResult gdb(const std::vector<std::string>& setup, const std::vector<std::stri
   return run(argv);
 }
 
-}  // namespace
-
-TEST_CASE("gdbserver: gdb on omni serve stops where a native gdb does, and goes back with reverse-continue and reverse-stepi") {
-  Recording r = record("executions", {"3"});
-  Background server;
-  TempDir logs;
-  start(server, {bin("omni").string(), "serve", "--gdb", "127.0.0.1:0", r.dir.string()}, logs.path());
-  // The address it listens on, from its one line on stderr.
+// Starts `omni serve --gdb 127.0.0.1:0 DIR` in the background; returns the
+// address it listens on, from its one line on stderr.
+std::string start_server(Background& server, const TempDir& logs, const fs::path& dir) {
+  start(server, {bin("omni").string(), "serve", "--gdb", "127.0.0.1:0", dir.string()}, logs.path());
   std::string address;
   for (int tries = 0; tries < 500 && address.empty(); ++tries) {
     std::smatch m;
@@ -59,6 +55,16 @@ TEST_CASE("gdbserver: gdb on omni serve stops where a native gdb does, and goes 
     else std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   REQUIRE_MESSAGE(!address.empty(), server.describe());
+  return address;
+}
+
+}  // namespace
+
+TEST_CASE("gdbserver: gdb on omni serve stops where a native gdb does, and goes back with reverse-continue and reverse-stepi") {
+  Recording r = record("executions", {"3"});
+  Background server;
+  TempDir logs;
+  std::string address = start_server(server, logs, r.dir);
 
   // The same stops: three hits of fact (n = 3, 2, 1) in the first round.
   const std::vector<std::string> stops = {"bt", "print n", "print g_sink", "info registers rip"};
@@ -129,15 +135,7 @@ TEST_CASE("gdbserver: watch -l stops at each change as a native gdb's watchpoint
   REQUIRE(truth.hits.size() >= 3);
   Background server;
   TempDir logs;
-  start(server, {bin("omni").string(), "serve", "--gdb", "127.0.0.1:0", r.dir.string()}, logs.path());
-  std::string address;
-  for (int tries = 0; tries < 500 && address.empty(); ++tries) {
-    std::smatch m;
-    std::string err = fs::exists(server.err) ? read_file(server.err) : "";
-    if (std::regex_search(err, m, std::regex(R"(target remote (127\.0\.0\.1:\d+))"))) address = m[1];
-    else std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  REQUIRE_MESSAGE(!address.empty(), server.describe());
+  std::string address = start_server(server, logs, r.dir);
   // Forwards with the oracle's commands at each stop; then from the end,
   // backwards, without them.
   TempDir tmp;
