@@ -284,3 +284,46 @@ TEST_CASE("gdbserver: stepi and reverse-stepi retrace the native instructions, r
   CHECK(ol[back + 8] == nl[2]);
   CHECK(ol[back + 9] == nl[1]);
 }
+
+TEST_CASE("gdbserver: threads: info threads, thread N, and stepi within one thread as natively with scheduler-locking") {
+  Recording r = record("threads");
+  // After the first worker's breakpoint: the breakpoint deleted, four
+  // stepi of that thread (natively, the other threads held still).
+  auto pcs_of = [](const std::string& out) {
+    std::vector<std::string> pcs;
+    std::regex pc(R"(^\$\d+ = .*(0x[0-9a-f]+) <)");
+    for (const std::string& l : split_lines(out)) {
+      std::smatch m;
+      if (std::regex_search(l, m, pc)) pcs.push_back(m[1]);
+    }
+    return pcs;
+  };
+  std::vector<std::string> steps;
+  for (int k = 0; k < 4; ++k) steps.insert(steps.end(), {"stepi", "p $pc"});
+  std::vector<std::string> ex = {"break worker", "continue", "delete", "p $pc"};
+  ex.insert(ex.end(), steps.begin(), steps.end());
+  ex.insert(ex.end(), {"echo @@threads\\n", "info threads", "thread 1", "bt 1"});
+  std::vector<std::string> argv = {"replay", r.dir.string(), "--batch"};
+  for (const std::string& c : ex) argv.insert(argv.end(), {"--ex", c});
+  RunResult omni = run_omni(argv);
+  std::vector<std::string> gargv = {"gdb", "-batch", "-nx", "-ex", "set pagination off", "-ex", "file " + r.prog.string(),
+                                    "-ex", "break worker", "-ex", "run", "-ex", "delete", "-ex", "set scheduler-locking step",
+                                    "-ex", "p $pc"};
+  for (const std::string& c : steps) gargv.insert(gargv.end(), {"-ex", c});
+  RunResult native = run(gargv);
+  INFO("gdb on omni: ", omni.describe());
+  INFO("native gdb: ", native.describe());
+  CHECK(omni.status == 0);
+  std::vector<std::string> o = pcs_of(omni.out), n = pcs_of(native.out);
+  REQUIRE(n.size() == 5);
+  CHECK(o == n);
+  // The stepping thread stays current; the main thread is listed and
+  // selectable, in pthread_create or the clone it made.
+  std::string threads = omni.out.substr(omni.out.find("@@threads"));
+  std::smatch m;
+  REQUIRE(std::regex_search(threads, m, std::regex(R"(\* (\d+)\s+Thread (\d+)\s+.*worker)")));
+  CHECK(m[2] != "1");
+  CHECK(threads.find("Thread 1 ") != std::string::npos);
+  CHECK(threads.find("[Switching to thread 1 (Thread 1)]") != std::string::npos);
+  CHECK(omni.err.find("Could not read registers") == std::string::npos);
+}

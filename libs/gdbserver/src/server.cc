@@ -173,8 +173,8 @@ class Server {
     return fmt::format("T05thread:{:x};{}", stop.tid, why);
   }
 
-  std::string resume(bool forward, bool step) {
-    Stop stop = timeline_.resume(forward, step);
+  std::string resume(bool forward, bool step, std::optional<uint32_t> tid = std::nullopt) {
+    Stop stop = timeline_.resume(forward, step, tid);
     if (stop.why == Stop::Why::End) {
       // gdb says "No more reverse-execution history."; how the program ended
       // is omni's to say (the recording stays open for reverse execution).
@@ -297,10 +297,11 @@ class Server {
     if (p.rfind("qSymbol", 0) == 0) return "OK";
     if (p.rfind("Hg", 0) == 0 || p.rfind("Hc", 0) == 0) {
       std::string_view id = std::string_view(p).substr(2);
-      if (p[1] == 'g') {
-        if (id == "0" || id == "-1") selected_.reset();
-        else if (auto t = parse_hex(id)) selected_ = uint32_t(*t);
-      }
+      std::optional<uint32_t> which;
+      if (id != "0" && id != "-1")
+        if (auto t = parse_hex(id)) which = uint32_t(*t);
+      if (p[1] == 'g') selected_ = which;
+      else step_thread_ = which;
       return "OK";
     }
     if (p[0] == 'T') {
@@ -342,15 +343,30 @@ class Server {
     }
     if (p == "vCont?") return "vCont;c;C;s;S";
     if (p.rfind("vCont;", 0) == 0) {
-      char action = p[6];
-      if (action == 'c' || action == 'C') return resume(true, false);
-      if (action == 's' || action == 'S') return resume(true, true);
-      return "E01";
+      // A step of one thread wins over a continue of the others ("vCont;s:2;c").
+      std::string_view actions = std::string_view(p).substr(6);
+      std::optional<uint32_t> step_tid;
+      bool step = false;
+      for (size_t at = 0; at < actions.size();) {
+        size_t semi = actions.find(';', at);
+        std::string_view action = actions.substr(at, semi == std::string_view::npos ? actions.npos : semi - at);
+        if (!action.empty() && (action[0] == 's' || action[0] == 'S')) {
+          step = true;
+          size_t colon = action.find(':');
+          if (colon != std::string_view::npos)
+            if (auto t = parse_hex(action.substr(colon + 1)); t && *t > 0) step_tid = uint32_t(*t);
+        } else if (action.empty() || (action[0] != 'c' && action[0] != 'C')) {
+          return "E01";
+        }
+        if (semi == std::string_view::npos) break;
+        at = semi + 1;
+      }
+      return resume(true, step, step_tid);
     }
     if (p[0] == 'c' || p[0] == 'C') return resume(true, false);
-    if (p[0] == 's' || p[0] == 'S') return resume(true, true);
+    if (p[0] == 's' || p[0] == 'S') return resume(true, true, step_thread_);
     if (p == "bc") return resume(false, false);
-    if (p == "bs") return resume(false, true);
+    if (p == "bs") return resume(false, true, step_thread_);
     if (p.rfind("qRcmd,", 0) == 0) {
       std::string hex = p.substr(6), command;
       for (size_t i = 0; i + 1 < hex.size(); i += 2) {
@@ -371,6 +387,7 @@ class Server {
   query::Session& session_;
   Timeline timeline_;
   std::optional<uint32_t> selected_;  // Hg's thread, until the next stop
+  std::optional<uint32_t> step_thread_;  // Hc's: the thread s and bs step
   std::optional<std::string> auxv_;
 };
 

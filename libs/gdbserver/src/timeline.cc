@@ -25,8 +25,12 @@ replay::MemoryImage Timeline::memory(uint64_t addr, uint64_t size) { return sess
 
 std::vector<uint32_t> Timeline::threads() {
   std::vector<uint32_t> out;
-  for (const index::ThreadRow& t : session_.reader().threads())
-    if (t.time_created <= time_ && (!t.time_exited || time_ < *t.time_exited)) out.push_back(t.tid);
+  // A thread created but not yet run has no state the recording holds
+  // (its first register snapshot comes when it first runs): not listed yet.
+  index::IndexReader& reader = session_.reader();
+  for (const index::ThreadRow& t : reader.threads())
+    if (t.time_created <= time_ && (!t.time_exited || time_ < *t.time_exited) && reader.run_start(t.tid, time_, false))
+      out.push_back(t.tid);
   if (out.empty()) out.push_back(tid_);
   return out;
 }
@@ -87,13 +91,55 @@ replay::Executions& Timeline::executions() {
   return *executions_;
 }
 
-Stop Timeline::resume(bool forward, bool step) {
+Stop Timeline::resume(bool forward, bool step, std::optional<uint32_t> step_tid) {
   if (forward && time_ >= end_) return {Stop::Why::End, time_, tid_};
   if (!forward && time_ == 0) return {Stop::Why::Begin, time_, tid_};
   if (step) {
-    seek(forward ? time_ + 1 : time_ - 1);
+    // One instruction of the thread: the next one it runs (when another
+    // thread runs now, at its next run's start), or the last one it ran.
+    uint32_t tid = step_tid.value_or(tid_);
+    index::IndexReader& reader = session_.reader();
+    std::optional<uint64_t> to;
+    if (forward) {
+      if (session_.thread(std::nullopt, time_) == tid) to = time_ + 1;
+      else if (auto start = reader.run_start(tid, time_, true)) to = *start + 1;
+    } else {
+      if (session_.thread(std::nullopt, time_ - 1) == tid) {
+        to = time_ - 1;
+      } else if (auto start = reader.run_start(tid, time_ - 1, false)) {
+        // Its last run before now ended where another thread's began.
+        uint64_t end = reader.run_end(tid, *start).value_or(time_);
+        to = std::min(end, time_) - 1;
+      }
+    }
+    if (!to || *to > end_) {
+      seek(forward ? end_ : 0);
+      return {forward ? Stop::Why::End : Stop::Why::Begin, time_, tid_};
+    }
+    // Other threads ran meanwhile: a breakpoint or watchpoint of theirs on
+    // the way stops first, as in a run where they go on while one steps.
+    if (forward ? *to > time_ + 1 : *to + 1 < time_) {
+      if (std::optional<Stop> other = nearest_stop(forward); other && (forward ? other->time < *to : other->time > *to)) {
+        seek(other->time);
+        tid_ = other->tid;
+        return *other;
+      }
+    }
+    seek(*to);
+    tid_ = tid;
     return {Stop::Why::Step, time_, tid_};
   }
+  std::optional<Stop> stop = nearest_stop(forward);
+  if (!stop) {
+    seek(forward ? end_ : 0);
+    return {forward ? Stop::Why::End : Stop::Why::Begin, time_, tid_};
+  }
+  seek(stop->time);
+  tid_ = stop->tid;
+  return *stop;
+}
+
+std::optional<Stop> Timeline::nearest_stop(bool forward) {
   std::optional<replay::Execution> hit;
   if (!breakpoints_.empty()) hit = forward ? executions().next(time_ + 1, std::nullopt) : executions().previous(time_, std::nullopt);
   // A write at time w stops just after it (moment w) going forwards, just
@@ -101,19 +147,10 @@ Stop Timeline::resume(bool forward, bool step) {
   std::optional<WriteHit> write = watchpoints_.empty() ? std::nullopt : watched_write(forward);
   std::optional<uint64_t> write_stop;
   if (write) write_stop = forward ? write->time : write->time - 1;
-  bool take_write = write_stop && (!hit || (forward ? *write_stop <= hit->time : *write_stop >= hit->time));
-  if (take_write) {
-    seek(*write_stop);
-    tid_ = write->tid;
-    return {Stop::Why::Watch, time_, tid_, write->addr};
-  }
-  if (!hit) {
-    seek(forward ? end_ : 0);
-    return {forward ? Stop::Why::End : Stop::Why::Begin, time_, tid_};
-  }
-  seek(hit->time);
-  tid_ = hit->tid;
-  return {Stop::Why::Breakpoint, time_, tid_};
+  if (write_stop && (!hit || (forward ? *write_stop <= hit->time : *write_stop >= hit->time)))
+    return Stop{Stop::Why::Watch, *write_stop, write->tid, write->addr};
+  if (hit) return Stop{Stop::Why::Breakpoint, hit->time, hit->tid};
+  return std::nullopt;
 }
 
 }  // namespace omni::gdbserver

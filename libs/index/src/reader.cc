@@ -527,6 +527,22 @@ uint32_t IndexReader::thread_for(std::optional<uint32_t> tid, uint64_t time) {
   fail("no thread {} in this recording (its threads: {})", *tid, known.empty() ? "none" : known);
 }
 
+std::optional<uint64_t> IndexReader::run_start(uint32_t tid, uint64_t time, bool forward) {
+  std::unique_ptr<Statement>& q = forward ? run_next_ : run_prev_;
+  if (!q)
+    q = std::make_unique<Statement>(
+        *db_, forward ? "SELECT time, tid, crc FROM thread_runs WHERE time > ? AND tid = ? ORDER BY time LIMIT 1"
+                      : "SELECT time, tid, crc FROM thread_runs WHERE time <= ? AND tid = ? ORDER BY time DESC LIMIT 1");
+  q->bind(1, time).bind(2, tid);
+  std::optional<uint64_t> out;
+  if (q->step()) {
+    check_row("thread_runs", q->column_int(2), RowCheck().integer(q->column_int(0)).integer(q->column_int(1)));
+    out = q->column_u64(0);
+  }
+  q->reset();
+  return out;
+}
+
 std::optional<uint64_t> IndexReader::run_end(uint32_t tid, uint64_t time) {
   if (!run_end_)
     // The first later run of another thread (its row, not min(time), so that its crc is checked).

@@ -49,7 +49,8 @@ class Timeline {
   const replay::Registers& registers(uint32_t tid);
   // Memory at the current moment.
   replay::MemoryImage memory(uint64_t addr, uint64_t size);
-  // The recorded threads alive at the current moment, ascending.
+  // The recorded threads alive at the current moment that have run,
+  // ascending.
   std::vector<uint32_t> threads();
 
   void insert_breakpoint(uint64_t addr);
@@ -58,9 +59,10 @@ class Timeline {
   // resumes when the value did not change, as it does for hardware ones).
   void insert_watchpoint(uint64_t addr, uint64_t size);
   void remove_watchpoint(uint64_t addr, uint64_t size);
-  // Continues (or single-steps) forwards or backwards; throws Error when
-  // the recording cannot tell where a breakpoint is next hit.
-  Stop resume(bool forward, bool step);
+  // Continues, or single-steps thread `step_tid` (default: the current
+  // one) by one of its instructions, forwards or backwards; throws Error
+  // when the recording cannot tell where a breakpoint is next hit.
+  Stop resume(bool forward, bool step, std::optional<uint32_t> step_tid = std::nullopt);
 
  private:
   replay::Executions& executions();
@@ -73,6 +75,9 @@ class Timeline {
     uint64_t addr;
   };
   std::optional<WriteHit> watched_write(bool forward);
+  // The nearest breakpoint hit or watched write from the current moment,
+  // without moving there.
+  std::optional<Stop> nearest_stop(bool forward);
 
   query::Session& session_;
   uint64_t time_ = 0, end_ = 0;

@@ -164,6 +164,10 @@ class IndexReader {
   // When `tid`, running at `time`, next stopped for another thread (none: it
   // ran on to the end).
   std::optional<uint64_t> run_end(uint32_t tid, uint64_t time);
+  // When `tid` next starts to run after `time` (forwards: the first of its
+  // runs starting later) or last started at or before it (backwards: the
+  // latest starting there or earlier); none when it does not.
+  std::optional<uint64_t> run_start(uint32_t tid, uint64_t time, bool forward);
 
   // Calls. All call chunks by id (time ranges only).
   const std::vector<CallChunkRow>& call_chunks();
@@ -205,7 +209,7 @@ class IndexReader {
   std::vector<uint32_t> thread_ids_;  // loaded by thread_for
   std::map<uint32_t, std::shared_ptr<const std::vector<CallRow>>> call_cache_;  // calls_of_chunk
   bool chunks_loaded_ = false;
-  std::unique_ptr<Statement> segment_row_, finals_, block_ir_, block_next_, snapshot_, snapshot_time_, snapshot_first_, snapshot_last_, thread_at_, run_end_, call_data_;
+  std::unique_ptr<Statement> segment_row_, finals_, block_ir_, block_next_, snapshot_, snapshot_time_, snapshot_first_, snapshot_last_, thread_at_, run_end_, run_next_, run_prev_, call_data_;
   std::vector<CallChunkRow> call_chunks_;
   std::vector<ExecChunkRow> exec_chunks_;
   bool exec_chunks_loaded_ = false;
