@@ -79,7 +79,8 @@ TEST_CASE("gdbserver: gdb on omni serve stops where a native gdb does, and goes 
   }
   // Then back: reverse-continue to the second hit; stepi and reverse-stepi.
   omni_cmds.insert(omni_cmds.end(), {"reverse-continue", "bt", "print n", "stepi", "reverse-stepi", "print $pc",
-                                     "info threads", "monitor when", "info sharedlibrary"});
+                                     "info threads", "monitor when", "info sharedlibrary", "reverse-finish", "frame",
+                                     "signal SIGUSR1", "set var g_sink = 5"});
   native_cmds.push_back("info sharedlibrary");
   RunResult native = gdb({"file " + r.prog.string(), "set args 3", "break fact"}, native_cmds);
   RunResult omni = gdb({"file " + r.prog.string(), "target remote " + address, "break fact"}, omni_cmds);
@@ -123,6 +124,15 @@ TEST_CASE("gdbserver: gdb on omni serve stops where a native gdb does, and goes 
   std::set<std::string> omni_libs = libraries(o[int(back + 8)]);
   CHECK(native_libs.count("libc.so.6"));
   for (const std::string& lib : native_libs) CHECK_MESSAGE(omni_libs.count(lib), lib);
+  // reverse-finish from fact (n=2): back to its call in fact (n=3), the
+  // caller frame of the native backtrace at that hit.
+  std::smatch caller;
+  REQUIRE(std::regex_search(second_bt, caller, std::regex(R"(#1  .*(fact \(n=3\) at \S+:\d+))")));
+  CHECK(o[int(back + 10)].find(caller[1].str()) != std::string::npos);
+  // What would change the recording is refused.
+  CHECK(omni.err.find("a recording cannot be sent a signal") != std::string::npos);
+  CHECK(o[int(back + 11)].find("Continuing") == std::string::npos);
+  CHECK(omni.err.find("Cannot access memory") != std::string::npos);
   // monitor when: gdb prints a target's monitor output on stderr.
   CHECK(omni.err.find("time ") != std::string::npos);
   CHECK(server.wait(30));

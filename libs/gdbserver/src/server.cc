@@ -134,6 +134,8 @@ std::string xfer(const std::string& data, std::string_view range) {
   return (*offset + piece.size() >= data.size() ? "l" : "m") + piece;
 }
 
+constexpr const char* kNoSignals = "E.omni: a recording cannot be sent a signal (it would change what was recorded)";
+
 class Server {
  public:
   Server(Connection& conn, query::Session& session, uint64_t start) : conn_(conn), session_(session), timeline_(session) {
@@ -350,6 +352,10 @@ class Server {
       for (size_t at = 0; at < actions.size();) {
         size_t semi = actions.find(';', at);
         std::string_view action = actions.substr(at, semi == std::string_view::npos ? actions.npos : semi - at);
+        // A signal to deliver (gdb's `signal SIG`, `queue-signal`) would
+        // change what the recording holds.
+        if (!action.empty() && (action[0] == 'C' || action[0] == 'S') && action.substr(1, 2) != "00")
+          return kNoSignals;
         if (!action.empty() && (action[0] == 's' || action[0] == 'S')) {
           step = true;
           size_t colon = action.find(':');
@@ -363,6 +369,7 @@ class Server {
       }
       return resume(true, step, step_tid);
     }
+    if ((p[0] == 'C' || p[0] == 'S') && p.substr(1, 2) != "00") return kNoSignals;
     if (p[0] == 'c' || p[0] == 'C') return resume(true, false);
     if (p[0] == 's' || p[0] == 'S') return resume(true, true, step_thread_);
     if (p == "bc") return resume(false, false);
