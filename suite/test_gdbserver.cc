@@ -221,6 +221,20 @@ TEST_CASE("gdbserver: omni replay starts gdb on the recording, at its start or -
   CHECK((ends.out + ends.err).find("the end of the recording: the program exited with code 0") != std::string::npos);
   CHECK((ends.out + ends.err).find("No more reverse-execution history.") != std::string::npos);
   CHECK((ends.out + ends.err).find("the start of the recording") != std::string::npos);
+  // SSE and AVX registers and fs_base, as omni query --registers has them at
+  // that moment (xmm0's bytes in memory order, gdb's as one number).
+  RunResult regs = run_omni({"query", r.dir.string(), "--registers", "--at", "output~rounds"});
+  REQUIRE(regs.status == 0);
+  Object q = parse_json_object(regs.out);
+  RunResult vec = run_omni({"replay", r.dir.string(), "--at", "output~rounds", "--batch", "--ex", "p/x $xmm0.uint128",
+                            "--ex", "p/x $fs_base", "--ex", "p/x $ymm0h"});
+  INFO(vec.describe());
+  std::string le = q.at("xmm0").s, be;
+  for (size_t i = le.size(); i >= 2; i -= 2) be += le.substr(i - 2, 2);
+  be.erase(0, std::min(be.find_first_not_of('0'), be.size() - 1));
+  CHECK(vec.out.find("$1 = 0x" + be + "\n") != std::string::npos);
+  CHECK(vec.out.find("$2 = " + q.at("fs_base").s + "\n") != std::string::npos);
+  CHECK(vec.out.find("$3 = ") != std::string::npos);
   RunResult bad = run_omni({"replay", r.dir.string(), "--at", "output~no such text"});
   CHECK(bad.status == 1);
   CHECK(bad.err.rfind("omni: error: ", 0) == 0);

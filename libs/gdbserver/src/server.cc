@@ -22,7 +22,7 @@ namespace {
 
 // The registers gdb is told of (target.xml), in its numbering: what each
 // is in VEX's guest state, or unavailable (reported as 'x's).
-enum class Source { Gpr, Rip, Eflags, Xmm, FsBase, None };
+enum class Source { Gpr, Rip, Eflags, Xmm, YmmHigh, FsBase, None };
 struct Reg {
   const char* name;
   int bits;
@@ -33,7 +33,7 @@ struct Reg {
 };
 
 // gdb's amd64 order (64bit-core.xml, 64bit-sse.xml, 64bit-linux.xml,
-// 64bit-segments.xml).
+// 64bit-segments.xml, 64bit-avx.xml).
 const std::vector<Reg>& registers() {
   static const std::vector<Reg> regs = [] {
     using replay::Gpr;
@@ -62,6 +62,10 @@ const std::vector<Reg>& registers() {
     r.push_back({"orig_rax", 64, "int", "org.gnu.gdb.i386.linux", Source::None, 0});
     r.push_back({"fs_base", 64, "int", "org.gnu.gdb.i386.segments", Source::FsBase, 0});
     r.push_back({"gs_base", 64, "int", "org.gnu.gdb.i386.segments", Source::None, 0});
+    // The upper halves of ymm0-15 (gdb shows $ymm0 as xmm0 and ymm0h).
+    static const char* const ymmh[] = {"ymm0h", "ymm1h", "ymm2h",  "ymm3h",  "ymm4h",  "ymm5h",  "ymm6h",  "ymm7h",
+                                       "ymm8h", "ymm9h", "ymm10h", "ymm11h", "ymm12h", "ymm13h", "ymm14h", "ymm15h"};
+    for (int i = 0; i < 16; ++i) r.push_back({ymmh[i], 128, "uint128", "org.gnu.gdb.i386.avx", Source::YmmHigh, i});
     return r;
   }();
   return regs;
@@ -111,6 +115,7 @@ std::string register_hex(const Reg& r, const replay::Registers& regs) {
     case Source::Eflags: v = regs.rflags(); break;
     case Source::FsBase: v = regs.u64(replay::fs_base_offset()); break;
     case Source::Xmm: return hex_bytes(regs.state.data() + replay::xmm_offset(r.index), 16);
+    case Source::YmmHigh: return hex_bytes(regs.state.data() + replay::xmm_offset(r.index) + 16, 16);
     case Source::None: return std::string(2 * bytes, 'x');
   }
   return hex_bytes(reinterpret_cast<const uint8_t*>(&v), bytes);
