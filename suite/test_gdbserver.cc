@@ -5,6 +5,11 @@
 // undoes stepi.
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdio>
 #include <regex>
 #include <set>
 
@@ -350,4 +355,65 @@ TEST_CASE("gdbserver: threads: info threads, thread N, and stepi within one thre
   CHECK(threads.find("Thread 1 ") != std::string::npos);
   CHECK(threads.find("[Switching to thread 1 (Thread 1)]") != std::string::npos);
   CHECK(omni.err.find("Could not read registers") == std::string::npos);
+}
+
+TEST_CASE("gdbserver: malformed packets get error replies and the server goes on") {
+  Recording r = record("executions", {"3"});
+  Background server;
+  TempDir logs;
+  std::string address = start_server(server, logs, r.dir);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(uint16_t(std::stoi(address.substr(address.find(':') + 1))));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto packet = [](const std::string& body) {
+    unsigned sum = 0;
+    for (char c : body) sum += uint8_t(c);
+    char cs[3];
+    snprintf(cs, sizeof cs, "%02x", sum & 0xff);
+    return "$" + body + "#" + cs;
+  };
+  // Reads until one whole reply packet ($...#xx) has come; returns its body.
+  std::string pending;
+  auto reply = [&]() {
+    for (;;) {
+      size_t start = pending.find('$'), hash = pending.find('#', start == std::string::npos ? 0 : start);
+      if (start != std::string::npos && hash != std::string::npos && hash + 2 < pending.size()) {
+        std::string body = pending.substr(start + 1, hash - start - 1);
+        pending.erase(0, hash + 3);
+        if (::send(fd, "+", 1, MSG_NOSIGNAL) != 1) return std::string("(send failed)");
+        return body;
+      }
+      char buf[4096];
+      ssize_t n = recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) return std::string("(closed)");
+      pending.append(buf, size_t(n));
+    }
+  };
+  auto ask = [&](const std::string& body) {
+    std::string p = packet(body);
+    REQUIRE(::send(fd, p.data(), p.size(), MSG_NOSIGNAL) == ssize_t(p.size()));
+    return reply();
+  };
+  // A bad checksum is nacked ('-') and not answered: the next good packet is.
+  std::string bad = "$g#00";
+  REQUIRE(::send(fd, bad.data(), bad.size(), MSG_NOSIGNAL) == ssize_t(bad.size()));
+  for (const char* body : {"mzz,4", "m0,ffffffffffffffff", "p999", "Z0,zz,1", "Z2,1000", "qRcmd,zz",
+                           "qXfer:features:read:target.xml:zz", "Hgzz", "vCont;x", "G00", "M1000,1:00", "C0b", ""}) {
+    INFO(body);
+    std::string r2 = ask(body);
+    CHECK((r2.empty() || r2[0] == 'E'));
+  }
+  // Still serving: the registers, then a clean kill.
+  CHECK(ask("qSupported").find("ReverseContinue+") != std::string::npos);
+  CHECK(ask("g").size() > 100);
+  ask("k");
+  close(fd);
+  CHECK(server.wait(30));
+  CHECK(server.status == 0);
 }

@@ -157,6 +157,10 @@ class Server {
       } catch (const Error& e) {
         // gdb shows an E.errtext reply's text as the command's error.
         reply = "E." + std::string(e.what());
+      } catch (const std::exception& e) {
+        // A packet this server could not take (gdb's input is untrusted):
+        // an error reply, not the end of the session.
+        reply = "E.omni: cannot answer this packet: " + std::string(e.what());
       }
       conn_.send(reply);
       if (packet->rfind("QStartNoAckMode", 0) == 0) conn_.stop_acks();
@@ -305,8 +309,11 @@ class Server {
     if (p.rfind("Hg", 0) == 0 || p.rfind("Hc", 0) == 0) {
       std::string_view id = std::string_view(p).substr(2);
       std::optional<uint32_t> which;
-      if (id != "0" && id != "-1")
-        if (auto t = parse_hex(id)) which = uint32_t(*t);
+      if (id != "0" && id != "-1") {
+        auto t = parse_hex(id);
+        if (!t) return "E01";
+        which = uint32_t(*t);
+      }
       if (p[1] == 'g') selected_ = which;
       else step_thread_ = which;
       return "OK";
