@@ -206,26 +206,81 @@ int64_t number_or(const std::string& text, int64_t otherwise) {
   return std::stoll(text);
 }
 
+// What each recorded process's trace says of it in its INFO frame: all
+// that choosing a process needs (opening every index of a large tree would
+// cost each query), and where recorded_processes starts.
+struct ProcessHeader {
+  uint32_t process = 1;
+  std::string dir, program, origin, started;
+  std::vector<std::string> args;
+  std::optional<int64_t> pid, ppid;  // the root's pid is not in its INFO (known_pid)
+  uint32_t parent = 0;
+};
+
+std::vector<ProcessHeader> process_headers(const std::string& trace_dir) {
+  std::vector<ProcessHeader> out;
+  for (const ProcessDir& p : process_dirs(trace_dir)) {
+    trace::TraceReader trace(p.dir + "/" + kTraceFile);
+    ProcessHeader h;
+    h.process = p.process;
+    h.dir = p.dir;
+    for (const auto& [key, value] : trace.info())
+      if (key == "arg") h.args.push_back(value);
+    h.program = trace.info_value("program");
+    h.origin = trace.info_value("origin").empty() ? "root" : trace.info_value("origin");
+    h.started = trace.info_value("started");
+    if (std::string v = trace.info_value("pid"); !v.empty()) h.pid = number_or(v, 0);
+    if (std::string v = trace.info_value("ppid"); !v.empty()) h.ppid = number_or(v, 0);
+    h.parent = uint32_t(number_or(trace.info_value("parent_process"), 0));
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+// The pid an index recorded (the root learns its own once it ran).
+std::optional<int64_t> index_pid(index::IndexReader& reader) {
+  if (auto pid = reader.meta_int("pid")) return pid;
+  if (auto text = reader.meta_text("pid")) return number_or(*text, 0);
+  return std::nullopt;
+}
+
+std::optional<int64_t> end_pid(const trace::TraceReader& trace) {
+  if (!trace.end()) return std::nullopt;
+  std::string pid = trace::find_value(*trace.end(), "pid");
+  if (pid.empty()) return std::nullopt;
+  return number_or(pid, 0);
+}
+
+// A process's pid: its INFO's, else (the root) its index's, else its trace's END frame's.
+std::optional<int64_t> known_pid(const ProcessHeader& h) {
+  if (h.pid) return h.pid;
+  if (access((h.dir + "/" + kIndexFile).c_str(), F_OK) == 0) {
+    index::IndexReader reader(h.dir);
+    return index_pid(reader);
+  }
+  trace::TraceReader trace(h.dir + "/" + kTraceFile);
+  trace.skip_to_end();
+  return end_pid(trace);
+}
+
 }  // namespace
 
 std::vector<RecordedProcess> recorded_processes(const std::string& trace_dir) {
   std::vector<RecordedProcess> out;
-  for (const ProcessDir& p : process_dirs(trace_dir)) {
+  for (ProcessHeader& h : process_headers(trace_dir)) {
     RecordedProcess r;
-    r.process = p.process;
-    r.dir = p.dir;
-    r.indexed = access((p.dir + "/" + kIndexFile).c_str(), F_OK) == 0;
-    trace::TraceReader trace(p.dir + "/" + kTraceFile);
-    for (const auto& [key, value] : trace.info())
-      if (key == "arg") r.args.push_back(value);
-    r.origin = trace.info_value("origin").empty() ? "root" : trace.info_value("origin");
-    r.program = trace.info_value("program");
-    r.started = trace.info_value("started");
-    if (std::string v = trace.info_value("pid"); !v.empty()) r.pid = number_or(v, 0);
-    if (std::string v = trace.info_value("ppid"); !v.empty()) r.ppid = number_or(v, 0);
-    r.parent = uint32_t(number_or(trace.info_value("parent_process"), 0));
+    r.process = h.process;
+    r.dir = h.dir;
+    r.indexed = access((h.dir + "/" + kIndexFile).c_str(), F_OK) == 0;
+    r.args = std::move(h.args);
+    r.origin = h.origin;
+    r.program = h.program;
+    r.started = h.started;
+    r.pid = h.pid;
+    r.ppid = h.ppid;
+    r.parent = h.parent;
     if (r.indexed) {
-      index::IndexReader reader(p.dir);
+      index::IndexReader reader(h.dir);
       r.exit_code = reader.meta_int("exit_code");
       r.signal = reader.meta_int("signal");
       r.instructions = reader.meta_int("instructions");
@@ -233,20 +288,16 @@ std::vector<RecordedProcess> recorded_processes(const std::string& trace_dir) {
       r.gseq_span = reader.gseq_span();
       r.complete = reader.meta_int("stream_complete").value_or(0) == 1;
       r.ended_by = reader.meta_text("ended_by").value_or("");
-      if (!r.pid) r.pid = reader.meta_int("pid");
-      if (!r.pid)
-        if (auto text = reader.meta_text("pid")) r.pid = number_or(*text, 0);
+      if (!r.pid) r.pid = index_pid(reader);
     } else {
+      trace::TraceReader trace(h.dir + "/" + kTraceFile);
       trace.skip_to_end();
       if (trace.end()) {
         std::string code = trace::find_value(*trace.end(), "exit_code");
         std::string sig = trace::find_value(*trace.end(), "signal");
         if (!code.empty()) r.exit_code = number_or(code, 0);
         if (!sig.empty()) r.signal = number_or(sig, 0);
-        if (!r.pid) {
-          std::string pid = trace::find_value(*trace.end(), "pid");
-          if (!pid.empty()) r.pid = number_or(pid, 0);
-        }
+        if (!r.pid) r.pid = end_pid(trace);
       }
       r.complete = trace.end().has_value() && !trace.truncated() &&
                    trace::find_value(*trace.end(), "stream_complete") == "1";
@@ -283,31 +334,6 @@ std::vector<RecordedProcess> recorded_processes(const std::string& trace_dir) {
 
 namespace {
 
-// What choosing a process needs of each: its trace's INFO only (opening
-// every index of a large tree would cost each query).
-struct ProcessHeader {
-  uint32_t process = 1;
-  std::string dir, program, origin;
-  std::optional<int64_t> pid;
-  uint32_t parent = 0;
-};
-
-std::vector<ProcessHeader> process_headers(const std::string& trace_dir) {
-  std::vector<ProcessHeader> out;
-  for (const ProcessDir& p : process_dirs(trace_dir)) {
-    trace::TraceReader trace(p.dir + "/" + kTraceFile);
-    ProcessHeader h;
-    h.process = p.process;
-    h.dir = p.dir;
-    h.program = trace.info_value("program");
-    h.origin = trace.info_value("origin").empty() ? "root" : trace.info_value("origin");
-    if (std::string v = trace.info_value("pid"); !v.empty()) h.pid = number_or(v, 0);
-    h.parent = uint32_t(number_or(trace.info_value("parent_process"), 0));
-    out.push_back(std::move(h));
-  }
-  return out;
-}
-
 std::string base_name(const std::string& path) { return path.substr(path.rfind('/') + 1); }
 
 ChosenProcess chosen(const ProcessHeader& h, size_t processes) {
@@ -327,21 +353,22 @@ ChosenProcess choose_process(const std::string& trace_dir, const std::optional<s
   std::vector<ProcessHeader> all = process_headers(trace_dir);
   if (all.empty()) fail("{} holds no recorded process", trace_dir);
   if (pid) {
-    std::vector<RecordedProcess> recorded = recorded_processes(trace_dir);
-    std::vector<const RecordedProcess*> found;
-    for (const RecordedProcess& r : recorded)
-      if (r.pid && *r.pid == *pid) found.push_back(&r);
+    std::vector<const ProcessHeader*> found;
+    std::string list;
+    for (const ProcessHeader& h : all) {
+      std::optional<int64_t> known = known_pid(h);
+      if (!known) continue;
+      if (*known == *pid) found.push_back(&h);
+      list += fmt::format("{}{} (process {})", list.empty() ? "" : ", ", *known, h.process);
+    }
     if (found.size() == 1) {
-      ChosenProcess c = chosen(all.at(found[0]->process - 1), all.size());
+      ChosenProcess c = chosen(*found[0], all.size());
       c.pid = pid;
       return c;
     }
-    std::string list;
-    for (const RecordedProcess& r : recorded)
-      if (r.pid) list += fmt::format("{}{} (process {})", list.empty() ? "" : ", ", *r.pid, r.process);
     if (found.empty()) fail("the recording has no process with pid {}; its pids: {}", *pid, list);
     std::string which;
-    for (const RecordedProcess* r : found) which += fmt::format("{}{}", which.empty() ? "" : ", ", r->process);
+    for (const ProcessHeader* h : found) which += fmt::format("{}{}", which.empty() ? "" : ", ", h->process);
     fail("pid {} was reused: it names processes {}; give --process N instead", *pid, which);
   }
   if (process && !process->empty() && process->find_first_not_of("0123456789") == std::string::npos) {
@@ -357,9 +384,7 @@ ChosenProcess choose_process(const std::string& trace_dir, const std::optional<s
       if (h.program == *process || base_name(h.program) == *process) found.push_back(&h);
     if (found.size() == 1) return chosen(*found[0], all.size());
     auto describe = [](const ProcessHeader& h) {
-      // The root's pid is known once it ran: its index has it.
-      std::optional<int64_t> pid = h.pid;
-      if (!pid && access((h.dir + "/" + kIndexFile).c_str(), F_OK) == 0) pid = index::IndexReader(h.dir).meta_int("pid");
+      std::optional<int64_t> pid = known_pid(h);
       return fmt::format("{} (pid {}, {})", h.process, pid ? std::to_string(*pid) : std::string("unknown"),
                          h.origin == "root" ? std::string("the root")
                                             : fmt::format("{} by {}", h.origin == "exec" ? "exec'd" : "forked", h.parent));
