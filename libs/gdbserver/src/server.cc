@@ -128,15 +128,24 @@ std::optional<uint64_t> parse_hex(std::string_view s) {
   return v;
 }
 
+// "A,B" in hex, as `m`, `Z2` and `qXfer` carry an address (offset) and a
+// length; nullopt unless both are there.
+std::optional<std::pair<uint64_t, uint64_t>> parse_hex_pair(std::string_view s) {
+  size_t comma = s.find(',');
+  if (comma == std::string_view::npos) return std::nullopt;
+  auto a = parse_hex(s.substr(0, comma)), b = parse_hex(s.substr(comma + 1));
+  if (!a || !b) return std::nullopt;
+  return std::make_pair(*a, *b);
+}
+
 // A `qXfer:...:read:ANNEX:OFFSET,LENGTH` answer: "m" + a piece, or "l" + the last.
 std::string xfer(const std::string& data, std::string_view range) {
-  size_t comma = range.find(',');
-  auto offset = parse_hex(range.substr(0, comma));
-  auto length = comma == std::string_view::npos ? std::nullopt : parse_hex(range.substr(comma + 1));
-  if (!offset || !length) return "E01";
-  if (*offset >= data.size()) return "l";
-  std::string piece = data.substr(size_t(*offset), size_t(*length));
-  return (*offset + piece.size() >= data.size() ? "l" : "m") + piece;
+  auto r = parse_hex_pair(range);
+  if (!r) return "E01";
+  auto [offset, length] = *r;
+  if (offset >= data.size()) return "l";
+  std::string piece = data.substr(size_t(offset), size_t(length));
+  return (offset + piece.size() >= data.size() ? "l" : "m") + piece;
 }
 
 constexpr const char* kNoSignals = "E.omni: a recording cannot be sent a signal (it would change what was recorded)";
@@ -201,15 +210,14 @@ class Server {
   }
 
   std::string read_memory(std::string_view args) {
-    size_t comma = args.find(',');
-    auto addr = parse_hex(args.substr(0, comma));
-    auto len = comma == std::string_view::npos ? std::nullopt : parse_hex(args.substr(comma + 1));
-    if (!addr || !len || *len > 65536) return "E01";
-    replay::MemoryImage image = timeline_.memory(*addr, *len);
+    auto r = parse_hex_pair(args);
+    if (!r || r->second > 65536) return "E01";
+    auto [addr, len] = *r;
+    replay::MemoryImage image = timeline_.memory(addr, len);
     if (!image.file_missing.empty()) return "E05";
     size_t n = 0;
     while (n < image.bytes.size() && image.mapped[n] && (image.unknown.empty() || !image.unknown[n])) ++n;
-    if (n == 0 && *len > 0) return "E0e";  // EFAULT: unmapped, or not known at this time
+    if (n == 0 && len > 0) return "E0e";  // EFAULT: unmapped, or not known at this time
     return hex_bytes(image.bytes.data(), n);
   }
 
@@ -346,13 +354,10 @@ class Server {
       return "OK";
     }
     if (p.rfind("Z2,", 0) == 0 || p.rfind("z2,", 0) == 0) {
-      std::string_view rest = std::string_view(p).substr(3);
-      size_t comma = rest.find(',');
-      auto addr = parse_hex(rest.substr(0, comma));
-      auto size = comma == std::string_view::npos ? std::nullopt : parse_hex(rest.substr(comma + 1));
-      if (!addr || !size) return "E01";
-      if (p[0] == 'Z') timeline_.insert_watchpoint(*addr, *size);
-      else timeline_.remove_watchpoint(*addr, *size);
+      auto r = parse_hex_pair(std::string_view(p).substr(3));
+      if (!r) return "E01";
+      if (p[0] == 'Z') timeline_.insert_watchpoint(r->first, r->second);
+      else timeline_.remove_watchpoint(r->first, r->second);
       return "OK";
     }
     if (p == "vCont?") return "vCont;c;C;s;S";

@@ -112,31 +112,27 @@ Stop Timeline::resume(bool forward, bool step, std::optional<uint32_t> step_tid)
         to = std::min(end, time_) - 1;
       }
     }
-    if (!to || *to > end_) {
-      seek(forward ? end_ : 0);
-      return {forward ? Stop::Why::End : Stop::Why::Begin, time_, tid_};
-    }
+    if (!to || *to > end_) return edge(forward);
     // Other threads ran meanwhile: a breakpoint or watchpoint of theirs on
     // the way stops first, as in a run where they go on while one steps.
-    if (forward ? *to > time_ + 1 : *to + 1 < time_) {
-      if (std::optional<Stop> other = nearest_stop(forward); other && (forward ? other->time < *to : other->time > *to)) {
-        seek(other->time);
-        tid_ = other->tid;
-        return *other;
-      }
-    }
-    seek(*to);
-    tid_ = tid;
-    return {Stop::Why::Step, time_, tid_};
+    if (forward ? *to > time_ + 1 : *to + 1 < time_)
+      if (std::optional<Stop> other = nearest_stop(forward); other && (forward ? other->time < *to : other->time > *to))
+        return go(*other);
+    return go({Stop::Why::Step, *to, tid});
   }
   std::optional<Stop> stop = nearest_stop(forward);
-  if (!stop) {
-    seek(forward ? end_ : 0);
-    return {forward ? Stop::Why::End : Stop::Why::Begin, time_, tid_};
-  }
-  seek(stop->time);
-  tid_ = stop->tid;
-  return *stop;
+  return stop ? go(*stop) : edge(forward);
+}
+
+Stop Timeline::go(const Stop& stop) {
+  seek(stop.time);
+  tid_ = stop.tid;
+  return stop;
+}
+
+Stop Timeline::edge(bool forward) {
+  seek(forward ? end_ : 0);
+  return {forward ? Stop::Why::End : Stop::Why::Begin, time_, tid_};
 }
 
 std::optional<Stop> Timeline::nearest_stop(bool forward) {

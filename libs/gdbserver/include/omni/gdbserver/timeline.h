@@ -78,6 +78,10 @@ class Timeline {
   // The nearest breakpoint hit or watched write from the current moment,
   // without moving there.
   std::optional<Stop> nearest_stop(bool forward);
+  // Moves to `stop` (its time, its thread) and returns it.
+  Stop go(const Stop& stop);
+  // Moves to the recording's end (forwards) or start: Stop End or Begin.
+  Stop edge(bool forward);
 
   query::Session& session_;
   uint64_t time_ = 0, end_ = 0;
