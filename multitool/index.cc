@@ -1,12 +1,19 @@
 #include <fmt/format.h>
 
+#include <sys/stat.h>
+
 #include <chrono>
+#include <functional>
+#include <map>
 #include <ostream>
 
 #include "commands.h"
+#include "omni/base/error.h"
 #include "omni/base/paths.h"
 #include "omni/index/builder.h"
+#include "omni/index/files.h"
 #include "omni/query/query.h"
+#include "omni/query/session.h"
 
 namespace omni::cli {
 
@@ -16,6 +23,8 @@ struct IndexArgs {
   int zstd_level = 3;
   bool quiet = false;
   bool verify = false;
+  bool no_symbols = false;
+  bool no_files = false;
 };
 }  // namespace
 
@@ -27,6 +36,12 @@ Action register_index(CLI::App& app) {
   app.add_option("trace_dir", args->trace_dir, "Trace directory (default: the latest recording)");
   app.add_option("--zstd-level", args->zstd_level, "zstd level of the indexed chunks")->check(CLI::Range(-7, 19));
   app.add_flag("-q,--quiet", args->quiet, "No summary line");
+  app.add_flag("--no-symbols", args->no_symbols,
+               "Do not precompute the symbols of the code the recording ran (questions then read each\n"
+               "object's DWARF, and need the program's files)");
+  app.add_flag("--no-files", args->no_files,
+               "Do not keep copies of the recorded ELF objects (the program and its libraries) in\n"
+               "<TRACE_DIR>/files/ (replay and symbols then need them where they were recorded)");
   app.add_flag("--verify", args->verify, "Then run `omni verify` on it (exit 1 on a divergence)");
   return [args](Io& io) {
     index::IndexOptions options;
@@ -44,14 +59,54 @@ Action register_index(CLI::App& app) {
       io.err << fmt::format("\romni: indexing {:5.1f}%  {} writes", pct, p.writes) << std::flush;
     };
     std::vector<ProcessDir> processes = process_dirs(options.trace_dir);
-    index::IndexStats stats = index::build_index(options, progress);
+    // One symbolizer for every process: a library's DWARF is read once.
+    symbols::Symbolizer symbolizer;
+    // The copies made for earlier processes, hard-linked for later ones.
+    std::map<std::string, std::string> copies_made;
+    index::FileCopies copies;
+    // The index, then the symbols of the code it ran (query::precompute_symbols).
+    auto build = [&](const index::IndexOptions& each, const std::function<void(const index::IndexProgress&)>& shows) {
+      index::IndexStats s = index::build_index(each, shows);
+      // The index is complete without them: a failure (a full disk) costs
+      // answers once the files are gone, not answers now.
+      if (!args->no_files) try {
+          index::FileCopies c =
+              index::copy_recorded_files(each.trace_dir, index::IndexReader(each.trace_dir).objects(), copies_made);
+          copies.files += c.files;
+          copies.bytes += c.bytes;
+          copies.missing += c.missing;
+        } catch (const Error& e) {
+          io.err << fmt::format("omni: warning: the recorded files of {} were not copied into it ({})\n",
+                                each.trace_dir, e.what());
+        }
+      // The index is complete without them: a failure costs speed (and
+      // answers once the binaries are gone), not answers.
+      if (!args->no_symbols) try {
+          query::precompute_symbols(each.trace_dir, each.zstd_level, symbolizer);
+        } catch (const Error& e) {
+          io.err << fmt::format("omni: warning: the symbols of {} were not precomputed ({}); questions read the "
+                                "binaries' debug information instead\n",
+                                each.trace_dir, e.what());
+        }
+      struct stat st;
+      if (stat((each.trace_dir + "/index.db").c_str(), &st) == 0) s.index_bytes = static_cast<uint64_t>(st.st_size);
+      return s;
+    };
+    index::IndexStats stats = build(options, progress);
     if (shown) io.err << '\n';
     shown = false;
     if (!args->quiet) {
-      io.err << fmt::format("omni: indexed {} writes over {} instructions into {} ({} bytes, {:.3f} bytes/instruction)\n",
+      std::string kept;
+      if (copies.files)
+        kept = fmt::format("; kept {} file{} it mapped ({} bytes) in {}/files", copies.files,
+                           copies.files == 1 ? "" : "s", copies.bytes, options.trace_dir);
+      if (copies.missing)
+        kept += fmt::format("; {} file{} changed or gone since the recording, not kept", copies.missing,
+                            copies.missing == 1 ? "" : "s");
+      io.err << fmt::format("omni: indexed {} writes over {} instructions into {} ({} bytes, {:.3f} bytes/instruction){}\n",
                             stats.writes, stats.instructions, options.trace_dir + "/index.db",
                             stats.index_bytes,
-                            stats.instructions ? double(stats.index_bytes) / stats.instructions : 0.0);
+                            stats.instructions ? double(stats.index_bytes) / stats.instructions : 0.0, kept);
       query::RecordingEnd end;
       if (!stats.stream_complete) {
         query::Session session(options.trace_dir);
@@ -69,7 +124,7 @@ Action register_index(CLI::App& app) {
     for (size_t i = 1; i < processes.size(); ++i) {
       index::IndexOptions each = options;
       each.trace_dir = processes[i].dir;
-      index::IndexStats s = index::build_index(each, [&](const index::IndexProgress&) {
+      index::IndexStats s = build(each, [&](const index::IndexProgress&) {
         if (!io.err_is_terminal) return;
         auto now = std::chrono::steady_clock::now();
         if (now - last < std::chrono::milliseconds(250)) return;

@@ -5,8 +5,11 @@
 // file named by the recorded build-id of libc, the subject's source (which
 // code writes what) and nm. A stripped program without a debug file does
 // not make omni load libdebuginfod unless DEBUGINFOD_URLS asks for servers
-// (truth: strip, nm, strace). The tests skip, saying why, without strace or
-// without libc's debug file.
+// (truth: strip, nm, strace). These are the questions of an index built
+// with --no-symbols, or about code the recording did not run; with symbols
+// precomputed (the default), a question about code the recording ran opens
+// neither the program nor libc's debug file, and answers the same. The
+// tests skip, saying why, without strace or without libc's debug file.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -92,8 +95,9 @@ TEST_CASE("lazy symbols: a question answered in the program's own code opens no 
     MESSAGE("skipped: strace is not installed");
     return;
   }
-  Recording r = record("lazy_symbols");
+  Recording r = record("lazy_symbols", {}, 0, false);
   CHECK(r.rec.out == "g_own=15 g_buf=x\n");
+  REQUIRE(run_omni({"index", "--no-symbols", r.dir.string()}).status == 0);
   fs::path libc_debug = debug_file_of(r.dir, "/libc.so.6");
   REQUIRE_FALSE(libc_debug.empty());
   if (!fs::exists(libc_debug)) {
@@ -172,6 +176,38 @@ TEST_CASE("lazy symbols: a question answered in the program's own code opens no 
   CHECK(is_memset(functions.at(0)));
   CHECK(functions.at(1) == "main");
   CHECK(stack.opened_path(libc_debug.string()));
+
+  // Indexed with its symbols: the same answers (the writes asked by
+  // address, as a name is looked up in the program's symbol table), and no
+  // object file opened.
+  RunResult reindex = run_omni({"index", r.dir.string()});
+  INFO(reindex.describe());
+  REQUIRE(reindex.status == 0);
+  REQUIRE(reindex.err.find("warning") == std::string::npos);
+  auto same_writes = [](const std::vector<Write>& a, const std::vector<Write>& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i].time != b[i].time || a[i].pc != b[i].pc || a[i].function != b[i].function ||
+          a[i].file != b[i].file || a[i].line != b[i].line || a[i].data != b[i].data)
+        return false;
+    return true;
+  };
+  Traced written_after = traced_query(r.dir, {"--where-written", hex_address(g_own) + ":8"});
+  Traced in_libc_after =
+      traced_query(r.dir, {"--where-written", hex_address(addr_of(r.prog, "g_buf")) + ":300", "--last", "1"});
+  Traced stack_after = traced_query(r.dir, {"--stack", "--at", std::to_string(memset_writes[0].time)});
+  CHECK(same_writes(parse_writes(written_after.query.out), writes));
+  CHECK(same_writes(parse_writes(in_libc_after.query.out), memset_writes));
+  CHECK(stack_after.query.out == stack.query.out);
+  for (const Traced* after : {&written_after, &in_libc_after}) {
+    INFO(after->query.describe());
+    CHECK_FALSE(after->opened_path(program));
+    CHECK_FALSE(after->opened_containing("/libc.so.6"));
+    CHECK_FALSE(after->opened_path(libc_debug.string()));
+  }
+  // A stack replays registers, which reads the code and read-only data of
+  // the program and libc from their files; but no debug file.
+  CHECK_FALSE(stack_after.opened_path(libc_debug.string()));
 }
 
 TEST_CASE("lazy symbols: a stripped program without a debug file does not load libdebuginfod unless DEBUGINFOD_URLS is set") {
@@ -188,7 +224,7 @@ TEST_CASE("lazy symbols: a stripped program without a debug file does not load l
   REQUIRE(nm.err.find("no symbols") != std::string::npos);
   fs::path dir = tmp / "trace";
   REQUIRE(run_omni({"record", "-o", dir.string(), "--", prog.string()}).status == 0);
-  REQUIRE(run_omni({"index", dir.string()}).status == 0);
+  REQUIRE(run_omni({"index", "--no-symbols", dir.string()}).status == 0);
   fs::path debug = debug_file_of(dir, "/lazy_symbols");
   REQUIRE_FALSE(debug.empty());
   REQUIRE_FALSE(fs::exists(debug));

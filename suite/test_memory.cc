@@ -200,7 +200,7 @@ TEST_CASE("e2e read: deep stack memory, a second thread's kernel write, and type
   CHECK(bit.err.find("bit-field") != std::string::npos);
 }
 
-TEST_CASE("e2e read: code bytes come from the mapped file, and a changed file is reported") {
+TEST_CASE("e2e read: code bytes come from the mapped file or its copy in the recording, and a changed file without one is reported") {
   TempDir t;
   fs::path prog = t / "globals";
   fs::copy_file(subject("globals"), prog);
@@ -219,8 +219,14 @@ TEST_CASE("e2e read: code bytes come from the mapped file, and a changed file is
   Object o = read_at(rec.dir, main_addr + ":8", "1");
   CHECK(o["data"].s == want);
   CHECK(o.count("files_missing") == 0);
-  // Rebuilt or patched since: not the recorded file, so not used.
+  // Rebuilt or patched since: not the recorded file, so not used; its
+  // copy in the recording (files/, by omni index) is, and without that
+  // the bytes are reported missing.
   REQUIRE(run({"objcopy", "--remove-section", ".note.gnu.build-id", prog.string()}).status == 0);
+  Object from_copy = read_at(rec.dir, main_addr + ":8", "1");
+  CHECK(from_copy["data"].s == want);
+  CHECK(from_copy.count("files_missing") == 0);
+  fs::remove_all(rec.dir / "files");
   Object changed = read_at(rec.dir, main_addr + ":8", "1");
   REQUIRE(changed.count("files_missing") == 1);
   CHECK(changed["files_missing"].array.at(0).s == prog.string());

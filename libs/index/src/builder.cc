@@ -279,4 +279,43 @@ IndexStats build_index(const IndexOptions& options,
   return stats;
 }
 
+void store_symbols(const std::string& trace_dir, const SymbolRows& rows, int zstd_level) {
+  IndexLock lock(trace_dir);
+  std::string path = trace_dir + "/" + kIndexFile;
+  // Database's Create mode would make an empty file where the index vanished.
+  if (access(path.c_str(), W_OK) != 0) fail_errno("cannot write " + path);
+  Database db(path, Database::Mode::Create);
+  check_schema(db);
+  // A query holding a read transaction delays the commit, briefly.
+  db.exec("PRAGMA busy_timeout = 10000");
+  db.exec("BEGIN IMMEDIATE");
+  db.exec("DELETE FROM code_symbols; DELETE FROM function_symbols;");
+  Statement code(db, "INSERT INTO code_symbols (object, page, data, crc) VALUES (?, ?, ?, ?)");
+  for (const SymbolRows::Code& row : rows.code) {
+    std::string blob = compress_chunk(row.data, zstd_level);
+    code.bind(1, row.object)
+        .bind(2, row.page)
+        .bind_blob(3, blob.data(), blob.size())
+        .bind(4, symbols_row_crc(row.object, static_cast<int64_t>(row.page)));
+    code.run();
+  }
+  Statement functions(db, "INSERT INTO function_symbols (object, data, crc) VALUES (?, ?, ?)");
+  for (const SymbolRows::Functions& row : rows.functions) {
+    std::string blob = compress_chunk(row.data, zstd_level);
+    functions.bind(1, row.object).bind_blob(2, blob.data(), blob.size()).bind(3, symbols_row_crc(row.object, -1));
+    functions.run();
+  }
+  Statement put(db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+  put.bind(1, std::string_view("rows.code_symbols")).bind(2, static_cast<int64_t>(rows.code.size()));
+  put.run();
+  put.bind(1, std::string_view("rows.function_symbols")).bind(2, static_cast<int64_t>(rows.functions.size()));
+  put.run();
+  put.bind(1, std::string_view("symbols")).bind(2, int64_t{1});
+  put.run();
+  std::string hash = meta_checksum(db);
+  put.bind(1, std::string_view("meta_hash")).bind(2, std::string_view(hash));
+  put.run();
+  db.exec("COMMIT");
+}
+
 }  // namespace omni::index

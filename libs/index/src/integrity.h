@@ -16,7 +16,7 @@ namespace omni::index {
 inline constexpr const char* kCountedTables[] = {
     "args", "maps", "objects", "threads", "syscalls", "output", "initial_memory", "chunks",
     "chunk_finals", "write_index", "thread_runs", "blocks", "snapshots", "call_chunks", "call_targets",
-    "exec_chunks", "exec_blocks"};
+    "exec_chunks", "exec_blocks", "code_symbols", "function_symbols"};
 
 
 // FNV-1a 64: not a defence against forgery, only against edits and mixing.
@@ -112,6 +112,11 @@ inline int64_t snapshot_row_crc(int64_t tid, int64_t time, int64_t seq) {
 // exec_blocks: the block, the segment (kUnloggedBlock: none) and its chunk list.
 inline int64_t exec_block_row_crc(int64_t block, int64_t segment, const void* chunks, size_t size) {
   return RowCheck().integer(block).integer(segment).blob(chunks, size).value();
+}
+
+// code_symbols: the object and the page; function_symbols: the object.
+inline int64_t symbols_row_crc(int64_t object, int64_t page) {
+  return RowCheck().integer(object).integer(page).value();
 }
 
 // Tables the reader reads whole (or nearly) for the questions that use them:

@@ -618,6 +618,18 @@ std::vector<uint32_t> IndexReader::call_chunks_to(uint64_t target) {
   return out;
 }
 
+std::vector<uint64_t> IndexReader::call_targets() {
+  // A target's rows are adjacent (the primary key leads with it); only the
+  // first of each is read and checked.
+  Statement q(*db_, "SELECT target, min(chunk), crc FROM call_targets GROUP BY target ORDER BY target");
+  std::vector<uint64_t> out;
+  while (q.step()) {
+    check_row("call_targets", q.column_int(2), RowCheck().integer(q.column_int(0)).integer(q.column_int(1)));
+    out.push_back(q.column_u64(0));
+  }
+  return out;
+}
+
 const std::vector<ExecChunkRow>& IndexReader::exec_chunks() {
   verify_table("exec_chunks");
   if (!exec_chunks_loaded_) {
@@ -699,6 +711,47 @@ std::vector<BlockRow> IndexReader::blocks_between(uint64_t lo, uint64_t hi) {
                    unzstd(q.column_blob(3), q.column_bytes(3), "block IR")});
   }
   return out;
+}
+
+void IndexReader::for_each_block(const std::function<bool(const BlockRow&)>& f) {
+  Statement q(*db_, "SELECT id, addr, time, ir, crc FROM blocks ORDER BY addr, time, id");
+  while (q.step()) {
+    check_row("blocks", q.column_int(4), block_row_crc(q.column_int(0), q.column_int(1), q.column_int(2)));
+    BlockRow row{static_cast<uint32_t>(q.column_int(0)), q.column_u64(1), q.column_u64(2),
+                 unzstd(q.column_blob(3), q.column_bytes(3), "block IR")};
+    if (!f(row)) return;
+  }
+}
+
+bool IndexReader::has_symbols() { return meta_int("symbols").value_or(0) == 1; }
+
+std::optional<std::vector<uint8_t>> IndexReader::code_symbols(int64_t object, uint64_t page) {
+  if (!code_symbols_)
+    code_symbols_ = std::make_unique<Statement>(*db_, "SELECT data, crc FROM code_symbols WHERE object = ? AND page = ?");
+  code_symbols_->bind(1, object).bind(2, page);
+  std::optional<std::vector<uint8_t>> out;
+  if (code_symbols_->step()) {
+    check_row("code_symbols", code_symbols_->column_int(1), symbols_row_crc(object, static_cast<int64_t>(page)));
+    out = unzstd(code_symbols_->column_blob(0), code_symbols_->column_bytes(0), "precomputed symbols");
+  }
+  code_symbols_->reset();
+  return out;
+}
+
+uint64_t IndexReader::symbol_bytes() {
+  Statement q(*db_,
+              "SELECT (SELECT coalesce(sum(length(data)), 0) FROM code_symbols) + "
+              "(SELECT coalesce(sum(length(data)), 0) FROM function_symbols)");
+  q.step();
+  return q.column_u64(0);
+}
+
+std::optional<std::vector<uint8_t>> IndexReader::function_symbols(int64_t object) {
+  Statement q(*db_, "SELECT data, crc FROM function_symbols WHERE object = ?");
+  q.bind(1, object);
+  if (!q.step()) return std::nullopt;
+  check_row("function_symbols", q.column_int(1), symbols_row_crc(object, -1));
+  return unzstd(q.column_blob(0), q.column_bytes(0), "precomputed function symbols");
 }
 
 }  // namespace omni::index

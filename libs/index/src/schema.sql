@@ -6,7 +6,7 @@
 -- RowCheck: FNV-1a 64 of its other columns but zstd frames, folded to a
 -- signed 32-bit integer), checked whenever the reader reads the row.
 PRAGMA application_id = 1330466377;  -- 0x4F4D4E49, "OMNI"
-PRAGMA user_version = 11;
+PRAGMA user_version = 12;
 
 -- Facts about the recording and the index: program, exit_code or signal,
 -- instructions, writes, complete (1 once the index was fully built),
@@ -217,3 +217,25 @@ CREATE TABLE exec_blocks (
   crc     INTEGER NOT NULL,  -- of block, segment, chunks
   PRIMARY KEY (block, segment)
 ) WITHOUT ROWID;
+
+-- Symbols of the code the recording ran, computed once after the build
+-- (`omni index`; meta "symbols" = 1 once stored) so that questions read no
+-- DWARF and a moved recording answers without its binaries. The data are
+-- zstd frames of libs/symbols/precomputed.h's encodings, which only that
+-- library reads. code_symbols: per object (objects.id) and 4 KiB page of
+-- run-time addresses, the locations and inline chains of every translated
+-- instruction address in it. function_symbols: per object, the parameters
+-- and return types of the functions the recording called there.
+CREATE TABLE code_symbols (
+  object INTEGER NOT NULL,
+  page   INTEGER NOT NULL,  -- run-time address >> 12
+  data   BLOB NOT NULL,
+  crc    INTEGER NOT NULL,  -- of object, page
+  PRIMARY KEY (object, page)
+) WITHOUT ROWID;
+
+CREATE TABLE function_symbols (
+  object INTEGER PRIMARY KEY,
+  data   BLOB NOT NULL,
+  crc    INTEGER NOT NULL  -- of object
+);

@@ -187,10 +187,11 @@ void calls(Session& session, const CallsQuery& query, Sink<CallRecord>& sink) {
     uint64_t entry = targets[t].entry;
     d.function_name = targets[t].name;
     if (auto object = symbols.object_at(entry, time)) {
-      d.params = symbols.symbolizer().parameters(*object, entry);
-      d.return_type = symbols.symbolizer().return_type(*object, entry);
-      d.returns_void = symbols.symbolizer().returns_void(*object, entry);
-      if (symbols.symbolizer().is_clone(*object, entry)) {
+      symbols::FunctionAnswer answer = symbols.function_answer(*object, entry);
+      d.params = std::move(answer.params);
+      d.return_type = std::move(answer.return_type);
+      d.returns_void = answer.returns_void;
+      if (answer.clone) {
         // Its registers do not follow the DWARF's parameters: no values
         // rather than wrong ones (and no replay for them).
         d.clone = true;
@@ -198,7 +199,7 @@ void calls(Session& session, const CallsQuery& query, Sink<CallRecord>& sink) {
         d.returns_void = true;
       }
       // An address names the function there.
-      if (auto where = symbols.symbolizer().locate(*object, entry);
+      if (auto where = symbols.locate_in(*object, entry);
           by_address && where && !where->function.empty())
         d.function_name = where->function;
     }

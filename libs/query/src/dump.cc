@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +18,23 @@
 namespace omni::query {
 
 namespace {
+
+// The copies of recorded files `omni index` kept in <dir>/files
+// (index/files.h): how many, and their bytes.
+std::pair<uint64_t, uint64_t> kept_files(const std::string& dir) {
+  std::pair<uint64_t, uint64_t> out{0, 0};
+  DIR* d = opendir((dir + "/files").c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    struct stat st;
+    std::string path = dir + "/files/" + e->d_name;
+    if (lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    ++out.first;
+    out.second += static_cast<uint64_t>(st.st_size);
+  }
+  closedir(d);
+  return out;
+}
 
 uint64_t file_size(const std::string& path) {
   struct stat st;
@@ -471,6 +489,7 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
   std::vector<index::ThreadRow> threads;
   std::vector<index::ObjectRow> objects;
   uint64_t index_bytes = 0;
+  std::optional<uint64_t> symbol_bytes;  // indexed with precomputed symbols: their bytes in the index
   std::optional<RecordingEnd> ending;  // indexed only: the index knows how the stream ended
   std::vector<UnfollowedChild> children;
 
@@ -506,6 +525,7 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
     threads = reader.threads();
     objects = reader.objects();
     index_bytes = file_size(index_path);
+    if (reader.has_symbols()) symbol_bytes = reader.symbol_bytes();
   } else {
     trace::TraceReader reader(trace_path);
     program = reader.info_value("program");
@@ -587,6 +607,11 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
     if (every_block) o.field("every_block_entry", *every_block == 1);
     else o.null("every_block_entry");
     o.field("trace_bytes", trace_bytes).field("index_bytes", index_bytes);
+    if (!indexed) o.null("symbols");
+    else o.field("symbols", symbol_bytes ? "precomputed" : "none");
+    o.optional("symbol_bytes", symbol_bytes);
+    auto [files, file_bytes] = kept_files(trace_dir);
+    o.field("kept_files", files).field("kept_file_bytes", file_bytes);
     if (writes && *writes > 0) o.field("index_bytes_per_event", double(index_bytes) / double(*writes));
     if (instructions && *instructions > 0)
       o.field("index_bytes_per_instruction", double(index_bytes) / double(*instructions));
@@ -664,6 +689,18 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
     return;
   }
   out << fmt::format("index            {} bytes, {} chunks\n", index_bytes, chunks.value_or(0));
+  if (symbol_bytes)
+    out << fmt::format("symbols          precomputed for the code the recording ran ({} bytes of the index): "
+                       "answers need no binary or debug file\n",
+                       *symbol_bytes);
+  else
+    out << "symbols          read from the binaries and debug files (indexed with --no-symbols)\n";
+  if (auto [files, file_bytes] = kept_files(trace_dir); files > 0)
+    out << fmt::format("files            {} copies of the program's and libraries' files ({} bytes, files/): "
+                       "replay and symbols use them where the originals are gone or changed\n",
+                       files, file_bytes);
+  else
+    out << "files            none kept (indexed with --no-files): replay and symbols need the recorded files\n";
   out << fmt::format("instructions     {}\n", instructions.value_or(0));
   out << fmt::format("write events     {}\n", writes.value_or(0));
   if (every_block.value_or(1) == 0)

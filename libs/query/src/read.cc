@@ -49,7 +49,7 @@ Local find_local(Session& session, const ReadQuery& query, std::string_view name
   uint32_t left = query.frame;
   for (; physical < frames.size(); ++physical) {
     auto obj = symbols.object_at(frames[physical].pc, time);
-    size_t n = obj ? std::max<size_t>(symbols.symbolizer().inline_chain(*obj, frames[physical].pc).size(), 1) : 1;
+    size_t n = obj ? std::max<size_t>(symbols.inline_chain(*obj, frames[physical].pc).size(), 1) : 1;
     if (left < n) {
       depth = static_cast<int>(left);
       break;

@@ -11,24 +11,78 @@
 
 #include "omni/base/error.h"
 #include "omni/base/paths.h"
+#include "omni/index/files.h"
 #include "omni/query/json.h"
 #include "omni/query/records.h"
 
 namespace omni::query {
 
-RecordingSymbols::RecordingSymbols(index::IndexReader& reader) {
+RecordingSymbols::RecordingSymbols(index::IndexReader& reader)
+    : reader_(reader), has_precomputed_(reader.has_symbols()) {
   for (index::ObjectRow& row : reader.objects()) {
-    int handle = symbolizer_.add_object(row.path, row.bias);
+    // The file itself while it is the recorded one, else its copy in the recording.
+    int handle = symbolizer_.add_object(row.path, row.bias, [dir = reader.trace_dir(), path = row.path,
+                                                             build_id = row.build_id] {
+      return index::recorded_file(dir, path, build_id).value_or(path);
+    });
     objects_.push_back({std::move(row), handle});
   }
 }
 
-std::optional<symbols::Location> RecordingSymbols::locate(uint64_t pc, uint64_t time) {
+const symbols::CodeAnswer* RecordingSymbols::precomputed(int handle, uint64_t pc) {
+  if (!has_precomputed_) return nullptr;
   for (const Object& o : objects_) {
-    if (pc < o.row.start || pc >= o.row.end) continue;
-    if (time < o.row.time_loaded || (o.row.time_unloaded && time >= *o.row.time_unloaded)) continue;
-    return symbolizer_.locate(o.handle, pc);
+    if (o.handle != handle || pc < o.row.start || pc >= o.row.end) continue;
+    auto key = std::make_pair(o.row.id, pc >> 12);
+    auto page = pages_.find(key);
+    if (page == pages_.end()) {
+      std::vector<symbols::CodeAnswer> answers;
+      if (auto raw = reader_.code_symbols(o.row.id, pc >> 12))
+        answers = symbols::decode_code_page(raw->data(), raw->size());
+      page = pages_.emplace(key, std::move(answers)).first;
+    }
+    auto it = std::lower_bound(page->second.begin(), page->second.end(), pc,
+                               [](const symbols::CodeAnswer& a, uint64_t p) { return a.pc < p; });
+    if (it != page->second.end() && it->pc == pc) return &*it;
+    return nullptr;
   }
+  return nullptr;
+}
+
+std::optional<symbols::Location> RecordingSymbols::locate_in(int object, uint64_t pc) {
+  if (const symbols::CodeAnswer* answer = precomputed(object, pc)) return answer->location;
+  return symbolizer_.locate(object, pc);
+}
+
+std::vector<symbols::Location> RecordingSymbols::inline_chain(int object, uint64_t pc) {
+  if (const symbols::CodeAnswer* answer = precomputed(object, pc)) return answer->chain;
+  return symbolizer_.inline_chain(object, pc);
+}
+
+symbols::FunctionAnswer RecordingSymbols::function_answer(int object, uint64_t entry) {
+  if (has_precomputed_) {
+    for (const Object& o : objects_) {
+      if (o.handle != object || entry < o.row.start || entry >= o.row.end) continue;
+      auto found = functions_.find(o.row.id);
+      if (found == functions_.end()) {
+        std::vector<symbols::FunctionAnswer> answers;
+        if (auto raw = reader_.function_symbols(o.row.id))
+          answers = symbols::decode_functions(raw->data(), raw->size());
+        std::sort(answers.begin(), answers.end(),
+                  [](const symbols::FunctionAnswer& a, const symbols::FunctionAnswer& b) { return a.entry < b.entry; });
+        found = functions_.emplace(o.row.id, std::move(answers)).first;
+      }
+      auto it = std::lower_bound(found->second.begin(), found->second.end(), entry,
+                                 [](const symbols::FunctionAnswer& a, uint64_t e) { return a.entry < e; });
+      if (it != found->second.end() && it->entry == entry) return *it;
+      break;
+    }
+  }
+  return symbols::compute_function_answers(symbolizer_, object, {entry}).front();
+}
+
+std::optional<symbols::Location> RecordingSymbols::locate(uint64_t pc, uint64_t time) {
+  if (auto object = object_at(pc, time)) return locate_in(*object, pc);
   return std::nullopt;
 }
 
@@ -134,7 +188,7 @@ std::vector<uint64_t> RecordingSymbols::line_breakpoints(std::string_view file, 
 
 std::vector<symbols::Location> RecordingSymbols::functions_at(uint64_t pc, uint64_t time) {
   std::vector<symbols::Location> chain;
-  if (auto object = object_at(pc, time)) chain = symbolizer_.inline_chain(*object, pc);
+  if (auto object = object_at(pc, time)) chain = inline_chain(*object, pc);
   if (chain.empty()) {
     if (auto where = locate(pc, time)) chain.push_back(*where);
   }

@@ -35,6 +35,26 @@ bool faults(IRJumpKind jk) {
 
 }  // namespace
 
+std::vector<uint64_t> translated_instructions(index::IndexReader& reader) {
+  std::vector<uint64_t> out;
+  reader.for_each_block([&](const index::BlockRow& row) {
+    Block block;
+    try {
+      block = decode_block(row.ir.data(), row.ir.size(), row.addr);
+    } catch (const Error&) {
+      // Damage that replay reports when it reaches the block; its
+      // addresses are only missing here.
+      return true;
+    }
+    for (const Stmt& st : block.stmts)
+      if (st.tag == Ist_IMark) out.push_back(st.addr);
+    return true;
+  });
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 Executions::Executions(index::IndexReader& reader, std::vector<uint64_t> pcs)
     : reader_(reader), pcs_(std::move(pcs)), every_entry_(reader.meta_int("every_block_entry").value_or(0) == 1) {
   for (size_t location = 0; location < pcs_.size(); ++location) {

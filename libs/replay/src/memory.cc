@@ -14,6 +14,7 @@
 #include "omni/index/format.h"
 
 #include "omni/base/error.h"
+#include "omni/index/files.h"
 #include "omni/elf/elf.h"
 
 namespace omni::replay {
@@ -107,8 +108,7 @@ struct MemoryReader::Impl {
   std::map<std::string, std::string> recorded_build_ids;
 
   explicit Impl(index::IndexReader& r) : reader(r), maps(r.maps(static_cast<uint64_t>(INT64_MAX))) {
-    for (const index::ObjectRow& object : reader.objects())
-      if (!object.build_id.empty()) recorded_build_ids[object.path] = object.build_id;
+    for (const index::ObjectRow& object : reader.objects()) recorded_build_ids[object.path] = object.build_id;
   }
   ~Impl() {
     for (auto& [path, f] : files)
@@ -202,15 +202,14 @@ struct MemoryReader::Impl {
     auto f = files.find(path);
     if (f != files.end()) return f->second;
     // An ELF file whose build-id is no longer the recorded one (a library
-    // upgraded since) is not the recorded file: its bytes are not used.
+    // upgraded since) is not the recorded file: its bytes are not used, but
+    // those of its copy in the recording (index/files.h) are, when there is one.
     std::FILE* file = nullptr;
     auto recorded = recorded_build_ids.find(path);
-    bool same = true;
-    if (recorded != recorded_build_ids.end()) {
-      auto now = elf::read_elf_info(path);
-      same = now && now->build_id == recorded->second;
-    }
-    if (same) file = std::fopen(path.c_str(), "rbe");
+    std::optional<std::string> source = path;
+    if (recorded != recorded_build_ids.end())
+      source = index::recorded_file(reader.trace_dir(), path, recorded->second);
+    if (source) file = std::fopen(source->c_str(), "rbe");
     files.emplace(path, file);
     return file;
   }

@@ -562,6 +562,7 @@ struct Symbolizer::Impl {
   struct Object {
     std::string path;
     uint64_t bias = 0;
+    std::function<std::string()> file;  // which file to open (default: path)
     bool opened = false;           // open() ran: dwfl and module are final
     Dwfl* dwfl = nullptr;          // owned; null if dwfl_begin failed
     Dwfl_Module* module = nullptr; // owned by dwfl; null if the file is unusable
@@ -608,42 +609,41 @@ struct Symbolizer::Impl {
   }
   static std::optional<Location> compute_location(Dwfl_Module* module, uint64_t pc);
   static std::vector<Location> compute_inline_chain(Dwfl_Module* module, uint64_t pc);
+  static void dwarf_function(const ScopeArray& lexical, Location& location);
+  static void elf_function(Dwfl_Module* module, uint64_t pc, Location& location);
+  static void line_of(Dwfl_Module* module, uint64_t pc, Location& location);
+  static std::vector<Location> chain_of(const ScopeArray& scopes, std::string file, int line);
   const FunctionInfo& function_info_at(Object& target, uint64_t pc);
   const ScopeInfo& scope_info_at(Object& target, uint64_t pc, int depth);
 };
 
-std::optional<Location> Symbolizer::Impl::compute_location(Dwfl_Module* module, uint64_t pc) {
-  Location location;
-
-  Dwarf_Addr cu_bias = 0;
-  if (Dwarf_Die* cu = dwfl_module_addrdie(module, pc, &cu_bias)) {
-    Dwarf_Die* scopes = nullptr;
-    int count = dwarf_getscopes(cu, pc - cu_bias, &scopes);
-    // scopes[0] is the innermost; the first function-like scope is the one
-    // executing. function_name follows DW_AT_abstract_origin, which is where
-    // an inlined instance keeps its name.
-    for (int i = 0; i < count; ++i) {
-      int tag = dwarf_tag(&scopes[i]);
-      if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine) continue;
-      if (std::string name = function_name(&scopes[i]); !name.empty()) {
-        location.function = std::move(name);
-        location.inlined = tag == DW_TAG_inlined_subroutine;
-        break;
-      }
-    }
-    std::free(scopes);  // dwarf_getscopes mallocs the array; null if count <= 0
-  }
-
-  if (location.function.empty()) {
-    GElf_Off offset = 0;
-    GElf_Sym sym;
-    if (const char* name =
-            dwfl_module_addrinfo(module, pc, &offset, &sym, nullptr, nullptr, nullptr)) {
-      // "pthread_mutex_lock@@GLIBC_2.2.5": the version is no part of the name.
-      location.function = demangle(std::string(name, std::strcspn(name, "@")).c_str());
+// The function compute_location names from DWARF: the first function-like
+// lexical scope with a name. function_name follows DW_AT_abstract_origin,
+// which is where an inlined instance keeps its name.
+void Symbolizer::Impl::dwarf_function(const ScopeArray& lexical, Location& location) {
+  for (int i = 0; i < lexical.count; ++i) {
+    int tag = dwarf_tag(&lexical.dies[i]);
+    if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine) continue;
+    if (std::string name = function_name(&lexical.dies[i]); !name.empty()) {
+      location.function = std::move(name);
+      location.inlined = tag == DW_TAG_inlined_subroutine;
+      return;
     }
   }
+}
 
+// The ELF symbol at pc, for a pc DWARF names no function for.
+void Symbolizer::Impl::elf_function(Dwfl_Module* module, uint64_t pc, Location& location) {
+  GElf_Off offset = 0;
+  GElf_Sym sym;
+  if (const char* name = dwfl_module_addrinfo(module, pc, &offset, &sym, nullptr, nullptr, nullptr)) {
+    // "pthread_mutex_lock@@GLIBC_2.2.5": the version is no part of the name.
+    location.function = demangle(std::string(name, std::strcspn(name, "@")).c_str());
+  }
+}
+
+// The line table's file and line at pc.
+void Symbolizer::Impl::line_of(Dwfl_Module* module, uint64_t pc, Location& location) {
   if (Dwfl_Line* line = dwfl_module_getsrc(module, pc)) {
     int lineno = 0;
     if (const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {
@@ -656,7 +656,16 @@ std::optional<Location> Symbolizer::Impl::compute_location(Dwfl_Module* module, 
       location.line = lineno;
     }
   }
+}
 
+std::optional<Location> Symbolizer::Impl::compute_location(Dwfl_Module* module, uint64_t pc) {
+  Location location;
+  ScopeArray lexical;
+  Dwarf_Addr bias = 0;
+  lexical_scopes(module, pc, lexical, bias);
+  dwarf_function(lexical, location);
+  if (location.function.empty()) elf_function(module, pc, location);
+  line_of(module, pc, location);
   if (location.function.empty() && location.file.empty()) return std::nullopt;
   return location;
 }
@@ -664,7 +673,7 @@ std::optional<Location> Symbolizer::Impl::compute_location(Dwfl_Module* module, 
 Symbolizer::Symbolizer() : impl_(std::make_unique<Impl>()) {}
 Symbolizer::~Symbolizer() = default;
 
-int Symbolizer::add_object(const std::string& path, uint64_t bias) {
+int Symbolizer::add_object(const std::string& path, uint64_t bias, std::function<std::string()> file) {
   // The same file at the same bias (a library in each process of a
   // recording) answers the same: one object, read and cached once.
   for (size_t i = 0; i < impl_->objects.size(); ++i)
@@ -672,6 +681,7 @@ int Symbolizer::add_object(const std::string& path, uint64_t bias) {
   auto object = std::make_unique<Impl::Object>();
   object->path = path;
   object->bias = bias;
+  object->file = std::move(file);
   impl_->objects.push_back(std::move(object));
   return static_cast<int>(impl_->objects.size() - 1);
 }
@@ -689,7 +699,7 @@ void Symbolizer::Impl::open(Object& target) {
   target.opened = true;
   target.dwfl = dwfl_begin(&kCallbacks);
   if (target.dwfl == nullptr) return;
-  const std::string& path = target.path;
+  const std::string path = target.file ? target.file() : target.path;
   dwfl_report_begin(target.dwfl);
   // add_p_vaddr = true makes `base` the bias itself. With false, libdwfl
   // takes `base` as the address of the first PT_LOAD (p_vaddr rounded down
@@ -913,18 +923,11 @@ std::optional<VariablePart> Symbolizer::resolve_expression(int object, std::stri
   return part;
 }
 
-std::vector<Location> Symbolizer::Impl::compute_inline_chain(Dwfl_Module* module, uint64_t pc) {
-  ScopeArray scopes;
-  Dwarf_Addr bias = 0;
-  physical_scopes(module, pc, scopes, bias);
+// The inline chain of the physical scopes `scopes`, its first entry at
+// `file`:`line` (pc's line), each further one at the call site of the one
+// before it.
+std::vector<Location> Symbolizer::Impl::chain_of(const ScopeArray& scopes, std::string file, int line) {
   std::vector<Location> chain;
-  // The innermost entry stands at pc itself: the line table says where.
-  std::string file;
-  int line = 0;
-  if (auto here = compute_location(module, pc)) {
-    file = here->file;
-    line = here->line;
-  }
   for (int i = 0; i < scopes.count; ++i) {
     Dwarf_Die* scope = &scopes.dies[i];
     int tag = dwarf_tag(scope);
@@ -941,12 +944,115 @@ std::vector<Location> Symbolizer::Impl::compute_inline_chain(Dwfl_Module* module
     if (dwarf_attr(scope, DW_AT_call_line, &attr) != nullptr && dwarf_formudata(&attr, &value) == 0)
       line = static_cast<int>(value);
   }
+  return chain;
+}
+
+std::vector<Location> Symbolizer::Impl::compute_inline_chain(Dwfl_Module* module, uint64_t pc) {
+  ScopeArray scopes;
+  Dwarf_Addr bias = 0;
+  physical_scopes(module, pc, scopes, bias);
+  // The innermost entry stands at pc itself: the line table says where.
+  Location here;
+  line_of(module, pc, here);
+  std::vector<Location> chain = chain_of(scopes, here.file, here.line);
   if (chain.empty()) {
     // No DWARF for pc: the ELF symbol, if any, is all there is.
     if (auto location = compute_location(module, pc); location && !location->function.empty())
       chain.push_back(*location);
   }
   return chain;
+}
+
+namespace {
+
+// Where the run of DWARF addresses from `pc` on whose innermost scope is
+// `die` ends: the end of die's range holding pc, or before, the start of a
+// range of a DIE nested in it. `nested` caches, per DIE, its nested DIEs'
+// ranges. pc + 1 when unsure (no range of die holds pc, or one nested
+// holds it).
+uint64_t scope_run_end(Dwarf_Die* die, uint64_t pc,
+                       std::unordered_map<Dwarf_Off, std::vector<std::pair<uint64_t, uint64_t>>>& nested) {
+  uint64_t end = pc + 1;
+  ptrdiff_t offset = 0;
+  Dwarf_Addr base = 0, start = 0, stop = 0;
+  bool held = false;
+  while ((offset = dwarf_ranges(die, offset, &base, &start, &stop)) > 0)
+    if (start <= pc && pc < stop) {
+      end = stop;
+      held = true;
+      break;
+    }
+  if (!held) return pc + 1;
+  auto [it, added] = nested.try_emplace(dwarf_dieoffset(die));
+  if (added) {
+    std::vector<std::pair<uint64_t, uint64_t>>& ranges = it->second;
+    std::function<void(Dwarf_Die*)> walk = [&](Dwarf_Die* parent) {
+      Dwarf_Die child;
+      if (dwarf_child(parent, &child) != 0) return;
+      do {
+        ptrdiff_t off = 0;
+        Dwarf_Addr b = 0, s = 0, e = 0;
+        while ((off = dwarf_ranges(&child, off, &b, &s, &e)) > 0) ranges.emplace_back(s, e);
+        walk(&child);
+      } while (dwarf_siblingof(&child, &child) == 0);
+    };
+    walk(die);
+  }
+  for (const auto& [s, e] : it->second) {
+    if (s <= pc && pc < e) return pc + 1;
+    if (s > pc && s < end) end = s;
+  }
+  return end;
+}
+
+}  // namespace
+
+std::vector<CodeAnswer> Symbolizer::code_answers(int object, const std::vector<uint64_t>& pcs) {
+  Impl::Object& target = impl_->object(object);
+  std::vector<CodeAnswer> out;
+  out.reserve(pcs.size());
+  if (target.module == nullptr) {
+    for (uint64_t pc : pcs) out.push_back({pc, std::nullopt, {}});
+    return out;
+  }
+  Dwfl_Module* module = target.module;
+  std::unordered_map<Dwarf_Off, std::vector<std::pair<uint64_t, uint64_t>>> nested;
+  for (size_t i = 0; i < pcs.size();) {
+    uint64_t pc = pcs[i];
+    ScopeArray lexical;
+    Dwarf_Addr bias = 0;
+    lexical_scopes(module, pc, lexical, bias);
+    if (lexical.count <= 0) {
+      out.push_back({pc, Impl::compute_location(module, pc), Impl::compute_inline_chain(module, pc)});
+      ++i;
+      continue;
+    }
+    // What depends on the scopes alone: the function DWARF names for
+    // locate, and the inline chain but its first entry's file and line.
+    Location named;
+    Impl::dwarf_function(lexical, named);
+    ScopeArray physical;
+    physical.count = std::max(0, dwarf_getscopes_die(&lexical.dies[0], &physical.dies));
+    const std::vector<Location> skeleton = Impl::chain_of(physical, {}, 0);
+    uint64_t end = scope_run_end(&lexical.dies[0], pc - bias, nested) + bias;
+    do {
+      uint64_t p = pcs[i];
+      Location here = named;
+      if (here.function.empty()) Impl::elf_function(module, p, here);
+      Impl::line_of(module, p, here);
+      CodeAnswer answer{p, std::nullopt, skeleton};
+      if (!here.function.empty() || !here.file.empty()) answer.location = here;
+      if (!answer.chain.empty()) {
+        answer.chain[0].file = here.file;
+        answer.chain[0].line = here.line;
+      } else if (answer.location && !answer.location->function.empty()) {
+        answer.chain.push_back(*answer.location);
+      }
+      out.push_back(std::move(answer));
+      ++i;
+    } while (i < pcs.size() && pcs[i] < end);
+  }
+  return out;
 }
 
 const FunctionInfo& Symbolizer::Impl::function_info_at(Object& target, uint64_t pc) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "omni/index/format.h"
 
@@ -34,5 +35,27 @@ struct IndexStats {
 
 IndexStats build_index(const IndexOptions& options,
                        const std::function<void(const IndexProgress&)>& progress);
+
+// Precomputed symbols for an index (schema.sql, code_symbols and
+// function_symbols), each `data` in libs/symbols/precomputed.h's encoding,
+// which the index stores compressed without reading it.
+struct SymbolRows {
+  struct Code {
+    int64_t object;  // ObjectRow::id
+    uint64_t page;   // run-time address >> 12
+    std::string data;
+  };
+  struct Functions {
+    int64_t object;
+    std::string data;
+  };
+  std::vector<Code> code;
+  std::vector<Functions> functions;
+};
+
+// Replaces the precomputed symbols of the complete index in `trace_dir` in
+// one transaction, keeping its integrity checksums current (meta "symbols"
+// = 1 after). Takes the same lock as build_index.
+void store_symbols(const std::string& trace_dir, const SymbolRows& rows, int zstd_level);
 
 }  // namespace omni::index

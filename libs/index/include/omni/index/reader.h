@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <unordered_map>
 #include <memory>
@@ -183,6 +184,8 @@ class IndexReader {
   std::optional<CallRow> caller_of(const CallRow& row);
   // Ids of the call chunks holding calls to `target`, ascending.
   std::vector<uint32_t> call_chunks_to(uint64_t target);
+  // Every address the recording called, ascending.
+  std::vector<uint64_t> call_targets();
 
   // Block entries. Every exec chunk by id (time ranges only).
   const std::vector<ExecChunkRow>& exec_chunks();
@@ -196,6 +199,19 @@ class IndexReader {
   BlockChunks exec_chunks_of(uint32_t block);
   // Every translation whose entry address is in [lo, hi], with its IR.
   std::vector<BlockRow> blocks_between(uint64_t lo, uint64_t hi);
+  // Every translation's entry address and IR, in address order, until `f`
+  // returns false; one row in memory at a time.
+  void for_each_block(const std::function<bool(const BlockRow&)>& f);
+
+  // Precomputed symbols (store_symbols; libs/symbols/precomputed.h's
+  // encodings, decompressed and checked here, decoded there). Whether any
+  // were stored; the page of object `object` (ObjectRow::id) holding
+  // addresses page << 12 on; the object's function answers. nullopt: none.
+  bool has_symbols();
+  std::optional<std::vector<uint8_t>> code_symbols(int64_t object, uint64_t page);
+  std::optional<std::vector<uint8_t>> function_symbols(int64_t object);
+  // Their stored (compressed) bytes.
+  uint64_t symbol_bytes();
 
  private:
   // Refuse an index damaged after it was built, or built from another trace.
@@ -209,6 +225,7 @@ class IndexReader {
   std::vector<uint32_t> thread_ids_;  // loaded by thread_for
   std::map<uint32_t, std::shared_ptr<const std::vector<CallRow>>> call_cache_;  // calls_of_chunk
   bool chunks_loaded_ = false;
+  std::unique_ptr<Statement> code_symbols_;
   std::unique_ptr<Statement> segment_row_, finals_, block_ir_, block_next_, snapshot_, snapshot_time_, snapshot_first_, snapshot_last_, thread_at_, run_end_, run_next_, run_prev_, call_data_;
   std::vector<CallChunkRow> call_chunks_;
   std::vector<ExecChunkRow> exec_chunks_;

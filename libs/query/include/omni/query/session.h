@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,15 +17,25 @@
 #include "omni/replay/memory.h"
 #include "omni/replay/replay.h"
 #include "omni/replay/stack.h"
+#include "omni/symbols/precomputed.h"
 #include "omni/symbols/symbols.h"
 
 namespace omni::query {
 
 // Symbols for a recording: every object of its memory map, reported at its
-// recorded load bias. Not thread-safe.
+// recorded load bias. What the index precomputed (precompute_symbols) for
+// the code the recording ran is answered from the index; anything else
+// (another address, variables, types, names) from the objects' files. Not
+// thread-safe; the reader must outlive it.
 class RecordingSymbols {
  public:
   explicit RecordingSymbols(index::IndexReader& reader);
+  // Symbolizer::locate and Symbolizer::inline_chain of a handle (object_at,
+  // object_holding), precomputed when the index has them.
+  std::optional<symbols::Location> locate_in(int object, uint64_t pc);
+  std::vector<symbols::Location> inline_chain(int object, uint64_t pc);
+  // What --calls asks of the function entered at `entry` in `object`.
+  symbols::FunctionAnswer function_answer(int object, uint64_t entry);
   std::optional<symbols::Location> locate(uint64_t pc, uint64_t time);
   // A global/static variable by name, searched in load order (the program first).
   std::optional<symbols::Variable> find_variable(std::string_view name);
@@ -70,9 +81,26 @@ class RecordingSymbols {
     index::ObjectRow row;
     int handle;
   };
+  // The precomputed answer at pc in the first object row of `handle`
+  // holding pc; null when the index has none.
+  const symbols::CodeAnswer* precomputed(int handle, uint64_t pc);
+  index::IndexReader& reader_;
+  bool has_precomputed_;
   std::vector<Object> objects_;
+  std::map<std::pair<int64_t, uint64_t>, std::vector<symbols::CodeAnswer>> pages_;  // by object id, page
+  std::map<int64_t, std::vector<symbols::FunctionAnswer>> functions_;                 // by object id, by entry
   symbols::Symbolizer symbolizer_;
 };
+
+// Computes the symbols of every address the recording in `trace_dir`
+// translated and of every function it called (RecordingSymbols answers
+// them without DWARF) and stores them in its index
+// (index::store_symbols). `symbolizer` may be shared between the processes
+// of a recording: each object's DWARF is then read once.
+struct PrecomputeStats {
+  uint64_t addresses = 0, functions = 0, bytes = 0;
+};
+PrecomputeStats precompute_symbols(const std::string& trace_dir, int zstd_level, symbols::Symbolizer& symbolizer);
 
 // A byte range named by the user: "0x4c2040", "0x4c2040:16", "4980800",
 // "g_counter", "g_counter:4", "g_point.y", "g_slots[2]", "app::g_total",

@@ -21,6 +21,13 @@
 
 namespace omni::replay {
 
+// Every instruction address of every translation the index holds,
+// ascending, without duplicates: the code the recording ran (a translation
+// it left early through a side exit or a fault included). A translation
+// whose IR does not decode (damage replay reports where it reaches it)
+// adds none.
+std::vector<uint64_t> translated_instructions(index::IndexReader& reader);
+
 struct Execution {
   // Instructions retired before it: the thread is at `pc`, about to run it
   // (Replayer::registers_at(time, tid) has rip == pc), as gdb stops at a

@@ -23,6 +23,13 @@ struct Location {
   bool inlined = false;  // the function is an inlined instance
 };
 
+// What Symbolizer::locate and Symbolizer::inline_chain answer at `pc`.
+struct CodeAnswer {
+  uint64_t pc = 0;
+  std::optional<Location> location;
+  std::vector<Location> chain;
+};
+
 struct Variable {
   uint64_t address;  // run-time address (bias applied)
   uint64_t size;     // bytes, from the symbol's st_size (or DWARF type if 0); 0: unknown
@@ -120,7 +127,10 @@ class Symbolizer {
   // separate debug file and its DWARF only by a call that needs them. A
   // file that cannot be read still gets a handle; lookups through it answer
   // nullopt.
-  int add_object(const std::string& path, uint64_t bias);
+  // `file`, when given, is asked at that first call which file holds the
+  // object (a copy kept with the recording where `path` is gone or was
+  // replaced); `path` names the object in answers either way.
+  int add_object(const std::string& path, uint64_t bias, std::function<std::string()> file = {});
 
   // Source location of run-time address `pc` inside object `object`.
   std::optional<Location> locate(int object, uint64_t pc);
@@ -224,6 +234,12 @@ class Symbolizer {
   // DW_AT_call_line) of the entry before it. Without DWARF: locate(object,
   // pc) alone when that names a function, else empty.
   std::vector<Location> inline_chain(int object, uint64_t pc);
+
+  // locate() and inline_chain() of each of `pcs` (ascending), the same
+  // answers computed for many addresses at once: the DWARF scopes are
+  // looked up once per run of addresses with the same innermost scope, and
+  // only the line table per address. Nothing is cached.
+  std::vector<CodeAnswer> code_answers(int object, const std::vector<uint64_t>& pcs);
 
   // The local variable or parameter `name` visible at ctx.pc in function
   // ctx.inline_depth of the inline chain (innermost lexical scope first, out
