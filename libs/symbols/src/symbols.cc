@@ -573,6 +573,11 @@ struct Symbolizer::Impl {
     std::optional<std::unordered_map<uint64_t, Dwarf_Die>> variable_dies;   // likewise
     std::unordered_map<uint64_t, FunctionInfo> function_infos;  // by pc asked about
     std::unordered_map<uint64_t, std::vector<Location>> inline_chains;
+    std::unordered_map<uint64_t, CodeAnswer> code_answers;  // by code_answers()
+    std::optional<std::vector<uint64_t>> symbol_bounds;     // read on first use
+    // The first subprogram of the physical scopes at each address
+    // code_answers() answered from DWARF scopes (for function_info_at).
+    std::unordered_map<uint64_t, Dwarf_Die> subprogram_at;
     std::map<std::pair<uint64_t, int>, ScopeInfo> scopes;  // by pc and inline depth
 
     Object() = default;
@@ -613,6 +618,8 @@ struct Symbolizer::Impl {
   static void elf_function(Dwfl_Module* module, uint64_t pc, Location& location);
   static void line_of(Dwfl_Module* module, uint64_t pc, Location& location);
   static std::vector<Location> chain_of(const ScopeArray& scopes, std::string file, int line);
+  static std::vector<Location> chain_of(Dwarf_Die* dies, int count, std::string file, int line);
+  static const std::vector<uint64_t>& symbol_bounds(Object& target);
   const FunctionInfo& function_info_at(Object& target, uint64_t pc);
   const ScopeInfo& scope_info_at(Object& target, uint64_t pc, int depth);
 };
@@ -926,10 +933,16 @@ std::optional<VariablePart> Symbolizer::resolve_expression(int object, std::stri
 // The inline chain of the physical scopes `scopes`, its first entry at
 // `file`:`line` (pc's line), each further one at the call site of the one
 // before it.
-std::vector<Location> Symbolizer::Impl::chain_of(const ScopeArray& scopes, std::string file, int line) {
+std::vector<Location> Symbolizer::Impl::chain_of(const ScopeArray& scopes, std::string file,
+                                                 int line) {
+  return chain_of(scopes.dies, scopes.count, std::move(file), line);
+}
+
+std::vector<Location> Symbolizer::Impl::chain_of(Dwarf_Die* dies, int count, std::string file,
+                                                 int line) {
   std::vector<Location> chain;
-  for (int i = 0; i < scopes.count; ++i) {
-    Dwarf_Die* scope = &scopes.dies[i];
+  for (int i = 0; i < count; ++i) {
+    Dwarf_Die* scope = &dies[i];
     int tag = dwarf_tag(scope);
     if (!is_function_tag(tag)) continue;
     chain.push_back(Location{function_name(scope), file, line, tag == DW_TAG_inlined_subroutine});
@@ -965,47 +978,64 @@ std::vector<Location> Symbolizer::Impl::compute_inline_chain(Dwfl_Module* module
 
 namespace {
 
-// Where the run of DWARF addresses from `pc` on whose innermost scope is
-// `die` ends: the end of die's range holding pc, or before, the start of a
-// range of a DIE nested in it. `nested` caches, per DIE, its nested DIEs'
-// ranges. pc + 1 when unsure (no range of die holds pc, or one nested
-// holds it).
-uint64_t scope_run_end(Dwarf_Die* die, uint64_t pc,
-                       std::unordered_map<Dwarf_Off, std::vector<std::pair<uint64_t, uint64_t>>>& nested) {
-  uint64_t end = pc + 1;
-  ptrdiff_t offset = 0;
-  Dwarf_Addr base = 0, start = 0, stop = 0;
-  bool held = false;
-  while ((offset = dwarf_ranges(die, offset, &base, &start, &stop)) > 0)
-    if (start <= pc && pc < stop) {
-      end = stop;
-      held = true;
-      break;
-    }
-  if (!held) return pc + 1;
-  auto [it, added] = nested.try_emplace(dwarf_dieoffset(die));
-  if (added) {
-    std::vector<std::pair<uint64_t, uint64_t>>& ranges = it->second;
-    std::function<void(Dwarf_Die*)> walk = [&](Dwarf_Die* parent) {
-      Dwarf_Die child;
-      if (dwarf_child(parent, &child) != 0) return;
-      do {
-        ptrdiff_t off = 0;
-        Dwarf_Addr b = 0, s = 0, e = 0;
-        while ((off = dwarf_ranges(&child, off, &b, &s, &e)) > 0) ranges.emplace_back(s, e);
-        walk(&child);
-      } while (dwarf_siblingof(&child, &child) == 0);
-    };
-    walk(die);
-  }
-  for (const auto& [s, e] : it->second) {
-    if (s <= pc && pc < e) return pc + 1;
-    if (s > pc && s < end) end = s;
-  }
-  return end;
+// The ranges of `die`'s outermost descendants that have ranges (its
+// children's, or for a child without any, that child's own such
+// descendants), sorted by start, in run-time addresses.
+std::vector<std::pair<uint64_t, uint64_t>> inner_ranges(Dwarf_Die* die, uint64_t bias) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  std::function<void(Dwarf_Die*)> walk = [&](Dwarf_Die* parent) {
+    Dwarf_Die child;
+    if (dwarf_child(parent, &child) != 0) return;
+    do {
+      ptrdiff_t off = 0;
+      Dwarf_Addr b = 0, s = 0, e = 0;
+      bool ranged = false;
+      while ((off = dwarf_ranges(&child, off, &b, &s, &e)) > 0) {
+        out.emplace_back(s + bias, e + bias);
+        ranged = true;
+      }
+      if (!ranged) walk(&child);
+    } while (dwarf_siblingof(&child, &child) == 0);
+  };
+  walk(die);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace
+
+// Every address where the ELF symbol dwfl_module_addrinfo names can change:
+// each symbol's start and end and each allocated section's start and end
+// (libdwfl picks among the symbols holding an address, or the closest
+// sizeless one in its section). Between two of them the name is the same.
+const std::vector<uint64_t>& Symbolizer::Impl::symbol_bounds(Object& target) {
+  if (target.symbol_bounds) return *target.symbol_bounds;
+  std::vector<uint64_t> bounds;
+  Dwfl_Module* module = target.module;
+  int count = dwfl_module_getsymtab(module);
+  for (int i = 0; i < count; ++i) {
+    GElf_Sym sym;
+    GElf_Addr addr = 0;
+    GElf_Word shndx = 0;
+    Elf* elf = nullptr;
+    Dwarf_Addr bias = 0;
+    if (dwfl_module_getsym_info(module, i, &sym, &addr, &shndx, &elf, &bias) == nullptr) continue;
+    bounds.push_back(addr);
+    bounds.push_back(addr + sym.st_size);
+  }
+  Dwarf_Addr bias = 0;
+  if (Elf* elf = dwfl_module_getelf(module, &bias)) {
+    for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+      GElf_Shdr shdr;
+      if (gelf_getshdr(scn, &shdr) == nullptr || !(shdr.sh_flags & SHF_ALLOC)) continue;
+      bounds.push_back(shdr.sh_addr + bias);
+      bounds.push_back(shdr.sh_addr + bias + shdr.sh_size);
+    }
+  }
+  std::sort(bounds.begin(), bounds.end());
+  bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
+  return *(target.symbol_bounds = std::move(bounds));
+}
 
 std::vector<CodeAnswer> Symbolizer::code_answers(int object, const std::vector<uint64_t>& pcs) {
   Impl::Object& target = impl_->object(object);
@@ -1015,43 +1045,173 @@ std::vector<CodeAnswer> Symbolizer::code_answers(int object, const std::vector<u
     for (uint64_t pc : pcs) out.push_back({pc, std::nullopt, {}});
     return out;
   }
+  // Answers computed for another process with the same object (a shell in
+  // each of a pipeline's processes) are kept: only new addresses are computed.
+  std::vector<uint64_t> fresh;
+  for (uint64_t pc : pcs)
+    if (!target.code_answers.count(pc)) fresh.push_back(pc);
   Dwfl_Module* module = target.module;
-  std::unordered_map<Dwarf_Off, std::vector<std::pair<uint64_t, uint64_t>>> nested;
-  for (size_t i = 0; i < pcs.size();) {
-    uint64_t pc = pcs[i];
+  // The ELF symbol's name over [elf_lo, elf_hi) (symbol_bounds).
+  uint64_t elf_lo = 1, elf_hi = 0;
+  std::string elf_name;
+  auto elf_function = [&](uint64_t p, Location& here) {
+    if (!(elf_lo <= p && p < elf_hi)) {
+      Location l;
+      Impl::elf_function(module, p, l);
+      elf_name = std::move(l.function);
+      const std::vector<uint64_t>& bounds = Impl::symbol_bounds(target);
+      auto next = std::upper_bound(bounds.begin(), bounds.end(), p);
+      elf_hi = next == bounds.end() ? UINT64_MAX : *next;
+      elf_lo = next == bounds.begin() ? 0 : *std::prev(next);
+    }
+    here.function = elf_name;
+  };
+  // A DWARF scope that was the innermost at some address, with what depends
+  // on it alone: the function DWARF names for locate, and the inline chain
+  // but its first entry's file and line. The innermost scope of any address
+  // in its range [lo, hi) outside its descendants' ranges is the same. The
+  // stack holds the scopes whose range holds the current address, outermost
+  // first: the addresses ascend, so a nested scope is left for its parent.
+  struct Scope {
+    uint64_t lo, hi;
+    std::vector<std::pair<uint64_t, uint64_t>> inner;  // inner_ranges
+    std::vector<uint64_t> max_end;                     // of inner[0..i]
+    Location named;
+    std::vector<Location> skeleton;
+    std::vector<Dwarf_Die> path;  // the physical scopes, innermost first (this one first)
+    bool inside_inner(uint64_t p) const {
+      auto it = std::upper_bound(inner.begin(), inner.end(), std::make_pair(p, UINT64_MAX));
+      return it != inner.begin() && max_end[static_cast<size_t>(it - inner.begin()) - 1] > p;
+    }
+  };
+  std::vector<Scope> stack;
+  auto answer_in = [&](const Scope& scope, uint64_t p) {
+    for (const Dwarf_Die& die : scope.path)
+      if (dwarf_tag(const_cast<Dwarf_Die*>(&die)) == DW_TAG_subprogram) {
+        target.subprogram_at.emplace(p, die);
+        break;
+      }
+    Location here = scope.named;
+    if (here.function.empty()) elf_function(p, here);
+    Impl::line_of(module, p, here);
+    CodeAnswer answer{p, std::nullopt, scope.skeleton};
+    if (!here.function.empty() || !here.file.empty()) answer.location = here;
+    if (!answer.chain.empty()) {
+      answer.chain[0].file = here.file;
+      answer.chain[0].line = here.line;
+    } else if (answer.location && !answer.location->function.empty()) {
+      answer.chain.push_back(*answer.location);
+    }
+    return answer;
+  };
+  // Completes a scope whose path is known: its range holding pc, its
+  // nested ranges, what it names. False when that cannot be done as
+  // dwarf_getscopes would (then the address is answered by it instead).
+  auto complete = [&](Scope& scope, uint64_t pc, Dwarf_Addr bias) {
+    Dwarf_Die* die = &scope.path[0];
+    bool held = false;
+    ptrdiff_t offset = 0;
+    Dwarf_Addr base = 0, start = 0, stop = 0;
+    while ((offset = dwarf_ranges(die, offset, &base, &start, &stop)) > 0)
+      if (start + bias <= pc && pc < stop + bias) {
+        scope.lo = start + bias;
+        scope.hi = stop + bias;
+        held = true;
+        break;
+      }
+    if (!held) return false;
+    scope.inner = inner_ranges(die, bias);
+    uint64_t max_end = 0;
+    for (const auto& [s, e] : scope.inner) scope.max_end.push_back(max_end = std::max(max_end, e));
+    scope.skeleton = Impl::chain_of(scope.path.data(), static_cast<int>(scope.path.size()), {}, 0);
+    // The innermost scope holds no narrower one at pc.
+    return !scope.inside_inner(pc);
+  };
+  // The innermost scope at pc below `top` (pc is in one of its nested
+  // ranges), found by descending through the DIEs holding pc as
+  // dwarf_getscopes does, without its walk of the whole CU; nullopt where
+  // this could differ from it (an unusual tag holding pc, a function
+  // without a name), so that dwarf_getscopes answers instead.
+  auto descend = [&](const Scope& top, uint64_t pc, Dwarf_Addr bias) -> std::optional<Scope> {
+    std::vector<Dwarf_Die> added;  // outermost first
+    Dwarf_Die cur = top.path[0];
+    for (;;) {
+      Dwarf_Die child;
+      bool found = false;
+      if (dwarf_child(&cur, &child) == 0) {
+        do {
+          if (dwarf_haspc(&child, pc - bias) > 0) {
+            found = true;
+            break;
+          }
+        } while (dwarf_siblingof(&child, &child) == 0);
+      }
+      if (!found) break;
+      int tag = dwarf_tag(&child);
+      if (tag != DW_TAG_lexical_block && tag != DW_TAG_inlined_subroutine) return std::nullopt;
+      added.push_back(child);
+      cur = child;
+    }
+    if (added.empty()) return std::nullopt;
+    Scope scope;
+    scope.path.assign(added.rbegin(), added.rend());
+    scope.path.insert(scope.path.end(), top.path.begin(), top.path.end());
+    for (Dwarf_Die& die : scope.path) {
+      int tag = dwarf_tag(&die);
+      if (!is_function_tag(tag)) continue;
+      std::string name = function_name(&die);
+      if (name.empty()) return std::nullopt;
+      scope.named.function = std::move(name);
+      scope.named.inlined = tag == DW_TAG_inlined_subroutine;
+      break;
+    }
+    if (!complete(scope, pc, bias)) return std::nullopt;
+    return scope;
+  };
+  Dwarf_Addr module_bias = 0;
+  bool bias_known = false;
+  for (uint64_t pc : fresh) {
+    while (!stack.empty() && !(stack.back().lo <= pc && pc < stack.back().hi)) stack.pop_back();
+    if (!stack.empty() && !stack.back().inside_inner(pc)) {
+      target.code_answers.emplace(pc, answer_in(stack.back(), pc));
+      continue;
+    }
+    if (!stack.empty() && bias_known) {
+      if (std::optional<Scope> inner = descend(stack.back(), pc, module_bias)) {
+        target.code_answers.emplace(pc, answer_in(*inner, pc));
+        stack.push_back(std::move(*inner));
+        continue;
+      }
+    }
     ScopeArray lexical;
     Dwarf_Addr bias = 0;
     lexical_scopes(module, pc, lexical, bias);
     if (lexical.count <= 0) {
-      out.push_back({pc, Impl::compute_location(module, pc), Impl::compute_inline_chain(module, pc)});
-      ++i;
+      // compute_location and compute_inline_chain without DWARF scopes:
+      // the ELF symbol and the line table.
+      Location here;
+      elf_function(pc, here);
+      Impl::line_of(module, pc, here);
+      CodeAnswer answer{pc, std::nullopt, {}};
+      if (!here.function.empty() || !here.file.empty()) answer.location = here;
+      if (!here.function.empty()) answer.chain.push_back(here);
+      target.code_answers.emplace(pc, std::move(answer));
       continue;
     }
-    // What depends on the scopes alone: the function DWARF names for
-    // locate, and the inline chain but its first entry's file and line.
-    Location named;
-    Impl::dwarf_function(lexical, named);
+    module_bias = bias;
+    bias_known = true;
+    Scope scope;
+    Impl::dwarf_function(lexical, scope.named);
     ScopeArray physical;
     physical.count = std::max(0, dwarf_getscopes_die(&lexical.dies[0], &physical.dies));
-    const std::vector<Location> skeleton = Impl::chain_of(physical, {}, 0);
-    uint64_t end = scope_run_end(&lexical.dies[0], pc - bias, nested) + bias;
-    do {
-      uint64_t p = pcs[i];
-      Location here = named;
-      if (here.function.empty()) Impl::elf_function(module, p, here);
-      Impl::line_of(module, p, here);
-      CodeAnswer answer{p, std::nullopt, skeleton};
-      if (!here.function.empty() || !here.file.empty()) answer.location = here;
-      if (!answer.chain.empty()) {
-        answer.chain[0].file = here.file;
-        answer.chain[0].line = here.line;
-      } else if (answer.location && !answer.location->function.empty()) {
-        answer.chain.push_back(*answer.location);
-      }
-      out.push_back(std::move(answer));
-      ++i;
-    } while (i < pcs.size() && pcs[i] < end);
+    scope.path.assign(physical.dies, physical.dies + physical.count);
+    // Where the range cannot be known, this address is answered alone.
+    bool held = !scope.path.empty() && complete(scope, pc, bias);
+    if (!held) scope.skeleton = Impl::chain_of(physical, {}, 0);
+    target.code_answers.emplace(pc, answer_in(scope, pc));
+    if (held) stack.push_back(std::move(scope));
   }
+  for (uint64_t pc : pcs) out.push_back(target.code_answers.at(pc));
   return out;
 }
 
@@ -1059,6 +1219,12 @@ const FunctionInfo& Symbolizer::Impl::function_info_at(Object& target, uint64_t 
   auto cached = target.function_infos.find(pc);
   if (cached != target.function_infos.end()) return cached->second;
   FunctionInfo info;
+  // The subprogram code_answers found at pc: its physical scopes are the
+  // ones below, without a walk of the CU.
+  if (auto known = target.subprogram_at.find(pc); known != target.subprogram_at.end()) {
+    info = function_info(&known->second);
+    return target.function_infos.emplace(pc, std::move(info)).first->second;
+  }
   ScopeArray scopes;
   Dwarf_Addr bias = 0;
   physical_scopes(target.module, pc, scopes, bias);

@@ -238,7 +238,9 @@ class Symbolizer {
   // locate() and inline_chain() of each of `pcs` (ascending), the same
   // answers computed for many addresses at once: the DWARF scopes are
   // looked up once per run of addresses with the same innermost scope, and
-  // only the line table per address. Nothing is cached.
+  // only the line table per address, and the ELF symbol once per run of
+  // addresses between symbol and section bounds. Kept per object: another
+  // process's call with the same object computes only new addresses.
   std::vector<CodeAnswer> code_answers(int object, const std::vector<uint64_t>& pcs);
 
   // The local variable or parameter `name` visible at ctx.pc in function
