@@ -3,9 +3,6 @@
 // Symbolizer calls RecordingSymbols would make, so that answers are the
 // same whichever way they come.
 #include <algorithm>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
 
 #include "omni/index/builder.h"
 #include "omni/query/session.h"
