@@ -128,6 +128,7 @@ struct HashedTable {
   const char* name;
   const char* columns;
   const char* order;
+  const char* source = nullptr;  // FROM clause when not the table itself (a covering index)
 };
 inline constexpr HashedTable kHashedTables[] = {
     {"args", "idx, arg", "idx"},
@@ -136,9 +137,10 @@ inline constexpr HashedTable kHashedTables[] = {
     {"threads", "tid, lwp, parent, time_created, time_exited", "tid"},
     {"syscalls", "seq, time, tid, nr, a0, a1, a2, a3, a4, a5, result, gseq_enter, gseq_exit", "seq"},
     {"output", "seq, time, tid, fd, data, gseq", "seq"},
-    {"chunks", "id, time_first, time_last, events, raw_bytes", "id"},
-    {"call_chunks", "id, time_first, time_last, calls", "id"},
-    {"exec_chunks", "id, time_first, time_last, time_end, entries", "id"},
+    {"chunks", "id, time_first, time_last, events, raw_bytes", "id", "chunks INDEXED BY chunks_meta"},
+    {"call_chunks", "id, time_first, time_last, calls", "id", "call_chunks INDEXED BY call_chunks_meta"},
+    {"exec_chunks", "id, time_first, time_last, time_end, entries", "id",
+     "exec_chunks INDEXED BY exec_chunks_meta"},
 };
 inline constexpr size_t kHashedTableCount = sizeof kHashedTables / sizeof kHashedTables[0];
 
@@ -161,7 +163,8 @@ inline bool counted_at_open(std::string_view table) {
 static_assert(kHashedTableCount <= 32, "IndexReader keeps one bit per table");
 
 inline std::string table_checksum(Database& db, const HashedTable& table) {
-  Statement q(db, std::string("SELECT ") + table.columns + " FROM " + table.name + " ORDER BY " + table.order);
+  Statement q(db, std::string("SELECT ") + table.columns + " FROM " + (table.source ? table.source : table.name) +
+                     " ORDER BY " + table.order);
   const int columns = q.column_count();
   RowCheck check;
   while (q.step()) {

@@ -178,10 +178,13 @@ std::vector<ThreadRow> IndexReader::threads() {
 const std::vector<ChunkRow>& IndexReader::chunks() {
   verify_table("chunks");
   if (!chunks_loaded_) {
-    Statement q(*db_, "SELECT id, time_first, time_last, events, raw_bytes, length(data) FROM chunks ORDER BY id");
+    // Through the covering index: the table's rows hold the chunks' data,
+    // whose pages a scan of the table would read.
+    Statement q(*db_,
+                "SELECT id, time_first, time_last, events, raw_bytes FROM chunks INDEXED BY chunks_meta ORDER BY id");
     while (q.step())
       chunks_.push_back({static_cast<uint32_t>(q.column_int(0)), q.column_u64(1), q.column_u64(2),
-                         q.column_u64(3), q.column_u64(4), q.column_u64(5)});
+                         q.column_u64(3), q.column_u64(4)});
     chunks_loaded_ = true;
   }
   return chunks_;
@@ -562,7 +565,7 @@ std::optional<uint64_t> IndexReader::run_end(uint32_t tid, uint64_t time) {
 const std::vector<CallChunkRow>& IndexReader::call_chunks() {
   verify_table("call_chunks");
   if (!call_chunks_loaded_) {
-    Statement q(*db_, "SELECT id, time_first, time_last, calls FROM call_chunks ORDER BY id");
+    Statement q(*db_, "SELECT id, time_first, time_last, calls FROM call_chunks INDEXED BY call_chunks_meta ORDER BY id");
     while (q.step())
       call_chunks_.push_back({static_cast<uint32_t>(q.column_int(0)), q.column_u64(1), q.column_u64(2),
                               q.column_u64(3)});
@@ -633,7 +636,7 @@ std::vector<uint64_t> IndexReader::call_targets() {
 const std::vector<ExecChunkRow>& IndexReader::exec_chunks() {
   verify_table("exec_chunks");
   if (!exec_chunks_loaded_) {
-    Statement q(*db_, "SELECT id, time_first, time_last, time_end, entries FROM exec_chunks ORDER BY id");
+    Statement q(*db_, "SELECT id, time_first, time_last, time_end, entries FROM exec_chunks INDEXED BY exec_chunks_meta ORDER BY id");
     while (q.step()) {
       ExecChunkRow row{static_cast<uint32_t>(q.column_int(0)), q.column_u64(1), q.column_u64(2), std::nullopt,
                        q.column_u64(4)};

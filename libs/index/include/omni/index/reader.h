@@ -30,7 +30,7 @@ struct ObjectRow {
 
 struct ChunkRow {
   uint32_t id;
-  uint64_t time_first, time_last, events, raw_bytes, stored_bytes;
+  uint64_t time_first, time_last, events, raw_bytes;
 };
 
 struct ThreadRow {
