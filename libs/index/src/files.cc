@@ -32,37 +32,29 @@ uint64_t copy_file(const std::string& from, const std::string& to) {
   std::string tmp = to + ".tmp";
   unlink(tmp.c_str());
   int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (out < 0) {
+  // Closes what is open and removes the partial copy, keeping errno for the message.
+  auto give_up = [&](const std::string& what) {
     int err = errno;
     ::close(in);
+    if (out >= 0) {
+      ::close(out);
+      unlink(tmp.c_str());
+    }
     errno = err;
-    fail_errno("cannot create " + tmp);
-  }
+    fail_errno(what);
+  };
+  if (out < 0) give_up("cannot create " + tmp);
   uint64_t total = 0;
   char buffer[1 << 16];
   for (;;) {
     ssize_t n = ::read(in, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(in);
-      ::close(out);
-      unlink(tmp.c_str());
-      errno = err;
-      fail_errno("cannot read " + from);
-    }
+    if (n < 0) give_up("cannot read " + from);
     if (n == 0) break;
     for (ssize_t done = 0; done < n;) {
       ssize_t w = ::write(out, buffer + done, static_cast<size_t>(n - done));
       if (w < 0 && errno == EINTR) continue;
-      if (w < 0) {
-        int err = errno;
-        ::close(in);
-        ::close(out);
-        unlink(tmp.c_str());
-        errno = err;
-        fail_errno("cannot write " + tmp);
-      }
+      if (w < 0) give_up("cannot write " + tmp);
       done += w;
     }
     total += static_cast<uint64_t>(n);

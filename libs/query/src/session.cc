@@ -29,23 +29,26 @@ RecordingSymbols::RecordingSymbols(index::IndexReader& reader)
   }
 }
 
+const RecordingSymbols::Object* RecordingSymbols::row_of(int handle, uint64_t pc) const {
+  for (const Object& o : objects_)
+    if (o.handle == handle && pc >= o.row.start && pc < o.row.end) return &o;
+  return nullptr;
+}
+
 const symbols::CodeAnswer* RecordingSymbols::precomputed(int handle, uint64_t pc) {
-  if (!has_precomputed_) return nullptr;
-  for (const Object& o : objects_) {
-    if (o.handle != handle || pc < o.row.start || pc >= o.row.end) continue;
-    auto key = std::make_pair(o.row.id, pc >> 12);
-    auto page = pages_.find(key);
-    if (page == pages_.end()) {
-      std::vector<symbols::CodeAnswer> answers;
-      if (auto raw = reader_.code_symbols(o.row.id, pc >> 12))
-        answers = symbols::decode_code_page(raw->data(), raw->size());
-      page = pages_.emplace(key, std::move(answers)).first;
-    }
-    auto it = std::lower_bound(page->second.begin(), page->second.end(), pc,
-                               [](const symbols::CodeAnswer& a, uint64_t p) { return a.pc < p; });
-    if (it != page->second.end() && it->pc == pc) return &*it;
-    return nullptr;
+  const Object* o = has_precomputed_ ? row_of(handle, pc) : nullptr;
+  if (o == nullptr) return nullptr;
+  auto key = std::make_pair(o->row.id, pc >> 12);
+  auto page = pages_.find(key);
+  if (page == pages_.end()) {
+    std::vector<symbols::CodeAnswer> answers;
+    if (auto raw = reader_.code_symbols(o->row.id, pc >> 12))
+      answers = symbols::decode_code_page(raw->data(), raw->size());
+    page = pages_.emplace(key, std::move(answers)).first;
   }
+  auto it = std::lower_bound(page->second.begin(), page->second.end(), pc,
+                             [](const symbols::CodeAnswer& a, uint64_t p) { return a.pc < p; });
+  if (it != page->second.end() && it->pc == pc) return &*it;
   return nullptr;
 }
 
@@ -60,23 +63,19 @@ std::vector<symbols::Location> RecordingSymbols::inline_chain(int object, uint64
 }
 
 symbols::FunctionAnswer RecordingSymbols::function_answer(int object, uint64_t entry) {
-  if (has_precomputed_) {
-    for (const Object& o : objects_) {
-      if (o.handle != object || entry < o.row.start || entry >= o.row.end) continue;
-      auto found = functions_.find(o.row.id);
-      if (found == functions_.end()) {
-        std::vector<symbols::FunctionAnswer> answers;
-        if (auto raw = reader_.function_symbols(o.row.id))
-          answers = symbols::decode_functions(raw->data(), raw->size());
-        std::sort(answers.begin(), answers.end(),
-                  [](const symbols::FunctionAnswer& a, const symbols::FunctionAnswer& b) { return a.entry < b.entry; });
-        found = functions_.emplace(o.row.id, std::move(answers)).first;
-      }
-      auto it = std::lower_bound(found->second.begin(), found->second.end(), entry,
-                                 [](const symbols::FunctionAnswer& a, uint64_t e) { return a.entry < e; });
-      if (it != found->second.end() && it->entry == entry) return *it;
-      break;
+  if (const Object* o = has_precomputed_ ? row_of(object, entry) : nullptr) {
+    auto found = functions_.find(o->row.id);
+    if (found == functions_.end()) {
+      std::vector<symbols::FunctionAnswer> answers;
+      if (auto raw = reader_.function_symbols(o->row.id))
+        answers = symbols::decode_functions(raw->data(), raw->size());
+      std::sort(answers.begin(), answers.end(),
+                [](const symbols::FunctionAnswer& a, const symbols::FunctionAnswer& b) { return a.entry < b.entry; });
+      found = functions_.emplace(o->row.id, std::move(answers)).first;
     }
+    auto it = std::lower_bound(found->second.begin(), found->second.end(), entry,
+                               [](const symbols::FunctionAnswer& a, uint64_t e) { return a.entry < e; });
+    if (it != found->second.end() && it->entry == entry) return *it;
   }
   return symbols::compute_function_answers(symbolizer_, object, {entry}).front();
 }

@@ -1073,7 +1073,7 @@ std::vector<CodeAnswer> Symbolizer::code_answers(int object, const std::vector<u
   // stack holds the scopes whose range holds the current address, outermost
   // first: the addresses ascend, so a nested scope is left for its parent.
   struct Scope {
-    uint64_t lo, hi;
+    uint64_t lo = 0, hi = 0;
     std::vector<std::pair<uint64_t, uint64_t>> inner;  // inner_ranges
     std::vector<uint64_t> max_end;                     // of inner[0..i]
     Location named;
@@ -1104,10 +1104,12 @@ std::vector<CodeAnswer> Symbolizer::code_answers(int object, const std::vector<u
     }
     return answer;
   };
-  // Completes a scope whose path is known: its range holding pc, its
-  // nested ranges, what it names. False when that cannot be done as
-  // dwarf_getscopes would (then the address is answered by it instead).
+  // Completes a scope whose path is known: its inline chain, its range
+  // holding pc and its nested ranges. False when the range cannot be known
+  // as dwarf_getscopes would find it: the scope then answers pc alone.
   auto complete = [&](Scope& scope, uint64_t pc, Dwarf_Addr bias) {
+    scope.skeleton = Impl::chain_of(scope.path.data(), static_cast<int>(scope.path.size()), {}, 0);
+    if (scope.path.empty()) return false;
     Dwarf_Die* die = &scope.path[0];
     bool held = false;
     ptrdiff_t offset = 0;
@@ -1123,7 +1125,6 @@ std::vector<CodeAnswer> Symbolizer::code_answers(int object, const std::vector<u
     scope.inner = inner_ranges(die, bias);
     uint64_t max_end = 0;
     for (const auto& [s, e] : scope.inner) scope.max_end.push_back(max_end = std::max(max_end, e));
-    scope.skeleton = Impl::chain_of(scope.path.data(), static_cast<int>(scope.path.size()), {}, 0);
     // The innermost scope holds no narrower one at pc.
     return !scope.inside_inner(pc);
   };
@@ -1168,15 +1169,15 @@ std::vector<CodeAnswer> Symbolizer::code_answers(int object, const std::vector<u
     if (!complete(scope, pc, bias)) return std::nullopt;
     return scope;
   };
+  // The module's DWARF bias, known once a scope is on the stack.
   Dwarf_Addr module_bias = 0;
-  bool bias_known = false;
   for (uint64_t pc : fresh) {
     while (!stack.empty() && !(stack.back().lo <= pc && pc < stack.back().hi)) stack.pop_back();
     if (!stack.empty() && !stack.back().inside_inner(pc)) {
       target.code_answers.emplace(pc, answer_in(stack.back(), pc));
       continue;
     }
-    if (!stack.empty() && bias_known) {
+    if (!stack.empty()) {
       if (std::optional<Scope> inner = descend(stack.back(), pc, module_bias)) {
         target.code_answers.emplace(pc, answer_in(*inner, pc));
         stack.push_back(std::move(*inner));
@@ -1187,27 +1188,17 @@ std::vector<CodeAnswer> Symbolizer::code_answers(int object, const std::vector<u
     Dwarf_Addr bias = 0;
     lexical_scopes(module, pc, lexical, bias);
     if (lexical.count <= 0) {
-      // compute_location and compute_inline_chain without DWARF scopes:
-      // the ELF symbol and the line table.
-      Location here;
-      elf_function(pc, here);
-      Impl::line_of(module, pc, here);
-      CodeAnswer answer{pc, std::nullopt, {}};
-      if (!here.function.empty() || !here.file.empty()) answer.location = here;
-      if (!here.function.empty()) answer.chain.push_back(here);
-      target.code_answers.emplace(pc, std::move(answer));
+      // Without DWARF scopes: the ELF symbol and the line table.
+      target.code_answers.emplace(pc, answer_in(Scope{}, pc));
       continue;
     }
     module_bias = bias;
-    bias_known = true;
     Scope scope;
     Impl::dwarf_function(lexical, scope.named);
     ScopeArray physical;
     physical.count = std::max(0, dwarf_getscopes_die(&lexical.dies[0], &physical.dies));
     scope.path.assign(physical.dies, physical.dies + physical.count);
-    // Where the range cannot be known, this address is answered alone.
-    bool held = !scope.path.empty() && complete(scope, pc, bias);
-    if (!held) scope.skeleton = Impl::chain_of(physical, {}, 0);
+    bool held = complete(scope, pc, bias);
     target.code_answers.emplace(pc, answer_in(scope, pc));
     if (held) stack.push_back(std::move(scope));
   }

@@ -81,6 +81,9 @@ class RecordingSymbols {
     index::ObjectRow row;
     int handle;
   };
+  // The first object row of `handle` (a Symbolizer handle) whose range
+  // holds pc; null when none.
+  const Object* row_of(int handle, uint64_t pc) const;
   // The precomputed answer at pc in the first object row of `handle`
   // holding pc; null when the index has none.
   const symbols::CodeAnswer* precomputed(int handle, uint64_t pc);
