@@ -425,7 +425,7 @@ TEST_CASE("fuzz damage: mutated trace.omni gives a clean error, the same answer 
 namespace {
 
 // A table of index.db and what names one of its rows (docs/index-format.md,
-// libs/index/src/schema.sql): rowid, or the primary key of a WITHOUT ROWID table.
+// libs/index/src/schema.sql): rowid, or a unique key (a WITHOUT ROWID table's primary key).
 struct Table {
   const char* name;
   const char* key;

@@ -32,7 +32,7 @@ class Builder : public trace::EventSink {
   Builder(Database& db, const IndexOptions& options)
       : db_(db),
         compressor_(options.zstd_level),
-        writes_(db, compressor_, options.chunk_events),
+        writes_(db, compressor_, options.chunk_events, options.carry_pages),
         replay_(db, compressor_),
         calls_(db, compressor_),
         execs_(db, compressor_),

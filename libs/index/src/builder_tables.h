@@ -88,10 +88,10 @@ class Compressor {
 // Memory contents (builder_writes.cc): chunks, chunk_finals, write_index,
 // initial_memory. A chunk holds up to chunk_events writes and kChunkRawLimit
 // raw bytes; the address index gets a segment's rows once its
-// kChunksPerSegment chunks are done.
+// kWriteChunksPerSegment chunks are done.
 class WritesWriter {
  public:
-  WritesWriter(Database& db, Compressor& compressor, uint32_t chunk_events);
+  WritesWriter(Database& db, Compressor& compressor, uint32_t chunk_events, size_t carry_pages);
 
   // One call per write event: inline, so that dispatching it costs nothing.
   void write(const trace::WriteEvent& event) {
@@ -132,6 +132,14 @@ class WritesWriter {
   std::vector<uint64_t> chunk_granules_;                      // the open chunk's, unsorted
   std::vector<std::pair<uint64_t, uint32_t>> segment_pairs_;  // (granule, chunk) of the open segment
   uint32_t next_chunk_ = 0;
+  // Per page, the last chunk + 1 (0: none) that wrote each granule before
+  // the open segment: the rows' carried writers. Bounded: past
+  // carry_pages_ (2 KiB each) it forgets them all, and later rows say that
+  // their carries are incomplete.
+  static constexpr size_t kGranulesPerPage = size_t{1} << (kPageShift - kGranuleShift);
+  size_t carry_pages_;
+  std::unordered_map<uint64_t, std::unique_ptr<std::array<uint32_t, kGranulesPerPage>>> last_writers_;
+  bool carry_lossy_ = false;
   // What earlier chunks left in memory, for chunk_finals: touched only by
   // ChunkJob::compress, on the worker thread, one chunk after another. On
   // cache lines of its own: write() changes the members above at every event.

@@ -190,6 +190,33 @@ const std::vector<ChunkRow>& IndexReader::chunks() {
   return chunks_;
 }
 
+namespace {
+
+constexpr uint64_t kGranulesPerPage = uint64_t{1} << (kPageShift - kGranuleShift);
+
+// Reads a write_index row's header and granule lists (the carried writers
+// follow them), calling `list(granule, count, reader)` with the reader at the
+// granule's first chunk-id delta; `list` consumes exactly `count` varints.
+template <typename List>
+VarintReader read_write_lists(const uint8_t* blob, size_t size, uint64_t page, bool* carry_complete, List&& list) {
+  if (size == 0 || (blob[0] & ~kWriteRowCarryComplete) != 0)
+    fail("index is corrupt (address index row of page {:#x}); run `omni index` again", page << kPageShift);
+  if (carry_complete) *carry_complete = (blob[0] & kWriteRowCarryComplete) != 0;
+  VarintReader r{blob + 1, blob + size, "address index entry"};
+  uint64_t granules = r.varint();
+  if (granules > kGranulesPerPage) fail("index is corrupt (address index entry); run `omni index` again");
+  for (uint64_t k = 0; k < granules; ++k) {
+    uint64_t in_page = r.varint();
+    uint64_t count = r.varint();
+    if (in_page >= kGranulesPerPage || count == 0 || count > kWriteChunksPerSegment)
+      fail("index is corrupt (address index entry); run `omni index` again");
+    list((page << (kPageShift - kGranuleShift)) | in_page, count, r);
+  }
+  return r;
+}
+
+}  // namespace
+
 std::vector<uint32_t> IndexReader::chunks_writing(uint64_t addr, uint64_t length) {
   std::vector<uint32_t> out;
   if (length == 0) return out;
@@ -202,22 +229,19 @@ std::vector<uint32_t> IndexReader::chunks_writing(uint64_t addr, uint64_t length
       .bind(2, last_granule >> granules_per_page_shift);
   while (index_rows_->step()) {
     uint64_t page = index_rows_->column_u64(0);
-    uint32_t base = static_cast<uint32_t>(index_rows_->column_int(1)) * kChunksPerSegment;
+    uint32_t base = static_cast<uint32_t>(index_rows_->column_int(1)) * kWriteChunksPerSegment;
     auto blob = static_cast<const uint8_t*>(index_rows_->column_blob(2));
     const size_t size = index_rows_->column_bytes(2);
     check_row("write_index", index_rows_->column_int(3),
               RowCheck().integer(index_rows_->column_int(0)).integer(index_rows_->column_int(1)).blob(blob, size));
-    VarintReader r{blob, blob + size, "address index entry"};
-    while (r.p < r.end) {
-      uint64_t granule = (page << granules_per_page_shift) | r.varint();
-      uint64_t count = r.varint();
+    read_write_lists(blob, size, page, nullptr, [&](uint64_t granule, uint64_t count, VarintReader& r) {
       bool wanted = granule >= first_granule && granule <= last_granule;
       uint32_t chunk = base;
       for (uint64_t k = 0; k < count; ++k) {
         chunk += static_cast<uint32_t>(r.varint());
         if (wanted) out.push_back(chunk);
       }
-    }
+    });
   }
   index_rows_->reset();
   std::sort(out.begin(), out.end());
@@ -225,48 +249,63 @@ std::vector<uint32_t> IndexReader::chunks_writing(uint64_t addr, uint64_t length
   return out;
 }
 
-std::vector<uint8_t> IndexReader::index_row(uint64_t page, uint32_t segment) {
-  if (!segment_row_)
-    segment_row_ = std::make_unique<Statement>(*db_, "SELECT granules, crc FROM write_index WHERE page = ? AND segment = ?");
-  segment_row_->bind(1, page).bind(2, segment);
-  std::vector<uint8_t> out;
-  if (segment_row_->step()) {
-    auto blob = static_cast<const uint8_t*>(segment_row_->column_blob(0));
-    out.assign(blob, blob + segment_row_->column_bytes(0));
-    check_row("write_index", segment_row_->column_int(1),
-              RowCheck().integer(static_cast<int64_t>(page)).integer(segment).blob(out.data(), out.size()));
-  }
-  segment_row_->reset();
-  return out;
-}
-
-std::unordered_map<uint64_t, IndexReader::RowGranule> IndexReader::row_granules(const std::vector<uint8_t>& row,
-                                                                               uint64_t page) {
-  std::unordered_map<uint64_t, RowGranule> out;
-  VarintReader r{row.data(), row.data() + row.size(), "address index entry"};
-  while (r.p < r.end) {
-    uint64_t granule = (page << (kPageShift - kGranuleShift)) | r.varint();
-    uint64_t count = r.varint();
-    out[granule] = {static_cast<uint32_t>(r.p - row.data()), static_cast<uint32_t>(count)};
-    // Skip the deltas: a varint ends at a byte below 0x80.
-    for (uint64_t k = 0; k < count; ++k) {
-      while (r.p < r.end && (*r.p & 0x80)) ++r.p;
-      if (r.p >= r.end) fail("index is corrupt (address index entry truncated); run `omni index` again");
-      ++r.p;
+std::optional<IndexReader::WriteRow> IndexReader::write_row(uint64_t page, uint32_t segment) {
+  if (!write_row_)
+    write_row_ = std::make_unique<Statement>(
+        *db_,
+        "SELECT segment, granules, crc FROM write_index WHERE page = ? AND segment <= ? ORDER BY segment DESC LIMIT 1");
+  write_row_->bind(1, page).bind(2, segment);
+  std::optional<WriteRow> out;
+  if (write_row_->step()) {
+    out.emplace();
+    WriteRow& row = *out;
+    row.page = page;
+    int64_t seg = write_row_->column_int(0);
+    auto blob = static_cast<const uint8_t*>(write_row_->column_blob(1));
+    row.bytes.assign(blob, blob + write_row_->column_bytes(1));
+    check_row("write_index", write_row_->column_int(2),
+              RowCheck().integer(static_cast<int64_t>(page)).integer(seg).blob(row.bytes.data(), row.bytes.size()));
+    if (seg < 0 || seg > segment) fail("index is corrupt (address index row of page {:#x}); run `omni index` again", page << kPageShift);
+    row.segment = static_cast<uint32_t>(seg);
+    const uint8_t* data = row.bytes.data();
+    VarintReader r = read_write_lists(data, row.bytes.size(), page, &row.carry_complete,
+                                      [&](uint64_t granule, uint64_t count, VarintReader& lr) {
+                                        row.lists[granule] = {static_cast<uint32_t>(lr.p - data),
+                                                              static_cast<uint32_t>(count)};
+                                        for (uint64_t k = 0; k < count; ++k) lr.varint();
+                                      });
+    uint64_t base = uint64_t{row.segment} * kWriteChunksPerSegment;
+    uint64_t carried = r.varint();
+    if (carried > kGranulesPerPage) fail("index is corrupt (address index entry); run `omni index` again");
+    uint64_t in_page = 0;
+    for (uint64_t k = 0; k < carried; ++k) {
+      uint64_t delta = r.varint();
+      uint64_t back = r.varint();
+      in_page += delta;
+      if (delta >= kGranulesPerPage || (k > 0 && delta == 0) || in_page >= kGranulesPerPage || back == 0 ||
+          back > base)
+        fail("index is corrupt (address index entry); run `omni index` again");
+      row.carried[(page << (kPageShift - kGranuleShift)) | in_page] = static_cast<uint32_t>(base - back);
     }
+    if (r.p != r.end) fail("index is corrupt (address index entry); run `omni index` again");
   }
+  write_row_->reset();
   return out;
 }
 
-std::vector<uint32_t> IndexReader::row_chunks(const std::vector<uint8_t>& row, RowGranule granule, uint32_t segment) {
-  if (granule.offset > row.size()) fail("index is corrupt (address index entry); run `omni index` again");
-  VarintReader r{row.data() + granule.offset, row.data() + row.size(), "address index entry"};
+std::vector<uint32_t> IndexReader::WriteRow::chunks(RowGranule granule) const {
+  if (granule.offset > bytes.size()) fail("index is corrupt (address index entry); run `omni index` again");
+  VarintReader r{bytes.data() + granule.offset, bytes.data() + bytes.size(), "address index entry"};
   std::vector<uint32_t> out;
   out.reserve(granule.count);
-  uint32_t chunk = segment * kChunksPerSegment;
+  uint64_t chunk = uint64_t{segment} * kWriteChunksPerSegment;
   for (uint32_t k = 0; k < granule.count; ++k) {
-    chunk += static_cast<uint32_t>(r.varint());
-    out.push_back(chunk);
+    uint64_t delta = r.varint();
+    chunk += delta;
+    if (delta >= kWriteChunksPerSegment || (k > 0 && delta == 0) ||
+        chunk >= uint64_t{segment + 1} * kWriteChunksPerSegment)
+      fail("index is corrupt (address index entry); run `omni index` again");
+    out.push_back(static_cast<uint32_t>(chunk));
   }
   return out;
 }

@@ -6,7 +6,7 @@
 -- RowCheck: FNV-1a 64 of its other columns but zstd frames, folded to a
 -- signed 32-bit integer), checked whenever the reader reads the row.
 PRAGMA application_id = 1330466377;  -- 0x4F4D4E49, "OMNI"
-PRAGMA user_version = 12;
+PRAGMA user_version = 13;
 
 -- Facts about the recording and the index: program, exit_code or signal,
 -- instructions, writes, complete (1 once the index was fully built),
@@ -118,25 +118,33 @@ CREATE TABLE chunks (
 -- For each chunk and 4 KiB page it wrote, what every 8-byte granule it
 -- wrote there held after its last write (encoding in docs/index-format.md):
 -- memory at a time after the chunk comes from this instead of decoding it.
+-- A rowid table with its key in an index: rows of over ~1 KB overflow a
+-- WITHOUT ROWID table's cells, and SQLite then reads a whole row at every
+-- key comparison of a lookup.
 CREATE TABLE chunk_finals (
+  id    INTEGER PRIMARY KEY,
   chunk INTEGER NOT NULL,
   page  INTEGER NOT NULL,
   data  BLOB NOT NULL,
-  crc   INTEGER NOT NULL,  -- of chunk, page
-  PRIMARY KEY (chunk, page)
-) WITHOUT ROWID;
+  crc   INTEGER NOT NULL  -- of chunk, page
+);
+CREATE UNIQUE INDEX chunk_finals_key ON chunk_finals (chunk, page);
 
 -- Address index: which chunks wrote which 8-byte granules. One row per 4 KiB
--- page and segment (a run of kChunksPerSegment chunks); `granules` lists, for
--- each granule of the page written in the segment, the chunk ids that wrote it
--- (encoding in docs/index-format.md).
+-- page and segment (a run of kWriteChunksPerSegment chunks) in which the page
+-- was written; `granules` lists, for each granule of the page written in the
+-- segment, the chunk ids that wrote it, then, for each granule written before
+-- the segment, the last chunk that did (encoding in docs/index-format.md): a
+-- lookup reads one row, however long ago the granule was written. A rowid
+-- table, as chunk_finals: hot pages' rows are kilobytes.
 CREATE TABLE write_index (
+  id      INTEGER PRIMARY KEY,
   page    INTEGER NOT NULL,
   segment INTEGER NOT NULL,
   granules BLOB NOT NULL,
-  crc     INTEGER NOT NULL,  -- of page, segment, granules
-  PRIMARY KEY (page, segment)
-) WITHOUT ROWID;
+  crc     INTEGER NOT NULL  -- of page, segment, granules
+);
+CREATE UNIQUE INDEX write_index_key ON write_index (page, segment);
 
 -- Which thread ran from each time on (until the next row): replay of a
 -- thread's registers never crosses the end of its stretch.

@@ -88,11 +88,12 @@ struct MemoryReader::Impl {
   size_t applied = 0;
   bool space_valid = false;
   struct Row {
-    std::vector<uint8_t> bytes;
-    std::unordered_map<uint64_t, index::IndexReader::RowGranule> where;
+    index::IndexReader::WriteRow row;
     std::unordered_map<uint64_t, std::vector<uint32_t>> lists;  // decoded so far
   };
-  std::map<std::pair<uint64_t, uint32_t>, Row> rows;  // address index by (page, segment)
+  // Address index rows by (page, segment asked for): the page's latest row
+  // at or before that segment (null: none).
+  std::map<std::pair<uint64_t, uint32_t>, std::shared_ptr<Row>> rows;
   std::unordered_map<uint32_t, std::shared_ptr<ChunkView>> chunks;
   std::vector<uint32_t> chunk_order;  // oldest first, for eviction
   struct Finals {
@@ -137,27 +138,31 @@ struct MemoryReader::Impl {
     return space;
   }
 
-  // The chunks of one segment that wrote `granule` (null: none). A hot
-  // page's row lists a thousand chunks for each of its 512 granules: only
-  // the granules asked for are decoded.
-  const std::vector<uint32_t>* granule_chunks(uint64_t granule, uint32_t segment) {
-    uint64_t page = index::page_of_granule(granule);
+  Row* write_row(uint64_t page, uint32_t segment) {
     auto key = std::make_pair(page, segment);
     auto it = rows.find(key);
     if (it == rows.end()) {
       if (rows.size() >= 4096) rows.clear();
-      Row row;
-      row.bytes = reader.index_row(page, segment);
-      row.where = index::IndexReader::row_granules(row.bytes, page);
+      std::shared_ptr<Row> row;
+      if (auto found = reader.write_row(page, segment)) {
+        row = std::make_shared<Row>();
+        row->row = std::move(*found);
+      }
       it = rows.emplace(key, std::move(row)).first;
     }
-    Row& row = it->second;
+    return it->second.get();
+  }
+
+  // The chunks of a row's segment that wrote `granule`, ascending. A hot
+  // page's row lists dozens of chunks for each of its 512 granules: only the
+  // granules asked for are decoded.
+  const std::vector<uint32_t>& granule_chunks(Row& row, uint64_t granule) {
+    static const std::vector<uint32_t> kNone;
     auto known = row.lists.find(granule);
-    if (known != row.lists.end()) return &known->second;
-    auto where = row.where.find(granule);
-    if (where == row.where.end()) return nullptr;
-    return &row.lists.emplace(granule, index::IndexReader::row_chunks(row.bytes, where->second, segment))
-                .first->second;
+    if (known != row.lists.end()) return known->second;
+    auto where = row.row.lists.find(granule);
+    if (where == row.row.lists.end()) return kNone;
+    return row.lists.emplace(granule, row.row.chunks(where->second)).first->second;
   }
 
   const Finals& finals(uint32_t id, uint64_t page) {
@@ -273,7 +278,7 @@ struct MemoryReader::Impl {
     auto after = std::upper_bound(chunk_rows.begin(), chunk_rows.end(), time,
                                   [](uint64_t t, const index::ChunkRow& c) { return t < c.time_first; });
     int64_t last_segment =
-        after == chunk_rows.begin() ? -1 : static_cast<int64_t>(index::segment_of_chunk(std::prev(after)->id));
+        after == chunk_rows.begin() ? -1 : static_cast<int64_t>(index::write_segment_of_chunk(std::prev(after)->id));
     uint32_t current = after == chunk_rows.begin() ? UINT32_MAX : std::prev(after)->id;
     uint64_t last = addr + size - 1;
     for (uint64_t g = index::granule_of(addr); g <= index::granule_of(last); ++g) {
@@ -289,51 +294,70 @@ struct MemoryReader::Impl {
       // The chunk holding `time` first: it settles hot memory (the stack)
       // without the address index, whose rows for hot pages are large.
       if (current != UINT32_MAX) settle_from_chunk(current, g, lo, hi, time, addr, owner, settled, unsettled, image);
-      // Segment by segment, newest first: a hot granule's recent writes are
-      // in the last segment, and older segments' rows are never read.
-      bool older = false;  // reached writes older than the mappings
-      for (int64_t seg = last_segment; seg >= 0 && unsettled > 0 && !older; --seg) {
-        const std::vector<uint32_t>* ids = granule_chunks(g, static_cast<uint32_t>(seg));
-        if (!ids) continue;
+      // Applies chunk `id`'s writes to the granule; true once nothing older
+      // can matter (every byte settled, or the chunk older than the mappings).
+      auto apply = [&](uint32_t id) {
+        if (id >= chunk_rows.size()) fail("index is corrupt: chunk {} is missing; run `omni index` again", id);
+        if (chunk_rows[id].time_last < since) return true;  // older than every mapping here
+        if (chunk_rows[id].time_last <= time && chunk_rows[id].time_first > since) {
+          // The whole chunk is at or before `time` and after the mappings
+          // appeared: the granule as the chunk left it (its own writes and
+          // earlier ones since the memory was mapped) is the answer.
+          index::GranuleFinal found;
+          const Finals& row = finals(id, index::page_of_granule(g));
+          // The address index says this chunk wrote the granule, and no
+          // remapping in it can have dropped the granule from its finals
+          // (the chunk began after the mapping appeared): a missing final
+          // is damage, not "no write" (that would answer an older value).
+          if (!index::find_final(row.body, g, found))
+            fail("index is corrupt: chunk {} wrote {:#x} but its finals do not say what; run `omni index` again", id,
+                 index::granule_address(g));
+          for (uint64_t a = lo; a <= hi; ++a) {
+            uint64_t i = a - addr;
+            if (settled[i] || !owner[i] || !(found.mask & (1u << (a & 7)))) continue;
+            image.bytes[i] = found.bytes[a & 7];
+            settled[i] = true;
+            --unsettled;
+          }
+          // A complete row vouches that the other bytes were not written
+          // since the mapping appeared: they hold its starting contents.
+          return row.complete || unsettled == 0;
+        }
+        if (id != current)  // the chunk holding `time` was read first, above
+          settle_from_chunk(id, g, lo, hi, time, addr, owner, settled, unsettled, image);
+        return unsettled == 0;
+      };
+      // Writers newest first: the chunks of the page's latest row that wrote
+      // the granule, then the last earlier writer the row carries, then that
+      // writer's own row, and so on: a step per writer, however many segments
+      // lie between. A row whose carries are incomplete (the builder forgot
+      // writers) goes on at the row before it.
+      uint64_t page = index::page_of_granule(g);
+      int64_t segment = last_segment;
+      uint64_t below = UINT64_MAX;  // only chunks before this one are left
+      bool done = false;
+      while (segment >= 0 && !done) {
+        Row* row = write_row(page, static_cast<uint32_t>(segment));
+        if (!row) break;
+        const std::vector<uint32_t>& ids = granule_chunks(*row, g);
         // Chunk ids ascend with time: start at the last one beginning at or
         // before `time`.
-        auto start = std::upper_bound(ids->begin(), ids->end(), time, [&](uint64_t t, uint32_t id) {
+        auto start = std::upper_bound(ids.begin(), ids.end(), time, [&](uint64_t t, uint32_t id) {
           return id < chunk_rows.size() && t < chunk_rows[id].time_first;
         });
-        for (auto it = std::make_reverse_iterator(start); it != ids->rend() && unsettled > 0; ++it) {
-          if (*it >= chunk_rows.size()) fail("index is corrupt: chunk {} is missing; run `omni index` again", *it);
-          if (chunk_rows[*it].time_last < since) {  // older than every mapping here
-            older = true;
-            break;
-          }
-          if (chunk_rows[*it].time_last <= time && chunk_rows[*it].time_first > since) {
-            // The whole chunk is at or before `time` and after the mappings
-            // appeared: the granule as the chunk left it (its own writes and
-            // earlier ones since the memory was mapped) is the answer.
-            index::GranuleFinal found;
-            const Finals& row = finals(*it, index::page_of_granule(g));
-            // The address index says this chunk wrote the granule, and no
-            // remapping in it can have dropped the granule from its finals
-            // (the chunk began after the mapping appeared): a missing final
-            // is damage, not "no write" (that would answer an older value).
-            if (!index::find_final(row.body, g, found))
-              fail("index is corrupt: chunk {} wrote {:#x} but its finals do not say what; run `omni index` again",
-                   *it, index::granule_address(g));
-            for (uint64_t a = lo; a <= hi; ++a) {
-              uint64_t i = a - addr;
-              if (settled[i] || !owner[i] || !(found.mask & (1u << (a & 7)))) continue;
-              image.bytes[i] = found.bytes[a & 7];
-              settled[i] = true;
-              --unsettled;
-            }
-            // A complete row vouches that the other bytes were not written
-            // since the mapping appeared: they hold its starting contents.
-            if (row.complete) older = true;
-            if (older) break;
-            continue;
-          }
-          if (*it == current) continue;  // read first, below the loop's setup
-          settle_from_chunk(*it, g, lo, hi, time, addr, owner, settled, unsettled, image);
+        for (auto it = std::make_reverse_iterator(start); it != ids.rend() && !done; ++it)
+          if (*it < below) done = apply(*it);
+        if (done) break;
+        auto carried = row->row.carried.find(g);
+        if (carried != row->row.carried.end()) {
+          done = apply(carried->second);
+          segment = index::write_segment_of_chunk(carried->second);
+          below = carried->second;
+        } else if (row->row.carry_complete) {
+          break;  // nothing wrote the granule before the row's segment
+        } else {
+          segment = static_cast<int64_t>(row->row.segment) - 1;
+          below = UINT64_MAX;
         }
       }
     }

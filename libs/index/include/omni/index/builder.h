@@ -4,6 +4,7 @@
 // to index.db.tmp and renamed into place only when complete.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -17,6 +18,10 @@ struct IndexOptions {
   std::string trace_dir;
   int zstd_level = 3;
   uint32_t chunk_events = 1u << 16;
+  // Pages whose granules' last writers the builder keeps for the address
+  // index's carried writers (2 KiB each); past it, later rows' carries are
+  // incomplete (answers stay the same; lookups read more rows).
+  size_t carry_pages = size_t{1} << 15;
 };
 
 struct IndexProgress {

@@ -10,7 +10,7 @@
 
 namespace omni::index {
 
-inline constexpr int kSchemaVersion = 12;
+inline constexpr int kSchemaVersion = 13;
 inline constexpr int kApplicationId = 0x4F4D4E49;
 
 class Database;

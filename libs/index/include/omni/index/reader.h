@@ -115,15 +115,25 @@ class IndexReader {
   // `complete`: a byte missing from a granule's entry was not written since
   // its memory was mapped.
   std::vector<uint8_t> load_finals(uint32_t id, uint64_t page, bool* complete = nullptr);
-  // The address index row of one 4 KiB page (an address >> 12) and segment
-  // (empty: none); its
-  // granules' chunk lists, and one granule's list, in chunk id order.
-  std::vector<uint8_t> index_row(uint64_t page, uint32_t segment);
+  // The address index's row for one 4 KiB page (an address >> 12) at the
+  // latest segment at or before `segment` (nullopt: the page was not written
+  // by the end of that segment).
   struct RowGranule {
     uint32_t offset, count;  // where its chunk-id deltas start in the row
   };
-  static std::unordered_map<uint64_t, RowGranule> row_granules(const std::vector<uint8_t>& row, uint64_t page);
-  static std::vector<uint32_t> row_chunks(const std::vector<uint8_t>& row, RowGranule granule, uint32_t segment);
+  struct WriteRow {
+    uint64_t page = 0;
+    uint32_t segment = 0;
+    // Every granule of the page written before the segment is in `carried`
+    // (else only some are: an earlier row may name an older writer).
+    bool carry_complete = false;
+    std::vector<uint8_t> bytes;
+    std::unordered_map<uint64_t, RowGranule> lists;  // granules written in the segment
+    std::unordered_map<uint64_t, uint32_t> carried;  // granule -> last chunk to write it before the segment
+    // The chunks of the segment that wrote `granule`, ascending.
+    std::vector<uint32_t> chunks(RowGranule granule) const;
+  };
+  std::optional<WriteRow> write_row(uint64_t page, uint32_t segment);
   // The first and last place this process took in the recording's one
   // order across processes (its system calls' gseq numbers); nullopt when
   // it has none (a stream without SEQ records, or no system call).
@@ -226,7 +236,7 @@ class IndexReader {
   std::map<uint32_t, std::shared_ptr<const std::vector<CallRow>>> call_cache_;  // calls_of_chunk
   bool chunks_loaded_ = false;
   std::unique_ptr<Statement> code_symbols_;
-  std::unique_ptr<Statement> segment_row_, finals_, block_ir_, block_next_, snapshot_, snapshot_time_, snapshot_first_, snapshot_last_, thread_at_, run_end_, run_next_, run_prev_, call_data_;
+  std::unique_ptr<Statement> write_row_, finals_, block_ir_, block_next_, snapshot_, snapshot_time_, snapshot_first_, snapshot_last_, thread_at_, run_end_, run_next_, run_prev_, call_data_;
   std::vector<CallChunkRow> call_chunks_;
   std::vector<ExecChunkRow> exec_chunks_;
   bool exec_chunks_loaded_ = false;
