@@ -144,22 +144,19 @@ inline constexpr HashedTable kHashedTables[] = {
 };
 inline constexpr size_t kHashedTableCount = sizeof kHashedTables / sizeof kHashedTables[0];
 
-// Counted at build time but not at open, where open must stay at a few ms:
-// chunk_finals has a row per chunk and page written (10^6 rows, ~100 ms to
-// count, on an index of 10^8 events) and snapshots' rows are register and
-// stack images (65k rows, ~30 ms). A chunk_finals row the address index
-// names must exist when read; a missing snapshot makes replay start from an
-// earlier one. Tables with a checksum of all their rows (kHashedTables,
-// below) are not counted at open either: the checksum, checked on the
-// reader's first use of the table, also covers a deleted row, and counting
-// chunks or call_chunks (rows beside large blobs) cost ~25 ms of every
-// query. rows.<table> keeps every count for a fuller check.
-inline bool counted_at_open(std::string_view table) {
-  if (table == "chunk_finals" || table == "snapshots") return false;
-  for (const HashedTable& hashed : kHashedTables)
-    if (table == hashed.name) return false;
-  return true;
-}
+// Counted by the reader before its first read of them (IndexReader::
+// check_count), so that a question refuses rows deleted or added in the
+// tables it reads: write_index, blocks, thread_runs, call_targets,
+// exec_blocks, initial_memory, code_symbols and function_symbols. Counted at
+// build time only: chunk_finals has a row per chunk and page written (10^6
+// rows, ~100 ms to count, on an index of 10^8 events) and snapshots' rows are
+// register and stack images (65k rows, ~30 ms). A chunk_finals row the
+// address index names must exist when read; a missing snapshot makes replay
+// start from an earlier one. Tables with a checksum of all their rows
+// (kHashedTables, above) are not counted either: the checksum, checked on
+// the reader's first use of the table, also covers a deleted row.
+// rows.<table> keeps every count for a fuller check.
+static_assert(sizeof kCountedTables / sizeof kCountedTables[0] <= 32, "IndexReader keeps one bit per table");
 static_assert(kHashedTableCount <= 32, "IndexReader keeps one bit per table");
 
 inline std::string table_checksum(Database& db, const HashedTable& table) {

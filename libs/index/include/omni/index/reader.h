@@ -245,7 +245,9 @@ class IndexReader {
   // Tables whose content checksum was checked (kHashedTables order): each on
   // its first use, so that a question pays only for the tables it reads.
   uint32_t verified_tables_ = 0;
+  uint32_t counted_tables_ = 0;  // bit i: kCountedTables[i] was counted
   void verify_table(const char* name);
+  void check_count(const char* name);
   void check_row(const char* table, int64_t stored, const RowCheck& computed) const;
   void check_row(const char* table, int64_t stored, int64_t computed) const;  // a crc already computed
 };
