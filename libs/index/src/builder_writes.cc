@@ -44,7 +44,9 @@ class WritesWriter::ChunkJob final : public CompressJob {
         .bind(3, time_last_)
         .bind(4, events_)
         .bind(5, raw_bytes_)
-        .bind_blob(6, data_.data(), data_.size());
+        .bind_blob(6, data_.data(), data_.size())
+        .bind(7, chunk_row_crc(id_, static_cast<int64_t>(time_first_), static_cast<int64_t>(time_last_),
+                               static_cast<int64_t>(events_), static_cast<int64_t>(raw_bytes_)));
     writer_.insert_chunk_.run();
   }
 
@@ -60,7 +62,7 @@ class WritesWriter::ChunkJob final : public CompressJob {
 WritesWriter::WritesWriter(Database& db, Compressor& compressor, uint32_t chunk_events, size_t carry_pages)
     : compressor_(compressor),
       chunk_events_(chunk_events),
-      insert_chunk_(db, "INSERT INTO chunks VALUES (?,?,?,?,?,?)"),
+      insert_chunk_(db, "INSERT INTO chunks (id, time_first, time_last, events, raw_bytes, data, crc) VALUES (?,?,?,?,?,?,?)"),
       insert_finals_(db, "INSERT INTO chunk_finals (chunk, page, data, crc) VALUES (?,?,?,?)"),
       insert_index_(db, "INSERT INTO write_index (page, segment, granules, crc) VALUES (?,?,?,?)"),
       insert_initial_(db, "INSERT OR REPLACE INTO initial_memory (addr,data,crc) VALUES (?,?,?)"),

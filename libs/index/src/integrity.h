@@ -104,6 +104,10 @@ class RowCheck {
 inline int64_t block_row_crc(int64_t id, int64_t addr, int64_t time) {
   return RowCheck().integer(id).integer(addr).integer(time).value();
 }
+// chunks: the chunk's id, time range and sizes (its data is a zstd frame).
+inline int64_t chunk_row_crc(int64_t id, int64_t time_first, int64_t time_last, int64_t events, int64_t raw_bytes) {
+  return RowCheck().integer(id).integer(time_first).integer(time_last).integer(events).integer(raw_bytes).value();
+}
 // snapshots: the thread, the time and the row's seq.
 inline int64_t snapshot_row_crc(int64_t tid, int64_t time, int64_t seq) {
   return RowCheck().integer(tid).integer(time).integer(seq).value();
@@ -122,8 +126,9 @@ inline int64_t symbols_row_crc(int64_t object, int64_t page) {
 // Tables the reader reads whole (or nearly) for the questions that use them:
 // meta "hash.<table>" checksums all their rows, in key order, checked on a
 // reader's first use of the table. The large tables read a row at a time
-// (write_index, chunk_finals, blocks, snapshots, thread_runs, call_targets,
-// initial_memory) carry a `crc` column instead, checked on every row read.
+// (chunks, write_index, chunk_finals, blocks, snapshots, thread_runs,
+// call_targets, initial_memory) carry a `crc` column instead, checked on
+// every row read.
 struct HashedTable {
   const char* name;
   const char* columns;
@@ -137,7 +142,6 @@ inline constexpr HashedTable kHashedTables[] = {
     {"threads", "tid, lwp, parent, time_created, time_exited", "tid"},
     {"syscalls", "seq, time, tid, nr, a0, a1, a2, a3, a4, a5, result, gseq_enter, gseq_exit", "seq"},
     {"output", "seq, time, tid, fd, data, gseq", "seq"},
-    {"chunks", "id, time_first, time_last, events, raw_bytes", "id", "chunks INDEXED BY chunks_meta"},
     {"call_chunks", "id, time_first, time_last, calls", "id", "call_chunks INDEXED BY call_chunks_meta"},
     {"exec_chunks", "id, time_first, time_last, time_end, entries", "id",
      "exec_chunks INDEXED BY exec_chunks_meta"},

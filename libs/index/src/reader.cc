@@ -36,7 +36,8 @@ IndexReader::IndexReader(const std::string& trace_dir) : trace_dir_(trace_dir) {
   check_trace_identity();
   index_rows_ = std::make_unique<Statement>(
       *db_, "SELECT page, segment, granules, crc FROM write_index WHERE page BETWEEN ? AND ? ORDER BY page, segment");
-  chunk_data_ = std::make_unique<Statement>(*db_, "SELECT time_first, data FROM chunks WHERE id = ?");
+  chunk_data_ = std::make_unique<Statement>(
+      *db_, "SELECT id, time_first, time_last, events, raw_bytes, crc, data FROM chunks WHERE id = ?");
 }
 
 // Damage made with SQL (rows deleted, meta edited) would otherwise change
@@ -189,19 +190,82 @@ std::vector<ThreadRow> IndexReader::threads() {
   return out;
 }
 
+// Chunks are checked row by row (chunk_row_crc) and by their ids, dense from
+// 0 to meta "chunks": a question that reads a few of them (a memory read)
+// does not read the others, and a deleted or added row is a gap or a row too
+// many where it is looked for.
+uint32_t IndexReader::chunk_count() {
+  if (!chunk_count_) {
+    int64_t n = meta_int("chunks").value_or(-1);
+    if (n < 0 || n > UINT32_MAX)
+      fail("{}/{} is damaged (meta has no chunk count); run `omni index {}` again", trace_dir_, kIndexFile,
+           trace_dir_);
+    chunk_count_ = static_cast<uint32_t>(n);
+  }
+  return *chunk_count_;
+}
+
+ChunkRow IndexReader::chunk_row(Statement& q) {
+  int64_t id = q.column_int(0), time_first = q.column_int(1), time_last = q.column_int(2), events = q.column_int(3),
+          raw_bytes = q.column_int(4);
+  check_row("chunks", q.column_int(5), chunk_row_crc(id, time_first, time_last, events, raw_bytes));
+  return {static_cast<uint32_t>(id), static_cast<uint64_t>(time_first), static_cast<uint64_t>(time_last),
+          static_cast<uint64_t>(events), static_cast<uint64_t>(raw_bytes)};
+}
+
+void IndexReader::chunks_changed() {
+  fail("{}/{} is damaged (its chunks table was changed); run `omni index {}` again", trace_dir_, kIndexFile,
+       trace_dir_);
+}
+
 const std::vector<ChunkRow>& IndexReader::chunks() {
-  verify_table("chunks");
   if (!chunks_loaded_) {
     // Through the covering index: the table's rows hold the chunks' data,
     // whose pages a scan of the table would read.
     Statement q(*db_,
-                "SELECT id, time_first, time_last, events, raw_bytes FROM chunks INDEXED BY chunks_meta ORDER BY id");
-    while (q.step())
-      chunks_.push_back({static_cast<uint32_t>(q.column_int(0)), q.column_u64(1), q.column_u64(2),
-                         q.column_u64(3), q.column_u64(4)});
+                "SELECT id, time_first, time_last, events, raw_bytes, crc FROM chunks INDEXED BY chunks_meta "
+                "ORDER BY id");
+    chunks_.clear();
+    while (q.step()) {
+      chunks_.push_back(chunk_row(q));
+      if (chunks_.back().id != chunks_.size() - 1 || chunks_.size() > chunk_count()) chunks_changed();
+    }
+    if (chunks_.size() != chunk_count()) chunks_changed();
     chunks_loaded_ = true;
   }
   return chunks_;
+}
+
+std::optional<ChunkRow> IndexReader::chunk(uint32_t id) {
+  if (id >= chunk_count()) return std::nullopt;
+  if (chunks_loaded_) return chunks_[id];
+  auto cached = chunk_cache_.find(id);
+  if (cached != chunk_cache_.end()) return cached->second;
+  if (!chunk_meta_)
+    chunk_meta_ = std::make_unique<Statement>(
+        *db_, "SELECT id, time_first, time_last, events, raw_bytes, crc FROM chunks WHERE id = ?");
+  chunk_meta_->bind(1, id);
+  if (!chunk_meta_->step()) {
+    chunk_meta_->reset();
+    chunks_changed();
+  }
+  ChunkRow row = chunk_row(*chunk_meta_);
+  chunk_meta_->reset();
+  if (chunk_cache_.size() >= 65536) chunk_cache_.clear();
+  chunk_cache_.emplace(id, row);
+  return row;
+}
+
+std::optional<ChunkRow> IndexReader::chunk_at(uint64_t time) {
+  // The last chunk beginning at or before `time`: time_first ascends with id.
+  uint32_t lo = 0, hi = chunk_count();  // the answer is below hi
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (chunk(mid)->time_first <= time) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == 0) return std::nullopt;
+  return chunk(lo - 1);
 }
 
 namespace {
@@ -439,14 +503,13 @@ std::vector<uint8_t> IndexReader::load_finals(uint32_t id, uint64_t page, bool* 
 }
 
 void IndexReader::load_chunk_into(uint32_t id, DecodedChunk& chunk) {
-  verify_table("chunks");
   chunk_data_->bind(1, id);
-  if (!chunk_data_->step()) {
+  if (id >= chunk_count() || !chunk_data_->step()) {
     chunk_data_->reset();
     fail("index is corrupt: chunk {} is missing; run `omni index` again", id);
   }
-  uint64_t time_first = chunk_data_->column_u64(0);
-  decode_chunk_into(chunk_data_->column_blob(1), chunk_data_->column_bytes(1), time_first, chunk);
+  uint64_t time_first = chunk_row(*chunk_data_).time_first;
+  decode_chunk_into(chunk_data_->column_blob(6), chunk_data_->column_bytes(6), time_first, chunk);
   chunk_data_->reset();
 }
 

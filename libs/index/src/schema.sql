@@ -106,12 +106,16 @@ CREATE TABLE initial_memory (
 
 -- Write events in time order, in chunks. `data` is a zstd frame of the
 -- columnar chunk encoding described in docs/index-format.md.
+-- Ids are dense from 0 (meta "chunks" of them): a reader looks one up by id
+-- or time without reading the others, and a deleted row is a gap.
 CREATE TABLE chunks (
   id         INTEGER PRIMARY KEY,
   time_first INTEGER NOT NULL,
   time_last  INTEGER NOT NULL,
   events     INTEGER NOT NULL,
   raw_bytes  INTEGER NOT NULL,
+  crc        INTEGER NOT NULL,  -- of id, time_first, time_last, events, raw_bytes
+  -- Last: a row's numbers are read without reading past its data.
   data       BLOB NOT NULL
 );
 
@@ -251,6 +255,6 @@ CREATE TABLE function_symbols (
 -- Covering indexes of the chunk tables' time ranges: a question reads the
 -- list of chunks whole (and checks it), and a scan of the table itself reads
 -- every row's data pages (~40 ms per table at 5x10^9 instructions).
-CREATE INDEX chunks_meta ON chunks (id, time_first, time_last, events, raw_bytes);
+CREATE INDEX chunks_meta ON chunks (id, time_first, time_last, events, raw_bytes, crc);
 CREATE INDEX call_chunks_meta ON call_chunks (id, time_first, time_last, calls);
 CREATE INDEX exec_chunks_meta ON exec_chunks (id, time_first, time_last, time_end, entries);

@@ -273,13 +273,16 @@ struct MemoryReader::Impl {
     // Granule by granule, the latest write at or before `time`: only the
     // chunks that wrote the granule are read, newest first, and only the
     // granule's own events in them.
-    const auto& chunk_rows = reader.chunks();
-    // The segment of the last chunk that began at or before `time`.
-    auto after = std::upper_bound(chunk_rows.begin(), chunk_rows.end(), time,
-                                  [](uint64_t t, const index::ChunkRow& c) { return t < c.time_first; });
-    int64_t last_segment =
-        after == chunk_rows.begin() ? -1 : static_cast<int64_t>(index::write_segment_of_chunk(std::prev(after)->id));
-    uint32_t current = after == chunk_rows.begin() ? UINT32_MAX : std::prev(after)->id;
+    // The chunk holding `time` (the last one to begin at or before it) and
+    // its segment: chunks are looked up one by one, not read as a list.
+    std::optional<index::ChunkRow> at = reader.chunk_at(time);
+    int64_t last_segment = at ? static_cast<int64_t>(index::write_segment_of_chunk(at->id)) : -1;
+    uint32_t current = at ? at->id : UINT32_MAX;
+    auto chunk_row = [&](uint32_t id) {
+      std::optional<index::ChunkRow> row = reader.chunk(id);
+      if (!row) fail("index is corrupt: chunk {} is missing; run `omni index` again", id);
+      return *row;
+    };
     uint64_t last = addr + size - 1;
     for (uint64_t g = index::granule_of(addr); g <= index::granule_of(last); ++g) {
       uint64_t lo = std::max(index::granule_address(g), addr),
@@ -297,9 +300,9 @@ struct MemoryReader::Impl {
       // Applies chunk `id`'s writes to the granule; true once nothing older
       // can matter (every byte settled, or the chunk older than the mappings).
       auto apply = [&](uint32_t id) {
-        if (id >= chunk_rows.size()) fail("index is corrupt: chunk {} is missing; run `omni index` again", id);
-        if (chunk_rows[id].time_last < since) return true;  // older than every mapping here
-        if (chunk_rows[id].time_last <= time && chunk_rows[id].time_first > since) {
+        index::ChunkRow meta = chunk_row(id);
+        if (meta.time_last < since) return true;  // older than every mapping here
+        if (meta.time_last <= time && meta.time_first > since) {
           // The whole chunk is at or before `time` and after the mappings
           // appeared: the granule as the chunk left it (its own writes and
           // earlier ones since the memory was mapped) is the answer.
@@ -343,7 +346,7 @@ struct MemoryReader::Impl {
         // Chunk ids ascend with time: start at the last one beginning at or
         // before `time`.
         auto start = std::upper_bound(ids.begin(), ids.end(), time, [&](uint64_t t, uint32_t id) {
-          return id < chunk_rows.size() && t < chunk_rows[id].time_first;
+          return t < chunk_row(id).time_first;
         });
         for (auto it = std::make_reverse_iterator(start); it != ids.rend() && !done; ++it)
           if (*it < below) done = apply(*it);

@@ -106,6 +106,12 @@ class IndexReader {
   std::vector<ThreadRow> threads();
   // All chunks, in time order (time ranges and sizes, not the data).
   const std::vector<ChunkRow>& chunks();
+  // How many chunks there are (ids 0 to chunk_count() - 1); one chunk by id
+  // (nullopt: none), and the last one beginning at or before `time`: a
+  // lookup each, without reading the whole list.
+  uint32_t chunk_count();
+  std::optional<ChunkRow> chunk(uint32_t id);
+  std::optional<ChunkRow> chunk_at(uint64_t time);
   // Ids of the chunks that wrote any byte of [addr, addr + length), ascending.
   std::vector<uint32_t> chunks_writing(uint64_t addr, uint64_t length);
   DecodedChunk load_chunk(uint32_t id);
@@ -232,6 +238,11 @@ class IndexReader {
   std::unique_ptr<Database> db_;
   std::unique_ptr<Statement> index_rows_, chunk_data_, meta_;
   std::vector<ChunkRow> chunks_;
+  std::optional<uint32_t> chunk_count_;
+  std::unordered_map<uint32_t, ChunkRow> chunk_cache_;  // chunk() without chunks_ loaded
+  std::unique_ptr<Statement> chunk_meta_;
+  ChunkRow chunk_row(Statement& q);  // from columns id, time_first, time_last, events, raw_bytes, crc
+  [[noreturn]] void chunks_changed();
   std::vector<uint32_t> thread_ids_;  // loaded by thread_for
   std::map<uint32_t, std::shared_ptr<const std::vector<CallRow>>> call_cache_;  // calls_of_chunk
   bool chunks_loaded_ = false;
