@@ -328,6 +328,69 @@ std::vector<uint32_t> IndexReader::chunks_writing(uint64_t addr, uint64_t length
   return out;
 }
 
+void IndexReader::chunks_writing(uint64_t addr, uint64_t length, bool newest_first,
+                                 const std::function<bool(uint32_t)>& f) {
+  check_count("write_index");
+  if (length == 0) return;
+  uint64_t last_byte = addr + length - 1 < addr ? UINT64_MAX : addr + length - 1;
+  uint64_t first_granule = addr >> kGranuleShift;
+  uint64_t last_granule = last_byte >> kGranuleShift;
+  const unsigned granules_per_page_shift = kPageShift - kGranuleShift;
+  // The rows' keys first, from the key index alone (a few bytes each), in
+  // segment order; then each segment's rows.
+  struct Key {
+    int64_t segment, page, id;
+  };
+  std::vector<Key> keys;
+  {
+    Statement q(*db_, "SELECT segment, page, id FROM write_index INDEXED BY write_index_key WHERE page BETWEEN ? AND ?");
+    q.bind(1, first_granule >> granules_per_page_shift).bind(2, last_granule >> granules_per_page_shift);
+    while (q.step()) keys.push_back({q.column_int(0), q.column_int(1), q.column_int(2)});
+  }
+  std::sort(keys.begin(), keys.end(), [&](const Key& a, const Key& b) {
+    return newest_first ? a.segment > b.segment : a.segment < b.segment;
+  });
+  Statement row(*db_, "SELECT page, segment, granules, crc FROM write_index WHERE id = ?");
+  std::vector<uint32_t> ids;
+  for (size_t i = 0; i < keys.size();) {
+    size_t j = i;
+    ids.clear();
+    for (; j < keys.size() && keys[j].segment == keys[i].segment; ++j) {
+      row.bind(1, keys[j].id);
+      if (!row.step()) fail("{}/{} is damaged (its write_index table was changed); run `omni index {}` again",
+                            trace_dir_, kIndexFile, trace_dir_);
+      uint64_t page = row.column_u64(0);
+      int64_t segment = row.column_int(1);
+      auto blob = static_cast<const uint8_t*>(row.column_blob(2));
+      const size_t size = row.column_bytes(2);
+      check_row("write_index", row.column_int(3),
+                RowCheck().integer(row.column_int(0)).integer(segment).blob(blob, size));
+      if (segment != keys[i].segment || row.column_int(0) != keys[j].page || segment < 0 ||
+          segment > UINT32_MAX / kWriteChunksPerSegment)
+        fail("{}/{} is damaged (its write_index table was changed); run `omni index {}` again", trace_dir_,
+             kIndexFile, trace_dir_);
+      uint64_t base = static_cast<uint64_t>(segment) * kWriteChunksPerSegment;
+      read_write_lists(blob, size, page, nullptr, [&](uint64_t granule, uint64_t count, VarintReader& r) {
+        bool wanted = granule >= first_granule && granule <= last_granule;
+        uint64_t chunk = base;
+        for (uint64_t k = 0; k < count; ++k) {
+          chunk += r.varint();
+          if (chunk >= base + kWriteChunksPerSegment)
+            fail("index is corrupt (address index entry); run `omni index` again");
+          if (wanted) ids.push_back(static_cast<uint32_t>(chunk));
+        }
+      });
+      row.reset();
+    }
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    if (newest_first) std::reverse(ids.begin(), ids.end());
+    for (uint32_t id : ids)
+      if (!f(id)) return;
+    i = j;
+  }
+}
+
 std::optional<IndexReader::WriteRow> IndexReader::write_row(uint64_t page, uint32_t segment) {
   check_count("write_index");
   if (!write_row_)

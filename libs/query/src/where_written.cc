@@ -20,11 +20,12 @@ void where_written(Session& session, const WhereWrittenQuery& query, Sink<WriteR
   uint64_t to = query.to.value_or(UINT64_MAX);
   if (from > to) fail("--from {} is after --to {}", from, to);
 
-  std::vector<uint32_t> ids = reader.chunks_writing(range.addr, range.length);
-  const auto& chunks = reader.chunks();
-  std::erase_if(ids, [&](uint32_t id) {
-    return id >= chunks.size() || chunks[id].time_last < from || chunks[id].time_first > to;
-  });
+  // Where a chunk lies against [from, to]: -1 before, 0 within, 1 after.
+  auto place = [&](uint32_t id) {
+    std::optional<index::ChunkRow> chunk = reader.chunk(id);
+    if (!chunk) fail("index is corrupt: chunk {} is missing; run `omni index` again", id);
+    return chunk->time_last < from ? -1 : chunk->time_first > to ? 1 : 0;
+  };
 
   struct Match {
     index::Event event;
@@ -44,11 +45,16 @@ void where_written(Session& session, const WhereWrittenQuery& query, Sink<WriteR
   if (query.last) {
     // Walk back from the newest chunk until enough matches are found.
     std::deque<Match> tail;
-    for (auto it = ids.rbegin(); it != ids.rend() && tail.size() < *query.last; ++it) {
-      std::vector<Match> found;
-      matches_in(*it, found);
-      tail.insert(tail.begin(), std::make_move_iterator(found.begin()), std::make_move_iterator(found.end()));
-    }
+    if (*query.last > 0)
+      reader.chunks_writing(range.addr, range.length, true, [&](uint32_t id) {
+        int where = place(id);
+        if (where > 0) return true;
+        if (where < 0) return false;
+        std::vector<Match> found;
+        matches_in(id, found);
+        tail.insert(tail.begin(), std::make_move_iterator(found.begin()), std::make_move_iterator(found.end()));
+        return tail.size() < *query.last;
+      });
     while (tail.size() > *query.last) tail.pop_front();
     matches.assign(std::make_move_iterator(tail.begin()), std::make_move_iterator(tail.end()));
   }
@@ -67,11 +73,16 @@ void where_written(Session& session, const WhereWrittenQuery& query, Sink<WriteR
   if (query.last) {
     for (Match& m : matches) emit(m);
   } else {
-    for (uint32_t id : ids) {
+    // Oldest first, answering as each chunk is read.
+    reader.chunks_writing(range.addr, range.length, false, [&](uint32_t id) {
+      int where = place(id);
+      if (where < 0) return true;
+      if (where > 0) return false;
       std::vector<Match> found;
       matches_in(id, found);
       for (Match& m : found) emit(m);
-    }
+      return true;
+    });
   }
 }
 

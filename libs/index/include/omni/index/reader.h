@@ -114,6 +114,11 @@ class IndexReader {
   std::optional<ChunkRow> chunk_at(uint64_t time);
   // Ids of the chunks that wrote any byte of [addr, addr + length), ascending.
   std::vector<uint32_t> chunks_writing(uint64_t addr, uint64_t length);
+  // The same a segment of the address index at a time, oldest first (newest
+  // first when `newest_first`, each segment's ids descending), until `f`
+  // returns false: a question after the first or last few writes reads the
+  // rows of the segments it reaches, not all of them.
+  void chunks_writing(uint64_t addr, uint64_t length, bool newest_first, const std::function<bool(uint32_t)>& f);
   DecodedChunk load_chunk(uint32_t id);
   void load_chunk_into(uint32_t id, DecodedChunk& chunk);
   // What the granules chunk `id` wrote in page `page` (address >> 12) held
