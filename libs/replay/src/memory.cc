@@ -67,10 +67,17 @@ const AddressSpace::value_type* mapping_of(const AddressSpace& space, uint64_t a
 }
 
 // A decoded chunk with its events sorted by the granules they touch.
+// A decoded chunk; past its first kScannedLookups lookups, with its events
+// sorted by the granules they touch (before, a lookup scans the events: a
+// question that reads a few bytes, such as --read, does not pay for the sort
+// and its megabyte of fresh memory, which page faults make the larger cost).
 struct ChunkView {
   index::DecodedChunk chunk;
   std::vector<std::pair<uint64_t, uint32_t>> by_granule;  // (granule, event index), sorted
+  unsigned lookups = 0;
+  bool sorted = false;
 };
+constexpr unsigned kScannedLookups = 8;
 
 // Decoded chunks kept (~4 MB each with their granule order). 64 made
 // --calls on python3 use 620 MB and spend its time faulting fresh pages in;
@@ -188,16 +195,9 @@ struct MemoryReader::Impl {
     }
     if (!view) view = std::make_shared<ChunkView>();
     reader.load_chunk_into(id, view->chunk);
-    const auto& events = view->chunk.events;
     view->by_granule.clear();
-    view->by_granule.reserve(events.size() + events.size() / 8);
-    for (uint32_t i = 0; i < events.size(); ++i) {
-      const index::Event& e = events[i];
-      uint64_t first = index::granule_of(e.addr);
-      uint64_t last = index::granule_of(e.addr + (e.size ? e.size - 1 : 0));
-      for (uint64_t g = first; g <= last; ++g) view->by_granule.emplace_back(g, i);
-    }
-    std::sort(view->by_granule.begin(), view->by_granule.end());
+    view->lookups = 0;
+    view->sorted = false;
     chunk_order.push_back(id);
     chunks.emplace(id, view);
     return view;
@@ -242,12 +242,9 @@ struct MemoryReader::Impl {
                          uint64_t& unsettled, MemoryImage& image) {
     if (unsettled == 0) return;
     auto view = chunk(id);
-    auto range = std::equal_range(view->by_granule.begin(), view->by_granule.end(), std::make_pair(g, 0u),
-                                  [](const auto& x, const auto& y) { return x.first < y.first; });
-    for (auto e = std::make_reverse_iterator(range.second);
-         e != std::make_reverse_iterator(range.first) && unsettled > 0; ++e) {
-      const index::Event& ev = view->chunk.events[e->second];
-      if (ev.time > time) continue;
+    const auto& events = view->chunk.events;
+    auto apply = [&](const index::Event& ev) {
+      if (ev.time > time) return;
       uint64_t first = std::max(ev.addr, lo), end = std::min(ev.addr + ev.size - 1, hi);
       for (uint64_t a = first; a <= end; ++a) {
         uint64_t i = a - addr;
@@ -256,7 +253,32 @@ struct MemoryReader::Impl {
         settled[i] = true;
         --unsettled;
       }
+    };
+    if (!view->sorted && ++view->lookups <= kScannedLookups) {
+      // Newest first, as the sorted order's reverse walk below.
+      for (size_t i = events.size(); i-- > 0 && unsettled > 0;) {
+        const index::Event& ev = events[i];
+        if (ev.size == 0 || ev.addr > hi || ev.addr + ev.size - 1 < lo) continue;
+        apply(ev);
+      }
+      return;
     }
+    if (!view->sorted) {
+      view->by_granule.reserve(events.size() + events.size() / 8);
+      for (uint32_t i = 0; i < events.size(); ++i) {
+        const index::Event& e = events[i];
+        uint64_t first = index::granule_of(e.addr);
+        uint64_t last = index::granule_of(e.addr + (e.size ? e.size - 1 : 0));
+        for (uint64_t gr = first; gr <= last; ++gr) view->by_granule.emplace_back(gr, i);
+      }
+      std::sort(view->by_granule.begin(), view->by_granule.end());
+      view->sorted = true;
+    }
+    auto range = std::equal_range(view->by_granule.begin(), view->by_granule.end(), std::make_pair(g, 0u),
+                                  [](const auto& x, const auto& y) { return x.first < y.first; });
+    for (auto e = std::make_reverse_iterator(range.second);
+         e != std::make_reverse_iterator(range.first) && unsettled > 0; ++e)
+      apply(events[e->second]);
   }
 
   MemoryImage read(uint64_t addr, uint64_t size, uint64_t time) {
