@@ -25,6 +25,7 @@ struct IndexArgs {
   bool verify = false;
   bool no_symbols = false;
   bool no_files = false;
+  bool drop_trace = false;
 };
 }  // namespace
 
@@ -42,6 +43,11 @@ Action register_index(CLI::App& app) {
   app.add_flag("--no-files", args->no_files,
                "Do not keep copies of the recorded ELF objects (the program and its libraries) in\n"
                "<TRACE_DIR>/files/ (replay and symbols then need them where they were recorded)");
+  app.add_flag("--drop-trace", args->drop_trace,
+               "Once indexed, keep only the header of <TRACE_DIR>/trace.omni (its INFO and END frames):\n"
+               "the index answers every question without the event stream, in about half the disk, but\n"
+               "can never be built again (not after an omni upgrade that changes the index format\n"
+               "either). A process whose recording was cut short keeps its stream");
   app.add_flag("--verify", args->verify, "Then run `omni verify` on it (exit 1 on a divergence)");
   return [args](Io& io) {
     index::IndexOptions options;
@@ -64,6 +70,7 @@ Action register_index(CLI::App& app) {
     // The copies made for earlier processes, hard-linked for later ones.
     std::map<std::string, std::string> copies_made;
     index::FileCopies copies;
+    uint64_t dropped = 0;  // bytes of event streams dropped (--drop-trace)
     // The index, then the symbols of the code it ran (query::precompute_symbols).
     auto build = [&](const index::IndexOptions& each, const std::function<void(const index::IndexProgress&)>& shows) {
       index::IndexStats s = index::build_index(each, shows);
@@ -88,6 +95,12 @@ Action register_index(CLI::App& app) {
                                 "binaries' debug information instead\n",
                                 each.trace_dir, e.what());
         }
+      // Last: everything above may still read the trace.
+      if (args->drop_trace) try {
+          dropped += index::drop_trace_stream(each.trace_dir);
+        } catch (const Error& e) {
+          io.err << fmt::format("omni: warning: kept the event stream of {} ({})\n", each.trace_dir, e.what());
+        }
       struct stat st;
       if (stat((each.trace_dir + "/index.db").c_str(), &st) == 0) s.index_bytes = static_cast<uint64_t>(st.st_size);
       return s;
@@ -103,6 +116,10 @@ Action register_index(CLI::App& app) {
       if (copies.missing)
         kept += fmt::format("; {} file{} changed or gone since the recording, not kept", copies.missing,
                             copies.missing == 1 ? "" : "s");
+      if (dropped)
+        kept += fmt::format("; dropped {} bytes of trace.omni's event stream (the index alone answers, and "
+                            "cannot be built again)",
+                            dropped);
       io.err << fmt::format("omni: indexed {} writes over {} instructions into {} ({} bytes, {:.3f} bytes/instruction){}\n",
                             stats.writes, stats.instructions, options.trace_dir + "/index.db",
                             stats.index_bytes,

@@ -17,6 +17,7 @@
 #include "omni/base/paths.h"
 #include "omni/index/db.h"
 #include "omni/index/maps.h"
+#include "omni/index/reader.h"
 #include "omni/trace/container.h"
 #include "omni/trace/decoder.h"
 #include "omni/trace/stream_versions.h"
@@ -261,6 +262,10 @@ IndexStats build_index(const IndexOptions& options,
       decoder.feed(block.data(), block.size());
       if (progress) progress({reader.bytes_read(), reader.file_bytes(), decoder.writes()});
     }
+    if (reader.end() && !trace::find_value(*reader.end(), trace::kStreamDroppedKey).empty())
+      fail("{}'s event stream was dropped after it was indexed (`omni index --drop-trace`): its index cannot be "
+           "built again; the recording answers from the index it has (index.db), or not at all once that is gone",
+           trace_path);
     stats = builder.finish(reader, decoder);
     db.exec("COMMIT");
   } catch (...) {
@@ -316,6 +321,51 @@ void store_symbols(const std::string& trace_dir, const SymbolRows& rows, int zst
   put.bind(1, std::string_view("meta_hash")).bind(2, std::string_view(hash));
   put.run();
   db.exec("COMMIT");
+}
+
+uint64_t drop_trace_stream(const std::string& trace_dir) {
+  std::string trace_path = trace_dir + "/" + kTraceFile;
+  std::string stub_path = trace_path + ".stub";
+  std::string index_path = trace_dir + "/" + kIndexFile;
+  IndexLock lock(trace_dir);
+  {
+    // The index must be complete and built from this very trace.
+    IndexReader reader(trace_dir);
+    if (reader.meta_int("trace_stream_dropped")) return 0;
+  }
+  unlink(stub_path.c_str());  // left by an interrupted drop
+  uint64_t before, after;
+  try {
+    {
+      trace::TraceReader trace(trace_path);
+      before = trace.file_bytes();
+    }
+    after = trace::write_trace_stub(trace_path, stub_path,
+                                    {{trace::kStreamDroppedKey, std::to_string(before)}});
+    Database db(index_path, Database::Mode::Create);
+    check_schema(db);
+    db.exec("PRAGMA busy_timeout = 10000");
+    db.exec("BEGIN IMMEDIATE");
+    Statement put(db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+    put.bind(1, std::string_view("trace_bytes")).bind(2, static_cast<int64_t>(after));
+    put.run();
+    put.bind(1, std::string_view("trace_stream_dropped")).bind(2, static_cast<int64_t>(before));
+    put.run();
+    std::string hash = meta_checksum(db);
+    put.bind(1, std::string_view("meta_hash")).bind(2, std::string_view(hash));
+    put.run();
+    db.exec("COMMIT");
+  } catch (...) {
+    unlink(stub_path.c_str());
+    throw;
+  }
+  if (rename(stub_path.c_str(), trace_path.c_str()) != 0) fail_errno("cannot replace " + trace_path);
+  int dir = ::open(trace_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    fsync(dir);
+    ::close(dir);
+  }
+  return before - after;
 }
 
 }  // namespace omni::index

@@ -490,6 +490,7 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
   std::vector<index::ObjectRow> objects;
   uint64_t index_bytes = 0;
   std::optional<uint64_t> symbol_bytes;  // indexed with precomputed symbols: their bytes in the index
+  std::optional<int64_t> stream_dropped;  // omni index --drop-trace: trace.omni's bytes before
   std::optional<RecordingEnd> ending;  // indexed only: the index knows how the stream ended
   std::vector<UnfollowedChild> children;
 
@@ -526,6 +527,7 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
     objects = reader.objects();
     index_bytes = file_size(index_path);
     if (reader.has_symbols()) symbol_bytes = reader.symbol_bytes();
+    stream_dropped = reader.meta_int("trace_stream_dropped");
   } else {
     trace::TraceReader reader(trace_path);
     program = reader.info_value("program");
@@ -606,7 +608,8 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
     o.optional("events", writes).optional("instructions", instructions).optional("chunks", chunks);
     if (every_block) o.field("every_block_entry", *every_block == 1);
     else o.null("every_block_entry");
-    o.field("trace_bytes", trace_bytes).field("index_bytes", index_bytes);
+    o.field("trace_bytes", trace_bytes).optional("trace_stream_dropped", stream_dropped);
+    o.field("index_bytes", index_bytes);
     if (!indexed) o.null("symbols");
     else o.field("symbols", symbol_bytes ? "precomputed" : "none");
     o.optional("symbol_bytes", symbol_bytes);
@@ -689,6 +692,10 @@ void dump(const std::string& trace_dir, bool json, std::ostream& out) {
     return;
   }
   out << fmt::format("index            {} bytes, {} chunks\n", index_bytes, chunks.value_or(0));
+  if (stream_dropped)
+    out << fmt::format("trace            event stream dropped after indexing (trace.omni had {} bytes): the index "
+                       "alone answers, and cannot be built again\n",
+                       *stream_dropped);
   if (symbol_bytes)
     out << fmt::format("symbols          precomputed for the code the recording ran ({} bytes of the index): "
                        "answers need no binary or debug file\n",

@@ -157,8 +157,26 @@ void TraceWriter::write_compressed_stream(const std::vector<uint8_t>& compressed
 
 void TraceWriter::write_end(const KeyValues& end) { write_meta(FrameKind::End, end); }
 
+uint64_t write_trace_stub(const std::string& source, const std::string& dest, const KeyValues& end_extra) {
+  TraceReader trace(source);
+  trace.skip_to_end();
+  if (!trace.end() || trace.truncated()) fail("{} has no END frame (the recording was cut short)", source);
+  KeyValues end = *trace.end();
+  end.insert(end.end(), end_extra.begin(), end_extra.end());
+  TraceWriter stub(dest, 1);
+  stub.write_info(trace.info());
+  stub.write_end(end);
+  stub.sync();
+  return stub.file_bytes();
+}
+
 void TraceWriter::flush() {
   if (file_ && std::fflush(file_) != 0) fail_errno("cannot write the trace file");
+}
+
+void TraceWriter::sync() {
+  flush();
+  if (file_ && fsync(fileno(file_)) != 0) fail_errno("cannot write " + path_);
 }
 
 TraceReader::TraceReader(const std::string& path) {

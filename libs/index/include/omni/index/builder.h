@@ -41,6 +41,16 @@ struct IndexStats {
 IndexStats build_index(const IndexOptions& options,
                        const std::function<void(const IndexProgress&)>& progress);
 
+// Once DIR's index is built from DIR/trace.omni, replaces the trace by its
+// INFO and END frames alone (END marked trace::kStreamDroppedKey; meta
+// trace_bytes and trace_stream_dropped updated): the index answers every
+// question without the stream, but cannot be built again from it. Refuses a
+// recording cut short (its END frame is how the process's ending is known).
+// Crash-safe: the meta is updated before the stub replaces the trace, so an
+// interruption leaves the full trace, which `omni index` indexes again.
+// Returns the bytes freed (0 when the stream was already dropped).
+uint64_t drop_trace_stream(const std::string& trace_dir);
+
 // Precomputed symbols for an index (schema.sql, code_symbols and
 // function_symbols), each `data` in libs/symbols/precomputed.h's encoding,
 // which the index stores compressed without reading it.

@@ -67,6 +67,8 @@ class TraceWriter {
   void write_compressed_stream(const std::vector<uint8_t>& compressed, size_t raw_size);
   void write_end(const KeyValues& end);
   void flush();
+  // flush() and fsync: the file's bytes are on disk.
+  void sync();
   // Closes the file and frees the compressor until the next write (which
   // reopens the file to append): a recorder of thousands of processes keeps
   // neither a descriptor nor a context per finished one.
@@ -133,6 +135,15 @@ class TraceReader {
   uint64_t file_bytes_ = 0;
   uint64_t bytes_read_ = 0;
 };
+
+// END's key on a trace whose STREAM frames `omni index --drop-trace` dropped
+// once its index was built (value: the file's bytes before): its INFO and
+// END frames remain, for the index's binding and the process's ending.
+inline constexpr const char* kStreamDroppedKey = "stream_dropped";
+// Writes `dest` (a new file, 0600) with `source`'s INFO and END frames alone,
+// END extended by `end_extra`; refuses a source without an END frame or cut
+// short. Returns dest's size.
+uint64_t write_trace_stub(const std::string& source, const std::string& dest, const KeyValues& end_extra);
 
 std::string encode_key_values(const KeyValues& kv);
 KeyValues decode_key_values(const std::string& text);
