@@ -107,14 +107,15 @@ void decompress_frame(const void* blob, size_t size, const char* what, std::vect
     fail("index is corrupt ({}: {}); run `omni index` again", what, ZSTD_getErrorName(n));
 }
 
-void decode_chunk_into(const void* blob, size_t size, uint64_t time_first, DecodedChunk& chunk) {
+void decode_chunk_into(const void* blob, size_t size, uint64_t time_first, DecodedChunk& chunk, uint64_t until) {
   // Reused between calls on one thread: no page faults for a fresh buffer.
   thread_local std::vector<uint8_t> raw;
   decompress_frame(blob, size, "write chunk", raw);
-  decode_raw_chunk(raw.data(), raw.size(), time_first, chunk);
+  decode_raw_chunk(raw.data(), raw.size(), time_first, chunk, until);
 }
 
-void decode_raw_chunk(const uint8_t* raw_data, size_t raw_size, uint64_t time_first, DecodedChunk& chunk) {
+void decode_raw_chunk(const uint8_t* raw_data, size_t raw_size, uint64_t time_first, DecodedChunk& chunk,
+                      uint64_t until) {
   struct {
     const uint8_t* p;
     size_t n;
@@ -137,14 +138,19 @@ void decode_raw_chunk(const uint8_t* raw_data, size_t raw_size, uint64_t time_fi
   const uint8_t* data = columns[5].p;
   uint64_t data_size = lengths[5];
 
-  chunk.events.resize(count);
-  chunk.data.assign(data, data + data_size);
+  // Every event takes at least a byte of the time column: a larger count is
+  // damage, refused before allocating for it.
+  if (count > lengths[0]) fail("index chunk is corrupt (event count)");
+  // Appended, not resized then overwritten: the storage is written once (a
+  // reused chunk's is not even zeroed first).
+  chunk.events.clear();
+  chunk.events.reserve(count);
   uint64_t time = time_first, pc = 0, addr = 0, offset = 0;
   uint32_t tid = 0;
   uint64_t run = 0;
   for (uint64_t i = 0; i < count; ++i) {
-    Event& e = chunk.events[i];
     time += times.varint();
+    if (time > until) break;
     if (run == 0) {
       tid = static_cast<uint32_t>(tids.varint());
       run = tids.varint();
@@ -153,11 +159,13 @@ void decode_raw_chunk(const uint8_t* raw_data, size_t raw_size, uint64_t time_fi
     pc += static_cast<uint64_t>(unzigzag(pcs.varint()));
     addr += static_cast<uint64_t>(unzigzag(addrs.varint()));
     uint64_t size_flag = sizes.varint();
-    e = {time, tid, (size_flag & 1) != 0, pc, addr, static_cast<uint32_t>(size_flag >> 1),
-         static_cast<uint32_t>(offset)};
+    const Event& e = chunk.events.emplace_back(Event{time, tid, (size_flag & 1) != 0, pc, addr,
+                                                     static_cast<uint32_t>(size_flag >> 1),
+                                                     static_cast<uint32_t>(offset)});
     offset += e.size;
     if (offset > data_size) fail("index chunk is corrupt (data column)");
   }
+  chunk.data.assign(data, data + offset);
 }
 
 void FinalsShadow::clear(uint64_t start, uint64_t end) {

@@ -565,14 +565,14 @@ std::vector<uint8_t> IndexReader::load_finals(uint32_t id, uint64_t page, bool* 
   return out;
 }
 
-void IndexReader::load_chunk_into(uint32_t id, DecodedChunk& chunk) {
+void IndexReader::load_chunk_into(uint32_t id, DecodedChunk& chunk, uint64_t until) {
   chunk_data_->bind(1, id);
   if (id >= chunk_count() || !chunk_data_->step()) {
     chunk_data_->reset();
     fail("index is corrupt: chunk {} is missing; run `omni index` again", id);
   }
   uint64_t time_first = chunk_row(*chunk_data_).time_first;
-  decode_chunk_into(chunk_data_->column_blob(6), chunk_data_->column_bytes(6), time_first, chunk);
+  decode_chunk_into(chunk_data_->column_blob(6), chunk_data_->column_bytes(6), time_first, chunk, until);
   chunk_data_->reset();
 }
 

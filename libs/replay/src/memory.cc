@@ -72,7 +72,8 @@ const AddressSpace::value_type* mapping_of(const AddressSpace& space, uint64_t a
 // question that reads a few bytes, such as --read, does not pay for the sort
 // and its megabyte of fresh memory, which page faults make the larger cost).
 struct ChunkView {
-  index::DecodedChunk chunk;
+  index::DecodedChunk chunk;  // its events up to `until` only
+  uint64_t until = 0;
   std::vector<std::pair<uint64_t, uint32_t>> by_granule;  // (granule, event index), sorted
   unsigned lookups = 0;
   bool sorted = false;
@@ -182,11 +183,23 @@ struct MemoryReader::Impl {
     return finals_cache.emplace(key, std::move(f)).first->second;
   }
 
-  std::shared_ptr<ChunkView> chunk(uint32_t id) {
+  // Reads are at or before the later of their own time and this (0: their
+  // own): a chunk is decoded that far, not to its end (MemoryReader::
+  // set_horizon).
+  uint64_t horizon = 0;
+
+  // Chunk `id` decoded at least up to `time`.
+  std::shared_ptr<ChunkView> chunk(uint32_t id, uint64_t time) {
     auto it = chunks.find(id);
-    if (it != chunks.end()) return it->second;
     std::shared_ptr<ChunkView> view;
-    if (chunk_order.size() >= kChunkCache) {
+    if (it != chunks.end()) {
+      if (it->second->until >= time) return it->second;
+      // Decoded not far enough: again, further, in the same storage.
+      if (it->second.use_count() == 1) view = it->second;
+      chunks.erase(it);
+      std::erase(chunk_order, id);
+    }
+    if (!view && chunk_order.size() >= kChunkCache) {
       // Recycle the oldest view's storage (3 MB of events: no page faults).
       auto old = chunks.find(chunk_order.front());
       if (old->second.use_count() == 1) view = old->second;
@@ -194,7 +207,8 @@ struct MemoryReader::Impl {
       chunk_order.erase(chunk_order.begin());
     }
     if (!view) view = std::make_shared<ChunkView>();
-    reader.load_chunk_into(id, view->chunk);
+    view->until = std::max(time, horizon);
+    reader.load_chunk_into(id, view->chunk, view->until);
     view->by_granule.clear();
     view->lookups = 0;
     view->sorted = false;
@@ -241,7 +255,7 @@ struct MemoryReader::Impl {
                          const std::vector<const AddressSpace::value_type*>& owner, std::vector<bool>& settled,
                          uint64_t& unsettled, MemoryImage& image) {
     if (unsettled == 0) return;
-    auto view = chunk(id);
+    auto view = chunk(id, time);
     const auto& events = view->chunk.events;
     auto apply = [&](const index::Event& ev) {
       if (ev.time > time) return;
@@ -440,6 +454,7 @@ struct MemoryReader::Impl {
 MemoryReader::MemoryReader(index::IndexReader& reader) : impl_(std::make_unique<Impl>(reader)) {}
 MemoryReader::~MemoryReader() = default;
 MemoryImage MemoryReader::read(uint64_t addr, uint64_t size, uint64_t time) { return impl_->read(addr, size, time); }
+void MemoryReader::set_horizon(uint64_t time) { impl_->horizon = time; }
 
 MemoryImage read_memory(index::IndexReader& reader, uint64_t addr, uint64_t size, uint64_t time) {
   return MemoryReader(reader).read(addr, size, time);

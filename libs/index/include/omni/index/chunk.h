@@ -55,9 +55,13 @@ void decompress_frame(const void* blob, size_t size, const char* what, std::vect
                       size_t max_bytes = size_t{1} << 30);
 DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first);
 // The same into `chunk`, reusing its storage.
-void decode_chunk_into(const void* blob, size_t size, uint64_t time_first, DecodedChunk& chunk);
+// `until`: only the events at or before that time (a chunk's events are in
+// time order), and the data they wrote.
+void decode_chunk_into(const void* blob, size_t size, uint64_t time_first, DecodedChunk& chunk,
+                       uint64_t until = UINT64_MAX);
 // The same from the uncompressed encoding.
-void decode_raw_chunk(const uint8_t* raw, size_t size, uint64_t time_first, DecodedChunk& chunk);
+void decode_raw_chunk(const uint8_t* raw, size_t size, uint64_t time_first, DecodedChunk& chunk,
+                      uint64_t until = UINT64_MAX);
 
 // What each 8-byte granule a chunk wrote held after the chunk's last write
 // to it (table chunk_finals): memory at a time after the chunk is read from

@@ -120,7 +120,7 @@ class IndexReader {
   // rows of the segments it reaches, not all of them.
   void chunks_writing(uint64_t addr, uint64_t length, bool newest_first, const std::function<bool(uint32_t)>& f);
   DecodedChunk load_chunk(uint32_t id);
-  void load_chunk_into(uint32_t id, DecodedChunk& chunk);
+  void load_chunk_into(uint32_t id, DecodedChunk& chunk, uint64_t until = UINT64_MAX);
   // What the granules chunk `id` wrote in page `page` (address >> 12) held
   // after it, encoded for find_final (empty: none).
   // `complete`: a byte missing from a granule's entry was not written since

@@ -41,6 +41,10 @@ class MemoryReader {
   explicit MemoryReader(index::IndexReader& reader);
   ~MemoryReader();
   MemoryImage read(uint64_t addr, uint64_t size, uint64_t time);
+  // The reads that follow are at or before `time` (0: no promise): a chunk
+  // is decoded only up to the later of that and the read's own time, and
+  // again further if a read asks past it. Register replay up to T sets T.
+  void set_horizon(uint64_t time);
 
  private:
   struct Impl;
