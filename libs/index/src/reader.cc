@@ -413,8 +413,11 @@ std::optional<IndexReader::WriteRow> IndexReader::write_row(uint64_t page, uint3
     const uint8_t* data = row.bytes.data();
     VarintReader r = read_write_lists(data, row.bytes.size(), page, &row.carry_complete,
                                       [&](uint64_t granule, uint64_t count, VarintReader& lr) {
-                                        row.lists[granule] = {static_cast<uint32_t>(lr.p - data),
-                                                              static_cast<uint32_t>(count)};
+                                        uint32_t in_page = static_cast<uint32_t>(granule & (kGranulesPerPage - 1));
+                                        if (!row.lists.empty() && row.lists.back().first >= in_page)
+                                          fail("index is corrupt (address index entry); run `omni index` again");
+                                        row.lists.push_back({in_page, {static_cast<uint32_t>(lr.p - data),
+                                                                       static_cast<uint32_t>(count)}});
                                         for (uint64_t k = 0; k < count; ++k) lr.varint();
                                       });
     uint64_t base = uint64_t{row.segment} * kWriteChunksPerSegment;
@@ -428,12 +431,29 @@ std::optional<IndexReader::WriteRow> IndexReader::write_row(uint64_t page, uint3
       if (delta >= kGranulesPerPage || (k > 0 && delta == 0) || in_page >= kGranulesPerPage || back == 0 ||
           back > base)
         fail("index is corrupt (address index entry); run `omni index` again");
-      row.carried[(page << (kPageShift - kGranuleShift)) | in_page] = static_cast<uint32_t>(base - back);
+      row.carried.push_back({static_cast<uint32_t>(in_page), static_cast<uint32_t>(base - back)});
     }
     if (r.p != r.end) fail("index is corrupt (address index entry); run `omni index` again");
   }
   write_row_->reset();
   return out;
+}
+
+const IndexReader::RowGranule* IndexReader::WriteRow::list(uint64_t granule) const {
+  if ((granule >> (kPageShift - kGranuleShift)) != page) return nullptr;
+  uint32_t in_page = static_cast<uint32_t>(granule & (kGranulesPerPage - 1));
+  auto it = std::lower_bound(lists.begin(), lists.end(), in_page,
+                             [](const auto& entry, uint32_t g) { return entry.first < g; });
+  return it != lists.end() && it->first == in_page ? &it->second : nullptr;
+}
+
+std::optional<uint32_t> IndexReader::WriteRow::carried_writer(uint64_t granule) const {
+  if ((granule >> (kPageShift - kGranuleShift)) != page) return std::nullopt;
+  uint32_t in_page = static_cast<uint32_t>(granule & (kGranulesPerPage - 1));
+  auto it = std::lower_bound(carried.begin(), carried.end(), in_page,
+                             [](const auto& entry, uint32_t g) { return entry.first < g; });
+  if (it != carried.end() && it->first == in_page) return it->second;
+  return std::nullopt;
 }
 
 std::vector<uint32_t> IndexReader::WriteRow::chunks(RowGranule granule) const {

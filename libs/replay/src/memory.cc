@@ -168,9 +168,9 @@ struct MemoryReader::Impl {
     static const std::vector<uint32_t> kNone;
     auto known = row.lists.find(granule);
     if (known != row.lists.end()) return known->second;
-    auto where = row.row.lists.find(granule);
-    if (where == row.row.lists.end()) return kNone;
-    return row.lists.emplace(granule, row.row.chunks(where->second)).first->second;
+    const index::IndexReader::RowGranule* where = row.row.list(granule);
+    if (!where) return kNone;
+    return row.lists.emplace(granule, row.row.chunks(*where)).first->second;
   }
 
   const Finals& finals(uint32_t id, uint64_t page) {
@@ -387,11 +387,10 @@ struct MemoryReader::Impl {
         for (auto it = std::make_reverse_iterator(start); it != ids.rend() && !done; ++it)
           if (*it < below) done = apply(*it);
         if (done) break;
-        auto carried = row->row.carried.find(g);
-        if (carried != row->row.carried.end()) {
-          done = apply(carried->second);
-          segment = index::write_segment_of_chunk(carried->second);
-          below = carried->second;
+        if (std::optional<uint32_t> carried = row->row.carried_writer(g)) {
+          done = apply(*carried);
+          segment = index::write_segment_of_chunk(*carried);
+          below = *carried;
         } else if (row->row.carry_complete) {
           break;  // nothing wrote the granule before the row's segment
         } else {

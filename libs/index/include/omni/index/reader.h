@@ -139,8 +139,12 @@ class IndexReader {
     // (else only some are: an earlier row may name an older writer).
     bool carry_complete = false;
     std::vector<uint8_t> bytes;
-    std::unordered_map<uint64_t, RowGranule> lists;  // granules written in the segment
-    std::unordered_map<uint64_t, uint32_t> carried;  // granule -> last chunk to write it before the segment
+    // By granule within the page, ascending (sorted arrays: a row is parsed
+    // for a lookup or two, and hashing its 512 granules cost more).
+    std::vector<std::pair<uint32_t, RowGranule>> lists;  // granules written in the segment
+    std::vector<std::pair<uint32_t, uint32_t>> carried;  // last chunk to write each before the segment
+    const RowGranule* list(uint64_t granule) const;      // null: not written in the segment
+    std::optional<uint32_t> carried_writer(uint64_t granule) const;
     // The chunks of the segment that wrote `granule`, ascending.
     std::vector<uint32_t> chunks(RowGranule granule) const;
   };
