@@ -34,8 +34,6 @@ IndexReader::IndexReader(const std::string& trace_dir) : trace_dir_(trace_dir) {
     fail("the index of {} is incomplete; run `omni index {}`", trace_dir, trace_dir);
   check_integrity();
   check_trace_identity();
-  index_rows_ = std::make_unique<Statement>(
-      *db_, "SELECT page, segment, granules, crc FROM write_index WHERE page BETWEEN ? AND ? ORDER BY page, segment");
   chunk_data_ = std::make_unique<Statement>(
       *db_, "SELECT id, time_first, time_last, events, raw_bytes, crc, data FROM chunks WHERE id = ?");
 }
@@ -236,8 +234,8 @@ const std::vector<ChunkRow>& IndexReader::chunks() {
   return chunks_;
 }
 
-std::optional<ChunkRow> IndexReader::chunk(uint32_t id) {
-  if (id >= chunk_count()) return std::nullopt;
+ChunkRow IndexReader::chunk(uint32_t id) {
+  if (id >= chunk_count()) fail("index is corrupt: chunk {} is missing; run `omni index` again", id);
   if (chunks_loaded_) return chunks_[id];
   auto cached = chunk_cache_.find(id);
   if (cached != chunk_cache_.end()) return cached->second;
@@ -261,7 +259,7 @@ std::optional<ChunkRow> IndexReader::chunk_at(uint64_t time) {
   uint32_t lo = 0, hi = chunk_count();  // the answer is below hi
   while (lo < hi) {
     uint32_t mid = lo + (hi - lo) / 2;
-    if (chunk(mid)->time_first <= time) lo = mid + 1;
+    if (chunk(mid).time_first <= time) lo = mid + 1;
     else hi = mid;
   }
   if (lo == 0) return std::nullopt;
@@ -293,38 +291,25 @@ VarintReader read_write_lists(const uint8_t* blob, size_t size, uint64_t page, b
   return r;
 }
 
+// The k-th chunk id of a granule's list in the segment starting at chunk
+// `base`, `previous` the (k-1)-th (base for the first): ids ascend within
+// the segment.
+uint64_t next_chunk_id(VarintReader& r, uint64_t k, uint64_t previous, uint64_t base) {
+  uint64_t delta = r.varint();
+  if (delta >= kWriteChunksPerSegment || (k > 0 && delta == 0) || previous + delta >= base + kWriteChunksPerSegment)
+    fail("index is corrupt (address index entry); run `omni index` again");
+  return previous + delta;
+}
+
 }  // namespace
 
 std::vector<uint32_t> IndexReader::chunks_writing(uint64_t addr, uint64_t length) {
-  check_count("write_index");
+  // Segments in order, each's ids ascending: the whole list ascends.
   std::vector<uint32_t> out;
-  if (length == 0) return out;
-  uint64_t last_byte = addr + length - 1 < addr ? UINT64_MAX : addr + length - 1;
-  uint64_t first_granule = addr >> kGranuleShift;
-  uint64_t last_granule = last_byte >> kGranuleShift;
-  const unsigned granules_per_page_shift = kPageShift - kGranuleShift;
-  // One range scan over the pages, however wide the range.
-  index_rows_->bind(1, first_granule >> granules_per_page_shift)
-      .bind(2, last_granule >> granules_per_page_shift);
-  while (index_rows_->step()) {
-    uint64_t page = index_rows_->column_u64(0);
-    uint32_t base = static_cast<uint32_t>(index_rows_->column_int(1)) * kWriteChunksPerSegment;
-    auto blob = static_cast<const uint8_t*>(index_rows_->column_blob(2));
-    const size_t size = index_rows_->column_bytes(2);
-    check_row("write_index", index_rows_->column_int(3),
-              RowCheck().integer(index_rows_->column_int(0)).integer(index_rows_->column_int(1)).blob(blob, size));
-    read_write_lists(blob, size, page, nullptr, [&](uint64_t granule, uint64_t count, VarintReader& r) {
-      bool wanted = granule >= first_granule && granule <= last_granule;
-      uint32_t chunk = base;
-      for (uint64_t k = 0; k < count; ++k) {
-        chunk += static_cast<uint32_t>(r.varint());
-        if (wanted) out.push_back(chunk);
-      }
-    });
-  }
-  index_rows_->reset();
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
+  chunks_writing(addr, length, false, [&](uint32_t id) {
+    out.push_back(id);
+    return true;
+  });
   return out;
 }
 
@@ -374,9 +359,7 @@ void IndexReader::chunks_writing(uint64_t addr, uint64_t length, bool newest_fir
         bool wanted = granule >= first_granule && granule <= last_granule;
         uint64_t chunk = base;
         for (uint64_t k = 0; k < count; ++k) {
-          chunk += r.varint();
-          if (chunk >= base + kWriteChunksPerSegment)
-            fail("index is corrupt (address index entry); run `omni index` again");
+          chunk = next_chunk_id(r, k, chunk, base);
           if (wanted) ids.push_back(static_cast<uint32_t>(chunk));
         }
       });
@@ -461,13 +444,10 @@ std::vector<uint32_t> IndexReader::WriteRow::chunks(RowGranule granule) const {
   VarintReader r{bytes.data() + granule.offset, bytes.data() + bytes.size(), "address index entry"};
   std::vector<uint32_t> out;
   out.reserve(granule.count);
-  uint64_t chunk = uint64_t{segment} * kWriteChunksPerSegment;
+  const uint64_t base = uint64_t{segment} * kWriteChunksPerSegment;
+  uint64_t chunk = base;
   for (uint32_t k = 0; k < granule.count; ++k) {
-    uint64_t delta = r.varint();
-    chunk += delta;
-    if (delta >= kWriteChunksPerSegment || (k > 0 && delta == 0) ||
-        chunk >= uint64_t{segment + 1} * kWriteChunksPerSegment)
-      fail("index is corrupt (address index entry); run `omni index` again");
+    chunk = next_chunk_id(r, k, chunk, base);
     out.push_back(static_cast<uint32_t>(chunk));
   }
   return out;

@@ -22,9 +22,8 @@ void where_written(Session& session, const WhereWrittenQuery& query, Sink<WriteR
 
   // Where a chunk lies against [from, to]: -1 before, 0 within, 1 after.
   auto place = [&](uint32_t id) {
-    std::optional<index::ChunkRow> chunk = reader.chunk(id);
-    if (!chunk) fail("index is corrupt: chunk {} is missing; run `omni index` again", id);
-    return chunk->time_last < from ? -1 : chunk->time_first > to ? 1 : 0;
+    index::ChunkRow chunk = reader.chunk(id);
+    return chunk.time_last < from ? -1 : chunk.time_first > to ? 1 : 0;
   };
 
   struct Match {

@@ -66,7 +66,6 @@ const AddressSpace::value_type* mapping_of(const AddressSpace& space, uint64_t a
   return &*it;
 }
 
-// A decoded chunk with its events sorted by the granules they touch.
 // A decoded chunk; past its first kScannedLookups lookups, with its events
 // sorted by the granules they touch (before, a lookup scans the events: a
 // question that reads a few bytes, such as --read, does not pay for the sort
@@ -314,11 +313,6 @@ struct MemoryReader::Impl {
     std::optional<index::ChunkRow> at = reader.chunk_at(time);
     int64_t last_segment = at ? static_cast<int64_t>(index::write_segment_of_chunk(at->id)) : -1;
     uint32_t current = at ? at->id : UINT32_MAX;
-    auto chunk_row = [&](uint32_t id) {
-      std::optional<index::ChunkRow> row = reader.chunk(id);
-      if (!row) fail("index is corrupt: chunk {} is missing; run `omni index` again", id);
-      return *row;
-    };
     uint64_t last = addr + size - 1;
     for (uint64_t g = index::granule_of(addr); g <= index::granule_of(last); ++g) {
       uint64_t lo = std::max(index::granule_address(g), addr),
@@ -330,13 +324,13 @@ struct MemoryReader::Impl {
           since = std::min(since, owner[a - addr]->second.since);
         }
       if (unsettled == 0) continue;
-      // The chunk holding `time` first: it settles hot memory (the stack)
-      // without the address index, whose rows for hot pages are large.
+      // The chunk holding `time` first: its writes up to `time` are in no
+      // chunk's finals yet, and it settles hot memory (the stack) alone.
       if (current != UINT32_MAX) settle_from_chunk(current, g, lo, hi, time, addr, owner, settled, unsettled, image);
       // Applies chunk `id`'s writes to the granule; true once nothing older
       // can matter (every byte settled, or the chunk older than the mappings).
       auto apply = [&](uint32_t id) {
-        index::ChunkRow meta = chunk_row(id);
+        index::ChunkRow meta = reader.chunk(id);
         if (meta.time_last < since) return true;  // older than every mapping here
         if (meta.time_last <= time && meta.time_first > since) {
           // The whole chunk is at or before `time` and after the mappings
@@ -382,7 +376,7 @@ struct MemoryReader::Impl {
         // Chunk ids ascend with time: start at the last one beginning at or
         // before `time`.
         auto start = std::upper_bound(ids.begin(), ids.end(), time, [&](uint64_t t, uint32_t id) {
-          return t < chunk_row(id).time_first;
+          return t < reader.chunk(id).time_first;
         });
         for (auto it = std::make_reverse_iterator(start); it != ids.rend() && !done; ++it)
           if (*it < below) done = apply(*it);

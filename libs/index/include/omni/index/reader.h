@@ -107,10 +107,11 @@ class IndexReader {
   // All chunks, in time order (time ranges and sizes, not the data).
   const std::vector<ChunkRow>& chunks();
   // How many chunks there are (ids 0 to chunk_count() - 1); one chunk by id
-  // (nullopt: none), and the last one beginning at or before `time`: a
-  // lookup each, without reading the whole list.
+  // (an id past them is damage: an error), and the last one beginning at or
+  // before `time` (nullopt: none): a lookup each, without reading the whole
+  // list.
   uint32_t chunk_count();
-  std::optional<ChunkRow> chunk(uint32_t id);
+  ChunkRow chunk(uint32_t id);
   std::optional<ChunkRow> chunk_at(uint64_t time);
   // Ids of the chunks that wrote any byte of [addr, addr + length), ascending.
   std::vector<uint32_t> chunks_writing(uint64_t addr, uint64_t length);
@@ -245,7 +246,7 @@ class IndexReader {
 
   std::string trace_dir_;
   std::unique_ptr<Database> db_;
-  std::unique_ptr<Statement> index_rows_, chunk_data_, meta_;
+  std::unique_ptr<Statement> chunk_data_, meta_;
   std::vector<ChunkRow> chunks_;
   std::optional<uint32_t> chunk_count_;
   std::unordered_map<uint32_t, ChunkRow> chunk_cache_;  // chunk() without chunks_ loaded
