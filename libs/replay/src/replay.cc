@@ -165,6 +165,19 @@ class Values {
   uint64_t time_;
 };
 
+// Replay up to `limit` reads memory at or before it, for the scope's life
+// (MemoryReader::set_horizon), however it ends.
+class Horizon {
+ public:
+  Horizon(MemoryReader& memory, uint64_t limit) : memory_(memory) { memory_.set_horizon(limit); }
+  ~Horizon() { memory_.set_horizon(0); }
+  Horizon(const Horizon&) = delete;
+  Horizon& operator=(const Horizon&) = delete;
+
+ private:
+  MemoryReader& memory_;
+};
+
 }  // namespace
 
 struct Replayer::Impl {
@@ -503,15 +516,13 @@ struct Replayer::Impl {
     k->used = ++uses;
     Run& run = *k->run;
     run.limit = k->end ? std::min(time, *k->end) : time;
-    memory_reader.set_horizon(run.limit);
     try {
+      Horizon horizon(memory_reader, run.limit);
       run.go();
     } catch (...) {
-      memory_reader.set_horizon(0);
       kept.erase(kept.begin() + (k - kept.data()));  // stopped part-way: not a state to resume
       throw;
     }
-    memory_reader.set_horizon(0);
     Registers out{time, tid, run.snap.time, run.now - run.snap.time, run.note, run.state};
     if (out.note.empty() && run.now < time) out.note = "the thread was not running (another thread was)";
     return out;
@@ -534,13 +545,12 @@ Stretch Replayer::replay_stretch(index::SnapshotRow from, uint64_t limit) {
   Impl::Run run(*impl_, std::move(from), limit);
   run.writes = &out;
   run.pc = run.get64(offsetof(VexGuestAMD64State, guest_RIP));
-  impl_->memory_reader.set_horizon(limit);
   try {
+    Horizon horizon(impl_->memory_reader, limit);
     run.go();
   } catch (const Error& e) {
     out.error = e.what();
   }
-  impl_->memory_reader.set_horizon(0);
   out.time = run.now;
   out.pc = run.pc;
   out.left_ir = run.left_ir;
