@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <initializer_list>
+#include <memory>
 #include <optional>
 
 #include "omni/base/error.h"
@@ -284,16 +286,40 @@ IndexStats build_index(const IndexOptions& options,
   return stats;
 }
 
-void store_symbols(const std::string& trace_dir, const SymbolRows& rows, int zstd_level) {
-  IndexLock lock(trace_dir);
+namespace {
+
+// DIR's built index, in a write transaction the caller commits. The caller
+// holds the IndexLock.
+std::unique_ptr<Database> open_for_update(const std::string& trace_dir) {
   std::string path = trace_dir + "/" + kIndexFile;
   // Database's Create mode would make an empty file where the index vanished.
   if (access(path.c_str(), W_OK) != 0) fail_errno("cannot write " + path);
-  Database db(path, Database::Mode::Create);
-  check_schema(db);
+  auto db = std::make_unique<Database>(path, Database::Mode::Create);
+  check_schema(*db);
   // A query holding a read transaction delays the commit, briefly.
-  db.exec("PRAGMA busy_timeout = 10000");
-  db.exec("BEGIN IMMEDIATE");
+  db->exec("PRAGMA busy_timeout = 10000");
+  db->exec("BEGIN IMMEDIATE");
+  return db;
+}
+
+// Sets meta keys of a built index, and meta_hash over the result.
+void put_meta(Database& db, std::initializer_list<std::pair<std::string_view, int64_t>> values) {
+  Statement put(db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+  for (const auto& [key, value] : values) {
+    put.bind(1, key).bind(2, value);
+    put.run();
+  }
+  std::string hash = meta_checksum(db);
+  put.bind(1, std::string_view("meta_hash")).bind(2, std::string_view(hash));
+  put.run();
+}
+
+}  // namespace
+
+void store_symbols(const std::string& trace_dir, const SymbolRows& rows, int zstd_level) {
+  IndexLock lock(trace_dir);
+  std::unique_ptr<Database> opened = open_for_update(trace_dir);
+  Database& db = *opened;
   db.exec("DELETE FROM code_symbols; DELETE FROM function_symbols;");
   Statement code(db, "INSERT INTO code_symbols (object, page, data, crc) VALUES (?, ?, ?, ?)");
   for (const SymbolRows::Code& row : rows.code) {
@@ -310,51 +336,31 @@ void store_symbols(const std::string& trace_dir, const SymbolRows& rows, int zst
     functions.bind(1, row.object).bind_blob(2, blob.data(), blob.size()).bind(3, symbols_row_crc(row.object, -1));
     functions.run();
   }
-  Statement put(db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
-  put.bind(1, std::string_view("rows.code_symbols")).bind(2, static_cast<int64_t>(rows.code.size()));
-  put.run();
-  put.bind(1, std::string_view("rows.function_symbols")).bind(2, static_cast<int64_t>(rows.functions.size()));
-  put.run();
-  put.bind(1, std::string_view("symbols")).bind(2, int64_t{1});
-  put.run();
-  std::string hash = meta_checksum(db);
-  put.bind(1, std::string_view("meta_hash")).bind(2, std::string_view(hash));
-  put.run();
+  put_meta(db, {{"rows.code_symbols", static_cast<int64_t>(rows.code.size())},
+                {"rows.function_symbols", static_cast<int64_t>(rows.functions.size())},
+                {"symbols", 1}});
   db.exec("COMMIT");
 }
 
 uint64_t drop_trace_stream(const std::string& trace_dir) {
   std::string trace_path = trace_dir + "/" + kTraceFile;
   std::string stub_path = trace_path + ".stub";
-  std::string index_path = trace_dir + "/" + kIndexFile;
   IndexLock lock(trace_dir);
+  uint64_t before;
   {
-    // The index must be complete and built from this very trace.
+    // The index must be complete and built from this very trace, whose size
+    // it then holds.
     IndexReader reader(trace_dir);
     if (reader.meta_int("trace_stream_dropped")) return 0;
+    before = static_cast<uint64_t>(*reader.meta_int("trace_bytes"));
   }
   unlink(stub_path.c_str());  // left by an interrupted drop
-  uint64_t before, after;
+  uint64_t after;
   try {
-    {
-      trace::TraceReader trace(trace_path);
-      before = trace.file_bytes();
-    }
-    after = trace::write_trace_stub(trace_path, stub_path,
-                                    {{trace::kStreamDroppedKey, std::to_string(before)}});
-    Database db(index_path, Database::Mode::Create);
-    check_schema(db);
-    db.exec("PRAGMA busy_timeout = 10000");
-    db.exec("BEGIN IMMEDIATE");
-    Statement put(db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
-    put.bind(1, std::string_view("trace_bytes")).bind(2, static_cast<int64_t>(after));
-    put.run();
-    put.bind(1, std::string_view("trace_stream_dropped")).bind(2, static_cast<int64_t>(before));
-    put.run();
-    std::string hash = meta_checksum(db);
-    put.bind(1, std::string_view("meta_hash")).bind(2, std::string_view(hash));
-    put.run();
-    db.exec("COMMIT");
+    after = trace::write_trace_stub(trace_path, stub_path, {{trace::kStreamDroppedKey, std::to_string(before)}});
+    std::unique_ptr<Database> db = open_for_update(trace_dir);
+    put_meta(*db, {{"trace_bytes", static_cast<int64_t>(after)}, {"trace_stream_dropped", static_cast<int64_t>(before)}});
+    db->exec("COMMIT");
   } catch (...) {
     unlink(stub_path.c_str());
     throw;
