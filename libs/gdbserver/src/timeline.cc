@@ -2,6 +2,8 @@
 
 #include "omni/base/error.h"
 
+#include <deque>
+
 namespace omni::gdbserver {
 
 Timeline::Timeline(query::Session& session) : session_(session) {
@@ -49,39 +51,139 @@ void Timeline::insert_watchpoint(uint64_t addr, uint64_t size) {
 
 void Timeline::remove_watchpoint(uint64_t addr, uint64_t size) { watchpoints_.erase({addr, size}); }
 
+namespace {
+
+// The watched bytes' values at a moment, each known or not: a byte unmapped,
+// not held by the recording, or shared with other processes then compares
+// unequal to anything, so a write to it always stops.
+struct WatchedBytes {
+  std::vector<uint8_t> value;
+  std::vector<bool> known;
+};
+
+WatchedBytes watched_bytes(const replay::MemoryImage& image) {
+  WatchedBytes w{image.bytes, std::vector<bool>(image.size, image.file_missing.empty())};
+  for (uint64_t i = 0; i < image.size; ++i) {
+    if (!image.mapped[i] || (!image.unknown.empty() && image.unknown[i])) w.known[i] = false;
+    for (const auto& s : image.shared)
+      if (image.addr + i >= s.addr && image.addr + i < s.addr + s.size) w.known[i] = false;
+  }
+  return w;
+}
+
+}  // namespace
+
 std::optional<Timeline::WriteHit> Timeline::watched_write(bool forward) {
-  index::IndexReader& reader = session_.reader();
-  const auto& chunks = reader.chunks();
   std::optional<WriteHit> best;
   for (const auto& [addr, size] : watchpoints_) {
-    std::vector<uint32_t> ids = reader.chunks_writing(addr, size);
-    auto consider = [&](uint32_t id) {
-      if (id >= chunks.size()) fail("index is corrupt: chunk {} is missing; run `omni index` again", id);
-      if (forward ? chunks[id].time_last <= time_ : chunks[id].time_first > time_) return false;
-      std::optional<WriteHit> found;
-      for (const index::Event& e : reader.load_chunk(id).events) {
-        if (e.addr >= addr + size || e.addr + e.size <= addr) continue;
-        if (forward ? e.time <= time_ : e.time > time_) continue;
-        WriteHit hit{e.time, e.tid, std::max(e.addr, addr)};
-        if (forward) {
-          if (!found || hit.time < found->time) found = hit;
-        } else if (!found || hit.time >= found->time) {
-          found = hit;
-        }
-      }
-      if (!found) return false;
-      if (!best || (forward ? found->time < best->time : found->time > best->time)) best = found;
-      return true;  // chunks are in time order: the nearest is in this one
-    };
-    if (forward) {
-      for (uint32_t id : ids)
-        if (consider(id)) break;
-    } else {
-      for (auto it = ids.rbegin(); it != ids.rend(); ++it)
-        if (consider(*it)) break;
-    }
+    std::optional<WriteHit> hit = forward ? next_change(addr, size) : last_change(addr, size);
+    if (hit && (!best || (forward ? hit->time < best->time : hit->time > best->time))) best = hit;
   }
   return best;
+}
+
+// Forwards: the watched bytes' values now, updated by each later write in
+// time order; the first write that makes one of them differ is the stop.
+std::optional<Timeline::WriteHit> Timeline::next_change(uint64_t addr, uint64_t size) {
+  index::IndexReader& reader = session_.reader();
+  WatchedBytes now = watched_bytes(session_.memory().read(addr, size, time_));
+  std::optional<index::ChunkRow> current = reader.chunk_at(time_);
+  uint32_t first = current ? current->id : 0;
+  std::optional<WriteHit> found;
+  index::DecodedChunk chunk;
+  reader.chunks_writing(addr, size, false, [&](uint32_t id) {
+    if (id < first) return true;
+    reader.load_chunk_into(id, chunk);
+    for (const index::Event& e : chunk.events) {
+      if (e.time <= time_ || e.addr >= addr + size || e.addr + e.size <= addr) continue;
+      const uint8_t* data = chunk.data.data() + e.data_offset;
+      for (uint64_t a = std::max(e.addr, addr); a < std::min(e.addr + e.size, addr + size); ++a) {
+        uint64_t i = a - addr;
+        if (!now.known[i] || now.value[i] != data[a - e.addr]) {
+          found = WriteHit{e.time, e.tid, std::max(e.addr, addr)};
+          return false;
+        }
+      }
+    }
+    return true;
+  });
+  return found;
+}
+
+// Backwards: a write changed a byte when the next older write of that byte
+// left another value there. Writes are met newest first; each waits until
+// every watched byte it wrote has met its older writer (or the walk ends,
+// when memory just before it is read), and the newest that changed one is
+// the stop.
+std::optional<Timeline::WriteHit> Timeline::last_change(uint64_t addr, uint64_t size) {
+  index::IndexReader& reader = session_.reader();
+  struct Pending {
+    WriteHit hit;
+    std::vector<uint8_t> value;  // what it left in the watched bytes it wrote
+    std::vector<bool> wrote;
+    uint64_t unresolved = 0;
+    bool changed = false;
+  };
+  std::deque<Pending> pending;  // newest first; the front is the newest unresolved
+  size_t popped = 0;            // pending entries dropped from the front so far
+  std::vector<int64_t> holder(size, -1);  // per byte: the pending write waiting on its older writer
+  std::optional<index::ChunkRow> current = reader.chunk_at(time_);
+  if (!current) return std::nullopt;
+  std::optional<WriteHit> found;
+  // Drops resolved writes that changed nothing from the front; true when
+  // the front is the answer.
+  auto settle = [&] {
+    while (!pending.empty()) {
+      if (pending.front().changed) {
+        found = pending.front().hit;
+        return true;
+      }
+      if (pending.front().unresolved) return false;
+      pending.pop_front();
+      ++popped;
+    }
+    return false;
+  };
+  index::DecodedChunk chunk;
+  reader.chunks_writing(addr, size, true, [&](uint32_t id) {
+    if (id > current->id) return true;
+    reader.load_chunk_into(id, chunk, time_);
+    for (auto e = chunk.events.rbegin(); e != chunk.events.rend(); ++e) {
+      if (e->time > time_ || e->addr >= addr + size || e->addr + e->size <= addr) continue;
+      const uint8_t* data = chunk.data.data() + e->data_offset;
+      Pending p{WriteHit{e->time, e->tid, std::max(e->addr, addr)}, std::vector<uint8_t>(size),
+                std::vector<bool>(size)};
+      for (uint64_t a = std::max(e->addr, addr); a < std::min(e->addr + e->size, addr + size); ++a) {
+        uint64_t i = a - addr;
+        p.value[i] = data[a - e->addr];
+        p.wrote[i] = true;
+        ++p.unresolved;
+        if (holder[i] >= 0 && size_t(holder[i]) >= popped) {
+          Pending& newer = pending[holder[i] - popped];
+          if (newer.value[i] != p.value[i]) newer.changed = true;
+          --newer.unresolved;
+        }
+        holder[i] = int64_t(popped + pending.size());
+      }
+      pending.push_back(std::move(p));
+      if (settle()) return false;
+    }
+    return true;
+  });
+  if (found) return found;
+  // Writes left waiting have no older writer of some byte: compare with
+  // memory just before them (at most one such write per watched byte).
+  while (!pending.empty()) {
+    Pending& p = pending.front();
+    if (!p.changed && p.unresolved) {
+      WatchedBytes before = watched_bytes(session_.memory().read(addr, size, p.hit.time - 1));
+      for (uint64_t i = 0; i < size; ++i)
+        if (p.wrote[i] && (!before.known[i] || before.value[i] != p.value[i])) p.changed = true;
+      p.unresolved = 0;
+    }
+    if (settle()) return found;
+  }
+  return std::nullopt;
 }
 
 replay::Executions& Timeline::executions() {

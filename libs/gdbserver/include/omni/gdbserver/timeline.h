@@ -55,8 +55,9 @@ class Timeline {
 
   void insert_breakpoint(uint64_t addr);
   void remove_breakpoint(uint64_t addr);
-  // Write watchpoints: any write to [addr, addr + size) stops (gdb itself
-  // resumes when the value did not change, as it does for hardware ones).
+  // Write watchpoints: a write that changes a byte of [addr, addr + size)
+  // stops; one that leaves them as they were does not (gdb's `watch` would
+  // resume there anyway).
   void insert_watchpoint(uint64_t addr, uint64_t size);
   void remove_watchpoint(uint64_t addr, uint64_t size);
   // Continues, or single-steps thread `step_tid` (default: the current
@@ -67,14 +68,22 @@ class Timeline {
  private:
   replay::Executions& executions();
   // The first write after the current moment (forwards), or the last at or
-  // before it (backwards), to any watched range: its time, thread and the
-  // first watched byte it wrote. A lookup in the index's address index.
+  // before it (backwards), that changed a watched range: its time, thread
+  // and the first watched byte it wrote. A walk of the address index's
+  // chunks for the range from the current moment.
   struct WriteHit {
     uint64_t time;
     uint32_t tid;
     uint64_t addr;
   };
   std::optional<WriteHit> watched_write(bool forward);
+  // One watched range's first write after now that changes a byte of it,
+  // or its last at or before now that did: gdb's `watch` stops only where
+  // the value changed and resumes at any other write, each one a round
+  // trip (a stack slot rewritten with the same value 22,031 times took
+  // reverse-continue past 100 s).
+  std::optional<WriteHit> next_change(uint64_t addr, uint64_t size);
+  std::optional<WriteHit> last_change(uint64_t addr, uint64_t size);
   // The nearest breakpoint hit or watched write from the current moment,
   // without moving there.
   std::optional<Stop> nearest_stop(bool forward);
