@@ -83,6 +83,31 @@ TEST_CASE("write index: memory written many segments before a read reads back as
       }
       CHECK(row->list(hot0 >> 3) == nullptr);
     }
+    // The chunks writing a range, oldest and newest first, hopping along
+    // carried writers (a page or two) or walking rows (more pages), against
+    // every chunk's decoded events.
+    const std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges = {
+        {early, 8}, {late, 8}, {hot0, 8}, {hot0 + 8, 8}, {hot0 + 4088, 16}, {hot0 - 4096, 3 * 4096}};
+    std::vector<omni::index::DecodedChunk> decoded;
+    for (std::uint32_t id = 0; id < reader.chunk_count(); ++id) decoded.push_back(reader.load_chunk(id));
+    for (const auto& [addr, length] : ranges) {
+      CAPTURE(addr);
+      CAPTURE(length);
+      std::vector<std::uint32_t> truth;
+      for (std::uint32_t id = 0; id < decoded.size(); ++id)
+        for (const omni::index::Event& e : decoded[id].events)
+          if (e.addr < addr + length && e.addr + e.size > addr) {
+            truth.push_back(id);
+            break;
+          }
+      CHECK(reader.chunks_writing(addr, length) == truth);
+      std::vector<std::uint32_t> newest;
+      reader.chunks_writing(addr, length, true, [&](std::uint32_t id) {
+        newest.push_back(id);
+        return true;
+      });
+      CHECK(std::vector<std::uint32_t>(newest.rbegin(), newest.rend()) == truth);
+    }
     int phases = 0;
     for (const omni::index::OutputRow& out : reader.output()) {
       if (out.fd != 1) continue;

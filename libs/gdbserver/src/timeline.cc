@@ -90,22 +90,19 @@ std::optional<Timeline::WriteHit> Timeline::next_change(uint64_t addr, uint64_t 
   std::optional<index::ChunkRow> current = reader.chunk_at(time_);
   uint32_t first = current ? current->id : 0;
   std::optional<WriteHit> found;
-  index::DecodedChunk chunk;
   reader.chunks_writing(addr, size, false, [&](uint32_t id) {
     if (id < first) return true;
-    reader.load_chunk_into(id, chunk);
-    for (const index::Event& e : chunk.events) {
-      if (e.time <= time_ || e.addr >= addr + size || e.addr + e.size <= addr) continue;
-      const uint8_t* data = chunk.data.data() + e.data_offset;
+    reader.scan_chunk(id, addr, size, [&](const index::Event& e, const uint8_t* data) {
+      if (found || e.time <= time_) return;
       for (uint64_t a = std::max(e.addr, addr); a < std::min(e.addr + e.size, addr + size); ++a) {
         uint64_t i = a - addr;
         if (!now.known[i] || now.value[i] != data[a - e.addr]) {
           found = WriteHit{e.time, e.tid, std::max(e.addr, addr)};
-          return false;
+          return;
         }
       }
-    }
-    return true;
+    });
+    return !found;
   });
   return found;
 }
@@ -147,9 +144,17 @@ std::optional<Timeline::WriteHit> Timeline::last_change(uint64_t addr, uint64_t 
   index::DecodedChunk chunk;
   reader.chunks_writing(addr, size, true, [&](uint32_t id) {
     if (id > current->id) return true;
-    reader.load_chunk_into(id, chunk, time_);
+    chunk.events.clear();
+    chunk.data.clear();
+    reader.scan_chunk(
+        id, addr, size,
+        [&](const index::Event& e, const uint8_t* data) {
+          chunk.events.push_back(e);
+          chunk.events.back().data_offset = uint32_t(chunk.data.size());
+          chunk.data.insert(chunk.data.end(), data, data + e.size);
+        },
+        time_);
     for (auto e = chunk.events.rbegin(); e != chunk.events.rend(); ++e) {
-      if (e->time > time_ || e->addr >= addr + size || e->addr + e->size <= addr) continue;
       const uint8_t* data = chunk.data.data() + e->data_offset;
       Pending p{WriteHit{e->time, e->tid, std::max(e->addr, addr)}, std::vector<uint8_t>(size),
                 std::vector<bool>(size)};

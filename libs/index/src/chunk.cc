@@ -114,15 +114,15 @@ void decode_chunk_into(const void* blob, size_t size, uint64_t time_first, Decod
   decode_raw_chunk(raw.data(), raw.size(), time_first, chunk, until);
 }
 
-void decode_raw_chunk(const uint8_t* raw_data, size_t raw_size, uint64_t time_first, DecodedChunk& chunk,
-                      uint64_t until) {
-  struct {
-    const uint8_t* p;
-    size_t n;
-    const uint8_t* data() const { return p; }
-    size_t size() const { return n; }
-  } raw{raw_data, raw_size};
-  VarintReader header{raw.data(), raw.data() + raw.size(), "chunk header"};
+namespace {
+
+// Calls f(event) for each event of an encoded chunk at or before `until`, in
+// order, with its data offset checked against the data column; returns the
+// data column. The one decoder of the columns: decode_raw_chunk keeps every
+// event, scan_chunk only those in a range.
+template <class F>
+const uint8_t* for_each_event(const uint8_t* raw, size_t raw_size, uint64_t time_first, uint64_t until, F&& f) {
+  VarintReader header{raw, raw + raw_size, "chunk header"};
   uint64_t count = header.varint();
   uint64_t lengths[6];
   for (auto& length : lengths) length = header.varint();
@@ -135,16 +135,12 @@ void decode_raw_chunk(const uint8_t* raw_data, size_t raw_size, uint64_t time_fi
   }
   VarintReader &times = columns[0], &tids = columns[1], &pcs = columns[2], &addrs = columns[3],
          &sizes = columns[4];
-  const uint8_t* data = columns[5].p;
   uint64_t data_size = lengths[5];
 
   // Every event takes at least a byte of the time column: a larger count is
-  // damage, refused before allocating for it.
+  // damage, refused before a caller allocates for it.
   if (count > lengths[0]) fail("index chunk is corrupt (event count)");
-  // Appended, not resized then overwritten: the storage is written once (a
-  // reused chunk's is not even zeroed first).
-  chunk.events.clear();
-  chunk.events.reserve(count);
+  f.reserve(count);
   uint64_t time = time_first, pc = 0, addr = 0, offset = 0;
   uint32_t tid = 0;
   uint64_t run = 0;
@@ -159,13 +155,52 @@ void decode_raw_chunk(const uint8_t* raw_data, size_t raw_size, uint64_t time_fi
     pc += static_cast<uint64_t>(unzigzag(pcs.varint()));
     addr += static_cast<uint64_t>(unzigzag(addrs.varint()));
     uint64_t size_flag = sizes.varint();
-    const Event& e = chunk.events.emplace_back(Event{time, tid, (size_flag & 1) != 0, pc, addr,
-                                                     static_cast<uint32_t>(size_flag >> 1),
-                                                     static_cast<uint32_t>(offset)});
+    Event e{time, tid, (size_flag & 1) != 0, pc, addr, static_cast<uint32_t>(size_flag >> 1),
+            static_cast<uint32_t>(offset)};
     offset += e.size;
     if (offset > data_size) fail("index chunk is corrupt (data column)");
+    f(e);
   }
-  chunk.data.assign(data, data + offset);
+  f.data_end(offset);
+  return columns[5].p;
+}
+
+}  // namespace
+
+void decode_raw_chunk(const uint8_t* raw_data, size_t raw_size, uint64_t time_first, DecodedChunk& chunk,
+                      uint64_t until) {
+  // Appended, not resized then overwritten: the storage is written once (a
+  // reused chunk's is not even zeroed first).
+  struct Append {
+    DecodedChunk& chunk;
+    uint64_t data_bytes = 0;
+    void reserve(uint64_t count) {
+      chunk.events.clear();
+      chunk.events.reserve(count);
+    }
+    void operator()(const Event& e) { chunk.events.push_back(e); }
+    void data_end(uint64_t offset) { data_bytes = offset; }
+  } append{chunk};
+  const uint8_t* data = for_each_event(raw_data, raw_size, time_first, until, append);
+  chunk.data.assign(data, data + append.data_bytes);
+}
+
+void scan_chunk(const void* blob, size_t size, uint64_t time_first, uint64_t addr, uint64_t length, uint64_t until,
+                const std::function<void(const Event&, const uint8_t*)>& f) {
+  thread_local std::vector<uint8_t> raw;
+  decompress_frame(blob, size, "write chunk", raw);
+  // Matches are kept as indexes until the data column's place is known.
+  struct Collect {
+    uint64_t addr, end;
+    std::vector<Event> found;
+    void reserve(uint64_t) {}
+    void operator()(const Event& e) {
+      if (e.addr < end && e.addr + e.size > addr) found.push_back(e);
+    }
+    void data_end(uint64_t) {}
+  } collect{addr, addr + length, {}};
+  const uint8_t* data = for_each_event(raw.data(), raw.size(), time_first, until, collect);
+  for (const Event& e : collect.found) f(e, data + e.data_offset);
 }
 
 void FinalsShadow::clear(uint64_t start, uint64_t end) {

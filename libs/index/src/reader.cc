@@ -321,6 +321,25 @@ void IndexReader::chunks_writing(uint64_t addr, uint64_t length, bool newest_fir
   uint64_t first_granule = addr >> kGranuleShift;
   uint64_t last_granule = last_byte >> kGranuleShift;
   const unsigned granules_per_page_shift = kPageShift - kGranuleShift;
+  // A range of a page or two: its writers' segments by hops along the
+  // carried writers (a row per segment that wrote the range), when they are
+  // few; oldest first needs them all before the first, so past a few it
+  // walks the page's rows instead.
+  if ((last_granule >> granules_per_page_shift) - (first_granule >> granules_per_page_shift) < 2) {
+    std::vector<std::vector<uint32_t>> segments;  // newest first, each's ids ascending
+    if (hop_segments(first_granule, last_granule, newest_first ? SIZE_MAX : kOldestFirstHops, segments)) {
+      if (newest_first) {
+        for (const auto& ids : segments)
+          for (auto it = ids.rbegin(); it != ids.rend(); ++it)
+            if (!f(*it)) return;
+      } else {
+        for (auto seg = segments.rbegin(); seg != segments.rend(); ++seg)
+          for (uint32_t id : *seg)
+            if (!f(id)) return;
+      }
+      return;
+    }
+  }
   // The rows' keys first, from the key index alone (a few bytes each), in
   // segment order; then each segment's rows.
   struct Key {
@@ -372,6 +391,79 @@ void IndexReader::chunks_writing(uint64_t addr, uint64_t length, bool newest_fir
       if (!f(id)) return;
     i = j;
   }
+}
+
+bool IndexReader::hop_segments(uint64_t first_granule, uint64_t last_granule, size_t max_segments,
+                               std::vector<std::vector<uint32_t>>& out) {
+  const unsigned granules_per_page_shift = kPageShift - kGranuleShift;
+  const uint32_t max_segment = UINT32_MAX / kWriteChunksPerSegment;
+  // A granule waiting for the row of an older segment: exactly that one
+  // when a carried writer sent it there (it must list the granule), else
+  // the latest at or before it (a row whose carries are incomplete).
+  struct Wait {
+    uint64_t granule;
+    bool exact;
+  };
+  struct Hop {
+    std::vector<Wait> granules;  // one entry per granule: each has one hop pending at a time
+    std::optional<WriteRow> row;
+  };
+  // By (segment, page), newest first. A lookup "at or before" resolves to a
+  // row whose segment may be older than its key: it is queued again there,
+  // so that segments come out in order across pages.
+  std::map<std::pair<uint32_t, uint64_t>, Hop, std::greater<>> queue;
+  for (uint64_t page = first_granule >> granules_per_page_shift; page <= last_granule >> granules_per_page_shift;
+       ++page) {
+    Hop& hop = queue[{max_segment, page}];
+    for (uint64_t g = std::max(first_granule, page << granules_per_page_shift);
+         g <= std::min(last_granule, ((page + 1) << granules_per_page_shift) - 1); ++g)
+      hop.granules.push_back({g, false});
+  }
+  auto corrupt = [&](uint64_t page) {
+    fail("index is corrupt (address index row of page {:#x}); run `omni index` again", page << kPageShift);
+  };
+  std::optional<uint32_t> current;  // the segment whose ids out.back() holds
+  while (!queue.empty()) {
+    auto node = queue.extract(queue.begin());
+    auto [segment, page] = node.key();
+    Hop& hop = node.mapped();
+    bool exact = std::any_of(hop.granules.begin(), hop.granules.end(), [](const Wait& w) { return w.exact; });
+    if (!hop.row) {
+      hop.row = write_row(page, segment);
+      if (!hop.row || hop.row->segment != segment) {
+        if (exact) corrupt(page);
+        if (!hop.row) continue;
+        Hop& again = queue[{hop.row->segment, page}];
+        again.granules.insert(again.granules.end(), hop.granules.begin(), hop.granules.end());
+        if (!again.row) again.row = std::move(hop.row);
+        continue;
+      }
+    }
+    const WriteRow& row = *hop.row;
+    if (current != row.segment) {
+      if (out.size() == max_segments) return false;
+      out.emplace_back();
+      current = row.segment;
+    }
+    std::vector<uint32_t>& ids = out.back();
+    for (const Wait& w : hop.granules) {
+      if (const RowGranule* list = row.list(w.granule)) {
+        std::vector<uint32_t> chunks = row.chunks(*list);
+        ids.insert(ids.end(), chunks.begin(), chunks.end());
+      } else if (w.exact) {
+        corrupt(page);  // its carried writer's row does not list it
+      }
+      if (std::optional<uint32_t> carried = row.carried_writer(w.granule))
+        queue[{write_segment_of_chunk(*carried), page}].granules.push_back({w.granule, true});
+      else if (!row.carry_complete && row.segment > 0)
+        queue[{row.segment - 1, page}].granules.push_back({w.granule, false});
+    }
+  }
+  for (auto& ids : out) {
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  }
+  return true;
 }
 
 std::optional<IndexReader::WriteRow> IndexReader::write_row(uint64_t page, uint32_t segment) {
@@ -574,6 +666,28 @@ void IndexReader::load_chunk_into(uint32_t id, DecodedChunk& chunk, uint64_t unt
   uint64_t time_first = chunk_row(*chunk_data_).time_first;
   decode_chunk_into(chunk_data_->column_blob(6), chunk_data_->column_bytes(6), time_first, chunk, until);
   chunk_data_->reset();
+}
+
+void IndexReader::scan_chunk(uint32_t id, uint64_t addr, uint64_t length,
+                             const std::function<void(const Event&, const uint8_t*)>& f, uint64_t until) {
+  chunk_data_->bind(1, id);
+  if (id >= chunk_count() || !chunk_data_->step()) {
+    chunk_data_->reset();
+    fail("index is corrupt: chunk {} is missing; run `omni index` again", id);
+  }
+  uint64_t time_first = chunk_row(*chunk_data_).time_first;
+  // The row is released before `f` runs: it may read the index again.
+  std::vector<Event> found;
+  std::vector<uint8_t> data;
+  omni::index::scan_chunk(chunk_data_->column_blob(6), chunk_data_->column_bytes(6), time_first, addr, length, until,
+                          [&](const Event& e, const uint8_t* bytes) {
+                            Event copy = e;
+                            copy.data_offset = static_cast<uint32_t>(data.size());
+                            data.insert(data.end(), bytes, bytes + e.size);
+                            found.push_back(copy);
+                          });
+  chunk_data_->reset();
+  for (const Event& e : found) f(e, data.data() + e.data_offset);
 }
 
 namespace {

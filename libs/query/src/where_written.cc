@@ -31,13 +31,12 @@ void where_written(Session& session, const WhereWrittenQuery& query, Sink<WriteR
     std::vector<uint8_t> data;
   };
   auto matches_in = [&](uint32_t id, std::vector<Match>& found) {
-    index::DecodedChunk chunk = reader.load_chunk(id);
-    for (const index::Event& e : chunk.events) {
-      if (e.time < from || e.time > to) continue;
-      if (e.addr > range.last() || e.addr + e.size <= range.addr) continue;
-      const uint8_t* data = chunk.data.data() + e.data_offset;
-      found.push_back({e, std::vector<uint8_t>(data, data + e.size)});
-    }
+    reader.scan_chunk(
+        id, range.addr, range.length,
+        [&](const index::Event& e, const uint8_t* data) {
+          if (e.time >= from) found.push_back({e, std::vector<uint8_t>(data, data + e.size)});
+        },
+        to);
   };
 
   std::vector<Match> matches;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <string>
@@ -59,6 +60,13 @@ DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first);
 // time order), and the data they wrote.
 void decode_chunk_into(const void* blob, size_t size, uint64_t time_first, DecodedChunk& chunk,
                        uint64_t until = UINT64_MAX);
+// The events of a chunk at or before `until` that wrote any byte of
+// [addr, addr + length), in time order, each with the bytes it wrote (valid
+// during the call only; `data_offset` is their place in the chunk's data),
+// without keeping the chunk's other events: a question after a few bytes'
+// writes decodes the columns but stores only its matches.
+void scan_chunk(const void* blob, size_t size, uint64_t time_first, uint64_t addr, uint64_t length, uint64_t until,
+                const std::function<void(const Event&, const uint8_t*)>& f);
 // The same from the uncompressed encoding.
 void decode_raw_chunk(const uint8_t* raw, size_t size, uint64_t time_first, DecodedChunk& chunk,
                       uint64_t until = UINT64_MAX);

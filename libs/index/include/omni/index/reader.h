@@ -122,6 +122,12 @@ class IndexReader {
   void chunks_writing(uint64_t addr, uint64_t length, bool newest_first, const std::function<bool(uint32_t)>& f);
   DecodedChunk load_chunk(uint32_t id);
   void load_chunk_into(uint32_t id, DecodedChunk& chunk, uint64_t until = UINT64_MAX);
+  // Chunk `id`'s events at or before `until` that wrote any byte of
+  // [addr, addr + length), in time order, each with the bytes it wrote
+  // (valid during the call): the chunk's other events are decoded, not
+  // kept. `f` may read the index.
+  void scan_chunk(uint32_t id, uint64_t addr, uint64_t length,
+                  const std::function<void(const Event&, const uint8_t*)>& f, uint64_t until = UINT64_MAX);
   // What the granules chunk `id` wrote in page `page` (address >> 12) held
   // after it, encoded for find_final (empty: none).
   // `complete`: a byte missing from a granule's entry was not written since
@@ -240,6 +246,15 @@ class IndexReader {
   uint64_t symbol_bytes();
 
  private:
+  // The chunk ids that wrote granules [first, last] (of at most two pages),
+  // by segment newest first, each segment's ascending, found by hops from
+  // each page's latest row to the segments of its carried writers; false
+  // (and `out` partial) when there are more than `max_segments`.
+  bool hop_segments(uint64_t first_granule, uint64_t last_granule, size_t max_segments,
+                    std::vector<std::vector<uint32_t>>& out);
+  // Oldest first, the hops run before the first answer: past this many
+  // segments, the rows are walked in order instead.
+  static constexpr size_t kOldestFirstHops = 8;
   // Refuse an index damaged after it was built, or built from another trace.
   void check_integrity();
   void check_trace_identity();
