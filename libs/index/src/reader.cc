@@ -326,17 +326,22 @@ void IndexReader::chunks_writing(uint64_t addr, uint64_t length, bool newest_fir
   // few; oldest first needs them all before the first, so past a few it
   // walks the page's rows instead.
   if ((last_granule >> granules_per_page_shift) - (first_granule >> granules_per_page_shift) < 2) {
-    std::vector<std::vector<uint32_t>> segments;  // newest first, each's ids ascending
-    if (hop_segments(first_granule, last_granule, newest_first ? SIZE_MAX : kOldestFirstHops, segments)) {
-      if (newest_first) {
-        for (const auto& ids : segments)
-          for (auto it = ids.rbegin(); it != ids.rend(); ++it)
-            if (!f(*it)) return;
-      } else {
-        for (auto seg = segments.rbegin(); seg != segments.rend(); ++seg)
-          for (uint32_t id : *seg)
-            if (!f(id)) return;
-      }
+    if (newest_first) {
+      hop_segments(first_granule, last_granule, [&](const std::vector<uint32_t>& ids) {
+        for (auto it = ids.rbegin(); it != ids.rend(); ++it)
+          if (!f(*it)) return false;
+        return true;
+      });
+      return;
+    }
+    std::vector<std::vector<uint32_t>> segments;  // newest first
+    if (hop_segments(first_granule, last_granule, [&](const std::vector<uint32_t>& ids) {
+          segments.push_back(ids);
+          return segments.size() <= kOldestFirstHops;
+        })) {
+      for (auto seg = segments.rbegin(); seg != segments.rend(); ++seg)
+        for (uint32_t id : *seg)
+          if (!f(id)) return;
       return;
     }
   }
@@ -393,8 +398,8 @@ void IndexReader::chunks_writing(uint64_t addr, uint64_t length, bool newest_fir
   }
 }
 
-bool IndexReader::hop_segments(uint64_t first_granule, uint64_t last_granule, size_t max_segments,
-                               std::vector<std::vector<uint32_t>>& out) {
+bool IndexReader::hop_segments(uint64_t first_granule, uint64_t last_granule,
+                               const std::function<bool(const std::vector<uint32_t>&)>& f) {
   const unsigned granules_per_page_shift = kPageShift - kGranuleShift;
   const uint32_t max_segment = UINT32_MAX / kWriteChunksPerSegment;
   // A granule waiting for the row of an older segment: exactly that one
@@ -422,7 +427,15 @@ bool IndexReader::hop_segments(uint64_t first_granule, uint64_t last_granule, si
   auto corrupt = [&](uint64_t page) {
     fail("index is corrupt (address index row of page {:#x}); run `omni index` again", page << kPageShift);
   };
-  std::optional<uint32_t> current;  // the segment whose ids out.back() holds
+  std::optional<uint32_t> current;  // the segment whose ids `ids` holds
+  std::vector<uint32_t> ids;
+  auto flush = [&] {
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    bool more = f(ids);
+    ids.clear();
+    return more;
+  };
   while (!queue.empty()) {
     auto node = queue.extract(queue.begin());
     auto [segment, page] = node.key();
@@ -441,11 +454,9 @@ bool IndexReader::hop_segments(uint64_t first_granule, uint64_t last_granule, si
     }
     const WriteRow& row = *hop.row;
     if (current != row.segment) {
-      if (out.size() == max_segments) return false;
-      out.emplace_back();
+      if (current && !flush()) return false;
       current = row.segment;
     }
-    std::vector<uint32_t>& ids = out.back();
     for (const Wait& w : hop.granules) {
       if (const RowGranule* list = row.list(w.granule)) {
         std::vector<uint32_t> chunks = row.chunks(*list);
@@ -459,11 +470,7 @@ bool IndexReader::hop_segments(uint64_t first_granule, uint64_t last_granule, si
         queue[{row.segment - 1, page}].granules.push_back({w.granule, false});
     }
   }
-  for (auto& ids : out) {
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  }
-  return true;
+  return !current || flush();
 }
 
 std::optional<IndexReader::WriteRow> IndexReader::write_row(uint64_t page, uint32_t segment) {

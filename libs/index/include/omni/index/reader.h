@@ -247,11 +247,11 @@ class IndexReader {
 
  private:
   // The chunk ids that wrote granules [first, last] (of at most two pages),
-  // by segment newest first, each segment's ascending, found by hops from
-  // each page's latest row to the segments of its carried writers; false
-  // (and `out` partial) when there are more than `max_segments`.
-  bool hop_segments(uint64_t first_granule, uint64_t last_granule, size_t max_segments,
-                    std::vector<std::vector<uint32_t>>& out);
+  // a segment at a time newest first, each segment's ascending, to `f`
+  // until it returns false (then false), found by hops from each page's
+  // latest row to the segments of its carried writers.
+  bool hop_segments(uint64_t first_granule, uint64_t last_granule,
+                    const std::function<bool(const std::vector<uint32_t>&)>& f);
   // Oldest first, the hops run before the first answer: past this many
   // segments, the rows are walked in order instead.
   static constexpr size_t kOldestFirstHops = 8;
