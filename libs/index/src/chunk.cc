@@ -92,8 +92,10 @@ DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first) {
   return chunk;
 }
 
-void decompress_frame(const void* blob, size_t size, const char* what, std::vector<uint8_t>& out,
-                      size_t max_bytes) {
+namespace {
+
+template <class Bytes>
+void decompress_into(const void* blob, size_t size, const char* what, Bytes& out, size_t max_bytes) {
   unsigned long long raw_size = ZSTD_getFrameContentSize(blob, size);
   if (raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN || raw_size > max_bytes)
     fail("index is corrupt ({} is not a zstd frame); run `omni index` again", what);
@@ -107,9 +109,20 @@ void decompress_frame(const void* blob, size_t size, const char* what, std::vect
     fail("index is corrupt ({}: {}); run `omni index` again", what, ZSTD_getErrorName(n));
 }
 
+}  // namespace
+
+void decompress_frame(const void* blob, size_t size, const char* what, std::vector<uint8_t>& out,
+                      size_t max_bytes) {
+  decompress_into(blob, size, what, out, max_bytes);
+}
+
+void decompress_frame(const void* blob, size_t size, const char* what, HugeBytes& out, size_t max_bytes) {
+  decompress_into(blob, size, what, out, max_bytes);
+}
+
 void decode_chunk_into(const void* blob, size_t size, uint64_t time_first, DecodedChunk& chunk, uint64_t until) {
   // Reused between calls on one thread: no page faults for a fresh buffer.
-  thread_local std::vector<uint8_t> raw;
+  thread_local HugeBytes raw;
   decompress_frame(blob, size, "write chunk", raw);
   decode_raw_chunk(raw.data(), raw.size(), time_first, chunk, until);
 }
@@ -187,7 +200,7 @@ void decode_raw_chunk(const uint8_t* raw_data, size_t raw_size, uint64_t time_fi
 
 void scan_chunk(const void* blob, size_t size, uint64_t time_first, uint64_t addr, uint64_t length, uint64_t until,
                 const std::function<void(const Event&, const uint8_t*)>& f) {
-  thread_local std::vector<uint8_t> raw;
+  thread_local HugeBytes raw;
   decompress_frame(blob, size, "write chunk", raw);
   // Matches are kept as indexes until the data column's place is known.
   struct Collect {

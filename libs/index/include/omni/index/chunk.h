@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "omni/base/huge_pages.h"
 #include "omni/trace/decoder.h"
 
 namespace omni::index {
@@ -24,9 +25,10 @@ struct Event {
   uint32_t data_offset;  // into DecodedChunk::data
 };
 
+// Megabytes each, decoded and dropped by every question: in huge pages.
 struct DecodedChunk {
-  std::vector<Event> events;
-  std::vector<uint8_t> data;
+  std::vector<Event, HugePageAllocator<Event>> events;
+  std::vector<uint8_t, HugePageAllocator<uint8_t>> data;
 };
 
 class ChunkEncoder {
@@ -53,6 +55,9 @@ std::string compress_chunk(const std::string& raw, int level);
 // its capacity is reused). `what` names the blob in the error thrown when
 // it is damaged or larger than `max_bytes`.
 void decompress_frame(const void* blob, size_t size, const char* what, std::vector<uint8_t>& out,
+                      size_t max_bytes = size_t{1} << 30);
+using HugeBytes = std::vector<uint8_t, HugePageAllocator<uint8_t>>;
+void decompress_frame(const void* blob, size_t size, const char* what, HugeBytes& out,
                       size_t max_bytes = size_t{1} << 30);
 DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first);
 // The same into `chunk`, reusing its storage.

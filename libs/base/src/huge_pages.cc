@@ -1,0 +1,32 @@
+#include "omni/base/huge_pages.h"
+
+#include <sys/mman.h>
+
+#include <cstdint>
+
+namespace omni {
+
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+size_t rounded(size_t bytes) { return (bytes + kHugePage - 1) & ~(kHugePage - 1); }
+}  // namespace
+
+void* huge_allocate(size_t bytes) {
+  if (bytes > SIZE_MAX - 2 * kHugePage) throw std::bad_alloc();
+  size_t size = rounded(bytes);
+  // Over-map by a huge page, then unmap what lies outside the aligned block.
+  size_t span = size + kHugePage;
+  void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  auto start = reinterpret_cast<uintptr_t>(p);
+  uintptr_t aligned = (start + kHugePage - 1) & ~(kHugePage - 1);
+  if (aligned > start) munmap(p, aligned - start);
+  if (uintptr_t end = start + span, block_end = aligned + size; end > block_end)
+    munmap(reinterpret_cast<void*>(block_end), end - block_end);
+  madvise(reinterpret_cast<void*>(aligned), size, MADV_HUGEPAGE);
+  return reinterpret_cast<void*>(aligned);
+}
+
+void huge_deallocate(void* p, size_t bytes) { munmap(p, rounded(bytes)); }
+
+}  // namespace omni
