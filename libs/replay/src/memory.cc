@@ -312,7 +312,6 @@ struct MemoryReader::Impl {
     // its segment: chunks are looked up one by one, not read as a list.
     std::optional<index::ChunkRow> at = reader.chunk_at(time);
     int64_t last_segment = at ? static_cast<int64_t>(index::write_segment_of_chunk(at->id)) : -1;
-    uint32_t current = at ? at->id : UINT32_MAX;
     uint64_t last = addr + size - 1;
     for (uint64_t g = index::granule_of(addr); g <= index::granule_of(last); ++g) {
       uint64_t lo = std::max(index::granule_address(g), addr),
@@ -324,9 +323,6 @@ struct MemoryReader::Impl {
           since = std::min(since, owner[a - addr]->second.since);
         }
       if (unsettled == 0) continue;
-      // The chunk holding `time` first: its writes up to `time` are in no
-      // chunk's finals yet, and it settles hot memory (the stack) alone.
-      if (current != UINT32_MAX) settle_from_chunk(current, g, lo, hi, time, addr, owner, settled, unsettled, image);
       // Applies chunk `id`'s writes to the granule; true once nothing older
       // can matter (every byte settled, or the chunk older than the mappings).
       auto apply = [&](uint32_t id) {
@@ -356,8 +352,11 @@ struct MemoryReader::Impl {
           // since the mapping appeared: they hold its starting contents.
           return row.complete || unsettled == 0;
         }
-        if (id != current)  // the chunk holding `time` was read first, above
-          settle_from_chunk(id, g, lo, hi, time, addr, owner, settled, unsettled, image);
+        // The chunk holding `time` (its writes up to `time` are in no
+        // chunk's finals yet) is decoded only when the address index says
+        // it wrote the granule: register replay reads hundreds of granules
+        // it did not, each of which used to be looked up in its events.
+        settle_from_chunk(id, g, lo, hi, time, addr, owner, settled, unsettled, image);
         return unsettled == 0;
       };
       // Writers newest first: the chunks of the page's latest row that wrote
