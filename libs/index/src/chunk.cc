@@ -202,16 +202,19 @@ void scan_chunk(const void* blob, size_t size, uint64_t time_first, uint64_t add
                 const std::function<void(const Event&, const uint8_t*)>& f) {
   thread_local HugeBytes raw;
   decompress_frame(blob, size, "write chunk", raw);
-  // Matches are kept as indexes until the data column's place is known.
+  if (length == 0) return;
+  // Matches are kept (with their data offsets) until the data column's
+  // place is known, after the last event. `last`: no overflow at the top
+  // of the address space.
   struct Collect {
-    uint64_t addr, end;
+    uint64_t addr, last;
     std::vector<Event> found;
     void reserve(uint64_t) {}
     void operator()(const Event& e) {
-      if (e.addr < end && e.addr + e.size > addr) found.push_back(e);
+      if (e.size && e.addr <= last && e.addr + (e.size - 1) >= addr) found.push_back(e);
     }
     void data_end(uint64_t) {}
-  } collect{addr, addr + length, {}};
+  } collect{addr, addr + (length - 1), {}};
   const uint8_t* data = for_each_event(raw.data(), raw.size(), time_first, until, collect);
   for (const Event& e : collect.found) f(e, data + e.data_offset);
 }
