@@ -204,14 +204,14 @@ void scan_chunk(const void* blob, size_t size, uint64_t time_first, uint64_t add
   decompress_frame(blob, size, "write chunk", raw);
   if (length == 0) return;
   // Matches are kept (with their data offsets) until the data column's
-  // place is known, after the last event. `last`: no overflow at the top
-  // of the address space.
+  // place is known, after the last event. The test is where-written's own
+  // (a write of no bytes inside the range is one).
   struct Collect {
     uint64_t addr, last;
     std::vector<Event> found;
     void reserve(uint64_t) {}
     void operator()(const Event& e) {
-      if (e.size && e.addr <= last && e.addr + (e.size - 1) >= addr) found.push_back(e);
+      if (e.addr <= last && e.addr + e.size > addr) found.push_back(e);
     }
     void data_end(uint64_t) {}
   } collect{addr, addr + (length - 1), {}};
