@@ -180,7 +180,9 @@ std::optional<Timeline::WriteHit> Timeline::last_change(uint64_t addr, uint64_t 
   // memory just before them (at most one such write per watched byte).
   while (!pending.empty()) {
     Pending& p = pending.front();
-    if (!p.changed && p.unresolved) {
+    if (!p.changed && p.unresolved && p.hit.time == 0) {
+      p.changed = true;  // nothing is before the first moment to compare with
+    } else if (!p.changed && p.unresolved) {
       WatchedBytes before = watched_bytes(session_.memory().read(addr, size, p.hit.time - 1));
       for (uint64_t i = 0; i < size; ++i)
         if (p.wrote[i] && (!before.known[i] || before.value[i] != p.value[i])) p.changed = true;
@@ -249,7 +251,7 @@ std::optional<Stop> Timeline::nearest_stop(bool forward) {
   // before it (moment w - 1) going backwards.
   std::optional<WriteHit> write = watchpoints_.empty() ? std::nullopt : watched_write(forward);
   std::optional<uint64_t> write_stop;
-  if (write) write_stop = forward ? write->time : write->time - 1;
+  if (write) write_stop = forward || write->time == 0 ? write->time : write->time - 1;
   if (write_stop && (!hit || (forward ? *write_stop <= hit->time : *write_stop >= hit->time)))
     return Stop{Stop::Why::Watch, *write_stop, write->tid, write->addr};
   if (hit) return Stop{Stop::Why::Breakpoint, hit->time, hit->tid};
