@@ -77,3 +77,52 @@ TEST_CASE(
     CHECK(timeline.resume(false, false).why == omni::gdbserver::Stop::Why::Begin);
   }
 }
+
+TEST_CASE(
+    "watch changes: a write after its memory was mapped anew stops, though it wrote the value "
+    "written before") {
+  Recording rec = record("remap_rewrite");
+  REQUIRE(rec.rec.status == 0);
+  std::optional<std::string> printed = kv(rec.rec.out, "addr");
+  REQUIRE(printed);
+  const std::uint64_t addr = std::stoull(*printed, nullptr, 16);
+
+  omni::query::Session session(rec.dir.string());
+  // The truth from memory alone: each write to the word, and whether the
+  // word differs just before and just after it.
+  std::vector<std::uint64_t> changes;
+  std::vector<std::uint64_t> writes;
+  omni::index::IndexReader& reader = session.reader();
+  for (std::uint32_t id : reader.chunks_writing(addr, 8))
+    reader.scan_chunk(id, addr, 8, [&](const omni::index::Event& e, const std::uint8_t*) {
+      writes.push_back(e.time);
+    });
+  REQUIRE(writes.size() == 6);
+  auto word_at = [&](std::uint64_t t) {
+    omni::replay::MemoryImage image = session.memory().read(addr, 8, t);
+    return std::make_pair(image.mapped[0], le_signed(image.bytes));
+  };
+  for (std::uint64_t w : writes)
+    if (word_at(w - 1) != word_at(w)) changes.push_back(w);
+  // 0 -> 42, 0 (mapped anew) -> 42, unmapped then fresh 0 -> 7.
+  REQUIRE(changes.size() == 3);
+
+  omni::gdbserver::Timeline timeline(session);
+  timeline.insert_watchpoint(addr, 8);
+  std::vector<std::uint64_t> forwards, backwards;
+  for (omni::gdbserver::Stop stop = timeline.resume(true, false);
+       stop.why == omni::gdbserver::Stop::Why::Watch; stop = timeline.resume(true, false))
+    forwards.push_back(stop.time);
+  auto text = [](const std::vector<std::uint64_t>& v) {
+    std::string out;
+    for (std::uint64_t t : v) out += std::to_string(t) + " ";
+    return out;
+  };
+  CAPTURE(text(writes));
+  CAPTURE(text(changes));
+  CHECK(text(forwards) == text(changes));
+  for (omni::gdbserver::Stop stop = timeline.resume(false, false);
+       stop.why == omni::gdbserver::Stop::Why::Watch; stop = timeline.resume(false, false))
+    backwards.insert(backwards.begin(), stop.time + 1);
+  CHECK(text(backwards) == text(changes));
+}

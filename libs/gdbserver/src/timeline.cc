@@ -1,7 +1,9 @@
 #include "omni/gdbserver/timeline.h"
 
 #include "omni/base/error.h"
+#include "omni/index/maps.h"
 
+#include <algorithm>
 #include <deque>
 
 namespace omni::gdbserver {
@@ -73,6 +75,14 @@ WatchedBytes watched_bytes(const replay::MemoryImage& image) {
 
 }  // namespace
 
+std::vector<uint64_t> Timeline::forgets(uint64_t addr, uint64_t size) {
+  if (!maps_) maps_ = session_.reader().maps(end_);
+  std::vector<uint64_t> out;
+  for (const index::MapRow& m : *maps_)
+    if (index::forgets_contents(m.kind) && m.start < addr + size && addr < m.start + m.length) out.push_back(m.time);
+  return out;
+}
+
 std::optional<Timeline::WriteHit> Timeline::watched_write(bool forward) {
   std::optional<WriteHit> best;
   for (const auto& [addr, size] : watchpoints_) {
@@ -87,6 +97,10 @@ std::optional<Timeline::WriteHit> Timeline::watched_write(bool forward) {
 std::optional<Timeline::WriteHit> Timeline::next_change(uint64_t addr, uint64_t size) {
   index::IndexReader& reader = session_.reader();
   WatchedBytes now = watched_bytes(session_.memory().read(addr, size, time_));
+  // Mapped anew or unmapped after now: the bytes' values change without a
+  // write, and are read again as the change left them.
+  std::vector<uint64_t> forgotten = forgets(addr, size);
+  auto next_forget = std::upper_bound(forgotten.begin(), forgotten.end(), time_);
   std::optional<index::ChunkRow> current = reader.chunk_at(time_);
   uint32_t first = current ? current->id : 0;
   std::optional<WriteHit> found;
@@ -94,6 +108,13 @@ std::optional<Timeline::WriteHit> Timeline::next_change(uint64_t addr, uint64_t 
     if (id < first) return true;
     reader.scan_chunk(id, addr, size, [&](const index::Event& e, const uint8_t* data) {
       if (found || e.time <= time_) return;
+      if (next_forget != forgotten.end() && *next_forget <= e.time) {
+        uint64_t last = *next_forget;
+        while (next_forget != forgotten.end() && *next_forget <= e.time) last = *next_forget++;
+        // A change at the write's own moment cannot be told from the write.
+        if (last == e.time) now.known.assign(size, false);
+        else now = watched_bytes(session_.memory().read(addr, size, last));
+      }
       for (uint64_t a = std::max(e.addr, addr); a < std::min(e.addr + e.size, addr + size); ++a) {
         uint64_t i = a - addr;
         if (!now.known[i] || now.value[i] != data[a - e.addr]) {
@@ -126,6 +147,14 @@ std::optional<Timeline::WriteHit> Timeline::last_change(uint64_t addr, uint64_t 
   std::vector<int64_t> holder(size, -1);  // per byte: the pending write waiting on its older writer
   std::optional<index::ChunkRow> current = reader.chunk_at(time_);
   if (!current) return std::nullopt;
+  // A write's older writer of a byte tells its value before only when the
+  // memory was not mapped anew or unmapped between them; else memory just
+  // before the write does.
+  std::vector<uint64_t> forgotten = forgets(addr, size);
+  auto forgotten_between = [&](uint64_t older, uint64_t newer) {
+    auto it = std::upper_bound(forgotten.begin(), forgotten.end(), older);
+    return it != forgotten.end() && *it <= newer;
+  };
   std::optional<WriteHit> found;
   // Drops resolved writes that changed nothing from the front; true when
   // the front is the answer.
@@ -165,7 +194,12 @@ std::optional<Timeline::WriteHit> Timeline::last_change(uint64_t addr, uint64_t 
         ++p.unresolved;
         if (holder[i] >= 0 && size_t(holder[i]) >= popped) {
           Pending& newer = pending[holder[i] - popped];
-          if (newer.value[i] != p.value[i]) newer.changed = true;
+          if (!forgotten_between(p.hit.time, newer.hit.time)) {
+            if (newer.value[i] != p.value[i]) newer.changed = true;
+          } else {
+            WatchedBytes before = watched_bytes(session_.memory().read(addr, size, newer.hit.time - 1));
+            if (!before.known[i] || before.value[i] != newer.value[i]) newer.changed = true;
+          }
           --newer.unresolved;
         }
         holder[i] = int64_t(popped + pending.size());

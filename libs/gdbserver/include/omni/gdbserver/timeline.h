@@ -84,6 +84,9 @@ class Timeline {
   // reverse-continue past 100 s).
   std::optional<WriteHit> next_change(uint64_t addr, uint64_t size);
   std::optional<WriteHit> last_change(uint64_t addr, uint64_t size);
+  // Times at which [addr, addr + size) was mapped anew or unmapped, in
+  // order: its contents then change without a write.
+  std::vector<uint64_t> forgets(uint64_t addr, uint64_t size);
   // The nearest breakpoint hit or watched write from the current moment,
   // without moving there.
   std::optional<Stop> nearest_stop(bool forward);
@@ -98,6 +101,7 @@ class Timeline {
   std::map<uint32_t, replay::Registers> registers_;  // at time_, by tid
   std::set<uint64_t> breakpoints_;
   std::set<std::pair<uint64_t, uint64_t>> watchpoints_;  // (addr, size)
+  std::optional<std::vector<index::MapRow>> maps_;  // every address-space change, read once
   std::unique_ptr<replay::Executions> executions_;  // of breakpoints_; rebuilt when they change
 };
 
