@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <ostream>
 
 #include "commands.h"
@@ -26,7 +27,27 @@ struct IndexArgs {
   bool no_symbols = false;
   bool no_files = false;
   bool drop_trace = false;
+  CLI::Option* zstd_level_option = nullptr;
 };
+
+// The index of `dir` when --drop-trace may keep it instead of building it
+// again: complete, of this omni's format, built from this very trace, with
+// the symbols precomputed if they are wanted (nullopt: build it). Its
+// figures are the build's.
+std::optional<index::IndexStats> current_index(const std::string& dir, bool want_symbols) {
+  try {
+    index::IndexReader reader(dir);
+    if (want_symbols && reader.meta_int("symbols").value_or(0) != 1) return std::nullopt;
+    index::IndexStats s;
+    s.writes = static_cast<uint64_t>(reader.meta_int("writes").value_or(0));
+    s.instructions = static_cast<uint64_t>(reader.meta_int("instructions").value_or(0));
+    s.chunks = reader.chunk_count();
+    s.stream_complete = reader.meta_int("stream_complete").value_or(0) == 1;
+    return s;
+  } catch (const Error&) {
+    return std::nullopt;  // missing, old, damaged or of another trace: built anew
+  }
+}
 }  // namespace
 
 Action register_index(CLI::App& app) {
@@ -35,7 +56,8 @@ Action register_index(CLI::App& app) {
       "Build <TRACE_DIR>/index.db, the SQLite index queries read, and one for every other recorded\n"
       "process (<TRACE_DIR>/processes/N/index.db). Shows progress on a terminal.");
   app.add_option("trace_dir", args->trace_dir, "Trace directory (default: the latest recording)");
-  app.add_option("--zstd-level", args->zstd_level, "zstd level of the indexed chunks")->check(CLI::Range(-7, 19));
+  args->zstd_level_option =
+      app.add_option("--zstd-level", args->zstd_level, "zstd level of the indexed chunks")->check(CLI::Range(-7, 19));
   app.add_flag("-q,--quiet", args->quiet, "No summary line");
   app.add_flag("--no-symbols", args->no_symbols,
                "Do not precompute the symbols of the code the recording ran (questions then read each\n"
@@ -47,7 +69,8 @@ Action register_index(CLI::App& app) {
                "Once indexed, keep only the header of <TRACE_DIR>/trace.omni (its INFO and END frames):\n"
                "the index answers every question without the event stream, in about half the disk, but\n"
                "can never be built again (not after an omni upgrade that changes the index format\n"
-               "either). A process whose recording was cut short keeps its stream");
+               "either). A process whose recording was cut short keeps its stream. An index already\n"
+               "built from the trace (with its symbols, and no --zstd-level given) is kept, not built again");
   app.add_flag("--verify", args->verify, "Then run `omni verify` on it (exit 1 on a divergence)");
   return [args](Io& io) {
     index::IndexOptions options;
@@ -71,9 +94,16 @@ Action register_index(CLI::App& app) {
     std::map<std::string, std::string> copies_made;
     index::FileCopies copies;
     uint64_t dropped = 0;  // bytes of event streams dropped (--drop-trace)
+    size_t kept_indexes = 0;  // current indexes --drop-trace kept instead of building
     // The index, then the symbols of the code it ran (query::precompute_symbols).
     auto build = [&](const index::IndexOptions& each, const std::function<void(const index::IndexProgress&)>& shows) {
-      index::IndexStats s = index::build_index(each, shows);
+      // Dropping the stream of a recording indexed already needs no new
+      // index (and one whose stream is dropped cannot be built at all).
+      std::optional<index::IndexStats> current;
+      if (args->drop_trace && args->zstd_level_option->count() == 0)
+        current = current_index(each.trace_dir, !args->no_symbols);
+      if (current) ++kept_indexes;
+      index::IndexStats s = current ? *current : index::build_index(each, shows);
       // The index is complete without them: a failure (a full disk) costs
       // answers once the files are gone, not answers now.
       if (!args->no_files) try {
@@ -88,7 +118,7 @@ Action register_index(CLI::App& app) {
         }
       // The index is complete without them: a failure costs speed (and
       // answers once the binaries are gone), not answers.
-      if (!args->no_symbols) try {
+      if (!args->no_symbols && !current) try {
           query::precompute_symbols(each.trace_dir, each.zstd_level, symbolizer);
         } catch (const Error& e) {
           io.err << fmt::format("omni: warning: the symbols of {} were not precomputed ({}); questions read the "
@@ -106,6 +136,7 @@ Action register_index(CLI::App& app) {
       return s;
     };
     index::IndexStats stats = build(options, progress);
+    const bool main_kept = kept_indexes > 0;
     if (shown) io.err << '\n';
     shown = false;
     if (!args->quiet) {
@@ -120,10 +151,16 @@ Action register_index(CLI::App& app) {
         kept += fmt::format("; dropped {} bytes of trace.omni's event stream (the index alone answers, and "
                             "cannot be built again)",
                             dropped);
-      io.err << fmt::format("omni: indexed {} writes over {} instructions into {} ({} bytes, {:.3f} bytes/instruction){}\n",
-                            stats.writes, stats.instructions, options.trace_dir + "/index.db",
-                            stats.index_bytes,
-                            stats.instructions ? double(stats.index_bytes) / stats.instructions : 0.0, kept);
+      const double per_instruction = stats.instructions ? double(stats.index_bytes) / stats.instructions : 0.0;
+      if (main_kept)
+        io.err << fmt::format("omni: kept {}, already built from this trace ({} writes over {} instructions, {} bytes, "
+                              "{:.3f} bytes/instruction){}\n",
+                              options.trace_dir + "/index.db", stats.writes, stats.instructions, stats.index_bytes,
+                              per_instruction, kept);
+      else
+        io.err << fmt::format("omni: indexed {} writes over {} instructions into {} ({} bytes, {:.3f} bytes/instruction){}\n",
+                              stats.writes, stats.instructions, options.trace_dir + "/index.db", stats.index_bytes,
+                              per_instruction, kept);
       query::RecordingEnd end;
       if (!stats.stream_complete) {
         query::Session session(options.trace_dir);
@@ -162,13 +199,16 @@ Action register_index(CLI::App& app) {
     if (shown) io.err << '\n';
     if (!args->quiet && processes.size() > 1)
       io.err << fmt::format("omni: indexed {} more process{} (forked or exec'd; `omni dump` lists them): {} writes over {} "
-                            "instructions, {} bytes{}{}\n",
+                            "instructions, {} bytes{}{}{}\n",
                             processes.size() - 1, processes.size() == 2 ? "" : "es", forked.writes,
                             forked.instructions, forked.index_bytes,
                             forked_exec ? fmt::format(", {} ended by an exec not recorded",
                                                       forked_exec)
                                         : "",
-                            forked_incomplete ? fmt::format(", {} cut short", forked_incomplete) : "");
+                            forked_incomplete ? fmt::format(", {} cut short", forked_incomplete) : "",
+                            kept_indexes > size_t{main_kept}
+                                ? fmt::format("; kept {} already built", kept_indexes - size_t{main_kept})
+                                : "");
     if (args->verify) {
       for (const ProcessDir& p : processes) {
         // A process killed before its tool handed anything over holds no

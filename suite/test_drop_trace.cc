@@ -3,6 +3,8 @@
 // alone, and the index cannot be built again (docs/design.md, "Disk").
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+
 #include <string>
 #include <vector>
 
@@ -41,10 +43,19 @@ TEST_CASE("drop trace: the index alone answers every question as before, and ref
     answers.push_back(r.out);
   }
   const auto full = fs::file_size(rec.dir / "trace.omni");
+  // The recording is indexed already: its index is kept (the same file,
+  // updated in place), not built again.
+  struct stat built {};
+  REQUIRE(stat((rec.dir / "index.db").c_str(), &built) == 0);
 
   RunResult ix = run_omni({"index", "--drop-trace", rec.dir.string()});
   INFO(ix.describe());
   REQUIRE(ix.status == 0);
+  struct stat kept {};
+  REQUIRE(stat((rec.dir / "index.db").c_str(), &kept) == 0);
+  CHECK(kept.st_ino == built.st_ino);
+  CHECK(ix.err.find("omni: kept " + (rec.dir / "index.db").string() + ", already built from this trace") !=
+        std::string::npos);
   CHECK(ix.err.find("dropped " + std::to_string(full - fs::file_size(rec.dir / "trace.omni")) + " bytes") !=
         std::string::npos);
   CHECK(fs::file_size(rec.dir / "trace.omni") < 1024);
@@ -76,9 +87,29 @@ TEST_CASE("drop trace: the index alone answers every question as before, and ref
   check_error(again);
   CHECK(again.err.find("was dropped after it was indexed") != std::string::npos);
   same_answers();
-  // Dropped again: nothing to do.
+  // Dropped again: the index is kept, and nothing is left to drop.
+  const auto stub = fs::file_size(rec.dir / "trace.omni");
   RunResult twice = run_omni({"index", "--drop-trace", rec.dir.string()});
-  check_error(twice);
+  INFO(twice.describe());
+  CHECK(twice.status == 0);
+  CHECK(twice.err.find("already built from this trace") != std::string::npos);
+  CHECK(twice.err.find("dropped") == std::string::npos);
+  CHECK(fs::file_size(rec.dir / "trace.omni") == stub);
+  same_answers();
+}
+
+TEST_CASE("drop trace: an index of the trace is built again when --zstd-level asks for another") {
+  Recording rec = record("globals");
+  struct stat built {};
+  REQUIRE(stat((rec.dir / "index.db").c_str(), &built) == 0);
+  RunResult ix = run_omni({"index", "--drop-trace", "--zstd-level", "1", rec.dir.string()});
+  INFO(ix.describe());
+  REQUIRE(ix.status == 0);
+  struct stat rebuilt {};
+  REQUIRE(stat((rec.dir / "index.db").c_str(), &rebuilt) == 0);
+  CHECK(rebuilt.st_ino != built.st_ino);
+  CHECK(ix.err.find("omni: indexed ") != std::string::npos);
+  CHECK(fs::file_size(rec.dir / "trace.omni") < 1024);
 }
 
 TEST_CASE("drop trace: a recording cut short keeps its event stream") {
