@@ -30,24 +30,6 @@ struct IndexArgs {
   CLI::Option* zstd_level_option = nullptr;
 };
 
-// The index of `dir` when --drop-trace may keep it instead of building it
-// again: complete, of this omni's format, built from this very trace, with
-// the symbols precomputed if they are wanted (nullopt: build it). Its
-// figures are the build's.
-std::optional<index::IndexStats> current_index(const std::string& dir, bool want_symbols) {
-  try {
-    index::IndexReader reader(dir);
-    if (want_symbols && reader.meta_int("symbols").value_or(0) != 1) return std::nullopt;
-    index::IndexStats s;
-    s.writes = static_cast<uint64_t>(reader.meta_int("writes").value_or(0));
-    s.instructions = static_cast<uint64_t>(reader.meta_int("instructions").value_or(0));
-    s.chunks = reader.chunk_count();
-    s.stream_complete = reader.meta_int("stream_complete").value_or(0) == 1;
-    return s;
-  } catch (const Error&) {
-    return std::nullopt;  // missing, old, damaged or of another trace: built anew
-  }
-}
 }  // namespace
 
 Action register_index(CLI::App& app) {
@@ -101,7 +83,7 @@ Action register_index(CLI::App& app) {
       // index (and one whose stream is dropped cannot be built at all).
       std::optional<index::IndexStats> current;
       if (args->drop_trace && args->zstd_level_option->count() == 0)
-        current = current_index(each.trace_dir, !args->no_symbols);
+        current = index::current_index(each.trace_dir, !args->no_symbols);
       if (current) ++kept_indexes;
       index::IndexStats s = current ? *current : index::build_index(each, shows);
       // The index is complete without them: a failure (a full disk) costs

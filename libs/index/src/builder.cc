@@ -342,6 +342,21 @@ void store_symbols(const std::string& trace_dir, const SymbolRows& rows, int zst
   db.exec("COMMIT");
 }
 
+std::optional<IndexStats> current_index(const std::string& trace_dir, bool with_symbols) {
+  try {
+    IndexReader reader(trace_dir);
+    if (with_symbols && reader.meta_int("symbols").value_or(0) != 1) return std::nullopt;
+    IndexStats s;
+    s.writes = static_cast<uint64_t>(reader.meta_int("writes").value_or(0));
+    s.instructions = static_cast<uint64_t>(reader.meta_int("instructions").value_or(0));
+    s.chunks = reader.chunk_count();
+    s.stream_complete = reader.meta_int("stream_complete").value_or(0) == 1;
+    return s;
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
 uint64_t drop_trace_stream(const std::string& trace_dir) {
   std::string trace_path = trace_dir + "/" + kTraceFile;
   std::string stub_path = trace_path + ".stub";

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,12 @@ struct IndexStats {
 
 IndexStats build_index(const IndexOptions& options,
                        const std::function<void(const IndexProgress&)>& progress);
+
+// The figures of DIR's index when it is current: complete, of this schema,
+// built from DIR/trace.omni as it is now, and holding precomputed symbols
+// when `with_symbols`; nullopt when it is missing, of another version or
+// trace, damaged, or without them (build_index would then make it).
+std::optional<IndexStats> current_index(const std::string& trace_dir, bool with_symbols);
 
 // Once DIR's index is built from DIR/trace.omni, replaces the trace by its
 // INFO and END frames alone (END marked trace::kStreamDroppedKey; meta
