@@ -94,9 +94,8 @@ TEST_CASE(
   std::vector<std::uint64_t> writes;
   omni::index::IndexReader& reader = session.reader();
   for (std::uint32_t id : reader.chunks_writing(addr, 8))
-    reader.scan_chunk(id, addr, 8, [&](const omni::index::Event& e, const std::uint8_t*) {
+    for (const omni::index::Event& e : reader.load_chunk_writes(id, addr, 8).events)
       writes.push_back(e.time);
-    });
   REQUIRE(writes.size() == 6);
   auto word_at = [&](std::uint64_t t) {
     omni::replay::MemoryImage image = session.memory().read(addr, 8, t);

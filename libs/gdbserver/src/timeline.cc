@@ -106,8 +106,9 @@ std::optional<Timeline::WriteHit> Timeline::next_change(uint64_t addr, uint64_t 
   std::optional<WriteHit> found;
   reader.chunks_writing(addr, size, false, [&](uint32_t id) {
     if (id < first) return true;
-    reader.scan_chunk(id, addr, size, [&](const index::Event& e, const uint8_t* data) {
-      if (found || e.time <= time_) return;
+    index::DecodedChunk writes = reader.load_chunk_writes(id, addr, size);
+    for (const index::Event& e : writes.events) {
+      if (e.time <= time_) continue;
       if (next_forget != forgotten.end() && *next_forget <= e.time) {
         uint64_t last = *next_forget;
         while (next_forget != forgotten.end() && *next_forget <= e.time) last = *next_forget++;
@@ -115,15 +116,16 @@ std::optional<Timeline::WriteHit> Timeline::next_change(uint64_t addr, uint64_t 
         if (last == e.time) now.known.assign(size, false);
         else now = watched_bytes(session_.memory().read(addr, size, last));
       }
+      const uint8_t* data = writes.data.data() + e.data_offset;
       for (uint64_t a = std::max(e.addr, addr); a < std::min(e.addr + e.size, addr + size); ++a) {
         uint64_t i = a - addr;
         if (!now.known[i] || now.value[i] != data[a - e.addr]) {
           found = WriteHit{e.time, e.tid, std::max(e.addr, addr)};
-          return;
+          return false;
         }
       }
-    });
-    return !found;
+    }
+    return true;
   });
   return found;
 }
@@ -139,8 +141,17 @@ std::optional<Timeline::WriteHit> Timeline::last_change(uint64_t addr, uint64_t 
     WriteHit hit;
     std::vector<uint8_t> value;  // what it left in the watched bytes it wrote
     std::vector<bool> wrote;
-    uint64_t unresolved = 0;
+    uint64_t unresolved = 0;  // watched bytes it wrote whose older writer is not met yet
     bool changed = false;
+  };
+  // Whether `p` changed a byte it wrote, from memory just before it: exact
+  // where the older writes do not tell (none met, or a remap between).
+  auto changed_from_memory = [&](const Pending& p) {
+    if (p.hit.time == 0) return true;  // nothing is before the first moment to compare with
+    WatchedBytes before = watched_bytes(session_.memory().read(addr, size, p.hit.time - 1));
+    for (uint64_t i = 0; i < size; ++i)
+      if (p.wrote[i] && (!before.known[i] || before.value[i] != p.value[i])) return true;
+    return false;
   };
   std::deque<Pending> pending;  // newest first; the front is the newest unresolved
   size_t popped = 0;            // pending entries dropped from the front so far
@@ -170,19 +181,9 @@ std::optional<Timeline::WriteHit> Timeline::last_change(uint64_t addr, uint64_t 
     }
     return false;
   };
-  index::DecodedChunk chunk;
   reader.chunks_writing(addr, size, true, [&](uint32_t id) {
     if (id > current->id) return true;
-    chunk.events.clear();
-    chunk.data.clear();
-    reader.scan_chunk(
-        id, addr, size,
-        [&](const index::Event& e, const uint8_t* data) {
-          chunk.events.push_back(e);
-          chunk.events.back().data_offset = uint32_t(chunk.data.size());
-          chunk.data.insert(chunk.data.end(), data, data + e.size);
-        },
-        time_);
+    index::DecodedChunk chunk = reader.load_chunk_writes(id, addr, size, time_);
     for (auto e = chunk.events.rbegin(); e != chunk.events.rend(); ++e) {
       const uint8_t* data = chunk.data.data() + e->data_offset;
       Pending p{WriteHit{e->time, e->tid, std::max(e->addr, addr)}, std::vector<uint8_t>(size),
@@ -194,13 +195,14 @@ std::optional<Timeline::WriteHit> Timeline::last_change(uint64_t addr, uint64_t 
         ++p.unresolved;
         if (holder[i] >= 0 && size_t(holder[i]) >= popped) {
           Pending& newer = pending[holder[i] - popped];
-          if (!forgotten_between(p.hit.time, newer.hit.time)) {
+          if (newer.unresolved && forgotten_between(p.hit.time, newer.hit.time)) {
+            // Memory settles every byte of it at once.
+            newer.changed = newer.changed || changed_from_memory(newer);
+            newer.unresolved = 0;
+          } else if (newer.unresolved) {
             if (newer.value[i] != p.value[i]) newer.changed = true;
-          } else {
-            WatchedBytes before = watched_bytes(session_.memory().read(addr, size, newer.hit.time - 1));
-            if (!before.known[i] || before.value[i] != newer.value[i]) newer.changed = true;
+            --newer.unresolved;
           }
-          --newer.unresolved;
         }
         holder[i] = int64_t(popped + pending.size());
       }
@@ -214,14 +216,8 @@ std::optional<Timeline::WriteHit> Timeline::last_change(uint64_t addr, uint64_t 
   // memory just before them (at most one such write per watched byte).
   while (!pending.empty()) {
     Pending& p = pending.front();
-    if (!p.changed && p.unresolved && p.hit.time == 0) {
-      p.changed = true;  // nothing is before the first moment to compare with
-    } else if (!p.changed && p.unresolved) {
-      WatchedBytes before = watched_bytes(session_.memory().read(addr, size, p.hit.time - 1));
-      for (uint64_t i = 0; i < size; ++i)
-        if (p.wrote[i] && (!before.known[i] || before.value[i] != p.value[i])) p.changed = true;
-      p.unresolved = 0;
-    }
+    if (!p.changed && p.unresolved) p.changed = changed_from_memory(p);
+    p.unresolved = 0;
     if (settle()) return found;
   }
   return std::nullopt;

@@ -132,7 +132,7 @@ namespace {
 // Calls f(event) for each event of an encoded chunk at or before `until`, in
 // order, with its data offset checked against the data column; returns the
 // data column. The one decoder of the columns: decode_raw_chunk keeps every
-// event, scan_chunk only those in a range.
+// event, decode_chunk_writes only those in a range.
 template <class F>
 const uint8_t* for_each_event(const uint8_t* raw, size_t raw_size, uint64_t time_first, uint64_t until, F&& f) {
   VarintReader header{raw, raw + raw_size, "chunk header"};
@@ -198,25 +198,31 @@ void decode_raw_chunk(const uint8_t* raw_data, size_t raw_size, uint64_t time_fi
   chunk.data.assign(data, data + append.data_bytes);
 }
 
-void scan_chunk(const void* blob, size_t size, uint64_t time_first, uint64_t addr, uint64_t length, uint64_t until,
-                const std::function<void(const Event&, const uint8_t*)>& f) {
+void decode_chunk_writes(const void* blob, size_t size, uint64_t time_first, uint64_t addr, uint64_t length,
+                         uint64_t until, DecodedChunk& out) {
+  out.events.clear();
+  out.data.clear();
   thread_local HugeBytes raw;
   decompress_frame(blob, size, "write chunk", raw);
   if (length == 0) return;
-  // Matches are kept (with their data offsets) until the data column's
-  // place is known, after the last event. The test is where-written's own
-  // (a write of no bytes inside the range is one).
+  // Matches are kept (with their offsets in the chunk's data) until the data
+  // column's place is known, after the last event. The test is
+  // where-written's own (a write of no bytes inside the range is one).
   struct Collect {
     uint64_t addr, last;
-    std::vector<Event> found;
+    std::vector<Event, HugePageAllocator<Event>>& found;
     void reserve(uint64_t) {}
     void operator()(const Event& e) {
       if (e.addr <= last && e.addr + e.size > addr) found.push_back(e);
     }
     void data_end(uint64_t) {}
-  } collect{addr, addr + (length - 1), {}};
+  } collect{addr, addr + (length - 1), out.events};
   const uint8_t* data = for_each_event(raw.data(), raw.size(), time_first, until, collect);
-  for (const Event& e : collect.found) f(e, data + e.data_offset);
+  for (Event& e : out.events) {
+    const uint8_t* bytes = data + e.data_offset;
+    e.data_offset = static_cast<uint32_t>(out.data.size());
+    out.data.insert(out.data.end(), bytes, bytes + e.size);
+  }
 }
 
 void FinalsShadow::clear(uint64_t start, uint64_t end) {

@@ -664,37 +664,33 @@ std::vector<uint8_t> IndexReader::load_finals(uint32_t id, uint64_t page, bool* 
   return out;
 }
 
-void IndexReader::load_chunk_into(uint32_t id, DecodedChunk& chunk, uint64_t until) {
+void IndexReader::with_chunk_data(uint32_t id,
+                                  const std::function<void(uint64_t time_first, const void* blob, size_t size)>& f) {
+  // Reset however `f` ends: a statement left stepped refuses the next bind
+  // (the gdb server goes on after a failed question).
+  struct Reset {
+    Statement& q;
+    ~Reset() { q.reset(); }
+  } reset{*chunk_data_};
   chunk_data_->bind(1, id);
-  if (id >= chunk_count() || !chunk_data_->step()) {
-    chunk_data_->reset();
+  if (id >= chunk_count() || !chunk_data_->step())
     fail("index is corrupt: chunk {} is missing; run `omni index` again", id);
-  }
   uint64_t time_first = chunk_row(*chunk_data_).time_first;
-  decode_chunk_into(chunk_data_->column_blob(6), chunk_data_->column_bytes(6), time_first, chunk, until);
-  chunk_data_->reset();
+  f(time_first, chunk_data_->column_blob(6), chunk_data_->column_bytes(6));
 }
 
-void IndexReader::scan_chunk(uint32_t id, uint64_t addr, uint64_t length,
-                             const std::function<void(const Event&, const uint8_t*)>& f, uint64_t until) {
-  chunk_data_->bind(1, id);
-  if (id >= chunk_count() || !chunk_data_->step()) {
-    chunk_data_->reset();
-    fail("index is corrupt: chunk {} is missing; run `omni index` again", id);
-  }
-  uint64_t time_first = chunk_row(*chunk_data_).time_first;
-  // The row is released before `f` runs: it may read the index again.
-  std::vector<Event> found;
-  std::vector<uint8_t> data;
-  omni::index::scan_chunk(chunk_data_->column_blob(6), chunk_data_->column_bytes(6), time_first, addr, length, until,
-                          [&](const Event& e, const uint8_t* bytes) {
-                            Event copy = e;
-                            copy.data_offset = static_cast<uint32_t>(data.size());
-                            data.insert(data.end(), bytes, bytes + e.size);
-                            found.push_back(copy);
-                          });
-  chunk_data_->reset();
-  for (const Event& e : found) f(e, data.data() + e.data_offset);
+void IndexReader::load_chunk_into(uint32_t id, DecodedChunk& chunk, uint64_t until) {
+  with_chunk_data(id, [&](uint64_t time_first, const void* blob, size_t size) {
+    decode_chunk_into(blob, size, time_first, chunk, until);
+  });
+}
+
+DecodedChunk IndexReader::load_chunk_writes(uint32_t id, uint64_t addr, uint64_t length, uint64_t until) {
+  DecodedChunk out;
+  with_chunk_data(id, [&](uint64_t time_first, const void* blob, size_t size) {
+    decode_chunk_writes(blob, size, time_first, addr, length, until, out);
+  });
+  return out;
 }
 
 namespace {

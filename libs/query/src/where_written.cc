@@ -31,12 +31,12 @@ void where_written(Session& session, const WhereWrittenQuery& query, Sink<WriteR
     std::vector<uint8_t> data;
   };
   auto matches_in = [&](uint32_t id, std::vector<Match>& found) {
-    reader.scan_chunk(
-        id, range.addr, range.length,
-        [&](const index::Event& e, const uint8_t* data) {
-          if (e.time >= from) found.push_back({e, std::vector<uint8_t>(data, data + e.size)});
-        },
-        to);
+    index::DecodedChunk writes = reader.load_chunk_writes(id, range.addr, range.length, to);
+    for (const index::Event& e : writes.events) {
+      if (e.time < from) continue;
+      const uint8_t* data = writes.data.data() + e.data_offset;
+      found.push_back({e, std::vector<uint8_t>(data, data + e.size)});
+    }
   };
 
   std::vector<Match> matches;

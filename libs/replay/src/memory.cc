@@ -73,7 +73,8 @@ const AddressSpace::value_type* mapping_of(const AddressSpace& space, uint64_t a
 struct ChunkView {
   index::DecodedChunk chunk;  // its events up to `until` only
   uint64_t until = 0;
-  std::vector<std::pair<uint64_t, uint32_t>, HugePageAllocator<std::pair<uint64_t, uint32_t>>> by_granule;  // (granule, event index), sorted
+  // (granule, event index), sorted
+  std::vector<std::pair<uint64_t, uint32_t>, HugePageAllocator<std::pair<uint64_t, uint32_t>>> by_granule;
   unsigned lookups = 0;
   bool sorted = false;
 };

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <string>
@@ -25,10 +24,12 @@ struct Event {
   uint32_t data_offset;  // into DecodedChunk::data
 };
 
+using HugeBytes = std::vector<uint8_t, HugePageAllocator<uint8_t>>;
+
 // Megabytes each, decoded and dropped by every question: in huge pages.
 struct DecodedChunk {
   std::vector<Event, HugePageAllocator<Event>> events;
-  std::vector<uint8_t, HugePageAllocator<uint8_t>> data;
+  HugeBytes data;
 };
 
 class ChunkEncoder {
@@ -56,7 +57,6 @@ std::string compress_chunk(const std::string& raw, int level);
 // it is damaged or larger than `max_bytes`.
 void decompress_frame(const void* blob, size_t size, const char* what, std::vector<uint8_t>& out,
                       size_t max_bytes = size_t{1} << 30);
-using HugeBytes = std::vector<uint8_t, HugePageAllocator<uint8_t>>;
 void decompress_frame(const void* blob, size_t size, const char* what, HugeBytes& out,
                       size_t max_bytes = size_t{1} << 30);
 DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first);
@@ -65,13 +65,12 @@ DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first);
 // time order), and the data they wrote.
 void decode_chunk_into(const void* blob, size_t size, uint64_t time_first, DecodedChunk& chunk,
                        uint64_t until = UINT64_MAX);
-// The events of a chunk at or before `until` that wrote any byte of
-// [addr, addr + length), in time order, each with the bytes it wrote (valid
-// during the call only; `data_offset` is their place in the chunk's data),
-// without keeping the chunk's other events: a question after a few bytes'
-// writes decodes the columns but stores only its matches.
-void scan_chunk(const void* blob, size_t size, uint64_t time_first, uint64_t addr, uint64_t length, uint64_t until,
-                const std::function<void(const Event&, const uint8_t*)>& f);
+// Into `out`, only the events at or before `until` that wrote any byte of
+// [addr, addr + length), in time order, and the bytes they wrote: a
+// question after a few bytes' writes decodes the columns but stores only
+// its matches.
+void decode_chunk_writes(const void* blob, size_t size, uint64_t time_first, uint64_t addr, uint64_t length,
+                         uint64_t until, DecodedChunk& out);
 // The same from the uncompressed encoding.
 void decode_raw_chunk(const uint8_t* raw, size_t size, uint64_t time_first, DecodedChunk& chunk,
                       uint64_t until = UINT64_MAX);

@@ -123,11 +123,9 @@ class IndexReader {
   DecodedChunk load_chunk(uint32_t id);
   void load_chunk_into(uint32_t id, DecodedChunk& chunk, uint64_t until = UINT64_MAX);
   // Chunk `id`'s events at or before `until` that wrote any byte of
-  // [addr, addr + length), in time order, each with the bytes it wrote
-  // (valid during the call): the chunk's other events are decoded, not
-  // kept. `f` may read the index.
-  void scan_chunk(uint32_t id, uint64_t addr, uint64_t length,
-                  const std::function<void(const Event&, const uint8_t*)>& f, uint64_t until = UINT64_MAX);
+  // [addr, addr + length), in time order, and the bytes they wrote: the
+  // chunk's other events are decoded, not kept.
+  DecodedChunk load_chunk_writes(uint32_t id, uint64_t addr, uint64_t length, uint64_t until = UINT64_MAX);
   // What the granules chunk `id` wrote in page `page` (address >> 12) held
   // after it, encoded for find_final (empty: none).
   // `complete`: a byte missing from a granule's entry was not written since
@@ -246,6 +244,10 @@ class IndexReader {
   uint64_t symbol_bytes();
 
  private:
+  // Chunk `id`'s row (an error when it is missing or damaged): `f` gets its
+  // first time and its compressed data, valid during the call.
+  void with_chunk_data(uint32_t id,
+                       const std::function<void(uint64_t time_first, const void* blob, size_t size)>& f);
   // The chunk ids that wrote granules [first, last] (of at most two pages),
   // a segment at a time newest first, each segment's ascending, to `f`
   // until it returns false (then false), found by hops from each page's
