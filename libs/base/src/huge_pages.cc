@@ -1,8 +1,11 @@
 #include "omni/base/huge_pages.h"
 
+#include <malloc.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 
 namespace omni {
 
@@ -28,5 +31,22 @@ void* huge_allocate(size_t bytes) {
 }
 
 void huge_deallocate(void* p, size_t bytes) { munmap(p, rounded(bytes)); }
+
+void advise_huge_heap(size_t bytes) {
+  // Each time malloc extends the heap it asks for M_TOP_PAD bytes more than
+  // it needs: one probe allocation, larger than the free top a fresh heap
+  // has and below the mmap threshold, makes it extend now, by `bytes`.
+  // Freed, the probe rejoins the top (which the caller's M_TRIM_THRESHOLD,
+  // above `bytes`, keeps from being returned at once).
+  constexpr size_t kProbe = size_t{1} << 20;
+  mallopt(M_TOP_PAD, static_cast<int>(bytes));
+  auto before = reinterpret_cast<uintptr_t>(sbrk(0));
+  void* volatile probe = std::malloc(kProbe);  // volatile: the pair is not optimized away
+  auto after = reinterpret_cast<uintptr_t>(sbrk(0));
+  std::free(probe);
+  uintptr_t first = (before + kHugePage - 1) & ~(kHugePage - 1), last = after & ~(kHugePage - 1);
+  if (before == static_cast<uintptr_t>(-1) || last <= first) return;  // not extended: ordinary pages
+  madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+}
 
 }  // namespace omni

@@ -18,6 +18,16 @@ inline constexpr size_t kHugeBlock = size_t{1} << 20;
 void* huge_allocate(size_t bytes);              // bytes >= kHugeBlock; throws std::bad_alloc
 void huge_deallocate(void* p, size_t bytes);    // as allocated
 
+// Gives the main heap `bytes` more at once and advises them MADV_HUGEPAGE, so
+// that the small allocations of a question (index rows, replayed pages,
+// decoded IR: thousands of fresh 4 KiB pages) take one fault per 2 MiB.
+// glibc's own glibc.malloc.hugetlb=1 does the same but is read only at
+// process start (an environment variable: re-executing cost more than it
+// saved). Growth past `bytes` gets ordinary pages. Call once, early in main,
+// before any thread starts, with M_TRIM_THRESHOLD above `bytes`; it sets
+// malloc's M_TOP_PAD for the process.
+void advise_huge_heap(size_t bytes);
+
 template <class T>
 struct HugePageAllocator {
   using value_type = T;
