@@ -204,7 +204,10 @@ struct SymbolEntry {
   uint64_t size = 0;
 };
 
-std::vector<SymbolEntry> read_symbols(Dwfl_Module* module) {
+// The module's function and object symbols; only those whose ELF name
+// contains `containing` when it is not empty (demangling every symbol of a
+// library such as libc is most of the work).
+std::vector<SymbolEntry> read_symbols(Dwfl_Module* module, std::string_view containing = {}) {
   std::vector<SymbolEntry> out;
   int count = dwfl_module_getsymtab(module);
   for (int i = 1; i < count; ++i) {  // entry 0 is the null symbol
@@ -213,6 +216,7 @@ std::vector<SymbolEntry> read_symbols(Dwfl_Module* module) {
     GElf_Word shndx = 0;
     const char* raw = dwfl_module_getsym_info(module, i, &sym, &address, &shndx, nullptr, nullptr);
     if (raw == nullptr || raw[0] == '\0' || shndx == SHN_UNDEF) continue;
+    if (!containing.empty() && std::string_view(raw).find(containing) == std::string_view::npos) continue;
     int type = GELF_ST_TYPE(sym.st_info);
     if (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_OBJECT) continue;
     SymbolEntry entry;
@@ -1243,7 +1247,22 @@ std::vector<FunctionMatch> Symbolizer::find_functions(int object, std::string_vi
   auto cached = target.functions.find(key);
   if (cached != target.functions.end()) return cached->second;
 
-  const std::vector<SymbolEntry>& entries = Impl::symbol_entries(target);
+  // A plain identifier can only be matched (below) by a symbol whose ELF
+  // name spells it: a C name is itself, and a mangled name holds each
+  // identifier of its demangled name literally, except the class names that
+  // std:: abbreviations stand for (Sa, Sb, Ss, Si, So, Sd), whose
+  // constructors and destructors are named by them. Only those symbols are
+  // read then, unless all of them were read already.
+  static constexpr std::string_view kAbbreviated[] = {"allocator",     "basic_string",   "string",
+                                                      "basic_istream", "istream",        "basic_ostream",
+                                                      "ostream",       "basic_iostream", "iostream"};
+  bool identifier = !std::isdigit(static_cast<unsigned char>(name[0])) &&
+                    std::all_of(name.begin(), name.end(), [](char c) { return is_word_char(c); }) &&
+                    std::find(std::begin(kAbbreviated), std::end(kAbbreviated), name) == std::end(kAbbreviated);
+  std::vector<SymbolEntry> named;
+  if (identifier && !target.symbol_entries) named = read_symbols(target.module, name);
+  const std::vector<SymbolEntry>& entries =
+      identifier && !target.symbol_entries ? named : Impl::symbol_entries(target);
   auto is_function = [](const SymbolEntry& e) { return e.type == STT_FUNC || e.type == STT_GNU_IFUNC; };
   std::vector<const SymbolEntry*> found;
   SignatureParts request = split_signature(name, true);
