@@ -33,6 +33,11 @@ struct VarintReader {
   const uint8_t* end;
   const char* what;
   uint64_t varint() {
+    // Most values of every column take one byte.
+    if (p < end && *p < 0x80) return *p++;
+    return varint_long();
+  }
+  uint64_t varint_long() {
     uint64_t value = 0;
     for (int shift = 0; shift < 64; shift += 7) {
       if (p >= end) fail("index is corrupt ({} truncated); run `omni index` again", what);
