@@ -48,7 +48,7 @@
 /* A register snapshot at least every this many instructions of a thread,
    unless omni record asks otherwise (--omni-snapshot-interval); record.h's
    kDefaultSnapshotInterval is this number. */
-#define OMNI_DEFAULT_SNAPSHOT_INTERVAL 16384
+#define OMNI_DEFAULT_SNAPSHOT_INTERVAL 8192
 
 #define OMNI_CHANNEL_KEY_BYTES 16u
 #define OMNI_MSG_BYTES 24u

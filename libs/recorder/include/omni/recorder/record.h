@@ -14,7 +14,7 @@ namespace omni::recorder {
 
 // The tool's own default (OMNI_DEFAULT_SNAPSHOT_INTERVAL; record.cc checks
 // they agree).
-inline constexpr uint64_t kDefaultSnapshotInterval = 16384;
+inline constexpr uint64_t kDefaultSnapshotInterval = 8192;
 
 struct RecordOptions {
   std::vector<std::string> command;  // program and its arguments
