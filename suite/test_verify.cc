@@ -213,7 +213,18 @@ TEST_CASE("verify: a register snapshot changed in the index is a divergence nami
     q.bind(1, target.time).bind(2, target.seq);
     REQUIRE(q.step());
     std::vector<uint8_t> state;
-    index::decompress_frame(q.column_blob(0), q.column_bytes(0), "snapshot", state);
+    // A state may be compressed with the snapshots' dictionary (its frame
+    // names it); the changed one is stored without.
+    if (uint32_t id = index::frame_dictionary_id(q.column_blob(0), q.column_bytes(0))) {
+      index::Statement d(db, "SELECT dict FROM snapshot_dicts WHERE id = ?");
+      d.bind(1, static_cast<int64_t>(id));
+      REQUIRE(d.step());
+      auto bytes = static_cast<const char*>(d.column_blob(0));
+      index::ZstdDictionary dict(std::string(bytes, bytes + d.column_bytes(0)), 3, "snapshot dictionary");
+      dict.decompress(q.column_blob(0), q.column_bytes(0), "snapshot", state);
+    } else {
+      index::decompress_frame(q.column_blob(0), q.column_bytes(0), "snapshot", state);
+    }
     size_t rax = replay::gpr_offset(0);
     REQUIRE(state.size() > rax + 8);
     std::memcpy(&original, state.data() + rax, 8);

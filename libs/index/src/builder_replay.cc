@@ -33,12 +33,14 @@ class ReplayWriter::BlockJob final : public CompressJob {
 
 class ReplayWriter::SnapshotJob final : public CompressJob {
  public:
-  SnapshotJob(ReplayWriter& writer, uint32_t tid, uint64_t time, uint32_t seq, std::string state, std::string values)
-      : writer_(writer), tid_(tid), time_(time), seq_(seq), state_(std::move(state)), values_(std::move(values)) {}
+  SnapshotJob(ReplayWriter& writer, uint32_t tid, uint64_t time, uint32_t seq, std::string state, std::string values,
+              std::shared_ptr<const ZstdDictionary> dictionary)
+      : writer_(writer), tid_(tid), time_(time), seq_(seq), state_(std::move(state)), values_(std::move(values)),
+        dictionary_(std::move(dictionary)) {}
 
   size_t queued_bytes() const override { return state_.size() + values_.size(); }
   void compress(int level) override {
-    state_ = compress_chunk(state_, level);
+    state_ = dictionary_ ? dictionary_->compress(state_) : compress_chunk(state_, level);
     if (!values_.empty()) values_ = compress_chunk(values_, level);
   }
   void store() override {
@@ -57,12 +59,14 @@ class ReplayWriter::SnapshotJob final : public CompressJob {
   uint64_t time_;
   uint32_t seq_;
   std::string state_, values_;  // raw when queued, compressed once compress() ran; no values: NULL
+  std::shared_ptr<const ZstdDictionary> dictionary_;  // the state's, once trained
 };
 
 ReplayWriter::ReplayWriter(Database& db, Compressor& compressor)
     : compressor_(compressor),
       insert_block_(db, "INSERT INTO blocks VALUES (?,?,?,?,?)"),
-      insert_snapshot_(db, "INSERT INTO snapshots VALUES (?,?,?,?,?,?)") {}
+      insert_snapshot_(db, "INSERT INTO snapshots VALUES (?,?,?,?,?,?)"),
+      insert_dict_(db, "INSERT INTO snapshot_dicts VALUES (?,?,?)") {}
 
 void ReplayWriter::block(const trace::BlockDefEvent& def) {
   compressor_.submit(std::make_unique<BlockJob>(*this, def));
@@ -77,6 +81,23 @@ void ReplayWriter::snapshot(uint64_t time, uint32_t tid, const uint8_t* state, s
   open.last_time = time;
   open.state.assign(reinterpret_cast<const char*>(state), size);
   open.values.clear();
+  if (!dictionary_tried_) {
+    dictionary_samples_.push_back(open.state);
+    if (dictionary_samples_.size() == kDictionarySamples) make_dictionary();
+  }
+}
+
+void ReplayWriter::make_dictionary() {
+  dictionary_tried_ = true;
+  std::optional<std::string> bytes = train_dictionary(dictionary_samples_, kDictionaryBytes);
+  dictionary_samples_ = {};
+  if (!bytes) return;  // every state compressed alone, as before
+  dictionary_ = std::make_shared<const ZstdDictionary>(std::move(*bytes), compressor_.level(), "snapshot dictionary");
+  const std::string& dict = dictionary_->bytes();
+  insert_dict_.bind(1, dictionary_->id())
+      .bind_blob(2, dict.data(), dict.size())
+      .bind(3, snapshot_dict_row_crc(dictionary_->id(), dict.data(), dict.size()));
+  insert_dict_.run();
 }
 
 void ReplayWriter::value(uint64_t time, uint32_t tid, const uint8_t* data, size_t size) {
@@ -95,7 +116,7 @@ void ReplayWriter::finish() {
 
 void ReplayWriter::write_snapshot(uint32_t tid, OpenSnapshot& open) {
   auto job = std::make_unique<SnapshotJob>(*this, tid, open.time, open.seq, std::move(open.state),
-                                           std::move(open.values));
+                                           std::move(open.values), dictionary_);
   open.state.clear();
   open.values.clear();
   compressor_.submit(std::move(job));

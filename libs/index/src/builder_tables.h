@@ -60,6 +60,7 @@ class Compressor {
   // Queues a job (blocking while the queue holds its bound of raw bytes),
   // then stores every job finished so far.
   void submit(std::unique_ptr<CompressJob> job);
+  int level() const { return level_; }
   // Waits for every queued job and stores it; rethrows a worker's error.
   void store_all();
   // Drops the queued jobs and waits for the running one. Jobs point into
@@ -170,10 +171,19 @@ class ReplayWriter {
     std::string state, values;
   };
   void write_snapshot(uint32_t tid, OpenSnapshot& open);
+  // Trains the states' dictionary on the first kDictionarySamples states
+  // (those are compressed without it) and stores it in snapshot_dicts. On
+  // 10^9 instructions of gzip a state took 176 bytes alone, 130 with a
+  // dictionary of 128 samples, 107 of 512 and 104 of 1,024.
+  void make_dictionary();
+  static constexpr size_t kDictionarySamples = 512, kDictionaryBytes = 8192;
 
   Compressor& compressor_;
-  Statement insert_block_, insert_snapshot_;
+  Statement insert_block_, insert_snapshot_, insert_dict_;
   std::map<uint32_t, OpenSnapshot> snapshots_;
+  std::vector<std::string> dictionary_samples_;
+  bool dictionary_tried_ = false;
+  std::shared_ptr<const ZstdDictionary> dictionary_;  // shared with the jobs compressing with it
 };
 
 // The call tree (builder_calls.cc): call_chunks and call_targets, from a

@@ -1,5 +1,6 @@
 #include "omni/index/chunk.h"
 
+#include <zdict.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -84,6 +85,69 @@ std::string compress_chunk(const std::string& raw, int level) {
   if (ZSTD_isError(n)) fail("zstd compression failed: {}", ZSTD_getErrorName(n));
   out.resize(n);
   return out;
+}
+
+ZstdDictionary::ZstdDictionary(std::string bytes, int level, const char* what)
+    : bytes_(std::move(bytes)), level_(level) {
+  id_ = static_cast<uint32_t>(ZDICT_getDictID(bytes_.data(), bytes_.size()));
+  if (id_ == 0) fail("index is corrupt ({} is not a zstd dictionary); run `omni index` again", what);
+  ddict_ = ZSTD_createDDict(bytes_.data(), bytes_.size());
+  if (!ddict_) fail("index is corrupt ({} is damaged); run `omni index` again", what);
+}
+
+ZstdDictionary::~ZstdDictionary() {
+  ZSTD_freeCDict(static_cast<ZSTD_CDict*>(cdict_));
+  ZSTD_freeDDict(static_cast<ZSTD_DDict*>(ddict_));
+}
+
+std::string ZstdDictionary::compress(const std::string& raw) const {
+  std::call_once(once_, [&] {
+    cdict_ = ZSTD_createCDict(bytes_.data(), bytes_.size(), level_);
+    if (!cdict_) fail("zstd cannot use the snapshot dictionary");
+  });
+  thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> context(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  if (!context) fail("out of memory for a zstd context");
+  ZSTD_CCtx_reset(context.get(), ZSTD_reset_session_and_parameters);
+  ZSTD_CCtx_setParameter(context.get(), ZSTD_c_checksumFlag, 1);
+  ZSTD_CCtx_refCDict(context.get(), static_cast<const ZSTD_CDict*>(cdict_));
+  std::string out(ZSTD_compressBound(raw.size()), '\0');
+  size_t n = ZSTD_compress2(context.get(), out.data(), out.size(), raw.data(), raw.size());
+  if (ZSTD_isError(n)) fail("zstd compression failed: {}", ZSTD_getErrorName(n));
+  out.resize(n);
+  return out;
+}
+
+void ZstdDictionary::decompress(const void* blob, size_t size, const char* what, std::vector<uint8_t>& out,
+                                size_t max_bytes) const {
+  unsigned long long raw_size = ZSTD_getFrameContentSize(blob, size);
+  if (raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN || raw_size > max_bytes)
+    fail("index is corrupt ({} is not a zstd frame); run `omni index` again", what);
+  out.resize(raw_size);
+  thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> context(ZSTD_createDCtx(), ZSTD_freeDCtx);
+  if (!context) fail("out of memory for a zstd context");
+  size_t n = ZSTD_decompress_usingDDict(context.get(), out.data(), out.size(), blob, size,
+                                        static_cast<const ZSTD_DDict*>(ddict_));
+  if (ZSTD_isError(n) || n != raw_size)
+    fail("index is corrupt ({}: {}); run `omni index` again", what, ZSTD_getErrorName(n));
+}
+
+std::optional<std::string> train_dictionary(const std::vector<std::string>& samples, size_t capacity) {
+  std::string joined;
+  std::vector<size_t> sizes;
+  for (const std::string& sample : samples) {
+    joined += sample;
+    sizes.push_back(sample.size());
+  }
+  std::string dict(capacity, '\0');
+  size_t n = ZDICT_trainFromBuffer(dict.data(), dict.size(), joined.data(), sizes.data(),
+                                   static_cast<unsigned>(sizes.size()));
+  if (ZDICT_isError(n)) return std::nullopt;
+  dict.resize(n);
+  return dict;
+}
+
+uint32_t frame_dictionary_id(const void* blob, size_t size) {
+  return static_cast<uint32_t>(ZSTD_getDictID_fromFrame(blob, size));
 }
 
 DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first) {

@@ -39,7 +39,7 @@ void Database::exec(const std::string& sql) {
 
 void create_schema(Database& db) { db.exec(kSchemaSql); }
 
-void check_schema(Database& db) {
+int check_schema(Database& db, bool previous_ok) {
   int app_id = 0, version = 0;
   try {
     Statement app(db, "PRAGMA application_id");
@@ -51,9 +51,10 @@ void check_schema(Database& db) {
   }
   if (app_id != kApplicationId)
     fail("{} is not an omni index; run `omni index` to rebuild it", db.path());
-  if (version != kSchemaVersion)
+  if (version != kSchemaVersion && !(previous_ok && version == kPreviousSchemaVersion))
     fail("{} has index format version {}, this omni reads version {}; run `omni index` again",
          db.path(), version, kSchemaVersion);
+  return version;
 }
 
 Statement::Statement(Database& db, std::string_view sql) : db_(db) {

@@ -113,6 +113,11 @@ inline int64_t snapshot_row_crc(int64_t tid, int64_t time, int64_t seq) {
   return RowCheck().integer(tid).integer(time).integer(seq).value();
 }
 
+// snapshot_dicts: the dictionary's id and its bytes.
+inline int64_t snapshot_dict_row_crc(int64_t id, const void* dict, size_t size) {
+  return RowCheck().integer(id).blob(dict, size).value();
+}
+
 // exec_blocks: the block, the segment (kUnloggedBlock: none) and its chunk list.
 inline int64_t exec_block_row_crc(int64_t block, int64_t segment, const void* chunks, size_t size) {
   return RowCheck().integer(block).integer(segment).blob(chunks, size).value();

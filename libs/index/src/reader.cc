@@ -28,7 +28,7 @@ IndexReader::IndexReader(const std::string& trace_dir) : trace_dir_(trace_dir) {
   // same file, and the many small ones a question runs do not each lock
   // the file, look for a journal and revalidate SQLite's page cache.
   db_->exec("BEGIN");
-  check_schema(*db_);
+  schema_version_ = check_schema(*db_, true);
   meta_ = std::make_unique<Statement>(*db_, "SELECT value FROM meta WHERE key = ?");
   if (meta_int("complete").value_or(0) != 1)
     fail("the index of {} is incomplete; run `omni index {}`", trace_dir, trace_dir);
@@ -701,6 +701,15 @@ std::vector<uint8_t> unzstd(const void* blob, size_t size, const char* what) {
   return raw;
 }
 
+// A snapshot's state: a frame alone, or (schema 14) one compressed with the
+// dictionary it names.
+std::vector<uint8_t> unzstd_state(const void* blob, size_t size, const ZstdDictionary* dictionary) {
+  if (!dictionary) return unzstd(blob, size, "register snapshot");
+  std::vector<uint8_t> raw;
+  dictionary->decompress(blob, size, "register snapshot", raw);
+  return raw;
+}
+
 }  // namespace
 
 std::optional<IndexReader::BlockIr> IndexReader::block_ir(uint64_t addr, uint64_t time) {
@@ -733,6 +742,29 @@ std::optional<IndexReader::BlockIr> IndexReader::block_ir(uint64_t addr, uint64_
   return out;
 }
 
+const ZstdDictionary* IndexReader::snapshot_dictionary(const void* frame, size_t size) {
+  uint32_t id = frame_dictionary_id(frame, size);
+  if (id == 0) return nullptr;
+  if (snapshot_dictionary_ && snapshot_dictionary_->id() == id) return snapshot_dictionary_.get();
+  if (schema_version_ < 14)
+    fail("{}/{} is damaged (a register snapshot names a dictionary, which index format {} has not); run `omni "
+         "index {}` again",
+         trace_dir_, kIndexFile, schema_version_, trace_dir_);
+  Statement q(*db_, "SELECT dict, crc FROM snapshot_dicts WHERE id = ?");
+  q.bind(1, static_cast<int64_t>(id));
+  if (!q.step())
+    fail("{}/{} is damaged (its snapshot_dicts table lacks dictionary {}); run `omni index {}` again", trace_dir_,
+         kIndexFile, id, trace_dir_);
+  auto dict = static_cast<const char*>(q.column_blob(0));
+  std::string bytes(dict, dict + q.column_bytes(0));
+  check_row("snapshot_dicts", q.column_int(1), snapshot_dict_row_crc(id, bytes.data(), bytes.size()));
+  snapshot_dictionary_ = std::make_unique<ZstdDictionary>(std::move(bytes), 3, "snapshot dictionary");
+  if (snapshot_dictionary_->id() != id)
+    fail("{}/{} is damaged (a row of its snapshot_dicts table was changed); run `omni index {}` again", trace_dir_,
+         kIndexFile, trace_dir_);
+  return snapshot_dictionary_.get();
+}
+
 std::optional<SnapshotRow> IndexReader::snapshot_before(uint32_t tid, uint64_t time) {
   if (!snapshot_)
     snapshot_ = std::make_unique<Statement>(
@@ -745,7 +777,8 @@ std::optional<SnapshotRow> IndexReader::snapshot_before(uint32_t tid, uint64_t t
     check_row("snapshots", snapshot_->column_int(4),
               snapshot_row_crc(tid, snapshot_->column_int(0), snapshot_->column_int(3)));
     SnapshotRow row{tid, snapshot_->column_u64(0), {}, {}};
-    row.state = unzstd(snapshot_->column_blob(1), snapshot_->column_bytes(1), "register snapshot");
+    row.state = unzstd_state(snapshot_->column_blob(1), snapshot_->column_bytes(1),
+                             snapshot_dictionary(snapshot_->column_blob(1), snapshot_->column_bytes(1)));
     if (!snapshot_->column_is_null(2))
       row.values = unzstd(snapshot_->column_blob(2), snapshot_->column_bytes(2), "replay values");
     out = std::move(row);
@@ -782,7 +815,8 @@ std::optional<SnapshotRow> IndexReader::snapshot_at(uint32_t tid, uint64_t time,
   if (q->step()) {
     check_row("snapshots", q->column_int(3), snapshot_row_crc(tid, static_cast<int64_t>(time), q->column_int(2)));
     SnapshotRow row{tid, time, {}, {}};
-    row.state = unzstd(q->column_blob(0), q->column_bytes(0), "register snapshot");
+    row.state = unzstd_state(q->column_blob(0), q->column_bytes(0),
+                             snapshot_dictionary(q->column_blob(0), q->column_bytes(0)));
     if (!q->column_is_null(1)) row.values = unzstd(q->column_blob(1), q->column_bytes(1), "replay values");
     out = std::move(row);
   }

@@ -6,7 +6,7 @@
 -- RowCheck: FNV-1a 64 of its other columns but zstd frames, folded to a
 -- signed 32-bit integer), checked whenever the reader reads the row.
 PRAGMA application_id = 1330466377;  -- 0x4F4D4E49, "OMNI"
-PRAGMA user_version = 13;
+PRAGMA user_version = 14;
 
 -- Facts about the recording and the index: program, exit_code or signal,
 -- instructions, writes, complete (1 once the index was fully built),
@@ -183,6 +183,15 @@ CREATE TABLE snapshots (
   crc    INTEGER NOT NULL,  -- of tid, time, seq
   PRIMARY KEY (tid, time, seq)
 ) WITHOUT ROWID;
+
+-- The zstd dictionary of the snapshots' states (schema 14 on), trained on a
+-- process's first 512 snapshots: each later state's frame names its id.
+-- None when zstd could not train one (or fewer snapshots were taken).
+CREATE TABLE snapshot_dicts (
+  id   INTEGER PRIMARY KEY,  -- the dictionary's zstd id
+  dict BLOB NOT NULL,
+  crc  INTEGER NOT NULL      -- of id, dict
+);
 
 -- Calls in call order, kCallsPerChunk to a chunk (encoding in
 -- docs/index-format.md): time, end time, thread, call site, target, rsp at

@@ -10,7 +10,10 @@
 
 namespace omni::index {
 
-inline constexpr int kSchemaVersion = 13;
+inline constexpr int kSchemaVersion = 14;
+// The previous version, which this omni still reads: 14 added
+// snapshot_dicts, and 13's snapshot frames name no dictionary.
+inline constexpr int kPreviousSchemaVersion = 13;
 inline constexpr int kApplicationId = 0x4F4D4E49;
 
 class Database;
@@ -73,7 +76,9 @@ class Database {
 
 // Creates the schema in an empty database.
 void create_schema(Database& db);
-// Checks application_id and user_version; throws an actionable Error.
-void check_schema(Database& db);
+// Checks application_id and user_version (this version, or also
+// kPreviousSchemaVersion when `previous_ok`: a reader); throws an actionable
+// Error. Returns the version.
+int check_schema(Database& db, bool previous_ok = false);
 
 }  // namespace omni::index

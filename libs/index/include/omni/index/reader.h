@@ -178,6 +178,9 @@ class IndexReader {
   std::optional<BlockIr> block_ir(uint64_t addr, uint64_t time);
   // Thread `tid`'s latest register snapshot at or before `time`.
   std::optional<SnapshotRow> snapshot_before(uint32_t tid, uint64_t time);
+  // The index format version of the file (kSchemaVersion, or the previous
+  // one, which this reader also reads).
+  int schema_version() const { return schema_version_; }
   // Its time only (nothing decompressed).
   std::optional<uint64_t> snapshot_time_before(uint32_t tid, uint64_t time);
   // Thread `tid`'s first (lowest seq) or last snapshot at exactly `time`:
@@ -263,6 +266,11 @@ class IndexReader {
 
   std::string trace_dir_;
   std::unique_ptr<Database> db_;
+  int schema_version_ = 0;  // kSchemaVersion or kPreviousSchemaVersion
+  // The dictionary a snapshot state's frame names (null: none), loaded and
+  // checked on first use.
+  const ZstdDictionary* snapshot_dictionary(const void* frame, size_t size);
+  std::unique_ptr<ZstdDictionary> snapshot_dictionary_;
   std::unique_ptr<Statement> chunk_data_, meta_;
   std::vector<ChunkRow> chunks_;
   std::optional<uint32_t> chunk_count_;

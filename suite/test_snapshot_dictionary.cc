@@ -1,0 +1,156 @@
+// Register snapshot states compressed with a dictionary (index format 14):
+// the index holds the dictionary its frames name, they are smaller than
+// frames alone, replay from every one of them arrives at the next (omni
+// verify), and an index of format 13 (no dictionary) is still read, with
+// the same answers, but not kept by `omni index --drop-trace`.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "omni/index/chunk.h"
+#include "omni/index/db.h"
+#include "omni_fixture.h"
+
+namespace omni::test {
+
+namespace {
+
+struct States {
+  int64_t total = 0, with_dictionary = 0;
+  size_t stored_bytes = 0, alone_bytes = 0;  // as stored; each compressed alone
+  std::vector<uint32_t> dictionaries;        // snapshot_dicts ids
+};
+
+States read_states(const fs::path& index_db) {
+  States s;
+  index::Database db(index_db.string(), index::Database::Mode::ReadOnly);
+  index::Statement d(db, "SELECT id, dict FROM snapshot_dicts");
+  std::unique_ptr<index::ZstdDictionary> dict;
+  while (d.step()) {
+    s.dictionaries.push_back(static_cast<uint32_t>(d.column_int(0)));
+    auto bytes = static_cast<const char*>(d.column_blob(1));
+    dict = std::make_unique<index::ZstdDictionary>(std::string(bytes, bytes + d.column_bytes(1)), 3, "dictionary");
+    CHECK(dict->id() == s.dictionaries.back());
+  }
+  index::Statement q(db, "SELECT state FROM snapshots");
+  while (q.step()) {
+    ++s.total;
+    const void* blob = q.column_blob(0);
+    size_t size = static_cast<size_t>(q.column_bytes(0));
+    std::vector<uint8_t> raw;
+    if (uint32_t id = index::frame_dictionary_id(blob, size)) {
+      REQUIRE(dict);
+      REQUIRE(id == dict->id());
+      ++s.with_dictionary;
+      dict->decompress(blob, size, "snapshot", raw);
+    } else {
+      index::decompress_frame(blob, size, "snapshot", raw);
+    }
+    s.stored_bytes += size;
+    s.alone_bytes += index::compress_chunk(std::string(raw.begin(), raw.end()), 3).size();
+  }
+  return s;
+}
+
+// DIR's index rewritten as format 13 wrote it: every state a frame alone,
+// no snapshot_dicts table.
+void make_format_13(const fs::path& dir) {
+  index::Database db((dir / "index.db").string(), index::Database::Mode::Create);
+  std::unique_ptr<index::ZstdDictionary> dict;
+  {
+    index::Statement d(db, "SELECT dict FROM snapshot_dicts");
+    REQUIRE(d.step());
+    auto bytes = static_cast<const char*>(d.column_blob(0));
+    dict = std::make_unique<index::ZstdDictionary>(std::string(bytes, bytes + d.column_bytes(0)), 3, "dictionary");
+  }
+  struct Row {
+    int64_t tid, time, seq;
+    std::string state;
+  };
+  std::vector<Row> rows;
+  {
+    index::Statement q(db, "SELECT tid, time, seq, state FROM snapshots");
+    while (q.step()) {
+      if (!index::frame_dictionary_id(q.column_blob(3), q.column_bytes(3))) continue;
+      std::vector<uint8_t> raw;
+      dict->decompress(q.column_blob(3), q.column_bytes(3), "snapshot", raw);
+      rows.push_back({q.column_int(0), q.column_int(1), q.column_int(2),
+                      index::compress_chunk(std::string(raw.begin(), raw.end()), 3)});
+    }
+  }
+  REQUIRE(!rows.empty());
+  db.exec("BEGIN");
+  index::Statement u(db, "UPDATE snapshots SET state = ? WHERE tid = ? AND time = ? AND seq = ?");
+  for (const Row& r : rows) {
+    u.bind_blob(1, r.state.data(), r.state.size()).bind(2, r.tid).bind(3, r.time).bind(4, r.seq);
+    u.run();
+  }
+  db.exec("DROP TABLE snapshot_dicts");
+  db.exec("PRAGMA user_version = 13");
+  db.exec("COMMIT");
+}
+
+}  // namespace
+
+TEST_CASE("snapshot dictionary: states compress with the dictionary the index holds, replay matches, format 13 still reads") {
+  TempDir t;
+  std::string text;
+  for (int i = 0; i < 2000; ++i) text += "line " + std::to_string(i * 7919 % 1000) + " of some text to compress\n";
+  write_file(t / "input.txt", text);
+  fs::path dir = t / "trace";
+  RunResult rec = run_omni({"record", "--snapshot-interval", "1024", "-o", dir.string(), "--", "/bin/gzip", "-c",
+                            (t / "input.txt").string()});
+  INFO("omni record: ", rec.describe());
+  REQUIRE(rec.status == 0);
+  REQUIRE(run_omni({"index", "-q", dir.string()}).status == 0);
+
+  States s = read_states(dir / "index.db");
+  MESSAGE(s.total << " snapshots, " << s.with_dictionary << " with the dictionary: " << s.stored_bytes
+                  << " bytes stored, " << s.alone_bytes << " compressed alone");
+  REQUIRE(s.dictionaries.size() == 1);
+  // All but the states it was trained on (the first 512 taken, less those
+  // written before training) name it.
+  CHECK(s.with_dictionary > 0);
+  CHECK(s.total - s.with_dictionary <= 512);
+  CHECK(s.total > 1024);
+  CHECK(s.stored_bytes < s.alone_bytes);
+
+  RunResult v = run_omni({"verify", dir.string()});
+  INFO("omni verify: ", v.describe());
+  CHECK(v.status == 0);
+
+  // The same recording with its index as format 13 wrote it.
+  fs::path old = t / "old";
+  fs::copy(dir, old, fs::copy_options::recursive);
+  make_format_13(old);
+  RunResult dump = run_omni({"dump", dir.string(), "--json"});
+  REQUIRE(dump.status == 0);
+  int64_t instructions = parse_json_object(dump.out)["instructions"].i;
+  REQUIRE(instructions > 8);
+  for (int64_t k = 1; k <= 7; ++k) {
+    std::string at = std::to_string(instructions * k / 8);
+    for (const char* question : {"--registers", "--stack"}) {
+      CAPTURE(question);
+      CAPTURE(at);
+      RunResult a = run_omni({"query", dir.string(), question, "--at", at});
+      RunResult b = run_omni({"query", old.string(), question, "--at", at});
+      REQUIRE(a.status == 0);
+      CHECK(b.status == 0);
+      CHECK(a.out == b.out);
+    }
+  }
+  RunResult v13 = run_omni({"verify", old.string()});
+  INFO("omni verify of format 13: ", v13.describe());
+  CHECK(v13.status == 0);
+  // Read, not kept: --drop-trace builds format 14 before dropping the stream.
+  RunResult drop = run_omni({"index", "-q", "--drop-trace", old.string()});
+  INFO("omni index --drop-trace: ", drop.describe());
+  REQUIRE(drop.status == 0);
+  index::Database db((old / "index.db").string(), index::Database::Mode::ReadOnly);
+  index::Statement version(db, "PRAGMA user_version");
+  REQUIRE(version.step());
+  CHECK(version.column_int(0) == index::kSchemaVersion);
+}
+
+}  // namespace omni::test
