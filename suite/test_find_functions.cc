@@ -8,29 +8,24 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "harness.h"
 #include "omni/symbols/symbols.h"
 
 namespace {
 
-std::string command_output(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
-  REQUIRE(pclose(pipe) == 0);
-  return out;
-}
+using omni::test::RunResult;
+using omni::test::run;
 
 // Every identifier in the demangled names of the object's defined symbols.
-std::set<std::string> identifiers(const std::string& nm_command) {
-  std::string text = command_output(nm_command);
+std::set<std::string> identifiers(const std::vector<std::string>& nm) {
+  RunResult r = run(nm);
+  INFO(r.describe());
+  REQUIRE(r.status == 0);
+  const std::string& text = r.out;
   std::set<std::string> out;
   for (size_t i = 0; i < text.size();) {
     auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
@@ -48,8 +43,8 @@ std::set<std::string> identifiers(const std::string& nm_command) {
   return out;
 }
 
-void check_same_matches(const std::string& path, const std::string& nm_command, size_t at_least) {
-  std::set<std::string> names = identifiers(nm_command);
+void check_same_matches(const std::string& path, const std::vector<std::string>& nm, size_t at_least) {
+  std::set<std::string> names = identifiers(nm);
   REQUIRE(names.size() >= at_least);
   omni::symbols::Symbolizer spelled, whole;
   int a = spelled.add_object(path, 0), b = whole.add_object(path, 0);
@@ -87,14 +82,14 @@ void check_same_matches(const std::string& path, const std::string& nm_command, 
 TEST_CASE("find_functions: reading only the symbols that spell a name selects what the whole table selects") {
   SUBCASE("a C++ program") {
     std::string subject = std::string(OMNI_SUBJECT_DIR) + "/cpp_map";
-    check_same_matches(subject, "nm -C --defined-only '" + subject + "'", 50);
+    check_same_matches(subject, {"nm", "-C", "--defined-only", subject}, 50);
   }
   SUBCASE("libstdc++") {
     std::string lib = "/usr/lib/x86_64-linux-gnu/libstdc++.so.6";
-    check_same_matches(lib, "nm -D -C --defined-only " + lib, 500);
+    check_same_matches(lib, {"nm", "-D", "-C", "--defined-only", lib}, 500);
   }
   SUBCASE("libc") {
     std::string lib = "/lib/x86_64-linux-gnu/libc.so.6";
-    check_same_matches(lib, "nm -D -C --defined-only " + lib, 500);
+    check_same_matches(lib, {"nm", "-D", "-C", "--defined-only", lib}, 500);
   }
 }

@@ -87,6 +87,29 @@ std::string compress_chunk(const std::string& raw, int level) {
   return out;
 }
 
+namespace {
+
+// One checksummed frame into `out`; with `dictionary`, a frame compressed
+// with it.
+template <class Bytes>
+void decompress_into(const void* blob, size_t size, const char* what, Bytes& out, size_t max_bytes,
+                     const ZSTD_DDict* dictionary = nullptr) {
+  unsigned long long raw_size = ZSTD_getFrameContentSize(blob, size);
+  if (raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN || raw_size > max_bytes)
+    fail("index is corrupt ({} is not a zstd frame); run `omni index` again", what);
+  out.resize(raw_size);
+  // One context per thread: a fresh one per frame costs an allocation of
+  // its window (page faults) for every small frame a question reads.
+  thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> context(ZSTD_createDCtx(), ZSTD_freeDCtx);
+  if (!context) fail("out of memory for a zstd context");
+  size_t n = dictionary ? ZSTD_decompress_usingDDict(context.get(), out.data(), out.size(), blob, size, dictionary)
+                        : ZSTD_decompressDCtx(context.get(), out.data(), out.size(), blob, size);
+  if (ZSTD_isError(n) || n != raw_size)
+    fail("index is corrupt ({}: {}); run `omni index` again", what, ZSTD_getErrorName(n));
+}
+
+}  // namespace
+
 ZstdDictionary::ZstdDictionary(std::string bytes, int level, const char* what)
     : bytes_(std::move(bytes)), level_(level) {
   id_ = static_cast<uint32_t>(ZDICT_getDictID(bytes_.data(), bytes_.size()));
@@ -119,16 +142,7 @@ std::string ZstdDictionary::compress(const std::string& raw) const {
 
 void ZstdDictionary::decompress(const void* blob, size_t size, const char* what, std::vector<uint8_t>& out,
                                 size_t max_bytes) const {
-  unsigned long long raw_size = ZSTD_getFrameContentSize(blob, size);
-  if (raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN || raw_size > max_bytes)
-    fail("index is corrupt ({} is not a zstd frame); run `omni index` again", what);
-  out.resize(raw_size);
-  thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> context(ZSTD_createDCtx(), ZSTD_freeDCtx);
-  if (!context) fail("out of memory for a zstd context");
-  size_t n = ZSTD_decompress_usingDDict(context.get(), out.data(), out.size(), blob, size,
-                                        static_cast<const ZSTD_DDict*>(ddict_));
-  if (ZSTD_isError(n) || n != raw_size)
-    fail("index is corrupt ({}: {}); run `omni index` again", what, ZSTD_getErrorName(n));
+  decompress_into(blob, size, what, out, max_bytes, static_cast<const ZSTD_DDict*>(ddict_));
 }
 
 std::optional<std::string> train_dictionary(const std::vector<std::string>& samples, size_t capacity) {
@@ -156,24 +170,6 @@ DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first) {
   return chunk;
 }
 
-namespace {
-
-template <class Bytes>
-void decompress_into(const void* blob, size_t size, const char* what, Bytes& out, size_t max_bytes) {
-  unsigned long long raw_size = ZSTD_getFrameContentSize(blob, size);
-  if (raw_size == ZSTD_CONTENTSIZE_ERROR || raw_size == ZSTD_CONTENTSIZE_UNKNOWN || raw_size > max_bytes)
-    fail("index is corrupt ({} is not a zstd frame); run `omni index` again", what);
-  out.resize(raw_size);
-  // One context per thread: a fresh one per frame costs an allocation of
-  // its window (page faults) for every small frame a question reads.
-  thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> context(ZSTD_createDCtx(), ZSTD_freeDCtx);
-  if (!context) fail("out of memory for a zstd context");
-  size_t n = ZSTD_decompressDCtx(context.get(), out.data(), out.size(), blob, size);
-  if (ZSTD_isError(n) || n != raw_size)
-    fail("index is corrupt ({}: {}); run `omni index` again", what, ZSTD_getErrorName(n));
-}
-
-}  // namespace
 
 void decompress_frame(const void* blob, size_t size, const char* what, std::vector<uint8_t>& out,
                       size_t max_bytes) {
