@@ -71,21 +71,28 @@ std::string ChunkEncoder::finish() {
   return out;
 }
 
-std::string compress_chunk(const std::string& raw, int level) {
-  // Contexts are reused per thread; each frame carries a checksum so that a
-  // damaged index is reported rather than decoded.
-  thread_local struct Context {
-    ZSTD_CCtx* cctx = ZSTD_createCCtx();
-    ~Context() { ZSTD_freeCCtx(cctx); }
-  } context;
-  ZSTD_CCtx_setParameter(context.cctx, ZSTD_c_compressionLevel, level);
-  ZSTD_CCtx_setParameter(context.cctx, ZSTD_c_checksumFlag, 1);
+namespace {
+
+// One frame, at `level` or with `dictionary`; each carries a checksum so that
+// a damaged index is reported rather than decoded. Contexts are reused per
+// thread, their parameters (a dictionary referenced) reset for each frame.
+std::string compress_frame(const std::string& raw, int level, const ZSTD_CDict* dictionary) {
+  thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> context(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  if (!context) fail("out of memory for a zstd context");
+  ZSTD_CCtx_reset(context.get(), ZSTD_reset_session_and_parameters);
+  ZSTD_CCtx_setParameter(context.get(), ZSTD_c_checksumFlag, 1);
+  if (dictionary) ZSTD_CCtx_refCDict(context.get(), dictionary);
+  else ZSTD_CCtx_setParameter(context.get(), ZSTD_c_compressionLevel, level);
   std::string out(ZSTD_compressBound(raw.size()), '\0');
-  size_t n = ZSTD_compress2(context.cctx, out.data(), out.size(), raw.data(), raw.size());
+  size_t n = ZSTD_compress2(context.get(), out.data(), out.size(), raw.data(), raw.size());
   if (ZSTD_isError(n)) fail("zstd compression failed: {}", ZSTD_getErrorName(n));
   out.resize(n);
   return out;
 }
+
+}  // namespace
+
+std::string compress_chunk(const std::string& raw, int level) { return compress_frame(raw, level, nullptr); }
 
 namespace {
 
@@ -128,16 +135,7 @@ std::string ZstdDictionary::compress(const std::string& raw) const {
     cdict_ = ZSTD_createCDict(bytes_.data(), bytes_.size(), level_);
     if (!cdict_) fail("zstd cannot use the snapshot dictionary");
   });
-  thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> context(ZSTD_createCCtx(), ZSTD_freeCCtx);
-  if (!context) fail("out of memory for a zstd context");
-  ZSTD_CCtx_reset(context.get(), ZSTD_reset_session_and_parameters);
-  ZSTD_CCtx_setParameter(context.get(), ZSTD_c_checksumFlag, 1);
-  ZSTD_CCtx_refCDict(context.get(), static_cast<const ZSTD_CDict*>(cdict_));
-  std::string out(ZSTD_compressBound(raw.size()), '\0');
-  size_t n = ZSTD_compress2(context.get(), out.data(), out.size(), raw.data(), raw.size());
-  if (ZSTD_isError(n)) fail("zstd compression failed: {}", ZSTD_getErrorName(n));
-  out.resize(n);
-  return out;
+  return compress_frame(raw, level_, static_cast<const ZSTD_CDict*>(cdict_));
 }
 
 void ZstdDictionary::decompress(const void* blob, size_t size, const char* what, std::vector<uint8_t>& out,

@@ -57,7 +57,7 @@ std::string compress_chunk(const std::string& raw, int level);
 
 // A zstd dictionary for many small frames of one kind (register snapshots:
 // a 928-byte guest state compresses alone to ~176 bytes, with a dictionary
-// trained on the first snapshots to ~106). A frame compressed with it names
+// trained on the first snapshots to ~107). A frame compressed with it names
 // its id, which a reader looks up. Thread-safe once made.
 class ZstdDictionary {
  public:
