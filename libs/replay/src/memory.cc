@@ -76,13 +76,14 @@ struct ChunkView {
   uint64_t until = 0;
   // Bucket b's newest entry + 1 (0: none); a granule's bucket is a hash of
   // it, so a chain also holds other granules' events (a lookup skips them).
+  // Empty until the chains are built.
   std::vector<uint32_t> heads;
   // Per (event, granule it touches): the event, and the entry + 1 of the
   // next older event in the same bucket (0: none). Events are in time order,
   // so a chain runs newest first.
   std::vector<std::pair<uint32_t, uint32_t>> entries;
   unsigned lookups = 0;
-  bool chained = false;
+  bool chained() const { return !heads.empty(); }
   size_t bucket_of(uint64_t granule) const {
     return static_cast<size_t>((granule * 0x9E3779B97F4A7C15ull) >> 32) & (heads.size() - 1);
   }
@@ -221,7 +222,6 @@ struct MemoryReader::Impl {
     view->heads.clear();
     view->entries.clear();
     view->lookups = 0;
-    view->chained = false;
     chunk_order.push_back(id);
     chunks.emplace(id, view);
     return view;
@@ -278,7 +278,7 @@ struct MemoryReader::Impl {
         --unsettled;
       }
     };
-    if (!view->chained && ++view->lookups <= kScannedLookups) {
+    if (!view->chained() && ++view->lookups <= kScannedLookups) {
       // Newest first, as the chains below.
       for (size_t i = events.size(); i-- > 0 && unsettled > 0;) {
         const index::Event& ev = events[i];
@@ -287,7 +287,7 @@ struct MemoryReader::Impl {
       }
       return;
     }
-    if (!view->chained) {
+    if (!view->chained()) {
       size_t buckets = 1024;
       while (buckets < events.size()) buckets *= 2;
       view->heads.assign(buckets, 0);
@@ -301,7 +301,6 @@ struct MemoryReader::Impl {
           head = static_cast<uint32_t>(view->entries.size());
         }
       }
-      view->chained = true;
     }
     for (uint32_t e = view->heads[view->bucket_of(g)]; e != 0 && unsettled > 0;) {
       const auto& [event, next] = view->entries[e - 1];
