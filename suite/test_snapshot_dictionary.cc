@@ -16,23 +16,31 @@ namespace omni::test {
 
 namespace {
 
+// The index's snapshot dictionaries, each checked against its row's id.
+std::vector<std::unique_ptr<index::ZstdDictionary>> stored_dictionaries(index::Database& db) {
+  std::vector<std::unique_ptr<index::ZstdDictionary>> out;
+  index::Statement d(db, "SELECT id, dict FROM snapshot_dicts");
+  while (d.step()) {
+    auto bytes = static_cast<const char*>(d.column_blob(1));
+    out.push_back(
+        std::make_unique<index::ZstdDictionary>(std::string(bytes, bytes + d.column_bytes(1)), 3, "dictionary"));
+    CHECK(out.back()->id() == static_cast<uint32_t>(d.column_int(0)));
+  }
+  return out;
+}
+
 struct States {
   int64_t total = 0, with_dictionary = 0;
   size_t stored_bytes = 0, alone_bytes = 0;  // as stored; each compressed alone
-  std::vector<uint32_t> dictionaries;        // snapshot_dicts ids
+  size_t dictionaries = 0;                   // rows of snapshot_dicts
 };
 
 States read_states(const fs::path& index_db) {
   States s;
   index::Database db(index_db.string(), index::Database::Mode::ReadOnly);
-  index::Statement d(db, "SELECT id, dict FROM snapshot_dicts");
-  std::unique_ptr<index::ZstdDictionary> dict;
-  while (d.step()) {
-    s.dictionaries.push_back(static_cast<uint32_t>(d.column_int(0)));
-    auto bytes = static_cast<const char*>(d.column_blob(1));
-    dict = std::make_unique<index::ZstdDictionary>(std::string(bytes, bytes + d.column_bytes(1)), 3, "dictionary");
-    CHECK(dict->id() == s.dictionaries.back());
-  }
+  std::vector<std::unique_ptr<index::ZstdDictionary>> dictionaries = stored_dictionaries(db);
+  s.dictionaries = dictionaries.size();
+  const index::ZstdDictionary* dict = dictionaries.empty() ? nullptr : dictionaries.back().get();
   index::Statement q(db, "SELECT state FROM snapshots");
   while (q.step()) {
     ++s.total;
@@ -57,13 +65,9 @@ States read_states(const fs::path& index_db) {
 // no snapshot_dicts table.
 void make_format_13(const fs::path& dir) {
   index::Database db((dir / "index.db").string(), index::Database::Mode::Create);
-  std::unique_ptr<index::ZstdDictionary> dict;
-  {
-    index::Statement d(db, "SELECT dict FROM snapshot_dicts");
-    REQUIRE(d.step());
-    auto bytes = static_cast<const char*>(d.column_blob(0));
-    dict = std::make_unique<index::ZstdDictionary>(std::string(bytes, bytes + d.column_bytes(0)), 3, "dictionary");
-  }
+  std::vector<std::unique_ptr<index::ZstdDictionary>> dictionaries = stored_dictionaries(db);
+  REQUIRE(dictionaries.size() == 1);
+  const index::ZstdDictionary* dict = dictionaries.front().get();
   struct Row {
     int64_t tid, time, seq;
     std::string state;
@@ -108,7 +112,7 @@ TEST_CASE("snapshot dictionary: states compress with the dictionary the index ho
   States s = read_states(dir / "index.db");
   MESSAGE(s.total << " snapshots, " << s.with_dictionary << " with the dictionary: " << s.stored_bytes
                   << " bytes stored, " << s.alone_bytes << " compressed alone");
-  REQUIRE(s.dictionaries.size() == 1);
+  REQUIRE(s.dictionaries == 1);
   // All but the states it was trained on (the first 512 taken, less those
   // written before training) name it.
   CHECK(s.with_dictionary > 0);
