@@ -10,6 +10,7 @@
 
 #include "omni/index/chunk.h"
 #include "omni/index/db.h"
+#include "old_formats.h"
 #include "omni_fixture.h"
 
 namespace omni::test {
@@ -62,7 +63,7 @@ States read_states(const fs::path& index_db) {
 }
 
 // DIR's index rewritten as format 13 wrote it: every state a frame alone,
-// no snapshot_dicts table.
+// no snapshot_dicts table, chunks coded kPreviousEvent.
 void make_format_13(const fs::path& dir) {
   index::Database db((dir / "index.db").string(), index::Database::Mode::Create);
   std::vector<std::unique_ptr<index::ZstdDictionary>> dictionaries = stored_dictionaries(db);
@@ -90,6 +91,7 @@ void make_format_13(const fs::path& dir) {
     u.bind_blob(1, r.state.data(), r.state.size()).bind(2, r.tid).bind(3, r.time).bind(4, r.seq);
     u.run();
   }
+  recode_chunks(db, index::ChunkCoding::kPreviousEvent);
   db.exec("DROP TABLE snapshot_dicts");
   db.exec("PRAGMA user_version = 13");
   db.exec("COMMIT");
@@ -147,7 +149,7 @@ TEST_CASE("snapshot dictionary: states compress with the dictionary the index ho
   RunResult v13 = run_omni({"verify", old.string()});
   INFO("omni verify of format 13: ", v13.describe());
   CHECK(v13.status == 0);
-  // Read, not kept: --drop-trace builds format 14 before dropping the stream.
+  // Read, not kept: --drop-trace builds the current format before dropping the stream.
   RunResult drop = run_omni({"index", "-q", "--drop-trace", old.string()});
   INFO("omni index --drop-trace: ", drop.describe());
   REQUIRE(drop.status == 0);

@@ -268,11 +268,10 @@ TEST_CASE("verify: a write event's data changed in the index is a divergence nam
     index::decompress_frame(q.column_blob(2), q.column_bytes(2), "chunk", raw);
     q.reset();
     index::DecodedChunk chunk;
-    index::decode_raw_chunk(raw.data(), raw.size(), time_first, chunk);
-    // The data column is the encoding's last (docs/index-format.md).
-    REQUIRE(raw.size() >= chunk.data.size());
-    size_t data_start = raw.size() - chunk.data.size();
-    REQUIRE(std::equal(chunk.data.begin(), chunk.data.end(), raw.begin() + static_cast<long>(data_start)));
+    index::decode_raw_chunk(raw.data(), raw.size(), time_first, index::ChunkCoding::kSameInstruction, chunk);
+    // Re-encoded unchanged, the chunk is the same bytes.
+    REQUIRE(index::ChunkEncoder::encode(chunk, index::ChunkCoding::kSameInstruction) ==
+            std::string(raw.begin(), raw.end()));
     // A program write alone at its instruction, in the middle of the chunk.
     std::vector<index::Event> alone;
     for (size_t i = 0; i < chunk.events.size(); ++i) {
@@ -284,10 +283,11 @@ TEST_CASE("verify: a write event's data changed in the index is a divergence nam
     REQUIRE(alone.size() > 10);
     target = alone[alone.size() / 2];
     original.assign(chunk.data.begin() + target.data_offset, chunk.data.begin() + target.data_offset + target.size);
-    raw[data_start + target.data_offset] ^= 0xff;
+    chunk.data[target.data_offset] ^= 0xff;
     changed = original;
     changed[0] ^= 0xff;
-    std::string blob = index::compress_chunk(std::string(raw.begin(), raw.end()), 3);
+    std::string blob =
+        index::compress_chunk(index::ChunkEncoder::encode(chunk, index::ChunkCoding::kSameInstruction), 3);
     index::Statement u(db, "UPDATE chunks SET data = ? WHERE id = ?");
     u.bind_blob(1, blob.data(), blob.size()).bind(2, id).run();
   }

@@ -345,7 +345,7 @@ void store_symbols(const std::string& trace_dir, const SymbolRows& rows, int zst
 std::optional<IndexStats> current_index(const std::string& trace_dir, bool with_symbols) {
   try {
     IndexReader reader(trace_dir);
-    // The previous format is read, not kept: it is not updated in place.
+    // Older formats are read, not kept: they are not updated in place.
     if (reader.schema_version() != kSchemaVersion) return std::nullopt;
     if (with_symbols && reader.meta_int("symbols").value_or(0) != 1) return std::nullopt;
     IndexStats s;

@@ -23,6 +23,23 @@ int64_t unzigzag(uint64_t value) {
   return static_cast<int64_t>(value >> 1) ^ -static_cast<int64_t>(value & 1);
 }
 
+// A write of 1-8 bytes as a little-endian value (the host's order: x86-64).
+// Fixed-size loads for the usual sizes: a memcpy of `size` bytes into a
+// word, read whole, stalls on store forwarding.
+uint64_t load_value(const uint8_t* bytes, uint32_t size) {
+  switch (size) {
+    case 1: return bytes[0];
+    case 2: { uint16_t v; std::memcpy(&v, bytes, 2); return v; }
+    case 4: { uint32_t v; std::memcpy(&v, bytes, 4); return v; }
+    case 8: { uint64_t v; std::memcpy(&v, bytes, 8); return v; }
+    default: {
+      uint64_t value = 0;
+      for (uint32_t b = 0; b < size; ++b) value |= uint64_t{bytes[b]} << (8 * b);
+      return value;
+    }
+  }
+}
+
 }  // namespace
 
 void ChunkEncoder::add(const trace::WriteEvent& event) {
@@ -43,11 +60,35 @@ void ChunkEncoder::add(const trace::WriteEvent& event) {
   ++tid_run_;
   put_varint(pc_, zigzag(static_cast<int64_t>(event.pc - last_pc_)));
   last_pc_ = event.pc;
-  put_varint(addr_, zigzag(static_cast<int64_t>(event.addr - last_addr_)));
-  last_addr_ = event.addr;
   put_varint(size_, (static_cast<uint64_t>(event.size) << 1) | (event.by_kernel ? 1 : 0));
-  data_.append(reinterpret_cast<const char*>(event.data), event.size);
+  if (coding_ == ChunkCoding::kPreviousEvent) {
+    put_varint(addr_, zigzag(static_cast<int64_t>(event.addr - last_addr_)));
+    data_.append(reinterpret_cast<const char*>(event.data), event.size);
+  } else {
+    WriteModel::Slot& slot = model_.at(event.pc, last_addr_);
+    put_varint(addr_, zigzag(static_cast<int64_t>(event.addr - slot.addr)));
+    slot.addr = event.addr;
+    if (event.size >= 1 && event.size <= 8) {
+      uint64_t value = load_value(event.data, event.size);
+      uint64_t residual = value - (slot.size == event.size ? slot.value : 0);
+      char bytes[8];
+      std::memcpy(bytes, &residual, 8);
+      data_.append(bytes, event.size);
+      slot.value = value;
+      slot.size = event.size;
+    } else {
+      data_.append(reinterpret_cast<const char*>(event.data), event.size);
+    }
+  }
+  last_addr_ = event.addr;
   ++events_;
+}
+
+std::string ChunkEncoder::encode(const DecodedChunk& chunk, ChunkCoding coding) {
+  ChunkEncoder encoder(coding);
+  for (const Event& e : chunk.events)
+    encoder.add({e.time, e.tid, e.by_kernel, e.pc, e.addr, e.size, chunk.data.data() + e.data_offset});
+  return encoder.finish();
 }
 
 size_t ChunkEncoder::raw_bytes() const {
@@ -68,6 +109,7 @@ std::string ChunkEncoder::finish() {
   events_ = 0;
   last_pc_ = last_addr_ = 0;
   last_tid_ = tid_run_ = 0;
+  if (coding_ == ChunkCoding::kSameInstruction) model_.reset();
   return out;
 }
 
@@ -162,12 +204,6 @@ uint32_t frame_dictionary_id(const void* blob, size_t size) {
   return static_cast<uint32_t>(ZSTD_getDictID_fromFrame(blob, size));
 }
 
-DecodedChunk decode_chunk(const void* blob, size_t size, uint64_t time_first) {
-  DecodedChunk chunk;
-  decode_chunk_into(blob, size, time_first, chunk);
-  return chunk;
-}
-
 
 void decompress_frame(const void* blob, size_t size, const char* what, std::vector<uint8_t>& out,
                       size_t max_bytes) {
@@ -178,21 +214,25 @@ void decompress_frame(const void* blob, size_t size, const char* what, HugeBytes
   decompress_into(blob, size, what, out, max_bytes);
 }
 
-void decode_chunk_into(const void* blob, size_t size, uint64_t time_first, DecodedChunk& chunk, uint64_t until) {
+void decode_chunk_into(const void* blob, size_t size, uint64_t time_first, ChunkCoding coding, DecodedChunk& chunk,
+                       uint64_t until) {
   // Reused between calls on one thread: no page faults for a fresh buffer.
   thread_local HugeBytes raw;
   decompress_frame(blob, size, "write chunk", raw);
-  decode_raw_chunk(raw.data(), raw.size(), time_first, chunk, until);
+  decode_raw_chunk(raw.data(), raw.size(), time_first, coding, chunk, until);
 }
 
 namespace {
 
-// Calls f(event) for each event of an encoded chunk at or before `until`, in
-// order, with its data offset checked against the data column; returns the
-// data column. The one decoder of the columns: decode_raw_chunk keeps every
-// event, decode_chunk_writes only those in a range.
-template <class F>
-const uint8_t* for_each_event(const uint8_t* raw, size_t raw_size, uint64_t time_first, uint64_t until, F&& f) {
+// An encoded chunk's columns, checked against its size.
+struct ChunkColumns {
+  uint64_t count;
+  VarintReader times, tids, pcs, addrs, sizes;
+  const uint8_t* data;  // the data column
+  uint64_t data_size;
+};
+
+ChunkColumns parse_columns(const uint8_t* raw, size_t raw_size) {
   VarintReader header{raw, raw + raw_size, "chunk header"};
   uint64_t count = header.varint();
   uint64_t lengths[6];
@@ -204,42 +244,92 @@ const uint8_t* for_each_event(const uint8_t* raw, size_t raw_size, uint64_t time
     columns[i] = {p, p + lengths[i], "chunk column"};
     p += lengths[i];
   }
-  VarintReader &times = columns[0], &tids = columns[1], &pcs = columns[2], &addrs = columns[3],
-         &sizes = columns[4];
-  uint64_t data_size = lengths[5];
-
   // Every event takes at least a byte of the time column: a larger count is
   // damage, refused before a caller allocates for it.
   if (count > lengths[0]) fail("index chunk is corrupt (event count)");
-  f.reserve(count);
+  return {count, columns[0], columns[1], columns[2], columns[3], columns[4], columns[5].p, lengths[5]};
+}
+
+// The value of a write of `size` (1-8) bytes at `p`, little-endian; `room`:
+// the bytes readable from p. One 8-byte load where it fits: a memcpy of
+// `size` bytes into a word, read whole, stalls on store forwarding.
+inline uint64_t residual_at(const uint8_t* p, uint32_t size, size_t room) {
+  if (room < 8) return load_value(p, size);
+  uint64_t value;
+  std::memcpy(&value, p, 8);
+  return size == 8 ? value : value & ((uint64_t{1} << (8 * size)) - 1);
+}
+
+// Calls f(event, value) for each event of a chunk at or before `until`, in
+// order, with its data offset checked against the data column; `value`: for
+// a kSameInstruction chunk's write of 1-8 bytes, the value written (the
+// data column holds its residual). `rebuilt` (null: not wanted): a copy of
+// the data column, where those values are written over their residuals.
+// The one decoder of the columns: decode_raw_chunk keeps every event,
+// decode_chunk_writes only those in a range.
+template <class F>
+void for_each_event(ChunkColumns& c, uint8_t* rebuilt, ChunkCoding coding, uint64_t time_first, uint64_t until,
+                    F&& f) {
+  // Per thread, reset per chunk: its 128 KiB are not allocated per decode.
+  thread_local WriteModel model;
+  bool modelled = coding == ChunkCoding::kSameInstruction;
+  if (modelled) model.reset();
+  f.reserve(c.count);
   uint64_t time = time_first, pc = 0, addr = 0, offset = 0;
   uint32_t tid = 0;
   uint64_t run = 0;
-  for (uint64_t i = 0; i < count; ++i) {
-    time += times.varint();
+  for (uint64_t i = 0; i < c.count; ++i) {
+    time += c.times.varint();
     if (time > until) break;
     if (run == 0) {
-      tid = static_cast<uint32_t>(tids.varint());
-      run = tids.varint();
+      tid = static_cast<uint32_t>(c.tids.varint());
+      run = c.tids.varint();
     }
     --run;
-    pc += static_cast<uint64_t>(unzigzag(pcs.varint()));
-    addr += static_cast<uint64_t>(unzigzag(addrs.varint()));
-    uint64_t size_flag = sizes.varint();
-    Event e{time, tid, (size_flag & 1) != 0, pc, addr, static_cast<uint32_t>(size_flag >> 1),
+    pc += static_cast<uint64_t>(unzigzag(c.pcs.varint()));
+    uint64_t size_flag = c.sizes.varint();
+    Event e{time, tid, (size_flag & 1) != 0, pc, 0, static_cast<uint32_t>(size_flag >> 1),
             static_cast<uint32_t>(offset)};
     offset += e.size;
-    if (offset > data_size) fail("index chunk is corrupt (data column)");
-    f(e);
+    if (offset > c.data_size) fail("index chunk is corrupt (data column)");
+    uint64_t value = 0;
+    if (!modelled) {
+      addr += static_cast<uint64_t>(unzigzag(c.addrs.varint()));
+    } else {
+      WriteModel::Slot& slot = model.at(pc, addr);
+      addr = slot.addr + static_cast<uint64_t>(unzigzag(c.addrs.varint()));
+      slot.addr = addr;
+      if (e.size >= 1 && e.size <= 8) {
+        size_t room = c.data_size - e.data_offset;
+        uint64_t mask = e.size == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * e.size)) - 1;
+        value = (residual_at(c.data + e.data_offset, e.size, room) + (slot.size == e.size ? slot.value : 0)) & mask;
+        slot.value = value;
+        slot.size = e.size;
+        if (rebuilt) {
+          // The bytes past the write are the column's as they are (later
+          // writes of 1-8 bytes rebuild theirs in turn).
+          uint8_t* to = rebuilt + e.data_offset;
+          if (room >= 8) {
+            uint64_t word;
+            std::memcpy(&word, c.data + e.data_offset, 8);
+            word = (word & ~mask) | value;
+            std::memcpy(to, &word, 8);
+          } else {
+            std::memcpy(to, &value, e.size);
+          }
+        }
+      }
+    }
+    e.addr = addr;
+    f(e, value);
   }
   f.data_end(offset);
-  return columns[5].p;
 }
 
 }  // namespace
 
-void decode_raw_chunk(const uint8_t* raw_data, size_t raw_size, uint64_t time_first, DecodedChunk& chunk,
-                      uint64_t until) {
+void decode_raw_chunk(const uint8_t* raw_data, size_t raw_size, uint64_t time_first, ChunkCoding coding,
+                      DecodedChunk& chunk, uint64_t until) {
   // Appended, not resized then overwritten: the storage is written once (a
   // reused chunk's is not even zeroed first).
   struct Append {
@@ -249,35 +339,66 @@ void decode_raw_chunk(const uint8_t* raw_data, size_t raw_size, uint64_t time_fi
       chunk.events.clear();
       chunk.events.reserve(count);
     }
-    void operator()(const Event& e) { chunk.events.push_back(e); }
+    // Field by field: a copy of the whole struct reads back the fields just
+    // stored one by one, wider, and stalls on store forwarding.
+    void operator()(const Event& e, uint64_t) {
+      Event& to = chunk.events.emplace_back();
+      to.time = e.time;
+      to.tid = e.tid;
+      to.by_kernel = e.by_kernel;
+      to.pc = e.pc;
+      to.addr = e.addr;
+      to.size = e.size;
+      to.data_offset = e.data_offset;
+    }
     void data_end(uint64_t offset) { data_bytes = offset; }
   } append{chunk};
-  const uint8_t* data = for_each_event(raw_data, raw_size, time_first, until, append);
-  chunk.data.assign(data, data + append.data_bytes);
+  ChunkColumns columns = parse_columns(raw_data, raw_size);
+  // Copied whole (resize does not zero it), then rebuilt in place.
+  chunk.data.clear();
+  chunk.data.resize(columns.data_size);
+  if (columns.data_size) std::memcpy(chunk.data.data(), columns.data, columns.data_size);
+  for_each_event(columns, chunk.data.data(), coding, time_first, until, append);
+  chunk.data.resize(append.data_bytes);
 }
 
-void decode_chunk_writes(const void* blob, size_t size, uint64_t time_first, uint64_t addr, uint64_t length,
-                         uint64_t until, DecodedChunk& out) {
+void decode_chunk_writes(const void* blob, size_t size, uint64_t time_first, ChunkCoding coding, uint64_t addr,
+                         uint64_t length, uint64_t until, DecodedChunk& out) {
   out.events.clear();
   out.data.clear();
   thread_local HugeBytes raw;
   decompress_frame(blob, size, "write chunk", raw);
   if (length == 0) return;
-  // Matches are kept (with their offsets in the chunk's data) until the data
-  // column's place is known, after the last event. The test is
-  // where-written's own (a write of no bytes inside the range is one).
+  // Matches are kept with their offsets in the chunk's data (and their
+  // values, where the column holds residuals) until the data column's place
+  // is known, after the last event. The test is where-written's own (a
+  // write of no bytes inside the range is one).
+  thread_local std::vector<uint64_t> values;
+  values.clear();
   struct Collect {
     uint64_t addr, last;
     std::vector<Event, HugePageAllocator<Event>>& found;
+    std::vector<uint64_t>& values;
     void reserve(uint64_t) {}
-    void operator()(const Event& e) {
-      if (e.addr <= last && e.addr + e.size > addr) found.push_back(e);
+    void operator()(const Event& e, uint64_t value) {
+      if (e.addr <= last && e.addr + e.size > addr) {
+        found.push_back(e);
+        values.push_back(value);
+      }
     }
     void data_end(uint64_t) {}
-  } collect{addr, addr + (length - 1), out.events};
-  const uint8_t* data = for_each_event(raw.data(), raw.size(), time_first, until, collect);
-  for (Event& e : out.events) {
-    const uint8_t* bytes = data + e.data_offset;
+  } collect{addr, addr + (length - 1), out.events, values};
+  ChunkColumns columns = parse_columns(raw.data(), raw.size());
+  for_each_event(columns, nullptr, coding, time_first, until, collect);
+  bool modelled = coding == ChunkCoding::kSameInstruction;
+  for (size_t i = 0; i < out.events.size(); ++i) {
+    Event& e = out.events[i];
+    const uint8_t* bytes = columns.data + e.data_offset;
+    uint8_t value[8];
+    if (modelled && e.size >= 1 && e.size <= 8) {
+      std::memcpy(value, &values[i], 8);
+      bytes = value;
+    }
     e.data_offset = static_cast<uint32_t>(out.data.size());
     out.data.insert(out.data.end(), bytes, bytes + e.size);
   }
@@ -314,7 +435,8 @@ std::vector<std::pair<uint64_t, std::string>> encode_finals(const std::string& r
                                                             int level, FinalsShadow& shadow,
                                                             const std::vector<FinalsClear>& clears) {
   thread_local DecodedChunk chunk;
-  decode_raw_chunk(reinterpret_cast<const uint8_t*>(raw_chunk.data()), raw_chunk.size(), time_first, chunk);
+  decode_raw_chunk(reinterpret_cast<const uint8_t*>(raw_chunk.data()), raw_chunk.size(), time_first,
+                   ChunkCoding::kSameInstruction, chunk);
   if (shadow.pages_.size() > FinalsShadow::kMaxPages) {
     // Forgetting only costs lookups: later rows no longer vouch for the
     // bytes they lack.

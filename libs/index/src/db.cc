@@ -51,7 +51,7 @@ int check_schema(Database& db, bool previous_ok) {
   }
   if (app_id != kApplicationId)
     fail("{} is not an omni index; run `omni index` to rebuild it", db.path());
-  if (version != kSchemaVersion && !(previous_ok && version == kPreviousSchemaVersion))
+  if (version != kSchemaVersion && !(previous_ok && version >= kOldestSchemaVersion && version < kSchemaVersion))
     fail("{} has index format version {}, this omni reads version {}; run `omni index` again",
          db.path(), version, kSchemaVersion);
   return version;

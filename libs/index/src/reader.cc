@@ -681,14 +681,14 @@ void IndexReader::with_chunk_data(uint32_t id,
 
 void IndexReader::load_chunk_into(uint32_t id, DecodedChunk& chunk, uint64_t until) {
   with_chunk_data(id, [&](uint64_t time_first, const void* blob, size_t size) {
-    decode_chunk_into(blob, size, time_first, chunk, until);
+    decode_chunk_into(blob, size, time_first, chunk_coding(), chunk, until);
   });
 }
 
 DecodedChunk IndexReader::load_chunk_writes(uint32_t id, uint64_t addr, uint64_t length, uint64_t until) {
   DecodedChunk out;
   with_chunk_data(id, [&](uint64_t time_first, const void* blob, size_t size) {
-    decode_chunk_writes(blob, size, time_first, addr, length, until, out);
+    decode_chunk_writes(blob, size, time_first, chunk_coding(), addr, length, until, out);
   });
   return out;
 }

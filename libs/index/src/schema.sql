@@ -6,7 +6,7 @@
 -- RowCheck: FNV-1a 64 of its other columns but zstd frames, folded to a
 -- signed 32-bit integer), checked whenever the reader reads the row.
 PRAGMA application_id = 1330466377;  -- 0x4F4D4E49, "OMNI"
-PRAGMA user_version = 14;
+PRAGMA user_version = 15;
 
 -- Facts about the recording and the index: program, exit_code or signal,
 -- instructions, writes, complete (1 once the index was fully built),

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <utility>
 
 namespace omni {
 
@@ -39,6 +40,19 @@ struct HugePageAllocator {
     size_t bytes = n * sizeof(T);
     if (bytes >= kHugeBlock) return static_cast<T*>(huge_allocate(bytes));
     return static_cast<T*>(::operator new(bytes, std::align_val_t{alignof(T)}));
+  }
+  // resize() leaves new elements default-initialized (bytes not zeroed: a
+  // caller writes them next), and a copy is the element's: a container
+  // with a custom allocator constructs element by element, and a
+  // value-initializing resize or a byte-wise copy of a decoded chunk's
+  // megabytes cost more than decoding it.
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
   }
   void deallocate(T* p, size_t n) {
     size_t bytes = n * sizeof(T);

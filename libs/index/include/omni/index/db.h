@@ -10,10 +10,12 @@
 
 namespace omni::index {
 
-inline constexpr int kSchemaVersion = 14;
-// The previous version, which this omni still reads: 14 added
-// snapshot_dicts, and 13's snapshot frames name no dictionary.
-inline constexpr int kPreviousSchemaVersion = 13;
+inline constexpr int kSchemaVersion = 15;
+// The oldest version this omni still reads (a recording whose trace was
+// dropped cannot be indexed again): 14 added snapshot_dicts (13's snapshot
+// frames name no dictionary), 15 codes chunks kSameInstruction (13 and 14:
+// kPreviousEvent, chunk.h).
+inline constexpr int kOldestSchemaVersion = 13;
 inline constexpr int kApplicationId = 0x4F4D4E49;
 
 class Database;
@@ -76,8 +78,8 @@ class Database {
 
 // Creates the schema in an empty database.
 void create_schema(Database& db);
-// Checks application_id and user_version (this version, or also
-// kPreviousSchemaVersion when `previous_ok`: a reader); throws an actionable
+// Checks application_id and user_version (this version, or also the older
+// ones from kOldestSchemaVersion when `previous_ok`: a reader); throws an actionable
 // Error. Returns the version.
 int check_schema(Database& db, bool previous_ok = false);
 

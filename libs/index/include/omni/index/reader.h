@@ -178,9 +178,13 @@ class IndexReader {
   std::optional<BlockIr> block_ir(uint64_t addr, uint64_t time);
   // Thread `tid`'s latest register snapshot at or before `time`.
   std::optional<SnapshotRow> snapshot_before(uint32_t tid, uint64_t time);
-  // The index format version of the file (kSchemaVersion, or the previous
-  // one, which this reader also reads).
+  // The index format version of the file (kSchemaVersion, or an older one
+  // this reader also reads, from kOldestSchemaVersion).
   int schema_version() const { return schema_version_; }
+  // How its write chunks are coded.
+  ChunkCoding chunk_coding() const {
+    return schema_version_ >= 15 ? ChunkCoding::kSameInstruction : ChunkCoding::kPreviousEvent;
+  }
   // Its time only (nothing decompressed).
   std::optional<uint64_t> snapshot_time_before(uint32_t tid, uint64_t time);
   // Thread `tid`'s first (lowest seq) or last snapshot at exactly `time`:
@@ -266,7 +270,7 @@ class IndexReader {
 
   std::string trace_dir_;
   std::unique_ptr<Database> db_;
-  int schema_version_ = 0;  // kSchemaVersion or kPreviousSchemaVersion
+  int schema_version_ = 0;  // kOldestSchemaVersion to kSchemaVersion
   // The dictionary a snapshot state's frame names (null: none), loaded and
   // checked on first use.
   const ZstdDictionary* snapshot_dictionary(const void* frame, size_t size);
