@@ -3,10 +3,11 @@
 // reads code and read-only data from the objects' files, and symbols read
 // their symbol tables and DWARF, so a recording moved to another machine,
 // or outliving an upgrade of its libraries, needs them to answer the same.
-// A copy is named <build-id>-<file name>, or <file name>-<hash of its path>
-// for an object without a build-id; it is private (0600, in a 0700
-// directory), and made only from a file that still has the recorded
-// build-id.
+// A copy is named <build-id>-<file name>.zst, or <file name>-<hash of its
+// path>.zst for an object without a build-id: one zstd frame of the file
+// (copies made before 2026-11-30 are the file itself, without .zst, and are
+// still read); it is private (0600, in a 0700 directory), and made only from
+// a file that still has the recorded build-id.
 #pragma once
 
 #include <cstdint>
@@ -32,13 +33,16 @@ struct FileCopies {
 FileCopies copy_recorded_files(const std::string& trace_dir, const std::vector<ObjectRow>& objects,
                                std::map<std::string, std::string>& made);
 
-// The copy's path for a recorded object (whether or not it exists).
+// The copy's path for a recorded object without its .zst (whether or not
+// it exists).
 std::string copy_path(const std::string& trace_dir, const std::string& path,
                       const std::string& build_id);
 
 // The file that holds the recorded object `path` with `build_id`: `path`
 // itself while it has that build-id (any file, for an object recorded
-// without one), else its copy when there is one; nullopt when neither.
+// without one), else its copy when there is one (a compressed copy
+// decompressed into memory, once per process, named by a /proc/self/fd
+// path; an error when it is damaged); nullopt when neither.
 std::optional<std::string> recorded_file(const std::string& trace_dir, const std::string& path,
                                          const std::string& build_id);
 
