@@ -267,8 +267,9 @@ Action register_query(CLI::App& app) {
     // A question about every process's events starts from the root, which
     // finds the others; any other is about one process's image.
     bool merged = (question.takes & kAllProcesses) && !args->process && !args->pid;
-    query::ChosenProcess chosen = merged ? query::ChosenProcess{trace_dir}
-                                         : query::choose_process(trace_dir, args->process, args->pid);
+    query::ChosenProcess chosen;
+    if (merged) chosen.dir = trace_dir;
+    else chosen = query::choose_process(trace_dir, args->process, args->pid);
     query::Session session(chosen.dir);
     if (!merged && !args->process && !args->pid && chosen.processes > 1) {
       // Which of several processes the answer is about, since none was named.
