@@ -6,9 +6,11 @@
  *                child PID"), each waited for; then prints "exec" and
  *                execs /bin/true from-subject.
  *   failed-exec-then-spin  an execve that fails (ENOENT), "ready", then a
- *                loop without system calls until killed: killed by SIGKILL
- *                from outside, its stream ends with that execve and no
- *                result (the tool's buffer after it is lost), as an exec's. */
+ *                loop without system calls or stores until killed: recorded
+ *                with --no-every-block and no periodic snapshot, the loop
+ *                logs nothing, so killed by SIGKILL from outside its stream
+ *                ends with that execve and no result (the tool's buffer
+ *                after it is lost), as an exec's. */
 #define _GNU_SOURCE
 #include <spawn.h>
 #include <stdio.h>
@@ -43,7 +45,7 @@ int main(int argc, char** argv) {
   if (strcmp(mode, "failed-exec-then-spin") == 0) {
     execl("/nonexistent/omni-subject", "omni-subject", (char*)NULL);
     dprintf(1, "ready\n");
-    for (volatile unsigned long i = 0;; ++i) {
+    for (;;) {
     }
   }
   return 2;
