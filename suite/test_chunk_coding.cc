@@ -158,10 +158,7 @@ TEST_CASE("chunk coding: gzip's chunks are smaller than as format 14 coded them,
   fs::copy(dir, old, fs::copy_options::recursive);
   {
     index::Database db((old / "index.db").string(), index::Database::Mode::Create);
-    db.exec("BEGIN");
-    auto [now, before] = recode_chunks(db, index::ChunkCoding::kPreviousEvent);
-    db.exec("PRAGMA user_version = 14");
-    db.exec("COMMIT");
+    auto [now, before] = rewrite_as_format(db, 14);
     MESSAGE("chunks: " << now << " bytes, " << before << " as format 14 coded them");
     CHECK(now < before);
   }

@@ -1,8 +1,9 @@
-// Register snapshot states compressed with a dictionary (index format 14):
-// the index holds the dictionary its frames name, they are smaller than
-// frames alone, replay from every one of them arrives at the next (omni
-// verify), and an index of format 13 (no dictionary) is still read, with
-// the same answers, but not kept by `omni index --drop-trace`.
+// Register snapshot states (index format 14) and blocks' IR (15) compressed
+// with a dictionary: the index holds the dictionary their frames name, they
+// are smaller than frames alone, replay from every snapshot through that IR
+// arrives at the next (omni verify), and an index of format 13 (no
+// dictionary) is still read, with the same answers, but not kept by
+// `omni index --drop-trace`.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -17,32 +18,21 @@ namespace omni::test {
 
 namespace {
 
-// The index's snapshot dictionaries, each checked against its row's id.
-std::vector<std::unique_ptr<index::ZstdDictionary>> stored_dictionaries(index::Database& db) {
-  std::vector<std::unique_ptr<index::ZstdDictionary>> out;
-  index::Statement d(db, "SELECT id, dict FROM snapshot_dicts");
-  while (d.step()) {
-    auto bytes = static_cast<const char*>(d.column_blob(1));
-    out.push_back(
-        std::make_unique<index::ZstdDictionary>(std::string(bytes, bytes + d.column_bytes(1)), 3, "dictionary"));
-    CHECK(out.back()->id() == static_cast<uint32_t>(d.column_int(0)));
-  }
-  return out;
-}
-
 struct States {
   int64_t total = 0, with_dictionary = 0;
   size_t stored_bytes = 0, alone_bytes = 0;  // as stored; each compressed alone
-  size_t dictionaries = 0;                   // rows of snapshot_dicts
+  size_t dictionaries = 0;                   // rows of the dictionary table
 };
 
-States read_states(const fs::path& index_db) {
+// The frames of `column` in `table`, and the dictionaries of `dict_table`.
+States read_states(const fs::path& index_db, const std::string& table = "snapshots",
+                   const std::string& column = "state", const std::string& dict_table = "snapshot_dicts") {
   States s;
   index::Database db(index_db.string(), index::Database::Mode::ReadOnly);
-  std::vector<std::unique_ptr<index::ZstdDictionary>> dictionaries = stored_dictionaries(db);
+  std::vector<std::unique_ptr<index::ZstdDictionary>> dictionaries = stored_dictionaries(db, dict_table);
   s.dictionaries = dictionaries.size();
   const index::ZstdDictionary* dict = dictionaries.empty() ? nullptr : dictionaries.back().get();
-  index::Statement q(db, "SELECT state FROM snapshots");
+  index::Statement q(db, "SELECT " + column + " FROM " + table);
   while (q.step()) {
     ++s.total;
     const void* blob = q.column_blob(0);
@@ -62,44 +52,9 @@ States read_states(const fs::path& index_db) {
   return s;
 }
 
-// DIR's index rewritten as format 13 wrote it: every state a frame alone,
-// no snapshot_dicts table, chunks coded kPreviousEvent.
-void make_format_13(const fs::path& dir) {
-  index::Database db((dir / "index.db").string(), index::Database::Mode::Create);
-  std::vector<std::unique_ptr<index::ZstdDictionary>> dictionaries = stored_dictionaries(db);
-  REQUIRE(dictionaries.size() == 1);
-  const index::ZstdDictionary* dict = dictionaries.front().get();
-  struct Row {
-    int64_t tid, time, seq;
-    std::string state;
-  };
-  std::vector<Row> rows;
-  {
-    index::Statement q(db, "SELECT tid, time, seq, state FROM snapshots");
-    while (q.step()) {
-      if (!index::frame_dictionary_id(q.column_blob(3), q.column_bytes(3))) continue;
-      std::vector<uint8_t> raw;
-      dict->decompress(q.column_blob(3), q.column_bytes(3), "snapshot", raw);
-      rows.push_back({q.column_int(0), q.column_int(1), q.column_int(2),
-                      index::compress_chunk(std::string(raw.begin(), raw.end()), 3)});
-    }
-  }
-  REQUIRE(!rows.empty());
-  db.exec("BEGIN");
-  index::Statement u(db, "UPDATE snapshots SET state = ? WHERE tid = ? AND time = ? AND seq = ?");
-  for (const Row& r : rows) {
-    u.bind_blob(1, r.state.data(), r.state.size()).bind(2, r.tid).bind(3, r.time).bind(4, r.seq);
-    u.run();
-  }
-  recode_chunks(db, index::ChunkCoding::kPreviousEvent);
-  db.exec("DROP TABLE snapshot_dicts");
-  db.exec("PRAGMA user_version = 13");
-  db.exec("COMMIT");
-}
-
 }  // namespace
 
-TEST_CASE("snapshot dictionary: states compress with the dictionary the index holds, replay matches, format 13 still reads") {
+TEST_CASE("snapshot dictionary: states and block IR compress with the dictionaries the index holds, replay matches, format 13 still reads") {
   TempDir t;
   std::string text;
   for (int i = 0; i < 2000; ++i) text += "line " + std::to_string(i * 7919 % 1000) + " of some text to compress\n";
@@ -121,6 +76,14 @@ TEST_CASE("snapshot dictionary: states compress with the dictionary the index ho
   CHECK(s.total - s.with_dictionary <= 512);
   CHECK(s.total > 1024);
   CHECK(s.stored_bytes < s.alone_bytes);
+  // Blocks' IR: all but the first 1,024 translations name theirs.
+  States ir = read_states(dir / "index.db", "blocks", "ir", "block_dicts");
+  MESSAGE(ir.total << " blocks, " << ir.with_dictionary << " with the dictionary: " << ir.stored_bytes
+                    << " bytes stored, " << ir.alone_bytes << " compressed alone");
+  REQUIRE(ir.dictionaries == 1);
+  CHECK(ir.total > 1024);
+  CHECK(ir.total - ir.with_dictionary == 1024);
+  CHECK(ir.stored_bytes < ir.alone_bytes);
 
   RunResult v = run_omni({"verify", dir.string()});
   INFO("omni verify: ", v.describe());
@@ -129,7 +92,10 @@ TEST_CASE("snapshot dictionary: states compress with the dictionary the index ho
   // The same recording with its index as format 13 wrote it.
   fs::path old = t / "old";
   fs::copy(dir, old, fs::copy_options::recursive);
-  make_format_13(old);
+  {
+    index::Database db((old / "index.db").string(), index::Database::Mode::Create);
+    rewrite_as_format(db, 13);
+  }
   RunResult dump = run_omni({"dump", dir.string(), "--json"});
   REQUIRE(dump.status == 0);
   int64_t instructions = parse_json_object(dump.out)["instructions"].i;

@@ -11,12 +11,13 @@ namespace omni::index {
 
 class ReplayWriter::BlockJob final : public CompressJob {
  public:
-  BlockJob(ReplayWriter& writer, const trace::BlockDefEvent& def)
-      : writer_(writer), id_(def.id), time_(def.time), addr_(def.addr),
-        ir_(reinterpret_cast<const char*>(def.ir), def.ir_size) {}
+  BlockJob(ReplayWriter& writer, const trace::BlockDefEvent& def, std::string ir,
+           std::shared_ptr<const ZstdDictionary> dictionary)
+      : writer_(writer), id_(def.id), time_(def.time), addr_(def.addr), ir_(std::move(ir)),
+        dictionary_(std::move(dictionary)) {}
 
   size_t queued_bytes() const override { return ir_.size(); }
-  void compress(int level) override { ir_ = compress_chunk(ir_, level); }
+  void compress(int level) override { ir_ = dictionary_ ? dictionary_->compress(ir_) : compress_chunk(ir_, level); }
   void store() override {
     writer_.insert_block_.bind(1, id_).bind(2, addr_).bind(3, time_)
         .bind_blob(4, ir_.data(), ir_.size())
@@ -29,6 +30,7 @@ class ReplayWriter::BlockJob final : public CompressJob {
   uint32_t id_;
   uint64_t time_, addr_;
   std::string ir_;
+  std::shared_ptr<const ZstdDictionary> dictionary_;  // the IR's, once trained
 };
 
 class ReplayWriter::SnapshotJob final : public CompressJob {
@@ -62,14 +64,37 @@ class ReplayWriter::SnapshotJob final : public CompressJob {
   std::shared_ptr<const ZstdDictionary> dictionary_;  // the state's, once trained
 };
 
+ReplayWriter::Trained::Trained(Database& db, const char* table, const char* what, size_t samples, size_t bytes)
+    : insert(db, std::string("INSERT INTO ") + table + " VALUES (?,?,?)"), what(what), samples(samples), bytes(bytes) {}
+
+void ReplayWriter::Trained::sample(const std::string& raw, int level) {
+  if (tried) return;
+  taken.push_back(raw);
+  if (taken.size() < samples) return;
+  tried = true;
+  std::optional<std::string> trained = train_dictionary(taken, bytes);
+  taken = {};
+  if (!trained) return;  // every frame compressed alone
+  dictionary = std::make_shared<const ZstdDictionary>(std::move(*trained), level, what);
+  const std::string& dict = dictionary->bytes();
+  insert.bind(1, dictionary->id())
+      .bind_blob(2, dict.data(), dict.size())
+      .bind(3, dictionary_row_crc(dictionary->id(), dict.data(), dict.size()));
+  insert.run();
+}
+
 ReplayWriter::ReplayWriter(Database& db, Compressor& compressor)
     : compressor_(compressor),
       insert_block_(db, "INSERT INTO blocks VALUES (?,?,?,?,?)"),
       insert_snapshot_(db, "INSERT INTO snapshots VALUES (?,?,?,?,?,?)"),
-      insert_dict_(db, "INSERT INTO snapshot_dicts VALUES (?,?,?)") {}
+      states_(db, "snapshot_dicts", "snapshot dictionary", 512, 8192),
+      irs_(db, "block_dicts", "block IR dictionary", 1024, 65536) {}
 
 void ReplayWriter::block(const trace::BlockDefEvent& def) {
-  compressor_.submit(std::make_unique<BlockJob>(*this, def));
+  std::string ir(reinterpret_cast<const char*>(def.ir), def.ir_size);
+  auto dictionary = irs_.dictionary;  // null for the samples themselves
+  irs_.sample(ir, compressor_.level());
+  compressor_.submit(std::make_unique<BlockJob>(*this, def, std::move(ir), std::move(dictionary)));
 }
 
 void ReplayWriter::snapshot(uint64_t time, uint32_t tid, const uint8_t* state, size_t size) {
@@ -81,23 +106,7 @@ void ReplayWriter::snapshot(uint64_t time, uint32_t tid, const uint8_t* state, s
   open.last_time = time;
   open.state.assign(reinterpret_cast<const char*>(state), size);
   open.values.clear();
-  if (!dictionary_tried_) {
-    dictionary_samples_.push_back(open.state);
-    if (dictionary_samples_.size() == kDictionarySamples) make_dictionary();
-  }
-}
-
-void ReplayWriter::make_dictionary() {
-  dictionary_tried_ = true;
-  std::optional<std::string> bytes = train_dictionary(dictionary_samples_, kDictionaryBytes);
-  dictionary_samples_ = {};
-  if (!bytes) return;  // every state compressed alone, as before
-  dictionary_ = std::make_shared<const ZstdDictionary>(std::move(*bytes), compressor_.level(), "snapshot dictionary");
-  const std::string& dict = dictionary_->bytes();
-  insert_dict_.bind(1, dictionary_->id())
-      .bind_blob(2, dict.data(), dict.size())
-      .bind(3, snapshot_dict_row_crc(dictionary_->id(), dict.data(), dict.size()));
-  insert_dict_.run();
+  states_.sample(open.state, compressor_.level());
 }
 
 void ReplayWriter::value(uint64_t time, uint32_t tid, const uint8_t* data, size_t size) {
@@ -116,7 +125,7 @@ void ReplayWriter::finish() {
 
 void ReplayWriter::write_snapshot(uint32_t tid, OpenSnapshot& open) {
   auto job = std::make_unique<SnapshotJob>(*this, tid, open.time, open.seq, std::move(open.state),
-                                           std::move(open.values), dictionary_);
+                                           std::move(open.values), states_.dictionary);
   open.state.clear();
   open.values.clear();
   compressor_.submit(std::move(job));

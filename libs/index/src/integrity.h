@@ -113,8 +113,8 @@ inline int64_t snapshot_row_crc(int64_t tid, int64_t time, int64_t seq) {
   return RowCheck().integer(tid).integer(time).integer(seq).value();
 }
 
-// snapshot_dicts: the dictionary's id and its bytes.
-inline int64_t snapshot_dict_row_crc(int64_t id, const void* dict, size_t size) {
+// snapshot_dicts and block_dicts: the dictionary's id and its bytes.
+inline int64_t dictionary_row_crc(int64_t id, const void* dict, size_t size) {
   return RowCheck().integer(id).blob(dict, size).value();
 }
 

@@ -701,13 +701,16 @@ std::vector<uint8_t> unzstd(const void* blob, size_t size, const char* what) {
   return raw;
 }
 
-// A snapshot's state: a frame alone, or (schema 14) one compressed with the
-// dictionary it names.
-std::vector<uint8_t> unzstd_state(const void* blob, size_t size, const ZstdDictionary* dictionary) {
-  if (!dictionary) return unzstd(blob, size, "register snapshot");
+// A frame alone, or one compressed with the dictionary it names (snapshot
+// states from schema 14, block IR from 15).
+std::vector<uint8_t> unzstd_with(const void* blob, size_t size, const ZstdDictionary* dictionary, const char* what) {
+  if (!dictionary) return unzstd(blob, size, what);
   std::vector<uint8_t> raw;
-  dictionary->decompress(blob, size, "register snapshot", raw);
+  dictionary->decompress(blob, size, what, raw);
   return raw;
+}
+std::vector<uint8_t> unzstd_state(const void* blob, size_t size, const ZstdDictionary* dictionary) {
+  return unzstd_with(blob, size, dictionary, "register snapshot");
 }
 
 }  // namespace
@@ -727,7 +730,9 @@ std::optional<IndexReader::BlockIr> IndexReader::block_ir(uint64_t addr, uint64_
     check_row("blocks", block_ir_->column_int(3),
               block_row_crc(block_ir_->column_int(2), static_cast<int64_t>(addr), block_ir_->column_int(0)));
     out = BlockIr{block_ir_->column_u64(0), UINT64_MAX,
-                  unzstd(block_ir_->column_blob(1), block_ir_->column_bytes(1), "block IR")};
+                  unzstd_with(block_ir_->column_blob(1), block_ir_->column_bytes(1),
+                              dictionary(Dictionary::kBlocks, block_ir_->column_blob(1), block_ir_->column_bytes(1)),
+                              "block IR")};
   }
   block_ir_->reset();
   if (out) {
@@ -742,27 +747,29 @@ std::optional<IndexReader::BlockIr> IndexReader::block_ir(uint64_t addr, uint64_
   return out;
 }
 
-const ZstdDictionary* IndexReader::snapshot_dictionary(const void* frame, size_t size) {
+const ZstdDictionary* IndexReader::dictionary(Dictionary kind, const void* frame, size_t size) {
   uint32_t id = frame_dictionary_id(frame, size);
   if (id == 0) return nullptr;
-  if (snapshot_dictionary_ && snapshot_dictionary_->id() == id) return snapshot_dictionary_.get();
-  if (schema_version_ < 14)
-    fail("{}/{} is damaged (a register snapshot names a dictionary, which index format {} has not); run `omni "
-         "index {}` again",
-         trace_dir_, kIndexFile, schema_version_, trace_dir_);
-  Statement q(*db_, "SELECT dict, crc FROM snapshot_dicts WHERE id = ?");
+  std::unique_ptr<ZstdDictionary>& loaded = dictionaries_[static_cast<int>(kind)];
+  if (loaded && loaded->id() == id) return loaded.get();
+  bool states = kind == Dictionary::kStates;
+  const char* table = states ? "snapshot_dicts" : "block_dicts";
+  if (schema_version_ < (states ? 14 : 15))
+    fail("{}/{} is damaged (a {} names a dictionary, which index format {} has not); run `omni index {}` again",
+         trace_dir_, kIndexFile, states ? "register snapshot" : "block's IR", schema_version_, trace_dir_);
+  Statement q(*db_, std::string("SELECT dict, crc FROM ") + table + " WHERE id = ?");
   q.bind(1, static_cast<int64_t>(id));
   if (!q.step())
-    fail("{}/{} is damaged (its snapshot_dicts table lacks dictionary {}); run `omni index {}` again", trace_dir_,
-         kIndexFile, id, trace_dir_);
+    fail("{}/{} is damaged (its {} table lacks dictionary {}); run `omni index {}` again", trace_dir_, kIndexFile,
+         table, id, trace_dir_);
   auto dict = static_cast<const char*>(q.column_blob(0));
   std::string bytes(dict, dict + q.column_bytes(0));
-  check_row("snapshot_dicts", q.column_int(1), snapshot_dict_row_crc(id, bytes.data(), bytes.size()));
-  snapshot_dictionary_ = std::make_unique<ZstdDictionary>(std::move(bytes), 3, "snapshot dictionary");
-  if (snapshot_dictionary_->id() != id)
-    fail("{}/{} is damaged (a row of its snapshot_dicts table was changed); run `omni index {}` again", trace_dir_,
-         kIndexFile, trace_dir_);
-  return snapshot_dictionary_.get();
+  check_row(table, q.column_int(1), dictionary_row_crc(id, bytes.data(), bytes.size()));
+  loaded = std::make_unique<ZstdDictionary>(std::move(bytes), 3, states ? "snapshot dictionary" : "block IR dictionary");
+  if (loaded->id() != id)
+    fail("{}/{} is damaged (a row of its {} table was changed); run `omni index {}` again", trace_dir_, kIndexFile,
+         table, trace_dir_);
+  return loaded.get();
 }
 
 std::optional<SnapshotRow> IndexReader::snapshot_before(uint32_t tid, uint64_t time) {
@@ -778,7 +785,7 @@ std::optional<SnapshotRow> IndexReader::snapshot_before(uint32_t tid, uint64_t t
               snapshot_row_crc(tid, snapshot_->column_int(0), snapshot_->column_int(3)));
     SnapshotRow row{tid, snapshot_->column_u64(0), {}, {}};
     row.state = unzstd_state(snapshot_->column_blob(1), snapshot_->column_bytes(1),
-                             snapshot_dictionary(snapshot_->column_blob(1), snapshot_->column_bytes(1)));
+                             dictionary(Dictionary::kStates, snapshot_->column_blob(1), snapshot_->column_bytes(1)));
     if (!snapshot_->column_is_null(2))
       row.values = unzstd(snapshot_->column_blob(2), snapshot_->column_bytes(2), "replay values");
     out = std::move(row);
@@ -816,7 +823,7 @@ std::optional<SnapshotRow> IndexReader::snapshot_at(uint32_t tid, uint64_t time,
     check_row("snapshots", q->column_int(3), snapshot_row_crc(tid, static_cast<int64_t>(time), q->column_int(2)));
     SnapshotRow row{tid, time, {}, {}};
     row.state = unzstd_state(q->column_blob(0), q->column_bytes(0),
-                             snapshot_dictionary(q->column_blob(0), q->column_bytes(0)));
+                             dictionary(Dictionary::kStates, q->column_blob(0), q->column_bytes(0)));
     if (!q->column_is_null(1)) row.values = unzstd(q->column_blob(1), q->column_bytes(1), "replay values");
     out = std::move(row);
   }
@@ -1052,7 +1059,8 @@ std::vector<BlockRow> IndexReader::blocks_between(uint64_t lo, uint64_t hi) {
   while (q.step()) {
     check_row("blocks", q.column_int(4), block_row_crc(q.column_int(0), q.column_int(1), q.column_int(2)));
     out.push_back({static_cast<uint32_t>(q.column_int(0)), q.column_u64(1), q.column_u64(2),
-                   unzstd(q.column_blob(3), q.column_bytes(3), "block IR")});
+                   unzstd_with(q.column_blob(3), q.column_bytes(3),
+                               dictionary(Dictionary::kBlocks, q.column_blob(3), q.column_bytes(3)), "block IR")});
   }
   return out;
 }
@@ -1063,7 +1071,8 @@ void IndexReader::for_each_block(const std::function<bool(const BlockRow&)>& f) 
   while (q.step()) {
     check_row("blocks", q.column_int(4), block_row_crc(q.column_int(0), q.column_int(1), q.column_int(2)));
     BlockRow row{static_cast<uint32_t>(q.column_int(0)), q.column_u64(1), q.column_u64(2),
-                 unzstd(q.column_blob(3), q.column_bytes(3), "block IR")};
+                 unzstd_with(q.column_blob(3), q.column_bytes(3),
+                             dictionary(Dictionary::kBlocks, q.column_blob(3), q.column_bytes(3)), "block IR")};
     if (!f(row)) return;
   }
 }

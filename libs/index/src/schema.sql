@@ -160,7 +160,9 @@ CREATE TABLE thread_runs (
 CREATE INDEX thread_runs_by_time ON thread_runs (time);
 
 -- Superblocks as Valgrind translated and ran them: guest entry address, time
--- of translation and the VEX IR (stream.h's OMNI_IR encoding, zstd frame).
+-- of translation and the VEX IR (stream.h's OMNI_IR encoding, zstd frame;
+-- from schema 15, after a process's first 1,024 compressed with the
+-- dictionary of block_dicts its frame names).
 CREATE TABLE blocks (
   id   INTEGER PRIMARY KEY,
   addr INTEGER NOT NULL,
@@ -188,6 +190,14 @@ CREATE TABLE snapshots (
 -- process's first 512 snapshots: each later state's frame names its id.
 -- None when zstd could not train one (or fewer snapshots were taken).
 CREATE TABLE snapshot_dicts (
+  id   INTEGER PRIMARY KEY,  -- the dictionary's zstd id
+  dict BLOB NOT NULL,
+  crc  INTEGER NOT NULL      -- of id, dict
+);
+
+-- The zstd dictionary of the blocks' IR (schema 15 on), trained on a
+-- process's first 1,024 translations: each later IR frame names its id.
+CREATE TABLE block_dicts (
   id   INTEGER PRIMARY KEY,  -- the dictionary's zstd id
   dict BLOB NOT NULL,
   crc  INTEGER NOT NULL      -- of id, dict

@@ -271,10 +271,11 @@ class IndexReader {
   std::string trace_dir_;
   std::unique_ptr<Database> db_;
   int schema_version_ = 0;  // kOldestSchemaVersion to kSchemaVersion
-  // The dictionary a snapshot state's frame names (null: none), loaded and
-  // checked on first use.
-  const ZstdDictionary* snapshot_dictionary(const void* frame, size_t size);
-  std::unique_ptr<ZstdDictionary> snapshot_dictionary_;
+  // The dictionary a snapshot state's frame (snapshot_dicts) or a block
+  // IR's (block_dicts) names; null: none. Loaded and checked on first use.
+  enum class Dictionary { kStates, kBlocks };
+  const ZstdDictionary* dictionary(Dictionary kind, const void* frame, size_t size);
+  std::unique_ptr<ZstdDictionary> dictionaries_[2];
   std::unique_ptr<Statement> chunk_data_, meta_;
   std::vector<ChunkRow> chunks_;
   std::optional<uint32_t> chunk_count_;
