@@ -7,34 +7,46 @@
 namespace omni::index {
 
 // varint count, three varint column lengths, then the columns: time deltas
-// (the first from time_first), block ids, (tid, run length) pairs.
+// (the first from time_first), block ids, (tid, run length) pairs. Written
+// through raw pointers into buffers sized for the longest varints: this
+// runs on the builder's thread for every block entry (2.2x10^8 on 10^9
+// instructions of gzip), where appends to strings took a quarter of it.
 std::string encode_execs(const std::vector<ExecEntry>& entries) {
-  std::string times, blocks, tids;
+  thread_local std::vector<uint8_t> times, blocks, tids;
+  size_t most = entries.size() * 10 + 20;
+  for (auto* column : {&times, &blocks, &tids})
+    if (column->size() < most) column->resize(most);
+  uint8_t *t = times.data(), *b = blocks.data(), *r = tids.data();
   uint64_t time = entries.empty() ? 0 : entries.front().time;
   uint32_t tid = 0, run = 0;
   for (const ExecEntry& e : entries) {
-    put_varint(times, e.time - time);
+    t = put_varint_at(t, e.time - time);
     time = e.time;
-    put_varint(blocks, e.block);
+    b = put_varint_at(b, e.block);
     if (run && e.tid == tid) {
       ++run;
     } else {
       if (run) {
-        put_varint(tids, tid);
-        put_varint(tids, run);
+        r = put_varint_at(r, tid);
+        r = put_varint_at(r, run);
       }
       tid = e.tid;
       run = 1;
     }
   }
   if (run) {
-    put_varint(tids, tid);
-    put_varint(tids, run);
+    r = put_varint_at(r, tid);
+    r = put_varint_at(r, run);
   }
+  size_t lengths[3] = {static_cast<size_t>(t - times.data()), static_cast<size_t>(b - blocks.data()),
+                       static_cast<size_t>(r - tids.data())};
   std::string out;
   put_varint(out, entries.size());
-  for (const std::string* column : {&times, &blocks, &tids}) put_varint(out, column->size());
-  for (const std::string* column : {&times, &blocks, &tids}) out += *column;
+  for (size_t length : lengths) put_varint(out, length);
+  out.reserve(out.size() + lengths[0] + lengths[1] + lengths[2]);
+  out.append(reinterpret_cast<const char*>(times.data()), lengths[0]);
+  out.append(reinterpret_cast<const char*>(blocks.data()), lengths[1]);
+  out.append(reinterpret_cast<const char*>(tids.data()), lengths[2]);
   return out;
 }
 
