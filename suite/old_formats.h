@@ -93,6 +93,14 @@ inline size_t undo_dictionary(index::Database& db, const std::string& table, con
   return rows.size();
 }
 
+// The format version (user_version) of an index file.
+inline int64_t index_format(const std::string& index_db) {
+  index::Database db(index_db, index::Database::Mode::ReadOnly);
+  index::Statement version(db, "PRAGMA user_version");
+  REQUIRE(version.step());
+  return version.column_int(0);
+}
+
 // The index at DIR rewritten as format `version` (13 or 14) wrote it:
 // chunks coded kPreviousEvent, every block's IR a frame alone and no
 // block_dicts (14); also every snapshot state alone and no snapshot_dicts

@@ -56,6 +56,27 @@ inline Recording record(const std::string& subject_name, const std::vector<std::
   return r;
 }
 
+// `omni record OPTIONS... -o DIR -- /bin/gzip -c` of `lines` lines of text
+// written into TMP (a real program's recording, with thousands of
+// translations and snapshots), then `omni index -q DIR`; returns DIR
+// (TMP/trace).
+inline fs::path record_gzip_of_text(const fs::path& tmp, int lines, const std::vector<std::string>& options = {}) {
+  std::string text;
+  for (int i = 0; i < lines; ++i) text += "line " + std::to_string(i * 7919 % 1000) + " of some text to compress\n";
+  write_file(tmp / "input.txt", text);
+  fs::path dir = tmp / "trace";
+  std::vector<std::string> args = {"record"};
+  args.insert(args.end(), options.begin(), options.end());
+  args.insert(args.end(), {"-o", dir.string(), "--", "/bin/gzip", "-c", (tmp / "input.txt").string()});
+  RunResult rec = run_omni(args);
+  INFO("omni record: ", rec.describe());
+  REQUIRE(rec.status == 0);
+  RunResult ix = run_omni({"index", "-q", dir.string()});
+  INFO("omni index: ", ix.describe());
+  REQUIRE(ix.status == 0);
+  return dir;
+}
+
 // `omni dump DIR --json` as one object; REQUIREs exit 0.
 inline Object dump_json(const fs::path& dir) {
   RunResult d = run_omni({"dump", dir.string(), "--json"});

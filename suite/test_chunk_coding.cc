@@ -126,14 +126,7 @@ TEST_CASE("chunk coding: every event decodes as it was encoded, in both codings,
 
 TEST_CASE("chunk coding: gzip's chunks are smaller than as format 14 coded them, and format 14 reads the same") {
   TempDir t;
-  std::string text;
-  for (int i = 0; i < 3000; ++i) text += "line " + std::to_string(i * 7919 % 1000) + " of some text to compress\n";
-  write_file(t / "input.txt", text);
-  fs::path dir = t / "trace";
-  RunResult rec = run_omni({"record", "-o", dir.string(), "--", "/bin/gzip", "-c", (t / "input.txt").string()});
-  INFO("omni record: ", rec.describe());
-  REQUIRE(rec.status == 0);
-  REQUIRE(run_omni({"index", "-q", dir.string()}).status == 0);
+  fs::path dir = record_gzip_of_text(t.path(), 3000);
 
   // Its most written granule, and the moments to ask about.
   uint64_t hot = 0;
@@ -193,10 +186,7 @@ TEST_CASE("chunk coding: gzip's chunks are smaller than as format 14 coded them,
   // `omni index` builds the current format over it.
   RunResult again = run_omni({"index", "-q", old.string()});
   REQUIRE(again.status == 0);
-  index::Database db((old / "index.db").string(), index::Database::Mode::ReadOnly);
-  index::Statement version(db, "PRAGMA user_version");
-  REQUIRE(version.step());
-  CHECK(version.column_int(0) == index::kSchemaVersion);
+  CHECK(index_format((old / "index.db").string()) == index::kSchemaVersion);
 }
 
 }  // namespace omni::test

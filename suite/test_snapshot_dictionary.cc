@@ -56,15 +56,7 @@ States read_states(const fs::path& index_db, const std::string& table = "snapsho
 
 TEST_CASE("snapshot dictionary: states and block IR compress with the dictionaries the index holds, replay matches, format 13 still reads") {
   TempDir t;
-  std::string text;
-  for (int i = 0; i < 2000; ++i) text += "line " + std::to_string(i * 7919 % 1000) + " of some text to compress\n";
-  write_file(t / "input.txt", text);
-  fs::path dir = t / "trace";
-  RunResult rec = run_omni({"record", "--snapshot-interval", "1024", "-o", dir.string(), "--", "/bin/gzip", "-c",
-                            (t / "input.txt").string()});
-  INFO("omni record: ", rec.describe());
-  REQUIRE(rec.status == 0);
-  REQUIRE(run_omni({"index", "-q", dir.string()}).status == 0);
+  fs::path dir = record_gzip_of_text(t.path(), 2000, {"--snapshot-interval", "1024"});
 
   States s = read_states(dir / "index.db");
   MESSAGE(s.total << " snapshots, " << s.with_dictionary << " with the dictionary: " << s.stored_bytes
@@ -119,10 +111,7 @@ TEST_CASE("snapshot dictionary: states and block IR compress with the dictionari
   RunResult drop = run_omni({"index", "-q", "--drop-trace", old.string()});
   INFO("omni index --drop-trace: ", drop.describe());
   REQUIRE(drop.status == 0);
-  index::Database db((old / "index.db").string(), index::Database::Mode::ReadOnly);
-  index::Statement version(db, "PRAGMA user_version");
-  REQUIRE(version.step());
-  CHECK(version.column_int(0) == index::kSchemaVersion);
+  CHECK(index_format((old / "index.db").string()) == index::kSchemaVersion);
 }
 
 }  // namespace omni::test
