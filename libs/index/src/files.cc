@@ -131,6 +131,14 @@ std::string decompressed_copy(const std::string& copy) {
     if (n < 0) give_up(std::string("cannot read it: ") + std::strerror(errno));
     if (n == 0) break;
     if (left == 0) give_up("it is damaged: bytes after its zstd frame");
+    if (total == 0 && left == 1) {
+      // omni index wrote the frame with its checksum: one without is not its.
+      // RFC 8878: the magic number, then the frame header descriptor, whose
+      // bit 2 is Content_Checksum_flag.
+      auto head = reinterpret_cast<const uint8_t*>(buffer.data());
+      if (n < 5 || head[0] != 0x28 || head[1] != 0xB5 || head[2] != 0x2F || head[3] != 0xFD || !(head[4] & 0x04))
+        give_up("it is damaged: not a checksummed zstd frame");
+    }
     ZSTD_inBuffer input{buffer.data(), static_cast<size_t>(n), 0};
     while (input.pos < input.size) {
       ZSTD_outBuffer output{plain.data(), plain.size(), 0};
