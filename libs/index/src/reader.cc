@@ -685,6 +685,16 @@ void IndexReader::load_chunk_into(uint32_t id, DecodedChunk& chunk, uint64_t unt
   });
 }
 
+IndexReader::ChunkFrame IndexReader::chunk_frame(uint32_t id) {
+  ChunkFrame frame{0, chunk_coding(), {}};
+  with_chunk_data(id, [&](uint64_t time_first, const void* blob, size_t size) {
+    frame.time_first = time_first;
+    auto bytes = static_cast<const uint8_t*>(blob);
+    frame.blob.assign(bytes, bytes + size);
+  });
+  return frame;
+}
+
 DecodedChunk IndexReader::load_chunk_writes(uint32_t id, uint64_t addr, uint64_t length, uint64_t until) {
   DecodedChunk out;
   with_chunk_data(id, [&](uint64_t time_first, const void* blob, size_t size) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <deque>
+#include <future>
 
 #include "omni/base/error.h"
 #include "omni/query/query.h"
@@ -30,13 +31,15 @@ void where_written(Session& session, const WhereWrittenQuery& query, Sink<WriteR
     index::Event event;
     std::vector<uint8_t> data;
   };
-  auto matches_in = [&](uint32_t id, std::vector<Match>& found) {
-    index::DecodedChunk writes = reader.load_chunk_writes(id, range.addr, range.length, to);
+  auto keep = [&](const index::DecodedChunk& writes, std::vector<Match>& found) {
     for (const index::Event& e : writes.events) {
       if (e.time < from) continue;
       const uint8_t* data = writes.data.data() + e.data_offset;
       found.push_back({e, std::vector<uint8_t>(data, data + e.size)});
     }
+  };
+  auto matches_in = [&](uint32_t id, std::vector<Match>& found) {
+    keep(reader.load_chunk_writes(id, range.addr, range.length, to), found);
   };
 
   std::vector<Match> matches;
@@ -71,16 +74,48 @@ void where_written(Session& session, const WhereWrittenQuery& query, Sink<WriteR
   if (query.last) {
     for (Match& m : matches) emit(m);
   } else {
-    // Oldest first, answering as each chunk is read.
+    // Oldest first, answering as each chunk is read. Decoding the chunks
+    // is most of a long answer (a 65,536-event chunk for the few writes of
+    // a granule in it): they are taken two at a time, the second decoded on
+    // another thread while this one decodes the first, and answered in
+    // order.
+    std::vector<uint32_t> pair;
+    auto answer_pair = [&] {
+      std::vector<Match> found;
+      if (pair.size() == 2) {
+        index::IndexReader::ChunkFrame second = reader.chunk_frame(pair[1]);
+        auto decoded = std::async(std::launch::async, [&] {
+          index::DecodedChunk writes;
+          index::decode_chunk_writes(second.blob.data(), second.blob.size(), second.time_first, second.coding,
+                                     range.addr, range.length, to, writes);
+          return writes;
+        });
+        // The other thread is waited for however this one ends.
+        struct Join {
+          std::future<index::DecodedChunk>& f;
+          ~Join() {
+            if (f.valid()) f.wait();
+          }
+        } join{decoded};
+        matches_in(pair[0], found);
+        for (Match& m : found) emit(m);
+        found.clear();
+        keep(decoded.get(), found);
+      } else if (pair.size() == 1) {
+        matches_in(pair[0], found);
+      }
+      for (Match& m : found) emit(m);
+      pair.clear();
+    };
     reader.chunks_writing(range.addr, range.length, false, [&](uint32_t id) {
       int where = place(id);
       if (where < 0) return true;
       if (where > 0) return false;
-      std::vector<Match> found;
-      matches_in(id, found);
-      for (Match& m : found) emit(m);
+      pair.push_back(id);
+      if (pair.size() == 2) answer_pair();
       return true;
     });
+    answer_pair();
   }
 }
 

@@ -126,6 +126,15 @@ class IndexReader {
   // [addr, addr + length), in time order, and the bytes they wrote: the
   // chunk's other events are decoded, not kept.
   DecodedChunk load_chunk_writes(uint32_t id, uint64_t addr, uint64_t length, uint64_t until = UINT64_MAX);
+  // A chunk's compressed frame (a copy) and what decoding it needs, so that
+  // another thread can decode it (decode_chunk_writes) while this reader
+  // goes on: the reader itself is used by one thread.
+  struct ChunkFrame {
+    uint64_t time_first;
+    ChunkCoding coding;
+    std::vector<uint8_t> blob;
+  };
+  ChunkFrame chunk_frame(uint32_t id);
   // What the granules chunk `id` wrote in page `page` (address >> 12) held
   // after it, encoded for find_final (empty: none).
   // `complete`: a byte missing from a granule's entry was not written since
