@@ -160,7 +160,7 @@ void decompress_into(const void* blob, size_t size, const char* what, Bytes& out
 }  // namespace
 
 ZstdDictionary::ZstdDictionary(std::string bytes, int level, const char* what)
-    : bytes_(std::move(bytes)), level_(level) {
+    : bytes_(std::move(bytes)), level_(level), what_(what) {
   id_ = static_cast<uint32_t>(ZDICT_getDictID(bytes_.data(), bytes_.size()));
   if (id_ == 0) fail("index is corrupt ({} is not a zstd dictionary); run `omni index` again", what);
   ddict_ = ZSTD_createDDict(bytes_.data(), bytes_.size());
@@ -175,7 +175,7 @@ ZstdDictionary::~ZstdDictionary() {
 std::string ZstdDictionary::compress(const std::string& raw) const {
   std::call_once(once_, [&] {
     cdict_ = ZSTD_createCDict(bytes_.data(), bytes_.size(), level_);
-    if (!cdict_) fail("zstd cannot use the snapshot dictionary");
+    if (!cdict_) fail("zstd cannot use the {}", what_);
   });
   return compress_frame(raw, level_, static_cast<const ZSTD_CDict*>(cdict_));
 }
@@ -250,14 +250,15 @@ ChunkColumns parse_columns(const uint8_t* raw, size_t raw_size) {
   return {count, columns[0], columns[1], columns[2], columns[3], columns[4], columns[5].p, lengths[5]};
 }
 
-// The value of a write of `size` (1-8) bytes at `p`, little-endian; `room`:
-// the bytes readable from p. One 8-byte load where it fits: a memcpy of
-// `size` bytes into a word, read whole, stalls on store forwarding.
+// The value of a write of `size` (1-8) bytes at `p`, little-endian, in the
+// low bytes; `room`: the bytes readable from p. One 8-byte load where it
+// fits (the caller masks off the bytes past the write): a memcpy of `size`
+// bytes into a word, read whole, stalls on store forwarding.
 inline uint64_t residual_at(const uint8_t* p, uint32_t size, size_t room) {
   if (room < 8) return load_value(p, size);
   uint64_t value;
   std::memcpy(&value, p, 8);
-  return size == 8 ? value : value & ((uint64_t{1} << (8 * size)) - 1);
+  return value;
 }
 
 // Calls f(event, value) for each event of a chunk at or before `until`, in

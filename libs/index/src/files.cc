@@ -70,7 +70,10 @@ uint64_t compress_file(const std::string& from, const std::string& to) {
     fail_errno(what);
   };
   if (out < 0) give_up("cannot create " + tmp);
-  if (!context) give_up("out of memory for a zstd context");
+  if (!context) {
+    errno = ENOMEM;
+    give_up("cannot compress " + from);
+  }
   ZSTD_CCtx_setParameter(context.get(), ZSTD_c_compressionLevel, kCopyZstdLevel);
   ZSTD_CCtx_setParameter(context.get(), ZSTD_c_checksumFlag, 1);
   uint64_t total = 0;

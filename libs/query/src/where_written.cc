@@ -84,19 +84,14 @@ void where_written(Session& session, const WhereWrittenQuery& query, Sink<WriteR
       std::vector<Match> found;
       if (pair.size() == 2) {
         index::IndexReader::ChunkFrame second = reader.chunk_frame(pair[1]);
+        // std::async's future waits for its thread when destroyed, so the
+        // other thread is done with `second` however this one ends.
         auto decoded = std::async(std::launch::async, [&] {
           index::DecodedChunk writes;
           index::decode_chunk_writes(second.blob.data(), second.blob.size(), second.time_first, second.coding,
                                      range.addr, range.length, to, writes);
           return writes;
         });
-        // The other thread is waited for however this one ends.
-        struct Join {
-          std::future<index::DecodedChunk>& f;
-          ~Join() {
-            if (f.valid()) f.wait();
-          }
-        } join{decoded};
         matches_in(pair[0], found);
         for (Match& m : found) emit(m);
         found.clear();

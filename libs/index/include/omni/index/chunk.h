@@ -104,7 +104,8 @@ std::string compress_chunk(const std::string& raw, int level);
 class ZstdDictionary {
  public:
   // `bytes`: a dictionary as train_dictionary made it (checked: a damaged
-  // one is an error naming `what`); `level`: compress()'s.
+  // one is an error naming `what`, a string literal kept for compress()'s
+  // errors too); `level`: compress()'s.
   ZstdDictionary(std::string bytes, int level, const char* what);
   ~ZstdDictionary();
   ZstdDictionary(const ZstdDictionary&) = delete;
@@ -119,6 +120,7 @@ class ZstdDictionary {
  private:
   std::string bytes_;
   int level_;
+  const char* what_;
   uint32_t id_ = 0;
   mutable void* cdict_ = nullptr;  // made on the first compress(); guarded by once_
   void* ddict_ = nullptr;
